@@ -1,0 +1,111 @@
+"""The facts parse/ produces from one message: plain values, no I/O, JSON-ready."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+# kinds, in the order classify() tests them
+KINDS = ("bounce", "auto_reply", "command", "reply", "withdrawal", "application", "unknown")
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str  # lower-cased addr-spec, "" if absent/unparseable
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str | None
+    content_type: str
+    size: int  # decoded payload size in bytes
+
+
+@dataclass(frozen=True)
+class Bounce:
+    recipients: tuple[str, ...]  # lower-case addresses that failed
+    permanent: bool | None  # True 5.x.x, False 4.x.x, None unknown
+
+
+@dataclass(frozen=True)
+class DecodedMessage:
+    """What MIME decoding yields; input to classification and field extraction."""
+
+    message_id: str | None  # without angle brackets
+    from_: Address
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    in_reply_to: str | None  # without angle brackets
+    references: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]  # (lower-cased name, decoded value), in order
+    text: str  # the main text; HTML-only mail converted to text
+    html: str | None
+    attachments: tuple[Attachment, ...]
+    attachment_texts: tuple[tuple[str, str], ...]  # (filename, text) of text/plain and .docx attachments
+    defects: tuple[str, ...]
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Facts:
+    message_id: str | None
+    from_: Address
+    to: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    kind: str
+    text: str
+    reply_text: str
+    reply_trimmed: bool  # False when trimming left nothing and the whole text was kept
+    language: str | None
+    attachments: tuple[Attachment, ...]
+    bounce: Bounce | None
+    auto_reply: bool
+    auto_reply_until: datetime | None
+    token: str | None  # verified reply token; None if absent or forged
+    token_forged: bool
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    fields: dict[str, str]
+    intent: str | None
+    command: str | None  # staff verb with its argument, e.g. "note call them"
+    defects: tuple[str, ...]
+    mailflow_own: bool = False  # carries our own loop-detection header
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `mailflow parse --json` contract: exactly these keys, in this order."""
+        return {
+            "message_id": self.message_id,
+            "from": {"address": self.from_.address, "name": self.from_.name},
+            "to": list(self.to),
+            "subject": self.subject,
+            "date": self.date.isoformat() if self.date else None,
+            "kind": self.kind,
+            "text": self.text,
+            "reply_text": self.reply_text,
+            "language": self.language,
+            "attachments": [asdict(a) for a in self.attachments],
+            "bounce": (
+                {"recipients": list(self.bounce.recipients), "permanent": self.bounce.permanent}
+                if self.bounce
+                else None
+            ),
+            "auto_reply": self.auto_reply,
+            "token": self.token,
+            "in_reply_to": self.in_reply_to,
+            "fields": dict(self.fields),
+            "intent": self.intent,
+            "defects": list(self.defects),
+        }
