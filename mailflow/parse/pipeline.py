@@ -1,0 +1,119 @@
+"""Compose the parse steps: decode, detect bounces and auto-replies, trim, read fields, classify."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from mailflow.parse import autoreply, bounce, forms, intents, language, message, reply, tokens
+from mailflow.parse.facts import DecodedMessage, Facts
+
+# The header mailflow puts on everything it sends, so its own mail is dropped if it comes back.
+OWN_HEADER = "x-mailflow-origin"
+
+_APPLICATION_SUBJECT = re.compile(
+    r"appl(y|ication)|sister\s+librar|partner\s+librar|申请|姐妹图书馆|友好图书馆|solicitud|candidature",
+    re.I,
+)
+# An application is a form with at least this many recognised application fields.
+_MIN_FORM_FIELDS = 3
+
+
+def parse_message(
+    raw: bytes, *, program_address: str, secret: bytes | None, staff: Sequence[str] = ()
+) -> Facts:
+    """Everything parse/ can tell about one message. secret None: tokens are not verified."""
+    decoded = message.decode(raw)
+    bounced = bounce.detect_bounce(raw, decoded)
+    is_auto, until = (False, None) if bounced else autoreply.detect_auto_reply(decoded)
+    reply_text, trimmed = reply.trim_reply(decoded.text)
+
+    raw_token, _ = tokens.find_token((*decoded.to, *decoded.cc, *decoded.reply_to), program_address)
+    if raw_token and secret is None:
+        verified, token = None, raw_token.lower()
+    else:
+        verified = tokens.verify_token(secret, raw_token) if raw_token else None
+        token = raw_token.lower() if raw_token and verified else None
+
+    body_for_fields = reply_text
+    for _name, text in decoded.attachment_texts:
+        body_for_fields += "\n" + text
+    threaded = bool(token or decoded.in_reply_to or decoded.references)
+    app_fields = forms.extract_fields(body_for_fields, form="application")
+    mou_fields = forms.extract_fields(body_for_fields, form="mou") if threaded else {}
+    fields = {**app_fields, **mou_fields}
+
+    intent = intents.detect_intent(reply_text)
+    command = None
+    sender = decoded.from_.address
+    if sender and sender in {s.lower() for s in staff}:
+        found = intents.detect_command(reply_text)
+        command = " ".join(part for part in found if part) if found else None
+
+    kind = _classify(
+        decoded,
+        bounced=bounced is not None,
+        auto=is_auto,
+        command=command,
+        threaded=threaded,
+        withdrawal=intents.is_withdrawal(reply_text),
+        app_fields=app_fields,
+    )
+    lang = language.detect_language(reply_text or decoded.text or decoded.subject)
+    defects = list(decoded.defects)
+    if raw_token and secret is None:
+        defects.append("token-unverified")
+    elif raw_token and not verified:
+        defects.append("forged-token")
+    if not trimmed:
+        defects.append("reply-trim-kept-whole-text")
+    return Facts(
+        message_id=decoded.message_id,
+        from_=decoded.from_,
+        to=decoded.to,
+        subject=decoded.subject,
+        date=decoded.date,
+        kind=kind,
+        text=decoded.text,
+        reply_text=reply_text,
+        reply_trimmed=trimmed,
+        language=lang,
+        attachments=decoded.attachments,
+        bounce=bounced,
+        auto_reply=is_auto,
+        auto_reply_until=until,
+        token=token,
+        token_forged=bool(raw_token and secret is not None and not verified),
+        in_reply_to=decoded.in_reply_to,
+        references=decoded.references,
+        fields=fields,
+        intent=intent if kind in ("reply", "unknown") else None,
+        command=command,
+        defects=tuple(defects),
+        mailflow_own=decoded.header(OWN_HEADER) is not None,
+    )
+
+
+def _classify(
+    decoded: DecodedMessage,
+    *,
+    bounced: bool,
+    auto: bool,
+    command: str | None,
+    threaded: bool,
+    withdrawal: bool,
+    app_fields: dict[str, str],
+) -> str:
+    if bounced:
+        return "bounce"
+    if auto:
+        return "auto_reply"
+    if command:
+        return "command"
+    if withdrawal:
+        return "withdrawal"
+    if threaded:
+        return "reply"
+    if len(app_fields) >= _MIN_FORM_FIELDS or _APPLICATION_SUBJECT.search(decoded.subject):
+        return "application"
+    return "unknown"

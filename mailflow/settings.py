@@ -1,0 +1,248 @@
+"""Settings: one table of (name, default, help) -> a frozen Settings.
+
+Sources, later wins: the defaults below, `mailflow.toml` (sections map to the part before the
+dot), then `MAILFLOW_<SECTION>_<NAME>` environment variables. Secrets (passwords, the token
+secret) come only from the environment or from a file named by a `*_file` setting, never from
+the TOML itself, so a config file can be shared without leaking them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mailflow.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # "section.key"
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return "MAILFLOW_" + self.name.replace(".", "_").upper()
+
+    @property
+    def attr(self) -> str:
+        return self.name.replace(".", "_")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "program.address",
+        "sisters@program.example",
+        "The program mailbox address. Mail to it, or to address+token sub-addresses, is accepted.",
+    ),
+    Setting(
+        "program.name", "Sister Libraries Program", "The program's name, used in mail and pages."
+    ),
+    Setting("program.staff", [], "Staff addresses (list). Only these may send commands by mail."),
+    Setting(
+        "program.secret",
+        "",
+        "Secret that signs reply tokens. Environment only (MAILFLOW_PROGRAM_SECRET); else secret_file.",
+        secret=True,
+    ),
+    Setting(
+        "program.secret_file",
+        "mailflow-secret",
+        "File holding the token secret; created with a random secret on first start if missing.",
+    ),
+    Setting(
+        "database.url",
+        "sqlite:///mailflow.sqlite3",
+        "SQLAlchemy URL. SQLite (WAL) by default; postgresql+psycopg://... for PostgreSQL.",
+    ),
+    Setting("database.auto_migrate", True, "Apply Alembic migrations at start-up."),
+    Setting("imap.host", "", "IMAP server host. Empty: no IMAP polling."),
+    Setting("imap.port", 0, "IMAP port; 0 picks 143 (plain, starttls) or 993 (tls)."),
+    Setting("imap.security", "starttls", "Connection security: none, starttls or tls (implicit)."),
+    Setting(
+        "imap.cafile", "", "CA bundle to verify the IMAP server's certificate; empty: system CAs."
+    ),
+    Setting("imap.user", "", "IMAP login."),
+    Setting(
+        "imap.password",
+        "",
+        "IMAP password. Environment only (MAILFLOW_IMAP_PASSWORD); else password_file.",
+        secret=True,
+    ),
+    Setting("imap.password_file", "", "File holding the IMAP password."),
+    Setting("imap.folder", "INBOX", "Folder to take mail from."),
+    Setting("imap.processed_folder", "Processed", "Folder that stored mail is moved to."),
+    Setting("imap.quarantine_folder", "Quarantine", "Folder for mail that could not be processed."),
+    Setting(
+        "imap.batch_size", 200, "Messages fetched per FETCH command and stored per transaction."
+    ),
+    Setting("imap.idle", True, "Use IDLE when the server offers it; otherwise poll."),
+    Setting(
+        "imap.idle_renew_seconds",
+        1680,
+        "Re-issue IDLE after this many seconds (RFC 2177 asks < 29 min).",
+    ),
+    Setting("imap.poll_seconds", 60, "Polling interval when IDLE is off or not offered."),
+    Setting("imap.timeout_seconds", 30, "Socket timeout for IMAP commands."),
+    Setting("imap.backoff_max_seconds", 300, "Longest wait between reconnect attempts."),
+    Setting("inbound.listen", "smtp", "Inbound mail endpoint: smtp, lmtp, or off."),
+    Setting("inbound.host", "127.0.0.1", "Address the inbound endpoint listens on."),
+    Setting("inbound.port", 8025, "Port the inbound endpoint listens on."),
+    Setting("inbound.max_message_bytes", 33554432, "Larger messages are refused with 552."),
+    Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
+    Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
+    Setting("log.level", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, Any]
+    base_dir: Path
+    source: Path | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def path(self, name: str) -> Path:
+        """A file setting, relative to the config file's folder."""
+        return (self.base_dir / str(self.values[name])).resolve()
+
+    @property
+    def program_address(self) -> str:
+        return str(self.values["program.address"]).lower()
+
+    @property
+    def staff(self) -> tuple[str, ...]:
+        return tuple(a.lower() for a in self.values["program.staff"])
+
+    def imap_password(self) -> str:
+        return _secret(self, "imap.password", "imap.password_file", create=False)
+
+    def secret(self) -> bytes:
+        return _secret(self, "program.secret", "program.secret_file", create=True).encode()
+
+
+def _coerce(setting: Setting, value: Any, where: str) -> Any:
+    default = setting.default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, list):
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {setting.name} = {value!r} is not a valid value") from exc
+
+
+def load(config: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read defaults, then the TOML file (if any), then the environment."""
+    env = dict(os.environ if env is None else env)
+    values = {s.name: s.default for s in SETTINGS}
+    base_dir = Path.cwd()
+    if config is None and env.get("MAILFLOW_CONFIG"):
+        config = Path(env["MAILFLOW_CONFIG"])
+    if config is not None:
+        if not config.exists():
+            raise ConfigError(f"{config}: no such config file")
+        base_dir = config.resolve().parent
+        try:
+            data = tomllib.loads(config.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config}: {exc}") from exc
+        for section, table in data.items():
+            if not isinstance(table, dict):
+                raise ConfigError(
+                    f"{config}: [{section}] must be a table, got {section} = {table!r}"
+                )
+            for key, value in table.items():
+                name = f"{section}.{key}"
+                setting = _BY_NAME.get(name)
+                if setting is None:
+                    raise ConfigError(f"{config}: unknown setting {name}")
+                if setting.secret:
+                    raise ConfigError(
+                        f"{config}: {name} is a secret; set {setting.env} or {name}_file instead"
+                    )
+                values[name] = _coerce(setting, value, str(config))
+    for setting in SETTINGS:
+        if setting.env in env:
+            values[setting.name] = _coerce(setting, env[setting.env], setting.env)
+    if values["imap.security"] not in ("none", "starttls", "tls"):
+        raise ConfigError(
+            f"imap.security must be none, starttls or tls, not {values['imap.security']!r}"
+        )
+    if values["inbound.listen"] not in ("smtp", "lmtp", "off"):
+        raise ConfigError(
+            f"inbound.listen must be smtp, lmtp or off, not {values['inbound.listen']!r}"
+        )
+    return Settings(values=values, base_dir=base_dir, source=config)
+
+
+def _secret(settings: Settings, name: str, file_name: str, *, create: bool) -> str:
+    value = settings.values.get(name) or ""
+    if value:
+        return str(value)
+    file_setting = settings.values.get(file_name) or ""
+    if not file_setting:
+        return ""
+    path = settings.path(file_name)
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    if not create:
+        raise ConfigError(f"{path}: {file_name} names a file that does not exist")
+    # First start of the embedded default: make a secret so tokens are signed from day one.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def render_toml() -> str:
+    """A commented mailflow.toml with every setting at its default (for `mailflow init`)."""
+    lines = [
+        "# mailflow configuration. Every setting, its default and what it does.",
+        "# Environment variables MAILFLOW_<SECTION>_<KEY> override this file.",
+        "",
+    ]
+    section = None
+    for s in SETTINGS:
+        sec, key = s.name.split(".", 1)
+        if sec != section:
+            lines += ["", f"[{sec}]"] if section else [f"[{sec}]"]
+            section = sec
+        lines.append(f"# {s.help}")
+        if s.secret:
+            lines.append(f"# ({key}: set {s.env} in the environment)")
+            continue
+        lines.append(f"{key} = {_toml_value(s.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

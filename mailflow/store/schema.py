@@ -1,0 +1,183 @@
+"""SQLAlchemy 2.0 typed models. Every arrow that crosses a process or a moment is a table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+# Inbox row statuses: new -> done | quarantined | dead (dead can be replayed back to new).
+NEW, DONE, QUARANTINED, DEAD = "new", "done", "quarantined", "dead"
+
+
+class InboxMessage(Base):
+    """Raw bytes exactly as received; the only thing adapters write."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_inbox_imap_uid"),
+        Index("ix_inbox_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # imap | lmtp | smtp | file
+    mailbox: Mapped[str] = mapped_column(String(255))  # "user@host/INBOX" or the endpoint
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # content hash sans trace headers
+    size: Mapped[int] = mapped_column(Integer)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    envelope_from: Mapped[str | None] = mapped_column(String(998))
+    envelope_to: Mapped[list[Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default=NEW)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    facts: Mapped[MessageFacts | None] = relationship(back_populates="inbox", uselist=False)
+
+
+class MessageFacts(Base):
+    """What parse/ read from one message, kept so nothing has to be parsed twice."""
+
+    __tablename__ = "message_facts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    from_address: Mapped[str] = mapped_column(String(320), index=True)
+    from_name: Mapped[str] = mapped_column(String(255), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None]
+    language: Mapped[str | None] = mapped_column(String(8))
+    token: Mapped[str | None] = mapped_column(String(64))
+    token_forged: Mapped[bool] = mapped_column(Boolean, default=False)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    intent: Mapped[str | None] = mapped_column(String(16))
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_reply_until: Mapped[datetime | None]
+    reply_text: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str | None] = mapped_column(Text)  # what intake did with it, in words
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full `parse --json` object
+
+    inbox: Mapped[InboxMessage] = relationship(back_populates="facts")
+
+
+class Library(Base):
+    __tablename__ = "libraries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    library_type: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(128), index=True)
+    city: Mapped[str | None] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(8), default="en")  # language we write to them in
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    missing: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="library")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16), default="ok")  # ok | bouncing | failed
+    bounce_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_bounce_at: Mapped[datetime | None]
+    paused_until: Mapped[datetime | None]  # an out-of-office with a return date
+
+    library: Mapped[Library] = relationship(back_populates="contacts")
+
+
+class History(Base):
+    """Append-only: every change of state with what caused it and why."""
+
+    __tablename__ = "history"
+    __table_args__ = (Index("ix_history_record", "record_type", "record_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(32))  # library | partnership | contact
+    record_id: Mapped[int] = mapped_column(Integer)
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    cause: Mapped[str] = mapped_column(String(16))  # message | timer | staff | cli
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    trace: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(32))  # parse | dispatch | imap-move | ...
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")  # traceback, without the message body
+    created_at: Mapped[datetime]
+    replayed_at: Mapped[datetime | None]
+
+
+class ImapCursor(Base):
+    """Where the poller is in one mailbox; advanced in the same transaction as the inbox rows."""
+
+    __tablename__ = "imap_cursor"
+
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,164 @@
+"""Fixtures and builders shared by the mailflow tests (the servers live in tests/servers)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from mailflow.app import Services, build
+from mailflow.clock import FrozenClock
+from mailflow.settings import load
+from mailflow.store.db import Database
+
+T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+SECRET = "test-secret"
+PROGRAM = "sisters@program.example"
+STAFF = "coordinator@program.example"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mailflow.sqlite3'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    schema = "t_" + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    # Each test gets its own schema: search_path makes it the default for every table.
+    yield f"{base}?options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def make_services(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Services]]:
+    """Services on the parametrised database with a frozen clock; extra settings by env names."""
+    made: list[Services] = []
+
+    def make(**env: str) -> Services:
+        values = {
+            "MAILFLOW_DATABASE_URL": db_url,
+            "MAILFLOW_PROGRAM_SECRET": SECRET,
+            "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
+            "MAILFLOW_PROGRAM_STAFF": STAFF,
+            "MAILFLOW_INBOUND_LISTEN": "off",
+            **env,
+        }
+        settings = load(None, env=values)
+        services = build(settings, FrozenClock(T0))
+        made.append(services)
+        return services
+
+    yield make
+    for services in made:
+        services.db.dispose()
+
+
+def mail(
+    *,
+    sender: str = "Maria Lopez <maria@biblioteca.example.es>",
+    to: str = PROGRAM,
+    subject: str = "Application: sister library",
+    body: str = "Hello",
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+    date: datetime = T0,
+    message_id: str | None = None,
+) -> bytes:
+    """A plain (optionally multipart/alternative) message as a mail client would send it."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id or make_msgid(domain="client.example")
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg.as_bytes()
+
+
+APPLICATION_EN = """Dear program team,
+
+We would like to find a sister library abroad. Our details:
+
+Library name: Biblioteca Municipal de Segovia
+Type of library: Public
+Country: Spain
+City: Segovia
+Contact person: Maria Lopez
+Contact email: maria@biblioteca.example.es
+Working languages: Spanish, English
+Population served: 52,000
+Interests: children's reading, local history, book exchange
+Communication preferences: e-mail, monthly
+Commitment level: pen pals and book exchange
+Website: https://biblioteca.example.es
+Time zone: Europe/Madrid
+
+Best regards,
+Maria
+"""
+
+APPLICATION_ZH = """您好！
+
+我们希望寻找一所国外的姐妹图书馆。
+
+图书馆名称：杭州市西湖区图书馆
+图书馆类型：公共图书馆
+国家：中国
+城市：杭州
+联系人：王丽
+电子邮件：wangli@library.example.cn
+工作语言：中文，英语
+服务人口：80万
+合作兴趣：儿童阅读，地方文献
+
+谢谢！
+"""
+
+APPLICATION_MISSING_CITY = """Hello,
+
+Library name: Nairobi Community Library
+Type of library: public
+Country: Kenya
+Contact person: John Mwangi
+Working languages: English, Swahili
+
+Thank you
+"""
+
+
+def application(n: int, *, lang: str = "en") -> bytes:
+    """The n-th distinct application mail (distinct sender and Message-ID)."""
+    if lang == "zh":
+        return mail(
+            sender=f"王丽 <wangli{n}@library.example.cn>",
+            subject="申请姐妹图书馆",
+            body=APPLICATION_ZH.replace("wangli@", f"wangli{n}@"),
+        )
+    return mail(
+        sender=f"Maria Lopez <maria{n}@biblioteca.example.es>",
+        body=APPLICATION_EN.replace("maria@", f"maria{n}@"),
+    )
