@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def mail(
     msg.set_content(body)
     if html is not None:
         msg.add_alternative(html, subtype="html")
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP)  # CRLF, as mail travels on the wire
 
 
 APPLICATION_EN = """Dear program team,

@@ -54,7 +54,8 @@ def content_hash(raw: bytes) -> str:
         if keep:
             digest.update(line + b"\n")
     digest.update(b"\n")
-    digest.update(body.replace(b"\r\n", b"\n"))
+    # Trailing blank lines differ between relays (and the SMTP dot-terminator); not content.
+    digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))
     return digest.hexdigest()
 
 
