@@ -46,7 +46,9 @@ class DecodedMessage:
     text: str  # the main text; HTML-only mail converted to text
     html: str | None
     attachments: tuple[Attachment, ...]
-    attachment_texts: tuple[tuple[str, str], ...]  # (filename, text) of text/plain and .docx attachments
+    attachment_texts: tuple[
+        tuple[str, str], ...
+    ]  # (filename, text) of text/plain and .docx attachments
     defects: tuple[str, ...]
 
     def header(self, name: str) -> str | None:

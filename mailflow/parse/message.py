@@ -2,7 +2,58 @@
 
 from __future__ import annotations
 
-from mailflow.parse.facts import DecodedMessage
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from email import errors
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import Compat32
+
+from mailflow.parse.charsets import (
+    clean_label,
+    decode_bytes,
+    decode_header_value,
+    unescape_surrogates,
+)
+from mailflow.parse.facts import Address, Attachment, DecodedMessage
+from mailflow.parse.htmltext import docx_text, html_to_text
+from mailflow.parse.mailheaders import (
+    ANGLE_ID,
+    MalformedHeaderLineDefect,
+    address_list,
+    msg_id,
+    parse_date,
+    repair_header_block,
+    sender,
+)
+
+
+class _RawCompat32(Compat32):
+    """compat32 (tolerant, lazy, fast) but header values keep raw 8-bit as surrogates.
+
+    Stock compat32 turns such values into Header objects that replace the bytes with U+FFFD
+    (e.g. a GBK filename); keeping them lets charsets.py decode the bytes properly.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_POLICY = _RawCompat32()
+
+
+def parse_bytes(raw: bytes) -> Message:
+    """Parse raw bytes into an email Message (header block repaired); never raises."""
+    repaired, repairs = repair_header_block(raw)
+    try:
+        msg = BytesParser(policy=_POLICY).parsebytes(repaired)
+    except Exception as exc:  # the feedparser is lenient; this is a last resort
+        msg = Message(policy=_POLICY)
+        msg.set_payload(raw.decode("windows-1252", errors="replace"))
+        repairs.append(errors.MessageDefect(f"unparseable:{type(exc).__name__}"))
+    msg.defects.extend(repairs)
+    return msg
 
 
 def decode(raw: bytes) -> DecodedMessage:
@@ -11,4 +62,216 @@ def decode(raw: bytes) -> DecodedMessage:
     Charset fallback chain: declared label (gb2312/gbk -> gb18030, big5 -> big5hkscs, ...),
     then UTF-8, then charset detection, then windows-1252 with replacement.
     """
-    raise NotImplementedError
+    decoded = decode_message(parse_bytes(raw))
+    if not raw or raw.isspace():  # no copy of a 20 MB mail just to test for emptiness
+        return _with_defect(decoded, "empty-input")
+    return decoded
+
+
+def _with_defect(msg: DecodedMessage, defect: str) -> DecodedMessage:
+    return replace(msg, defects=(defect, *msg.defects))
+
+
+def _param(part: Message, name: str, header: str = "content-type") -> tuple[str | None, str]:
+    """(charset or None, value) of a MIME parameter; RFC 2231 values come back as raw bytes."""
+    try:
+        value = part.get_param(name, None, header)
+    except Exception:
+        return None, ""
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, latin-1 str of the bytes)
+        raw = str(value[2]).encode("latin-1", "surrogateescape")
+        return value[0] or "utf-8", decode_bytes(raw, value[0] or "utf-8")
+    return None, str(value or "")
+
+
+def _filename(part: Message, hint: str | None) -> str | None:
+    for header, name in (("content-disposition", "filename"), ("content-type", "name")):
+        encoded, value = _param(part, name, header)
+        if value:
+            if encoded is None:  # RFC 2047 in quotes (Outlook, QQ) or raw 8-bit
+                value = decode_header_value(value, hint=hint)
+            value = re.split(r"[\\/]", value.strip())[-1].strip()  # "C:\fakepath\x.docx"
+            return value or None
+    return None
+
+
+def _charset(part: Message) -> str | None:
+    _, value = _param(part, "charset")
+    return clean_label(unescape_surrogates(value)) if value else None
+
+
+def _leaves(part: Message) -> Iterator[tuple[Message, Message | None]]:
+    """Leaf parts with their parent; message/* parts are leaves (their text is not ours)."""
+    stack: list[tuple[Message, Message | None]] = [(part, None)]
+    while stack:
+        current, parent = stack.pop()
+        if current.get_content_maintype() == "multipart" and current.is_multipart():
+            payload = current.get_payload()
+            stack.extend((sub, current) for sub in reversed(payload))
+        else:
+            yield current, parent
+
+
+def _unflow(text: str, delsp: bool) -> str:
+    """RFC 3676 format=flowed: join soft-broken lines of the same quote depth."""
+    out: list[str] = []
+    buf: str | None = None
+    depth_buf = 0
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        content = content[1:] if content.startswith(" ") else content  # space-stuffing
+        flowed = content.endswith(" ") and content != "-- "
+        if flowed and delsp:
+            content = content[:-1]
+        if buf is not None and depth != depth_buf:
+            out.append(">" * depth_buf + (" " if depth_buf else "") + buf)
+            buf = None
+        buf, depth_buf = (buf or "") + content, depth
+        if not flowed:
+            out.append(">" * depth + (" " if depth else "") + buf)
+            buf = None
+    if buf is not None:
+        out.append(">" * depth_buf + (" " if depth_buf else "") + buf)
+    return "\n".join(out)
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I)
+
+
+def _part_text(part: Message, data: bytes, defects: list[str]) -> str:
+    label = _charset(part)
+    if label is None and part.get_content_subtype() == "html":
+        meta = _META_CHARSET.search(data[:4096])
+        label = clean_label(meta.group(1).decode("ascii")) if meta else None
+    text = decode_bytes(data, label, defects)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    if _param(part, "format")[1].lower() == "flowed":
+        text = _unflow(text, _param(part, "delsp")[1].lower() == "yes")
+    return text
+
+
+def _payload(part: Message) -> bytes:
+    """Decoded payload bytes; called once per part (a 20 MB attachment is decoded once)."""
+    try:
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes):
+            return data
+        payload = part.get_payload()  # message/* parts hold Message objects
+        subs = payload if isinstance(payload, list) else [payload]
+        return b"".join(sub.as_bytes() for sub in subs if isinstance(sub, Message))
+    except Exception:
+        return b""
+
+
+def _body(
+    msg: Message, hint: str | None, defects: list[str]
+) -> tuple[str, str | None, list[Attachment], list[tuple[str, str]]]:
+    text_parts: list[str] = []
+    text_parent: Message | None = None
+    html: str | None = None
+    attachments: list[Attachment] = []
+    attachment_texts: list[tuple[str, str]] = []
+    for part, parent in _leaves(msg):
+        ctype = part.get_content_type()
+        maintype = "text" if ctype.startswith("multipart/") else ctype.split("/")[0]
+        try:
+            disposition = part.get_content_disposition()
+        except Exception:
+            disposition = None
+        filename = _filename(part, hint)
+        if disposition == "attachment" or filename or maintype != "text":
+            data = _payload(part)
+            attachments.append(Attachment(filename, ctype, len(data)))
+            lower = (filename or "").lower()
+            if ctype == "text/plain" or lower.endswith(".txt"):
+                attachment_texts.append((filename or "", _part_text(part, data, defects)))
+            elif (lower.endswith(".docx") or ctype.endswith("wordprocessingml.document")) and (
+                extracted := docx_text(data)
+            ) is not None:
+                attachment_texts.append((filename or "", extracted))
+        elif ctype in ("text/plain", "text/html") or ctype.startswith("multipart/"):
+            if ctype == "text/html":
+                if html is None:
+                    html = _part_text(part, _payload(part), defects)
+            elif not text_parts:
+                text_parts.append(_part_text(part, _payload(part), defects))
+                text_parent = parent
+            elif (
+                parent is not None
+                and parent is text_parent
+                and parent.get_content_subtype() == "mixed"
+            ):
+                # Apple Mail splits one body around inline images into sibling text parts.
+                text_parts.append(_part_text(part, _payload(part), defects))
+    text = "\n".join(text_parts).strip()
+    if not text and html:
+        text = html_to_text(html)
+    return text, html, attachments, attachment_texts
+
+
+def _defect_names(msg: Message) -> list[str]:
+    names: list[str] = []
+    for part in msg.walk():
+        for defect in getattr(part, "defects", []):
+            if type(defect) is errors.MessageDefect and defect.args:
+                names.append(str(defect.args[0]))
+            elif isinstance(defect, MalformedHeaderLineDefect):
+                names.append("malformed-header-line")
+            else:
+                names.append(type(defect).__name__)
+    return names
+
+
+def decode_message(msg: Message) -> DecodedMessage:
+    """Decode an already parsed Message (see parse_bytes); never raises."""
+    try:
+        return _decode_message(msg)
+    except Exception as exc:  # every step is guarded; this keeps the promise if one is not
+        return DecodedMessage(
+            None, Address(""), (), (), (), "", None, None, (), (), "", None, (), (),
+            (f"decode-error:{type(exc).__name__}",),
+        )  # fmt: skip
+
+
+def _decode_message(msg: Message) -> DecodedMessage:
+    defects: list[str] = []
+    # Raw 8-bit headers are usually in the body's charset; use it as a decoding hint.
+    hint = next((c for p in msg.walk() if (c := _charset(p)) and c not in ("us-ascii",)), None)
+    raw_headers = [(str(k).strip().lower(), str(v)) for k, v in msg.raw_items()]
+    first: dict[str, str] = {}
+    for key, value in raw_headers:
+        first.setdefault(key, value)
+    headers = tuple(
+        (key, decode_header_value(value, defects, key, hint).strip()) for key, value in raw_headers
+    )
+    message_id = msg_id(unescape_surrogates(first.get("message-id", "")))
+    if message_id is None:
+        defects.append("no-message-id")
+    try:
+        text, html, attachments, attachment_texts = _body(msg, hint, defects)
+    except Exception as exc:  # a body we cannot walk still leaves the headers usable
+        defects.append(f"body-error:{type(exc).__name__}")
+        text, html, attachments, attachment_texts = "", None, [], []
+    if not text.strip():
+        defects.append("empty-body")
+    subject = decode_header_value(first.get("subject", ""), defects, "subject", hint)
+    in_reply_to = first.get("in-reply-to")
+    refs = unescape_surrogates(first.get("references", ""))
+    return DecodedMessage(
+        message_id=message_id,
+        from_=sender(first.get("from"), hint, defects),
+        to=address_list(first.get("to"), hint, "to", defects),
+        cc=address_list(first.get("cc"), hint, "cc", defects),
+        reply_to=address_list(first.get("reply-to"), hint, "reply-to", defects),
+        subject=" ".join(subject.split()),
+        date=parse_date(first.get("date"), defects),
+        in_reply_to=msg_id(unescape_surrogates(in_reply_to)) if in_reply_to else None,
+        references=tuple(ANGLE_ID.findall(refs) or refs.split()),
+        headers=headers,
+        text=text,
+        html=html,
+        attachments=tuple(attachments),
+        attachment_texts=tuple(attachment_texts),
+        defects=tuple(dict.fromkeys([*defects, *_defect_names(msg)])),
+    )

@@ -23,8 +23,9 @@ def parse_message(
     raw: bytes, *, program_address: str, secret: bytes | None, staff: Sequence[str] = ()
 ) -> Facts:
     """Everything parse/ can tell about one message. secret None: tokens are not verified."""
-    decoded = message.decode(raw)
-    bounced = bounce.detect_bounce(raw, decoded)
+    parsed = message.parse_bytes(raw)  # parsed once; decoding and bounce detection share it
+    decoded = message.decode_message(parsed)
+    bounced = bounce.detect_bounce(parsed)
     is_auto, until = (False, None) if bounced else autoreply.detect_auto_reply(decoded)
     reply_text, trimmed = reply.trim_reply(decoded.text)
 

@@ -1,0 +1,118 @@
+"""Address, Message-ID and Date headers, decoded leniently. Pure; never raises."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email import errors
+from email.utils import getaddresses, parsedate_to_datetime
+
+from mailflow.parse.charsets import decode_header_value, unescape_surrogates
+from mailflow.parse.facts import Address
+
+ANGLE_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def msg_id(value: str | None) -> str | None:
+    """The id inside angle brackets (or the bare token), or None."""
+    if not value or not value.strip():
+        return None
+    found = ANGLE_ID.search(value)
+    return found.group(1) if found else value.strip().split()[0].strip("<>") or None
+
+
+def addresses(raw: str | None, hint: str | None) -> list[tuple[str, str]]:
+    """[(lower-case address, decoded name)]; parse before decoding so encoded commas stay."""
+    if not raw:
+        return []
+    try:
+        pairs = getaddresses([re.sub(r"\r?\n(?=[ \t])", "", raw)])
+    except Exception:
+        return []
+    return [
+        (unescape_surrogates(addr, hint).strip().lower(), decode_header_value(name, hint=hint))
+        for name, addr in pairs
+    ]
+
+
+def address_list(
+    raw: str | None, hint: str | None, name: str, defects: list[str]
+) -> tuple[str, ...]:
+    """Distinct lower-case addresses of an address header; junk entries become a defect."""
+    found = [a for a, _ in addresses(raw, hint)]
+    good = [a for a in found if "@" in a and " " not in a]
+    if raw and raw.strip() and len(good) < len([a for a in found if a]):
+        defects.append(f"malformed-header:{name}")
+    return tuple(dict.fromkeys(good))
+
+
+def sender(raw: str | None, hint: str | None, defects: list[str]) -> Address:
+    """The first usable From address, or Address("", whatever name text there was)."""
+    if raw is None:
+        defects.append("no-from")
+        return Address("")
+    for addr, name in addresses(raw, hint):
+        if "@" in addr and " " not in addr:
+            return Address(addr, " ".join(name.split()))
+    defects.append("malformed-header:from")
+    whole = decode_header_value(raw, hint=hint).replace('"', "")
+    return Address("", " ".join(whole.split()))
+
+
+def parse_date(raw: str | None, defects: list[str]) -> datetime | None:
+    """An aware datetime from a Date header, or None (with a defect)."""
+    if raw is None:
+        defects.append("no-date")
+        return None
+    try:
+        parsed = parsedate_to_datetime(" ".join(unescape_surrogates(raw).split()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        defects.append("malformed-header:date")
+        return None
+    # "-0000" means "zone unknown"; UTC is the honest reading.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class MalformedHeaderLineDefect(errors.MessageDefect):
+    """A line in the header block that is neither a header nor a continuation; dropped."""
+
+
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_SPACED_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]+:")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def repair_header_block(raw: bytes) -> tuple[bytes, list[errors.MessageDefect]]:
+    """Drop stray non-header lines so the headers after them are not lost to the body.
+
+    The feedparser ends the header block at the first line without a colon; a mailer bug
+    there would otherwise swallow Subject/From into the body.
+    """
+    found = _BLANK_LINE.search(raw)
+    end = found.start() if found else len(raw)
+    lines = raw[:end].split(b"\n")
+    bad = [
+        i
+        for i, line in enumerate(lines)
+        if line.strip(b"\r")
+        and line[:1] not in b" \t"
+        and not _HEADER_LINE.match(line)
+        and not (i == 0 and line.startswith(b"From "))
+    ]
+    if not bad:
+        return raw, []
+    kept: list[bytes] = []
+    defects: list[errors.MessageDefect] = []
+    for i, line in enumerate(lines):
+        if i in bad:
+            if spaced := _SPACED_NAME.match(line):  # "Subject : x" -> "Subject: x"
+                kept.append(spaced.group(1) + b":" + line[spaced.end() :])
+                continue
+            if not any(_HEADER_LINE.match(rest) for rest in lines[i + 1 :]):
+                # Nothing header-like follows: the body starts here without a blank line.
+                defects.append(errors.MissingHeaderBodySeparatorDefect())
+                return b"\n".join([*kept, b"", *lines[i:]]) + raw[end:], defects
+            defects.append(MalformedHeaderLineDefect())
+            continue
+        kept.append(line)
+    return b"\n".join(kept) + raw[end:], defects

@@ -1,0 +1,126 @@
+"""Auto-reply detection and return dates over tests/data/autoreplies (and inline cases)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mailflow.parse.autoreply import detect_auto_reply, return_date
+from mailflow.parse.message import decode
+
+DATA = Path(__file__).parent / "data"
+
+
+def utc(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "until"),
+    [
+        ("exchange_oof.eml", utc(2026, 12, 7)),  # "until Monday, 7 December 2026"
+        ("gmail_vacation.eml", utc(2026, 12, 14)),  # "returning 2026-12-14"
+        ("netease_autoreply_gbk.eml", utc(2026, 12, 3)),  # "我将于12月3日回来", sent 25 Nov 2026
+        ("qq_autoreply.eml", utc(2026, 12, 11)),  # "我将于2026年12月11日返回"
+        ("spanish_oof.eml", utc(2027, 1, 15)),  # "hasta el 15 de enero de 2027"
+        ("french_oof.eml", utc(2027, 1, 4)),  # "jusqu'au 4 janvier", sent 20 Dec 2026
+        ("german_oof.eml", utc(2027, 1, 7)),  # "bis zum 07.01.2027"
+        ("german_ausser_haus.eml", utc(2027, 1, 4)),  # "Ab dem 4.1. ... wieder"
+    ],
+)
+def test_golden_auto_replies(name: str, until: datetime) -> None:
+    msg = decode((DATA / "autoreplies" / name).read_bytes())
+    assert detect_auto_reply(msg) == (True, until)
+
+
+def test_netease_gbk_body_is_decoded() -> None:
+    msg = decode((DATA / "autoreplies" / "netease_autoreply_gbk.eml").read_bytes())
+    assert msg.subject == "自动回复: 关于姐妹图书馆的合作意向"
+    assert msg.from_.name == "王丽"
+    assert "我将于12月3日回来" in msg.text
+
+
+@pytest.mark.parametrize("name", ["not_auto_list_post.eml", "not_auto_human_reply.eml"])
+def test_not_auto_replies(name: str) -> None:
+    msg = decode((DATA / "autoreplies" / name).read_bytes())
+    assert detect_auto_reply(msg) == (False, None)
+
+
+@pytest.mark.parametrize("folder", ["mime"])
+def test_ordinary_mail_is_not_auto(folder: str) -> None:
+    for path in sorted((DATA / folder).glob("*.eml")):
+        assert detect_auto_reply(decode(path.read_bytes()))[0] is False, path.name
+
+
+def _mail(subject: str, headers: str = "", body: str = "Thanks.") -> bytes:
+    return (
+        "From: someone@lib.example.org\nTo: sisters@program.example\n"
+        f"Subject: {subject}\nDate: Mon, 30 Nov 2026 10:00:00 +0000\n{headers}"
+        f"Content-Type: text/plain; charset=utf-8\n\n{body}\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("subject", "headers", "expected"),
+    [
+        ("Hello", "Auto-Submitted: auto-replied\n", True),
+        ("Hello", "Auto-Submitted: auto-generated\n", True),
+        ("Hello", "Auto-Submitted: no\n", False),
+        ("Hello", "X-Autoreply: yes\n", True),
+        ("Hello", "X-Autorespond: Out of office\n", True),
+        ("Hello", "Precedence: bulk\n", True),
+        ("Hello", "Precedence: junk\n", True),
+        ("Hello", "Precedence: auto_reply\n", True),
+        ("Hello", "Precedence: list\nList-Id: <l.example.org>\n", False),
+        ("Hello", "X-Auto-Response-Suppress: All\n", False),
+        ("Out of Office: Hello", "X-Auto-Response-Suppress: All\n", True),
+        ("自动答复: 姐妹图书馆", "", True),
+        ("[自动回复] 姐妹图书馆", "", True),
+        ("休假中", "", True),
+        ("不在办公室", "", True),
+        ("Respuesta automática: oferta", "", True),
+        ("Fuera de la oficina", "", True),
+        ("Réponse automatique : offre", "", True),
+        ("Absence du bureau", "", True),
+        ("Absent jusqu'au 4 janvier", "", True),
+        ("Automatische Antwort: Angebot", "", True),
+        ("Abwesenheitsnotiz", "", True),
+        ("自動応答: 姉妹図書館", "", True),
+        ("Vacation reading programme for children", "", False),
+        ("Re: our absent colleague", "", False),
+        ("Sister library application", "", False),
+    ],
+)
+def test_headers_and_subjects(subject: str, headers: str, expected: bool) -> None:
+    assert detect_auto_reply(decode(_mail(subject, headers)))[0] is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I will be back on 3 December 2026.", utc(2026, 12, 3)),
+        ("I will be back on December 3rd, 2026.", utc(2026, 12, 3)),
+        ("I am returning 2026-12-03.", utc(2026, 12, 3)),
+        ("Out of the office until 12/03/2026.", utc(2026, 12, 3)),  # the future reading
+        ("Out of the office until 15/12/2026.", utc(2026, 12, 15)),  # day > 12: day first
+        ("我将于2026年12月3日返回。", utc(2026, 12, 3)),
+        ("我12月3日回来。", utc(2026, 12, 3)),
+        ("我１２月３日回来。", utc(2026, 12, 3)),  # full-width digits
+        ("I am away from 1 December until 3 January.", utc(2027, 1, 3)),  # year rolls over
+        ("Back on 28 November.", utc(2027, 11, 28)),  # already past this year
+        ("Remote server returned 550 5.1.10 not found", None),  # a status code, not a date
+        ("I am on leave.", None),
+        ("Meeting on 3 December 2026.", None),  # a date, but not a return date
+    ],
+)
+def test_return_date_forms(text: str, expected: datetime | None) -> None:
+    assert return_date(text, datetime(2026, 11, 30, 10, tzinfo=UTC)) == expected
+
+
+def test_year_missing_and_no_message_date_gives_none() -> None:
+    assert return_date("我12月3日回来", None) is None
+    assert return_date("back on 3 December 2026", None) == utc(2026, 12, 3)
+    msg = decode(_mail("Automatic reply: hi", body="Back on 3 December.").replace(b"Date", b"X-D"))
+    assert detect_auto_reply(msg) == (True, None)

@@ -1,0 +1,108 @@
+"""Bounce detection over the golden files in tests/data/bounces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailflow.parse.bounce import detect_bounce
+from mailflow.parse.facts import Bounce
+from mailflow.parse.message import parse_bytes
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("postfix_dsn_user_unknown.eml", Bounce(("old.contact@library.example.org",), True)),
+        ("postfix_delayed.eml", Bounce(("librarian@slowlib.example.ke",), False)),
+        ("exim_failed_recipients.eml", Bounce(("contact@bibliotheque-nord.example.fr",), True)),
+        ("exim_no_header.eml", Bounce(("info@pueblo-lib.example.mx",), True)),
+        ("office365_ndr.eml", Bounce(("librarian@stadtbibliothek.example.de",), True)),
+        ("gmail_address_not_found.eml", Bounce(("nolonger.here@gmail.example",), True)),
+        (
+            "gmail_legacy_text.eml",
+            Bounce(("reading.room@example-university.example.edu",), True),
+        ),
+        ("qmail.eml", Bounce(("books@townlib.example.au",), True)),
+        # No status code and no recipient in the text: the returned original's To, unknown.
+        ("netease_tuixin.eml", Bounce(("nobody.lib@163.example",), None)),
+    ],
+)
+def test_golden_bounces(name: str, expected: Bounce) -> None:
+    raw = (DATA / "bounces" / name).read_bytes()
+    assert detect_bounce(raw) == expected
+    assert detect_bounce(parse_bytes(raw)) == expected  # bytes or a parsed Message
+
+
+@pytest.mark.parametrize("folder", ["mime", "autoreplies"])
+def test_ordinary_mail_is_not_a_bounce(folder: str) -> None:
+    paths = sorted((DATA / folder).glob("*.eml"))
+    assert paths
+    for path in paths:
+        assert detect_bounce(path.read_bytes()) is None, path.name
+
+
+def test_clear_bounce_without_recipients() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.net\n"
+        b"To: bounces@program.example\n"
+        b"Subject: failure notice\n"
+        b"Date: Mon, 30 Nov 2026 10:00:00 +0000\n\n"
+        b"Sorry, we were unable to deliver your message.\n"
+    )
+    assert detect_bounce(raw) == Bounce((), None)
+
+
+def test_person_quoting_bounce_text_is_not_a_bounce() -> None:
+    raw = (
+        b"From: Librarian <librarian@lib.example.org>\n"
+        b"To: sisters@program.example\n"
+        b"Subject: Re: your mail\n\n"
+        b"I got this, what does it mean?\n"
+        b"> This message was created automatically by mail delivery software.\n"
+        b"> SMTP error from remote mail server after RCPT TO:<colleague@lib.example.org>:\n"
+    )
+    assert detect_bounce(raw) is None
+
+
+def test_successful_delivery_report_is_not_a_bounce() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.net\n"
+        b"Subject: Successful Mail Delivery Report\n"
+        b"MIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nYour message was delivered.\n"
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns; mx.example.net\n\n"
+        b"Final-Recipient: rfc822; friend@lib.example.org\n"
+        b"Action: delivered\nStatus: 2.0.0\n"
+        b"--b--\n"
+    )
+    assert detect_bounce(raw) is None
+
+
+def test_mixed_report_keeps_permanent_failures_sorted_and_deduplicated() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.net\n"
+        b"Subject: Undelivered Mail Returned to Sender\n"
+        b"MIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nSome failed.\n"
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns; mx.example.net\n\n"
+        b"Final-Recipient: rfc822; Zed@Lib.Example.org\nAction: failed\nStatus: 5.2.1\n\n"
+        b"Final-Recipient: rfc822; later@lib.example.org\nAction: delayed\nStatus: 4.2.2\n\n"
+        b"Final-Recipient: rfc822; amy@lib.example.org\nAction: failed\nStatus: 5.1.1\n\n"
+        b"Original-Recipient: rfc822; zed@lib.example.org\n"
+        b"Final-Recipient: rfc822; zed@lib.example.org\nAction: failed\nStatus: 5.2.1\n"
+        b"--b--\n"
+    )
+    assert detect_bounce(raw) == Bounce(("amy@lib.example.org", "zed@lib.example.org"), True)
+
+
+def test_garbage_is_not_a_bounce() -> None:
+    assert detect_bounce(b"") is None
+    assert detect_bounce(b"\x00\xff garbage \x80\x81\n\n\xfe") is None
