@@ -1,1 +1,71 @@
-"""(being written)"""
+"""Signed reply tokens carried in the reply address: ``sisters+p42.k3j5x0abcd@program.example``.
+
+A token is ``ref.sig`` where ``ref`` names a record (``p42`` a partnership, ``l7`` a library) and
+``sig`` is the start of an HMAC over it, so a token cannot be guessed or moved to another record.
+Everything is lower-case [a-z0-9.] so it survives in an e-mail local part and through MTAs that
+lower-case addresses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from email.utils import getaddresses
+
+__all__ = ["SIG_LENGTH", "find_token", "make_token", "verify_token"]
+
+SIG_LENGTH = 10  # 10 base32 characters = 50 bits: far beyond guessing by mail
+_REF_RE = re.compile(r"[a-z0-9]{1,32}")
+_TOKEN_RE = re.compile(rf"([a-z0-9]{{1,32}})\.([a-z2-7]{{{SIG_LENGTH}}})")
+
+
+def _signature(secret: bytes, ref: str) -> str:
+    digest = hmac.new(secret, ref.encode("ascii"), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii").rstrip("=").lower()[:SIG_LENGTH]
+
+
+def make_token(secret: bytes, ref: str) -> str:
+    """Return ``ref.sig`` for a short ascii ref such as ``"p42"`` ([a-z0-9] only)."""
+    if not _REF_RE.fullmatch(ref):
+        raise ValueError(f"token ref must be 1-32 characters of [a-z0-9], got {ref!r}")
+    return f"{ref}.{_signature(secret, ref)}"
+
+
+def verify_token(secret: bytes, token: str) -> str | None:
+    """Return the ref of a genuine token, or None if it is malformed or its signature is wrong."""
+    # Some MTAs lower- or upper-case local parts; the alphabet is case-free by design.
+    m = _TOKEN_RE.fullmatch(token.strip().lower())
+    if not m:
+        return None
+    ref, sig = m.groups()
+    return ref if hmac.compare_digest(sig, _signature(secret, ref)) else None
+
+
+def _addr_specs(value: str) -> list[str]:
+    # Accept bare addresses as well as header values ("Name <a@b>, c@d").
+    return [addr for _name, addr in getaddresses([value]) if addr]
+
+
+def find_token(addresses: Iterable[str], program_address: str) -> tuple[str | None, str | None]:
+    """Find ``local+TOKEN@domain`` among ``addresses`` where ``local@domain`` is the program address.
+
+    Returns (the raw token text, lower-cased, the address it was found in), or (None, None).
+    The first match wins. The token is not verified here: see ``verify_token``.
+    """
+    program = program_address.strip().lower()
+    if "@" not in program:
+        return None, None
+    p_local, p_domain = program.rsplit("@", 1)
+    for value in addresses:
+        for addr in _addr_specs(value):
+            addr = addr.strip().lower()
+            if "@" not in addr:
+                continue
+            local, domain = addr.rsplit("@", 1)
+            base, sep, tag = local.partition("+")
+            if sep and tag and base == p_local and domain == p_domain:
+                return tag, addr
+    return None, None

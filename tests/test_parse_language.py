@@ -1,0 +1,51 @@
+"""detect_language: Han fast path, py3langid for the rest, None for short text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailflow.parse.language import detect_language
+
+DATA = Path(__file__).parent / "data" / "replies"
+EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_golden_language(name: str) -> None:
+    expected = EXPECTED[name]
+    assert detect_language(expected["reply_text"]) == expected["language"]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Yes, we would like an introduction to the other library.", "en"),
+        ("我们同意", "zh"),
+        ("好的，我们同意，期待与对方图书馆交流！", "zh"),
+        ("Yes, 我们同意这个建议", "zh"),
+        ("Sí, aceptamos con mucho gusto la propuesta.", "es"),
+        ("Oui, nous acceptons avec plaisir votre proposition.", "fr"),
+        ("Ja, wir sind mit dem Vorschlag einverstanden.", "de"),
+        ("Sim, aceitamos a proposta com muito prazer.", "pt"),
+        ("Sì, accettiamo volentieri la vostra proposta.", "it"),
+        ("Да, мы согласны с вашим предложением.", "ru"),
+        ("はい、喜んでお受けします。", "ja"),
+        ("نعم، نحن موافقون على الاقتراح", "ar"),
+    ],
+)
+def test_languages(text: str, lang: str) -> None:
+    assert detect_language(text) == lang
+
+
+@pytest.mark.parametrize(
+    "text", ["", "Yes", "OK!", "Sí", "No thanks", "123 456 789", "https://www.example.org/a/b/c"]
+)
+def test_too_short_to_tell(text: str) -> None:
+    assert detect_language(text) is None
+
+
+def test_one_han_character_in_english_does_not_make_it_chinese() -> None:
+    assert detect_language("Thank you, we visited the 馆 last year and enjoyed it.") == "en"

@@ -1,0 +1,175 @@
+"""trim_reply: golden client replies, one case per quote style, signatures, disclaimers, speed."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from mailflow.parse.reply import trim_reply
+
+DATA = Path(__file__).parent / "data" / "replies"
+EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
+
+
+def plain_text(name: str) -> str:
+    msg = email.message_from_bytes((DATA / name).read_bytes(), policy=email.policy.default)
+    return msg.get_body(("plain",)).get_content()
+
+
+def test_every_golden_file_has_an_expectation() -> None:
+    assert sorted(p.name for p in DATA.glob("*.eml")) == sorted(EXPECTED)
+    assert len(EXPECTED) >= 16
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_golden_reply_text(name: str) -> None:
+    expected = EXPECTED[name]
+    assert trim_reply(plain_text(name)) == (expected["reply_text"], expected["trimmed"])
+
+
+OFFER = "> Dear library,\n>\n> Reply yes if you would like an introduction.\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "new"),
+    [
+        # Gmail, one line and wrapped over two
+        (f"Yes.\n\nOn Sat, 21 Nov 2026 at 10:02, Anna <a@b.example> wrote:\n\n{OFFER}", "Yes."),
+        (
+            f"Yes.\n\nOn Sat, 21 Nov 2026 at 10:02, Sister Libraries <\nsisters@program.example> wrote:\n{OFFER}",
+            "Yes.",
+        ),
+        # Gmail with a narrow no-break space before AM
+        (
+            f"Yes.\n\nOn Sat, Nov 21, 2026 at 10:02\u202fAM Anna <a@b.example> wrote:\n{OFFER}",
+            "Yes.",
+        ),
+        # Apple Mail and Thunderbird
+        (f"Sure!\n\nOn 21 Nov 2026, at 10:02, Anna <a@b.example> wrote:\n\n{OFFER}", "Sure!"),
+        (f"Sure!\n\nOn 11/21/26 10:02 AM, Anna Li wrote:\n{OFFER}", "Sure!"),
+        # Older Thunderbird: "Name wrote:" only counts when a quote follows
+        (f"Sure!\n\nAnna Li wrote:\n{OFFER}", "Sure!"),
+        # Outlook, classic separator and 365 rule + header block
+        ("OK\n\n-----Original Message-----\nFrom: A\nSent: Monday\nTo: B\nSubject: x\n\nold", "OK"),
+        (
+            "OK\n\n________________________________\nFrom: A <a@b>\nSent: Monday\nTo: B\nSubject: x\n\nold",
+            "OK",
+        ),
+        ("OK\n\nFrom: A <a@b>\nDate: Monday\nTo: B\nSubject: x\n\nold", "OK"),
+        ("OK\n\n**From:** A <a@b>\n**Sent:** Monday\n\nold", "OK"),
+        ("D'accord\n\nDe : A <a@b>\nEnvoyé : lundi\nÀ : B\nObjet : x\n\nold", "D'accord"),
+        ("Sí\n\nDe: A <a@b>\nEnviado el: lunes\nPara: B\nAsunto: x\n\nold", "Sí"),
+        ("Ja\n\nVon: A <a@b>\nGesendet: Montag\nAn: B\nBetreff: x\n\nold", "Ja"),
+        # QQ Mail / Foxmail / 163 / other Chinese clients
+        (
+            "同意\n\n------------------ 原始邮件 ------------------\n发件人: a\n发送时间: 周六\n\n旧",
+            "同意",
+        ),
+        ("同意\n\n-----原始邮件-----\n发件人: a\n发送时间: 周六\n收件人: b\n主题: x\n\n旧", "同意"),
+        ("同意\n\n发件人： a\n发送时间： 2026-11-21 10:02\n收件人： b\n主题： x\n旧", "同意"),
+        ('同意\n\n在 2026-11-21 10:02:33，"Name" <a@b.example> 写道：\n>旧\n', "同意"),
+        ("同意\n\n在 2026年11月21日 10:02，Name<a@b.example> 写道：\n\n旧的邮件\n", "同意"),
+        ("好的\n\nName <a@b.example> 于2026年11月21日周六 10:02写道：\n\n> 旧\n", "好的"),
+        ("好的\n\nName <a@b.example>\n于2026年11月21日周六 10:02写道：\n\n> 旧\n", "好的"),
+        ("好的\n\n---- 回复的原邮件 ----\n| 发件人 | a |\n", "好的"),
+        # Other languages
+        (f"Oui\n\nLe sam. 21 nov. 2026 à 10:02, Anna <a@b.example> a écrit\u00a0:\n{OFFER}", "Oui"),
+        (f"Sí\n\nEl sáb, 21 nov 2026 a las 10:02, Anna (<a@b.example>) escribió:\n{OFFER}", "Sí"),
+        (f"Ja\n\nAm Sa., 21. Nov. 2026 um 10:02 Uhr schrieb Anna <a@b.example>:\n{OFFER}", "Ja"),
+    ],
+)
+def test_quote_headers(text: str, new: str) -> None:
+    assert trim_reply(text) == (new, True)
+
+
+@pytest.mark.parametrize(
+    "tagline",
+    [
+        "Sent from my iPhone",
+        "Sent from my Galaxy",
+        "Get Outlook for iOS",
+        "Get Outlook for Android<https://aka.ms/AAb9ysg>",
+        "发自我的iPhone",
+        "发自我的华为手机",
+        "来自网易邮箱大师",
+        "Enviado desde mi iPhone",
+        "Envoyé de mon iPhone",
+        "Von meinem iPhone gesendet",
+    ],
+)
+def test_phone_taglines_are_cut(tagline: str) -> None:
+    assert trim_reply(f"Yes, we accept.\n\n{tagline}\n\n{OFFER}") == ("Yes, we accept.", True)
+
+
+def test_dash_dash_signature_is_cut_but_closing_kept() -> None:
+    text = "We agree.\n\nBest regards,\nAnna\n\n-- \nAnna Li | City Library\n+1 555 0100\n"
+    assert trim_reply(text) == ("We agree.\n\nBest regards,\nAnna", True)
+
+
+@pytest.mark.parametrize(
+    "disclaimer",
+    [
+        "CONFIDENTIALITY NOTICE: This e-mail is for the sole use of the intended recipient.",
+        "This message and any attachments are confidential and may be privileged.",
+        "The information contained in this email is intended only for the addressee.",
+        "If you are not the intended recipient, please delete this message.",
+        "DISCLAIMER: views are my own.",
+        "免责声明：本邮件仅供收件人使用。",
+        "本邮件及其附件含有保密信息，仅限于发送给上面地址中列出的个人或群组。",
+        "AVISO DE CONFIDENCIALIDAD: Este mensaje es confidencial.",
+        "Ce message et toutes les pièces jointes sont confidentiels.",
+        "Diese E-Mail enthält vertrauliche Informationen.",
+    ],
+)
+def test_disclaimers_are_cut(disclaimer: str) -> None:
+    text = f"Yes, count us in.\n\nAnna\n\n________________\n{disclaimer}\nMore legal text.\n"
+    assert trim_reply(text) == ("Yes, count us in.\n\nAnna", True)
+
+
+def test_bottom_posted_reply_keeps_the_text_below_the_quote() -> None:
+    text = f"On Sat, 21 Nov 2026 at 10:02, Anna <a@b.example> wrote:\n{OFFER}\nYes please.\n\n-- \nBo\n"
+    assert trim_reply(text) == ("Yes please.", True)
+
+
+def test_inline_answers_keep_unquoted_lines() -> None:
+    text = "Hi,\n\n> Would you like pen pals?\nYes.\n> And a staff visit?\nNot this year.\n"
+    assert trim_reply(text) == ("Hi,\n\nYes.\nNot this year.", True)
+
+
+def test_indentation_and_bullets_survive_for_the_form_parser() -> None:
+    text = "- Library name: Springfield\n- Interests: books,\n    pen pals\n\nOn Mon, X <x@y.example> wrote:\n> old\n"
+    assert trim_reply(text) == (
+        "- Library name: Springfield\n- Interests: books,\n    pen pals",
+        True,
+    )
+
+
+def test_nothing_left_returns_whole_text_and_false() -> None:
+    text = "  > only a quote\n> nothing new\n"
+    assert trim_reply(text) == ("> only a quote\n> nothing new", False)
+    forwarded = "-----Original Message-----\nFrom: a\nSent: b\n\nbody\n"
+    assert trim_reply(forwarded) == (forwarded.strip(), False)
+
+
+def test_text_without_history_is_returned_unchanged() -> None:
+    assert trim_reply("Yes\r\n\r\n\r\n\r\nThanks\r\n") == ("Yes\n\nThanks", True)
+    assert trim_reply("") == ("", False)
+
+
+def test_prose_that_mentions_from_or_wrote_is_not_cut() -> None:
+    text = "From: our side, everything is ready.\nShe wrote: a lovely letter.\nYes."
+    assert trim_reply(text) == (text, True)
+
+
+def test_five_thousand_messages_are_fast() -> None:
+    bodies = [plain_text(name) for name in sorted(EXPECTED)]
+    messages = [bodies[i % len(bodies)] for i in range(5000)]
+    start = time.perf_counter()
+    for text in messages:
+        trim_reply(text)
+    assert time.perf_counter() - start < 2.0
