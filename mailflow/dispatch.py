@@ -33,8 +33,12 @@ from mailflow.store.schema import (
     MessageFacts,
 )
 
-# Defects that leave nothing to act on; such mail goes to Quarantine with the reason.
-FATAL_DEFECTS = ("empty-message",)
+
+
+def _unreadable(facts: Facts) -> bool:
+    """Nothing to read and no one to answer: such mail goes to Quarantine with the reason."""
+    defects = set(facts.defects)
+    return "empty-input" in defects or {"no-from", "empty-body"} <= defects
 
 
 @dataclass(frozen=True)
@@ -142,8 +146,8 @@ def act(
     session: Session, row: InboxMessage, facts: Facts, now: datetime, program: ProgramContext
 ) -> tuple[str, str]:
     """Apply what this message means. Returns (outcome in words, new inbox status)."""
-    if any(d.startswith(FATAL_DEFECTS) for d in facts.defects):
-        return "quarantined: empty message, nothing to read", QUARANTINED
+    if _unreadable(facts):
+        return "quarantined: empty message with no sender, nothing to read or answer", QUARANTINED
     if facts.mailflow_own:
         return "dropped: mailflow's own mail came back", DONE
     if facts.kind == "bounce":

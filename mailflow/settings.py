@@ -96,6 +96,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inbound.max_message_bytes", 33554432, "Larger messages are refused with 552."),
     Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
     Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
+    Setting("program.website", "", "The program's public web page, linked from mail."),
+    Setting("program.mentor", "",
+            "Who is in copy of introductions and gets escalations; empty: the first staff address."),
+    Setting("program.auto_approve_score", "",
+            "Proposals scoring at least this (0..1) skip staff approval; empty: a person always approves."),
+    Setting("rules.dir", "rules", "Operator rules folder (rules/*.yaml); the packaged rules if it does not exist."),
+    Setting("templates.dir", "templates",
+            "Operator templates folder (templates/<locale>/...); falls back to the packaged templates."),
+    Setting("templates.default_locale", "en", "Language used when a library's language has no templates."),
+    Setting("outbound.transport", "maildir", "How mail leaves: smtp, or maildir (files to open, for trying out)."),
+    Setting("outbound.maildir", "outgoing", "Maildir folder for outbound.transport = maildir."),
+    Setting("smtp.host", "localhost", "SMTP relay host for outgoing mail."),
+    Setting("smtp.port", 0, "SMTP port; 0 picks 25 (none), 587 (starttls) or 465 (tls)."),
+    Setting("smtp.security", "starttls", "none, starttls or tls (implicit)."),
+    Setting("smtp.cafile", "", "CA bundle to verify the relay's certificate; empty: system CAs."),
+    Setting("smtp.user", "", "SMTP login; empty: no AUTH."),
+    Setting("smtp.password", "", "SMTP password. Environment only (MAILFLOW_SMTP_PASSWORD); else password_file.",
+            secret=True),
+    Setting("smtp.password_file", "", "File holding the SMTP password."),
+    Setting("outbox.max_attempts", 8, "Temporary failures are retried this many times, then staff are told."),
+    Setting("outbox.retry_base_seconds", 60, "First retry delay; doubles each time (capped at 6 hours)."),
+    Setting("schedule.working_hours", "09:00-17:00",
+            "Reminders to a library are sent in these local hours on weekdays."),
+    Setting("schedule.default_timezone", "UTC", "Time zone of a library that did not give one."),
+    Setting("schedule.digest_time", "08:00", "When the daily staff digest goes out (UTC)."),
     Setting("log.level", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
 )
 
@@ -122,6 +147,9 @@ class Settings:
     @property
     def staff(self) -> tuple[str, ...]:
         return tuple(a.lower() for a in self.values["program.staff"])
+
+    def smtp_password(self) -> str:
+        return _secret(self, "smtp.password", "smtp.password_file", create=False)
 
     def imap_password(self) -> str:
         return _secret(self, "imap.password", "imap.password_file", create=False)
@@ -190,6 +218,10 @@ def load(config: Path | None = None, env: dict[str, str] | None = None) -> Setti
         raise ConfigError(
             f"imap.security must be none, starttls or tls, not {values['imap.security']!r}"
         )
+    if values["smtp.security"] not in ("none", "starttls", "tls"):
+        raise ConfigError(f"smtp.security must be none, starttls or tls, not {values['smtp.security']!r}")
+    if values["outbound.transport"] not in ("smtp", "maildir"):
+        raise ConfigError(f"outbound.transport must be smtp or maildir, not {values['outbound.transport']!r}")
     if values["inbound.listen"] not in ("smtp", "lmtp", "off"):
         raise ConfigError(
             f"inbound.listen must be smtp, lmtp or off, not {values['inbound.listen']!r}"
@@ -224,18 +256,22 @@ def render_toml() -> str:
         "# Environment variables MAILFLOW_<SECTION>_<KEY> override this file.",
         "",
     ]
-    section = None
+    sections: dict[str, list[Setting]] = {}
     for s in SETTINGS:
-        sec, key = s.name.split(".", 1)
-        if sec != section:
-            lines += ["", f"[{sec}]"] if section else [f"[{sec}]"]
-            section = sec
-        lines.append(f"# {s.help}")
-        if s.secret:
-            lines.append(f"# ({key}: set {s.env} in the environment)")
-            continue
-        lines.append(f"{key} = {_toml_value(s.default)}")
+        sections.setdefault(s.name.split(".", 1)[0], []).append(s)
+    for sec, members in sections.items():
+        lines += ["", f"[{sec}]"]
+        for s in members:
+            lines.extend(_toml_entry(s))
     return "\n".join(lines) + "\n"
+
+
+def _toml_entry(s: Setting) -> list[str]:
+    key = s.name.split(".", 1)[1]
+    lines = [f"# {s.help}"]
+    if s.secret:
+        return [*lines, f"# ({key}: set {s.env} in the environment)"]
+    return [*lines, f"{key} = {_toml_value(s.default)}"]
 
 
 def _toml_value(value: Any) -> str:

@@ -9,6 +9,7 @@ the re-scan from storing anything twice.
 
 from __future__ import annotations
 
+import selectors
 import socket
 import ssl
 import threading
@@ -76,6 +77,7 @@ class ImapSource:
         self.process = process or (lambda: None)
         self.client: IMAPClient | None = None
         self.uidvalidity: int | None = None
+        self.last_uid = 0
 
     # -- connection -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -121,12 +123,13 @@ class ImapSource:
         try:
             status = client.folder_status(self.config.folder, [b"UIDVALIDITY"])
             uidvalidity = int(status[b"UIDVALIDITY"])
-            last_uid = self._cursor(uidvalidity)
+            last_uid = self.last_uid = self._cursor(uidvalidity)
             # "N:*" always matches the highest UID, even below N; filter it out.
             new = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
             stored = 0
             for batch in _chunks(new, self.config.batch_size):
                 stored += self._store_batch(uidvalidity, batch)
+                self.last_uid = batch[-1]
                 self.process()
                 self._move_done(uidvalidity)
             if not new:
@@ -253,13 +256,24 @@ class ImapSource:
             stop.wait(cfg.poll_seconds)
             return
         try:
+            # Mail announced while we were busy (an EXISTS during MOVE) will not be announced
+            # again in IDLE: look once more, then IDLE reports anything newer.
+            if any(u > self.last_uid for u in self.client.search(["UID", f"{self.last_uid + 1}:*"])):
+                return
             self.client.idle()
             deadline = time.monotonic() + cfg.idle_renew_seconds
-            while not stop.is_set() and time.monotonic() < deadline:
-                responses = self.client.idle_check(timeout=0.5)
-                # imapclient yields untagged responses as tuples such as (7, b"EXISTS").
-                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                    break
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.client.socket(), selectors.EVENT_READ)
+                while not stop.is_set() and time.monotonic() < deadline:
+                    if not selector.select(timeout=0.5):
+                        continue
+                    responses = self.client.idle_check(timeout=0)
+                    if not responses:
+                        # idle_check swallows EOF: readable with nothing to read means closed.
+                        raise ConnectionError("server closed the connection during IDLE")
+                    # imapclient yields untagged responses as tuples such as (7, b"EXISTS").
+                    if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                        break
             self.client.idle_done()
         except NETWORK_ERRORS as exc:
             raise TransientError(f"IMAP IDLE on {cfg.mailbox}: {exc}") from exc

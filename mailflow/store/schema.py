@@ -120,6 +120,9 @@ class Library(Base):
     state: Mapped[str] = mapped_column(String(32), index=True)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON)
     missing: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # off the public list
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # counters, flags
     source_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -155,6 +158,8 @@ class History(Base):
     to_state: Mapped[str | None] = mapped_column(String(32))
     cause: Mapped[str] = mapped_column(String(16))  # message | timer | staff | cli
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
+    timer_id: Mapped[int | None] = mapped_column(ForeignKey("timers.id"))
+    event: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text, default="")
     trace: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
@@ -181,3 +186,114 @@ class ImapCursor(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class Partnership(Base):
+    """A pair of libraries and where their partnership stands."""
+
+    __tablename__ = "partnerships"
+    __table_args__ = (UniqueConstraint("library_a_id", "library_b_id", name="uq_partnership_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    library_a_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), index=True)
+    library_b_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), index=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    score: Mapped[float | None]
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    informal: Mapped[bool] = mapped_column(Boolean, default=False)
+    mentor: Mapped[str | None] = mapped_column(String(320))
+    # Per-side answers and counters, keyed by library id as a string: {"accepted": {"3": true}}.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    offered_at: Mapped[datetime | None]
+    trial_at: Mapped[datetime | None]
+    active_at: Mapped[datetime | None]
+    review_at: Mapped[datetime | None]
+
+    library_a: Mapped[Library] = relationship(foreign_keys=[library_a_id])
+    library_b: Mapped[Library] = relationship(foreign_keys=[library_b_id])
+
+
+class DeclinedPair(Base):
+    """A pair that must never be proposed again (lower library id first)."""
+
+    __tablename__ = "declined_pairs"
+
+    low_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), primary_key=True)
+    high_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class Activity(Base):
+    """What two libraries did together, as they told us (check-in replies, success stories)."""
+
+    __tablename__ = "activities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("partnerships.id"), index=True)
+    library_id: Mapped[int | None] = mapped_column(ForeignKey("libraries.id"))
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # report | success-story | note
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Timer(Base):
+    """A follow-up due at a time; cancelled when the state it belongs to is left."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        Index("ix_timers_due", "status", "due_at"),
+        Index("ix_timers_record", "record_type", "record_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32))  # the state that scheduled it
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|fired|cancelled
+    sequence: Mapped[int] = mapped_column(Integer, default=1)  # 1st, 2nd ... firing of a repeat
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+
+class Outbox(Base):
+    """A rendered mail waiting to be sent. Its bytes never change, so a retry is the same mail."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    record_type: Mapped[str | None] = mapped_column(String(32))
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    template: Mapped[str] = mapped_column(String(64), index=True)
+    locale: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[Any]] = mapped_column(JSON)  # envelope recipients
+    thread_key: Mapped[str | None] = mapped_column(String(400), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Suppressed(Base):
+    """A mail mailflow chose not to send, and why (auto-reply, rate limit, bounce...)."""
+
+    __tablename__ = "suppressed"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    template: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
