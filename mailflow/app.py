@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
 
 from mailflow.clock import Clock, SystemClock
-from mailflow.dispatch import ProgramContext
+from mailflow.dispatch import ProgramContext, Workflow
+from mailflow.engine.loader import load_rules
 from mailflow.errors import ConfigError
 from mailflow.inbound.imap import ImapConfig
+from mailflow.outbound.smtp import SmtpTransport
+from mailflow.outbound.transport import MaildirTransport, Transport
+from mailflow.outbox.render import DEFAULT_TEMPLATES, Renderer
+from mailflow.outbox.samples import TEMPLATE_NAMES, sample_context
 from mailflow.settings import Settings
 from mailflow.store.db import Database
+
+DEFAULT_RULES = Path(__file__).with_name("defaults") / "rules"
+# Mail the code sends outside the rules (needs-a-person, the digest, "could not understand").
+CODE_TEMPLATES = (
+    "staff-needs-person",
+    "staff-escalation",
+    "staff-digest",
+    "library-not-understood",
+)
 
 
 @dataclass
@@ -17,7 +33,12 @@ class Services:
     settings: Settings
     clock: Clock
     db: Database
-    program: ProgramContext
+    workflow: Workflow
+    transport: Transport | None = field(default=None)
+
+    @property
+    def program(self) -> ProgramContext:
+        return self.workflow.program
 
     def imap_config(self) -> ImapConfig | None:
         s = self.settings
@@ -47,20 +68,100 @@ class Services:
 
 
 def build(
-    settings: Settings, clock: Clock | None = None, *, migrate: bool | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    migrate: bool | None = None,
+    transport: Transport | None = None,
 ) -> Services:
-    db = Database(_database_url(settings))
+    workflow = build_workflow(settings)
+    db = Database(database_url(settings))
     if settings["database.auto_migrate"] if migrate is None else migrate:
         db.upgrade()
+    return Services(
+        settings=settings,
+        clock=clock or SystemClock(),
+        db=db,
+        workflow=workflow,
+        transport=transport or build_transport(settings),
+    )
+
+
+def _folder(settings: Settings, name: str, default: Path) -> list[Path]:
+    path = settings.path(name)
+    return [path, default] if path.is_dir() else [default]
+
+
+def build_workflow(settings: Settings) -> Workflow:
+    """Rules and templates, checked together; any problem stops start-up with file and line."""
+    renderer = Renderer(
+        _folder(settings, "templates.dir", DEFAULT_TEMPLATES), settings["templates.default_locale"]
+    )
+    rules_dirs = _folder(settings, "rules.dir", DEFAULT_RULES)
+    known = set(TEMPLATE_NAMES)
+    machines = load_rules(rules_dirs[0], lambda name: name in known or _has(renderer, name))
+    used = {
+        a.args["template"]
+        for m in machines.values()
+        for t in m.transitions
+        for a in t.actions
+        if "template" in a.args
+    }
+    problems = renderer.check(sorted(used | set(CODE_TEMPLATES)), renderer.available_locales())
+    for name in sorted(used | set(CODE_TEMPLATES)):
+        for locale in renderer.available_locales():
+            if name not in known:
+                continue
+            try:  # a template that names a variable the engine does not give is refused now
+                renderer.render(name, locale, sample_context(name, locale))
+            except ConfigError as exc:
+                problems.append(f"{exc} (cause: {exc.__cause__})" if exc.__cause__ else str(exc))
+    if problems:
+        raise ConfigError("templates:\n" + "\n".join(problems))
+    start, _, end = str(settings["schedule.working_hours"]).partition("-")
+    try:
+        work_start, work_end = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError as exc:
+        raise ConfigError(
+            f"schedule.working_hours: {settings['schedule.working_hours']!r} is not HH:MM-HH:MM"
+        ) from exc
+    threshold = str(settings["program.auto_approve_score"]).strip()
     program = ProgramContext(
         program_address=settings.program_address,
         secret=settings.secret(),
         staff=settings.staff,
+        name=settings["program.name"],
+        website=settings["program.website"],
+        mentor=str(settings["program.mentor"]).lower(),
+        auto_approve_score=float(threshold) if threshold else None,
+        work_start=work_start,
+        work_end=work_end,
+        default_timezone=settings["schedule.default_timezone"],
+        default_locale=settings["templates.default_locale"],
     )
-    return Services(settings=settings, clock=clock or SystemClock(), db=db, program=program)
+    return Workflow(program=program, machines=machines, renderer=renderer)
 
 
-def _database_url(settings: Settings) -> str:
+def _has(renderer: Renderer, name: str) -> bool:
+    return any((d / renderer.default_locale / f"{name}.txt.j2").is_file() for d in renderer.dirs)
+
+
+def build_transport(settings: Settings) -> Transport:
+    if settings["outbound.transport"] == "maildir":
+        return MaildirTransport(settings.path("outbound.maildir"))
+    security = settings["smtp.security"]
+    port = settings["smtp.port"] or {"none": 25, "starttls": 587, "tls": 465}[security]
+    return SmtpTransport(
+        settings["smtp.host"],
+        port,
+        security,
+        user=settings["smtp.user"] or None,
+        password=settings.smtp_password() or None,
+        cafile=settings["smtp.cafile"] or None,
+    )
+
+
+def database_url(settings: Settings) -> str:
     url = str(settings["database.url"])
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:

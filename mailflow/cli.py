@@ -88,11 +88,11 @@ def db() -> None:
 @config_option
 def db_upgrade(config: str | None) -> None:
     """Apply the Alembic migrations up to the newest."""
-    from mailflow.app import _database_url
+    from mailflow.app import database_url
     from mailflow.store.db import Database
 
     settings = _settings(config)
-    database = Database(_database_url(settings))
+    database = Database(database_url(settings))
     database.upgrade()
     click.echo(f"database at head: {database.engine.url.render_as_string(hide_password=True)}")
 
@@ -119,6 +119,12 @@ def run(config: str | None, once: bool, now: str | None) -> None:
             f"stored {report.stored_imap} from IMAP; processed {p.total}: done {p.done}, "
             f"quarantined {p.quarantined}, dead {p.dead} (kinds: {kinds})"
         )
+        if report.timers is not None:
+            t = report.timers
+            click.echo(f"timers: fired {t.fired}, stale {t.stale}, failed {t.failed}")
+        if report.sent is not None:
+            d = report.sent
+            click.echo(f"outbox: sent {d.sent}, retrying {d.retried}, failed {d.failed}")
         return
     if settings["inbound.listen"] != "off":
         click.echo(
@@ -265,7 +271,7 @@ def deadletters_replay(config: str | None, letter_id: int) -> None:
         row = replay(services.db, letter_id, services.clock.now())
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = process_pending(services.db, services.clock, services.program)
+    report = process_pending(services.db, services.clock, services.workflow)
     click.echo(
         f"replayed dead letter #{letter_id} (inbox #{row.id}): done {report.done}, "
         f"quarantined {report.quarantined}, dead {report.dead}"

@@ -10,16 +10,20 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailflow.app import Services
 from mailflow.dispatch import ProcessReport, process_pending
+from mailflow.dispatch.timers import TimerReport, fire_due_timers, on_permanent_failure, send_digest
 from mailflow.errors import TransientError
 from mailflow.inbound.imap import ImapSource
 from mailflow.inbound.lmtp import Endpoint
 from mailflow.log import SCHEDULER
+from mailflow.outbox.drain import DrainReport, drain
 
 
 @dataclass
 class OnceReport:
     stored_imap: int
     processed: ProcessReport
+    timers: TimerReport | None = None
+    sent: DrainReport | None = None
 
 
 class Runtime:
@@ -27,6 +31,7 @@ class Runtime:
         self.services = services
         self._process_lock = threading.Lock()
         self._wake = threading.Event()
+        self._drain_wake = threading.Event()
         self.stop_event = threading.Event()
         self.totals = ProcessReport()
         self.endpoint: Endpoint | None = None
@@ -37,11 +42,42 @@ class Runtime:
         s = self.services
         with self._process_lock:
             report = process_pending(
-                s.db, s.clock, s.program, batch_size=s.settings["processing.batch_size"]
+                s.db, s.clock, s.workflow, batch_size=s.settings["processing.batch_size"]
             )
         for name in ("done", "quarantined", "dead"):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(report, name))
+        for kind, n in report.kinds.items():
+            self.totals.kinds[kind] = self.totals.kinds.get(kind, 0) + n
+        if report.total:
+            self._drain_wake.set()
         return report
+
+    def fire_timers(self) -> TimerReport:
+        s = self.services
+        with self._process_lock:  # timers and mail change the same records: one at a time
+            report = fire_due_timers(s.db, s.clock, s.workflow)
+        if report.fired:
+            self._drain_wake.set()
+        return report
+
+    def drain(self) -> DrainReport:
+        s = self.services
+        assert s.transport is not None
+        return drain(
+            s.db,
+            s.clock,
+            s.transport,
+            max_attempts=s.settings["outbox.max_attempts"],
+            base_delay_seconds=s.settings["outbox.retry_base_seconds"],
+            on_permanent_failure=on_permanent_failure(s.workflow, s.clock),
+        )
+
+    def digest(self) -> bool:
+        s = self.services
+        with self._process_lock:
+            sent = send_digest(s.db, s.clock, s.workflow)
+        self._drain_wake.set()
+        return sent
 
     def run_once(self) -> OnceReport:
         """Take everything waiting (IMAP, and mail already stored by LMTP), process, and return."""
@@ -55,7 +91,9 @@ class Runtime:
             finally:
                 source.close()
         self.process()
-        return OnceReport(stored_imap=stored, processed=self.totals)
+        timers = self.fire_timers()
+        sent = self.drain() if self.services.transport is not None else None
+        return OnceReport(stored_imap=stored, processed=self.totals, timers=timers, sent=sent)
 
     def start(self) -> None:
         """Start every part in background threads; returns at once."""
@@ -72,7 +110,10 @@ class Runtime:
                 on_stored=self._wake.set,
             )
             self.endpoint.start()
-        self._threads = [threading.Thread(target=self._processor, name="processor", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._processor, name="processor", daemon=True),
+            threading.Thread(target=self._drainer, name="drainer", daemon=True),
+        ]
         config = self.services.imap_config()
         if config is not None:
             source = ImapSource(config, self.services.db, self.services.clock, self.process)
@@ -93,6 +134,19 @@ class Runtime:
             max_instances=1,
             misfire_grace_time=s["processing.tick_seconds"],
         )
+        self.scheduler.add_job(
+            self._guard(self.fire_timers), "interval", seconds=30, id="timers",
+            coalesce=True, max_instances=1, misfire_grace_time=30,
+        )  # fmt: skip
+        self.scheduler.add_job(
+            self._drain_wake.set, "interval", seconds=10, id="drain-tick",
+            coalesce=True, max_instances=1, misfire_grace_time=10,
+        )  # fmt: skip
+        hour, _, minute = str(s["schedule.digest_time"]).partition(":")
+        self.scheduler.add_job(
+            self._guard(self.digest), "cron", hour=int(hour), minute=int(minute or 0), id="digest",
+            coalesce=True, max_instances=1, misfire_grace_time=3600,
+        )  # fmt: skip
         self.scheduler.start()
         for thread in self._threads:
             thread.start()
@@ -110,9 +164,30 @@ class Runtime:
             except Exception:  # noqa: BLE001 - the loop never dies on one failure
                 SCHEDULER.exception("processing pass failed; will retry on the next tick")
 
+    def _guard(self, job):  # noqa: ANN001, ANN202 - wraps a scheduler job
+        def run() -> None:
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - a failed tick is logged; the next one retries
+                SCHEDULER.exception("%s failed", job.__name__)
+
+        return run
+
+    def _drainer(self) -> None:
+        while not self.stop_event.is_set():
+            self._drain_wake.wait()
+            self._drain_wake.clear()
+            if self.stop_event.is_set() or self.services.transport is None:
+                continue
+            try:
+                self.drain()
+            except Exception:  # noqa: BLE001 - the loop never dies on one failure
+                SCHEDULER.exception("outbox drain failed; will retry on the next tick")
+
     def stop(self) -> None:
         self.stop_event.set()
         self._wake.set()
+        self._drain_wake.set()
         if self.endpoint is not None:
             self.endpoint.stop()
         if getattr(self, "scheduler", None) is not None:

@@ -97,28 +97,62 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
     Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
     Setting("program.website", "", "The program's public web page, linked from mail."),
-    Setting("program.mentor", "",
-            "Who is in copy of introductions and gets escalations; empty: the first staff address."),
-    Setting("program.auto_approve_score", "",
-            "Proposals scoring at least this (0..1) skip staff approval; empty: a person always approves."),
-    Setting("rules.dir", "rules", "Operator rules folder (rules/*.yaml); the packaged rules if it does not exist."),
-    Setting("templates.dir", "templates",
-            "Operator templates folder (templates/<locale>/...); falls back to the packaged templates."),
-    Setting("templates.default_locale", "en", "Language used when a library's language has no templates."),
-    Setting("outbound.transport", "maildir", "How mail leaves: smtp, or maildir (files to open, for trying out)."),
+    Setting(
+        "program.mentor",
+        "",
+        "Who is in copy of introductions and gets escalations; empty: the first staff address.",
+    ),
+    Setting(
+        "program.auto_approve_score",
+        "",
+        "Proposals scoring at least this (0..1) skip staff approval; empty: a person always approves.",
+    ),
+    Setting(
+        "rules.dir",
+        "rules",
+        "Operator rules folder (rules/*.yaml); the packaged rules if it does not exist.",
+    ),
+    Setting(
+        "templates.dir",
+        "templates",
+        "Operator templates folder (templates/<locale>/...); falls back to the packaged templates.",
+    ),
+    Setting(
+        "templates.default_locale",
+        "en",
+        "Language used when a library's language has no templates.",
+    ),
+    Setting(
+        "outbound.transport",
+        "maildir",
+        "How mail leaves: smtp, or maildir (files to open, for trying out).",
+    ),
     Setting("outbound.maildir", "outgoing", "Maildir folder for outbound.transport = maildir."),
     Setting("smtp.host", "localhost", "SMTP relay host for outgoing mail."),
     Setting("smtp.port", 0, "SMTP port; 0 picks 25 (none), 587 (starttls) or 465 (tls)."),
     Setting("smtp.security", "starttls", "none, starttls or tls (implicit)."),
     Setting("smtp.cafile", "", "CA bundle to verify the relay's certificate; empty: system CAs."),
     Setting("smtp.user", "", "SMTP login; empty: no AUTH."),
-    Setting("smtp.password", "", "SMTP password. Environment only (MAILFLOW_SMTP_PASSWORD); else password_file.",
-            secret=True),
+    Setting(
+        "smtp.password",
+        "",
+        "SMTP password. Environment only (MAILFLOW_SMTP_PASSWORD); else password_file.",
+        secret=True,
+    ),
     Setting("smtp.password_file", "", "File holding the SMTP password."),
-    Setting("outbox.max_attempts", 8, "Temporary failures are retried this many times, then staff are told."),
-    Setting("outbox.retry_base_seconds", 60, "First retry delay; doubles each time (capped at 6 hours)."),
-    Setting("schedule.working_hours", "09:00-17:00",
-            "Reminders to a library are sent in these local hours on weekdays."),
+    Setting(
+        "outbox.max_attempts",
+        8,
+        "Temporary failures are retried this many times, then staff are told.",
+    ),
+    Setting(
+        "outbox.retry_base_seconds", 60, "First retry delay; doubles each time (capped at 6 hours)."
+    ),
+    Setting(
+        "schedule.working_hours",
+        "09:00-17:00",
+        "Reminders to a library are sent in these local hours on weekdays.",
+    ),
     Setting("schedule.default_timezone", "UTC", "Time zone of a library that did not give one."),
     Setting("schedule.digest_time", "08:00", "When the daily staff digest goes out (UTC)."),
     Setting("log.level", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
@@ -219,9 +253,13 @@ def load(config: Path | None = None, env: dict[str, str] | None = None) -> Setti
             f"imap.security must be none, starttls or tls, not {values['imap.security']!r}"
         )
     if values["smtp.security"] not in ("none", "starttls", "tls"):
-        raise ConfigError(f"smtp.security must be none, starttls or tls, not {values['smtp.security']!r}")
+        raise ConfigError(
+            f"smtp.security must be none, starttls or tls, not {values['smtp.security']!r}"
+        )
     if values["outbound.transport"] not in ("smtp", "maildir"):
-        raise ConfigError(f"outbound.transport must be smtp or maildir, not {values['outbound.transport']!r}")
+        raise ConfigError(
+            f"outbound.transport must be smtp or maildir, not {values['outbound.transport']!r}"
+        )
     if values["inbound.listen"] not in ("smtp", "lmtp", "off"):
         raise ConfigError(
             f"inbound.listen must be smtp, lmtp or off, not {values['inbound.listen']!r}"

@@ -62,6 +62,7 @@ def make_services(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Service
             "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
             "MAILFLOW_PROGRAM_STAFF": STAFF,
             "MAILFLOW_INBOUND_LISTEN": "off",
+            "MAILFLOW_OUTBOUND_MAILDIR": str(tmp_path / "outgoing"),
             **env,
         }
         settings = load(None, env=values)

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-import mailflow.dispatch
+import mailflow.dispatch.inbox
 from mailflow.app import Services
 from mailflow.cli import main
 from mailflow.parse import tokens
@@ -94,14 +94,14 @@ def test_messages_and_deadletters_list_and_replay(
     with services.db.unit_of_work() as s:
         for raw in (application(1), mail(subject="boom", sender="x@lib.example")):
             store(s, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
-    real = mailflow.dispatch.parse_message
+    real = mailflow.dispatch.inbox.parse_message
 
     def failing(raw: bytes, **kw: object):  # noqa: ANN202 - fault injection for one message
         if b"Subject: boom" in raw:
             raise RuntimeError("simulated parser crash")
         return real(raw, **kw)
 
-    monkeypatch.setattr(mailflow.dispatch, "parse_message", failing)
+    monkeypatch.setattr(mailflow.dispatch.inbox, "parse_message", failing)
     report = runtime.process()
     assert (report.done, report.dead) == (1, 1)
 
@@ -115,7 +115,7 @@ def test_messages_and_deadletters_list_and_replay(
     by_status = {json.loads(line)["status"] for line in messages.output.splitlines()}
     assert by_status == {"done", "dead"}
 
-    monkeypatch.setattr(mailflow.dispatch, "parse_message", real)  # the bug is fixed
+    monkeypatch.setattr(mailflow.dispatch.inbox, "parse_message", real)  # the bug is fixed
     replayed = runner.invoke(main, ["deadletters", "replay", str(letter["id"])])
     assert replayed.exit_code == 0, replayed.output
     assert "done 1" in replayed.output
@@ -169,6 +169,6 @@ def test_run_with_no_config_is_the_embedded_default(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err.decode()
-    assert "SMTP on 127.0.0.1:%d" % port in out.decode()
+    assert f"SMTP on 127.0.0.1:{port}" in out.decode()
     assert "stopped after processing 1 messages" in out.decode()
     assert (tmp_path / "mailflow-secret").exists()

@@ -169,9 +169,7 @@ def test_idle_takes_new_mail_and_survives_a_server_restart(
 ) -> None:
     server = make_dovecot()
     user = server.new_user("idle")
-    services = make_services(
-        **imap_env(server, user, MAILFLOW_IMAP_BACKOFF_MAX_SECONDS="1")
-    )
+    services = make_services(**imap_env(server, user, MAILFLOW_IMAP_BACKOFF_MAX_SECONDS="1"))
     runtime = Runtime(services)
     runtime.start()
     try:

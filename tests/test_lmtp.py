@@ -112,5 +112,9 @@ def test_smtp_mode_stores_and_processing_creates_the_library(
     assert row.source == "smtp" and row.status == "done"
     with services.db.unit_of_work() as s:
         (library,) = s.scalars(select(Library))
-        assert (library.name, library.state, library.city) == ("杭州市西湖区图书馆", "seeking", "杭州")
+        assert (library.name, library.state, library.city) == (
+            "杭州市西湖区图书馆",
+            "seeking",
+            "杭州",
+        )
         assert [c.email for c in library.contacts] == ["wangli9@library.example.cn"]

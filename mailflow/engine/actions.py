@@ -69,7 +69,9 @@ class Emit:
     event: str  # to the related records of the other machine
 
 
-Effect = SendMail | NotifyStaff | ScheduleTimer | CancelTimers | SetField | Record | BlockPair | Emit
+Effect = (
+    SendMail | NotifyStaff | ScheduleTimer | CancelTimers | SetField | Record | BlockPair | Emit
+)
 
 
 def parse_duration(text: str) -> timedelta:

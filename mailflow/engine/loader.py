@@ -54,9 +54,7 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def load_machine(
-    path: Path, template_exists: Callable[[str], bool] | None = None
-) -> Machine:
+def load_machine(path: Path, template_exists: Callable[[str], bool] | None = None) -> Machine:
     """Load and check one rules file. Raises RuleDefinitionError listing every problem."""
     errors = _Errors(str(path))
     try:
@@ -69,7 +67,9 @@ def load_machine(
     except OSError as exc:
         raise RuleDefinitionError(f"{path}: {exc}") from exc
     if not isinstance(data, dict):
-        raise RuleDefinitionError(f"{path}: the file must be a mapping with machine, states, transitions")
+        raise RuleDefinitionError(
+            f"{path}: the file must be a mapping with machine, states, transitions"
+        )
     top_line = data.get(LINE)
     name = data.get("machine")
     if not isinstance(name, str):
@@ -126,7 +126,10 @@ def _states(raw: Any, errors: _Errors, top_line: int | None) -> dict[str, StateD
                 TimerDef(str(timer["name"]), after, every, bool(timer.get("working_hours", True)))
             )
         states[str(name)] = StateDef(
-            str(name), str(body.get("description", "")), bool(body.get("final", False)), tuple(timers)
+            str(name),
+            str(body.get("description", "")),
+            bool(body.get("final", False)),
+            tuple(timers),
         )
     return states
 
@@ -208,8 +211,10 @@ def _check_graph(machine: Machine, errors: _Errors) -> None:
     while frontier:
         state = frontier.pop()
         for t in machine.transitions:
-            if t.target and t.target not in reached and (
-                state in t.sources or ("*" in t.sources and state in live)
+            if (
+                t.target
+                and t.target not in reached
+                and (state in t.sources or ("*" in t.sources and state in live))
             ):
                 reached.add(t.target)
                 frontier.append(t.target)
@@ -223,7 +228,9 @@ def _check_graph(machine: Machine, errors: _Errors) -> None:
         if not leaves:
             errors.add(None, f"states.{state}", "trap: not final, and no transition leaves it")
         for timer in machine.states[state].timers:
-            handled = any(t.event == timer.name and t.applies_to(state) for t in machine.transitions)
+            handled = any(
+                t.event == timer.name and t.applies_to(state) for t in machine.transitions
+            )
             if not handled:
                 errors.add(None, f"states.{state}.timers.{timer.name}", "no transition handles it")
 

@@ -47,7 +47,9 @@ def decide(machine: Machine, record: RecordView, event: Event, now: datetime) ->
             if not result:
                 held = False
                 break  # later guards may assume earlier ones held
-        trace.append({"line": transition.line, "to": transition.target, "guards": checks, "matched": held})
+        trace.append(
+            {"line": transition.line, "to": transition.target, "guards": checks, "matched": held}
+        )
         if not held:
             continue
         effects: list[Effect] = []
@@ -62,7 +64,9 @@ def decide(machine: Machine, record: RecordView, event: Event, now: datetime) ->
             repeat = machine.timer(state, event.name)
             if repeat is not None and repeat.every is not None:
                 effects.append(
-                    ScheduleTimer(repeat.name, repeat.every, repeat.working_hours, event.sequence + 1)
+                    ScheduleTimer(
+                        repeat.name, repeat.every, repeat.working_hours, event.sequence + 1
+                    )
                 )
         return Decision(state, target, tuple(effects), tuple(trace), transition)
     return Decision(state, state, (), tuple(trace), None)

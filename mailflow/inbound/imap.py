@@ -9,6 +9,7 @@ the re-scan from storing anything twice.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import ssl
@@ -110,10 +111,8 @@ class ImapSource:
         try:
             client.logout()
         except NETWORK_ERRORS:
-            try:
+            with contextlib.suppress(*NETWORK_ERRORS):
                 client.shutdown()
-            except NETWORK_ERRORS:
-                pass
 
     # -- one pass -----------------------------------------------------------------------------
     def sync(self) -> int:
@@ -258,7 +257,9 @@ class ImapSource:
         try:
             # Mail announced while we were busy (an EXISTS during MOVE) will not be announced
             # again in IDLE: look once more, then IDLE reports anything newer.
-            if any(u > self.last_uid for u in self.client.search(["UID", f"{self.last_uid + 1}:*"])):
+            if any(
+                u > self.last_uid for u in self.client.search(["UID", f"{self.last_uid + 1}:*"])
+            ):
                 return
             self.client.idle()
             deadline = time.monotonic() + cfg.idle_renew_seconds

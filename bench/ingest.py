@@ -1,0 +1,475 @@
+"""Ingest throughput: how fast does mailflow empty an IMAP INBOX, against two baselines?
+
+    python bench/ingest.py [--messages 5000] [--profile] [--keep-logs]
+
+Starts a private Dovecot (tests/servers/dovecot.py, state on /dev/shm), fills INBOX with a
+deterministic mix of program mail (bench/corpus.py), then measures in one run:
+
+  (a) raw limit: imapclient LOGIN, SELECT, SEARCH ALL, FETCH BODY.PEEK[] in batches of 200;
+  (b) naive pipeline: the same FETCH, stdlib email parsing (policy.default, get_body,
+      get_content) and one SQLAlchemy ORM row per message in a fresh SQLite (WAL) file,
+      committed every 200;
+  (c) mailflow: `Runtime(services).run_once()` in-process (the main figure, with a breakdown),
+      then `python -m mailflow run --once` as a subprocess (process start included; its peak
+      RSS is the memory figure). Both start from a fresh SQLite file and a full INBOX and are
+      verified afterwards: N inbox rows, all done or quarantined, INBOX empty.
+
+Figures are printed, never asserted: the exit status is 0 whatever the targets say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import email.parser
+import email.policy
+import io
+import logging
+import os
+import pstats
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import common
+import corpus
+from sqlalchemy import LargeBinary, String, Text, create_engine, event, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+BATCH = 200
+OUT = common.ROOT / "bench" / "out"
+
+
+# -- (a) raw IMAP ---------------------------------------------------------------------------
+def fetch_batches(server) -> Iterator[dict]:  # noqa: ANN001
+    """LOGIN, SELECT INBOX, SEARCH ALL, then FETCH BODY.PEEK[] 200 at a time."""
+    client = common.login(server)
+    try:
+        client.select_folder("INBOX")
+        uids = sorted(client.search("ALL"))
+        for i in range(0, len(uids), BATCH):
+            yield client.fetch(uids[i : i + BATCH], [b"BODY.PEEK[]"])
+    finally:
+        client.logout()
+
+
+def measure_raw(server) -> tuple[float, int, int]:  # noqa: ANN001
+    start = time.perf_counter()
+    count = size = 0
+    for fetched in fetch_batches(server):
+        for data in fetched.values():
+            count += 1
+            size += len(data[b"BODY[]"])
+    return time.perf_counter() - start, count, size
+
+
+# -- (b) naive pipeline -----------------------------------------------------------------------
+class NaiveBase(DeclarativeBase):
+    pass
+
+
+class NaiveMessage(NaiveBase):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+def _wal(dbapi_conn, _record) -> None:  # noqa: ANN001
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def measure_naive(server, database: Path) -> tuple[float, int, int]:  # noqa: ANN001
+    start = time.perf_counter()
+    engine = create_engine(f"sqlite:///{database}")
+    event.listen(engine, "connect", _wal)
+    NaiveBase.metadata.create_all(engine)
+    parser = email.parser.BytesParser(policy=email.policy.default)
+    count = errors = 0
+    with Session(engine) as session:
+        for fetched in fetch_batches(server):
+            for data in fetched.values():
+                raw = bytes(data[b"BODY[]"])
+                msg = parser.parsebytes(raw)
+                try:
+                    part = msg.get_body(("plain", "html"))
+                    body = part.get_content() if part is not None else None
+                except Exception:  # noqa: BLE001 - a naive pipeline just skips the body
+                    body, errors = None, errors + 1
+                try:
+                    subject = str(msg["subject"] or "")
+                    message_id = str(msg["message-id"] or "")
+                except Exception:  # noqa: BLE001
+                    subject = message_id = ""
+                    errors += 1
+                session.add(
+                    NaiveMessage(message_id=message_id, subject=subject, body=body, raw=raw)
+                )
+                count += 1
+            session.commit()
+    engine.dispose()
+    return time.perf_counter() - start, count, errors
+
+
+# -- (c) mailflow -----------------------------------------------------------------------------
+class Timings:
+    """Wall time spent inside selected functions while a run is patched."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    @contextlib.contextmanager
+    def patched(self, targets: list[tuple[object, str, str]]) -> Iterator[None]:
+        saved = []
+        for owner, attr, label in targets:
+            original = getattr(owner, attr)
+            saved.append((owner, attr, original))
+            setattr(owner, attr, self._wrap(original, label))
+        try:
+            yield
+        finally:
+            for owner, attr, original in reversed(saved):
+                setattr(owner, attr, original)
+
+    def _wrap(self, fn: Callable, label: str) -> Callable:
+        def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - start
+                self.calls[label] += 1
+
+        return timed
+
+
+def _log_to(path: Path) -> logging.Handler:
+    """mailflow's INFO lines to a file, as `mailflow run` would write them (to stderr)."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("mailflow")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return handler
+
+
+def _unlog(handler: logging.Handler) -> None:
+    logger = logging.getLogger("mailflow")
+    logger.removeHandler(handler)
+    handler.close()
+
+
+def measure_inprocess(server, workdir: Path, profile: Path | None = None) -> dict:  # noqa: ANN001
+    database = workdir / "mailflow.sqlite3"
+    handler = _log_to(workdir / "mailflow.log")
+    # Relative settings (rules/, templates/, the outbound maildir) resolve against the current
+    # folder, as for `mailflow run` started there: keep them in the private work dir.
+    with contextlib.chdir(workdir):
+        return _run_inprocess(server, database, handler, profile)
+
+
+def _run_inprocess(server, database: Path, handler, profile: Path | None) -> dict:  # noqa: ANN001
+    from imapclient import IMAPClient
+
+    import mailflow.dispatch  # noqa: F401 - loads the modules patched below
+    from mailflow.app import build
+    from mailflow.inbound.imap import ImapSource
+    from mailflow.runtime import Runtime
+    from mailflow.settings import load
+
+    try:
+        settings = load(None, env=common.mailflow_env(server, database))
+        start = time.perf_counter()
+        services = build(settings)  # includes the Alembic upgrade of the empty file
+        built = time.perf_counter()
+        runtime = Runtime(services)
+        timings = Timings()
+        targets = [
+            (ImapSource, "connect", "connect"),
+            (IMAPClient, "fetch", "fetch"),
+            (ImapSource, "_store_batch", "store_batch"),
+            (Runtime, "process", "process"),
+            (ImapSource, "_move_done", "move"),
+            (Runtime, "fire_timers", "timers"),
+            (Runtime, "drain", "drain"),
+        ]
+        # The per-message steps, wherever dispatch keeps them (module globals are patched so
+        # the caller's own name lookup finds the timed wrapper).
+        for name, module in sorted(sys.modules.items()):
+            if name == "mailflow.dispatch" or name.startswith("mailflow.dispatch."):
+                for attr, label in (("parse_message", "parse"), ("act", "act"), ("route", "act")):
+                    if callable(getattr(module, attr, None)):
+                        targets.append((module, attr, label))
+        targets = [t for t in targets if callable(getattr(t[0], t[1], None))]
+        profiler = cProfile.Profile() if profile else None
+        with timings.patched(targets):
+            run_start = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            report = runtime.run_once()
+            if profiler:
+                profiler.disable()
+            run_end = time.perf_counter()
+        services.db.dispose()
+    finally:
+        _unlog(handler)
+    if profiler and profile:
+        profiler.dump_stats(str(profile))
+    return {
+        "build": built - start,
+        "run": run_end - run_start,
+        "stored": report.stored_imap,
+        "report": report.processed,
+        "timings": timings,
+        "database": database,
+    }
+
+
+def measure_subprocess(server, workdir: Path) -> dict:  # noqa: ANN001
+    database = workdir / "mailflow.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
+    env.update(common.mailflow_env(server, database))
+    stdout, stderr = workdir / "stdout.txt", workdir / "stderr.txt"
+    timefile = workdir / "time.txt"
+    command = [sys.executable, "-m", "mailflow", "run", "--once"]
+    # ru_maxrss of a child spawned straight from here is useless: Linux carries the parent's
+    # high-water mark across vfork+exec. GNU time forks mailflow from a tiny process instead.
+    gnu_time = Path("/usr/bin/time")
+    if gnu_time.exists():
+        command = [str(gnu_time), "-f", "%M %U %S", "-o", str(timefile), *command]
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if timefile.exists():
+        maxrss_kb, user_s, sys_s = timefile.read_text().split()[-3:]
+        maxrss_mb, rss_note = int(maxrss_kb) / 1024, "/usr/bin/time"
+        user, system = float(user_s), float(sys_s)
+    else:
+        maxrss_mb, rss_note = usage.ru_maxrss / 1024, "wait4, upper bound (includes the bench)"
+        user, system = usage.ru_utime, usage.ru_stime
+    return {
+        "run": elapsed,
+        "returncode": proc.returncode,
+        "maxrss_mb": maxrss_mb,
+        "rss_note": rss_note,
+        "user_s": user,
+        "sys_s": system,
+        "stdout": stdout.read_text(errors="replace").strip(),
+        "stderr_tail": stderr.read_text(errors="replace").strip().splitlines()[-5:],
+        "log_lines": len(stderr.read_text(errors="replace").splitlines()),
+        "database": database,
+    }
+
+
+def verify(server, database: Path, expected: int) -> tuple[bool, str]:  # noqa: ANN001
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.connect() as conn:
+        statuses = dict(
+            conn.execute(text("SELECT status, count(*) FROM inbox GROUP BY status")).all()
+        )
+        kinds = dict(
+            conn.execute(text("SELECT kind, count(*) FROM message_facts GROUP BY kind")).all()
+        )
+    engine.dispose()
+    folders = common.folder_counts(server)
+    total = sum(statuses.values())
+    settled = statuses.get("done", 0) + statuses.get("quarantined", 0)
+    ok = total == expected and settled == expected and folders.get("INBOX", -1) == 0
+    detail = (
+        f"inbox rows {total} ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))}); "
+        f"kinds: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}; "
+        f"folders: {', '.join(f'{k} {v}' for k, v in sorted(folders.items()))}"
+    )
+    return ok, detail
+
+
+def restore_inbox(server) -> None:  # noqa: ANN001
+    """Move everything mailflow moved away back into INBOX (server-side, fast)."""
+    client = common.login(server)
+    try:
+        for folder in ("Processed", "Quarantine"):
+            if not client.folder_exists(folder):
+                continue
+            client.select_folder(folder)
+            uids = client.search("ALL")
+            for i in range(0, len(uids), 1000):
+                client.move(uids[i : i + 1000], "INBOX")
+            client.close_folder()
+    finally:
+        client.logout()
+
+
+def print_profile(path: Path, top: int) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.sort_stats("cumulative").print_stats(r"mailflow/|site-packages|/email/", top)
+    lines = out.getvalue().splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    print("\n".join(lines[start:]))
+
+
+# -- main -------------------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--messages", type=int, default=5000, help="messages in INBOX (5000)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile an in-process run_once with cProfile (bench/out/ingest.prof)",
+    )
+    ap.add_argument("--top", type=int, default=30, help="profile lines to print (30)")
+    args = ap.parse_args()
+    n = args.messages
+
+    start = time.perf_counter()
+    messages = corpus.corpus(n)
+    size = sum(len(m) for m in messages)
+    print(
+        f"corpus: {n} messages, {size / 1e6:.1f} MB (mean {size / n / 1024:.1f} KiB), "
+        f"generated in {time.perf_counter() - start:.1f} s; mix "
+        + ", ".join(f"{k} {share:.0%}" for k, share in corpus.MIX)
+    )
+    work = common.shm_dir("mfbench")
+    results: dict[str, float] = {}
+    with common.dovecot() as server:
+        start = time.perf_counter()
+        common.fill(server, messages)
+        print(
+            f"filled INBOX of a private Dovecot {common.dovecot_version()} in "
+            f"{time.perf_counter() - start:.1f} s (MULTIAPPEND over one connection)"
+        )
+
+        seconds, count, fetched = measure_raw(server)
+        assert count == n, f"raw fetch saw {count} messages, expected {n}"
+        results["a"] = seconds
+        print(f"(a) raw FETCH: {count} messages, {fetched / 1e6:.1f} MB in {seconds:.2f} s")
+
+        seconds, count, errors = measure_naive(server, work / "naive.sqlite3")
+        results["b"] = seconds
+        print(f"(b) naive pipeline: {count} messages in {seconds:.2f} s ({errors} body errors)")
+
+        (work / "inproc").mkdir()
+        inproc = measure_inprocess(server, work / "inproc")
+        results["c"] = inproc["run"]
+        ok_in, detail_in = verify(server, inproc["database"], n)
+        p = inproc["report"]
+        print(
+            f"(c) mailflow in-process: build {inproc['build']:.2f} s, run_once "
+            f"{inproc['run']:.2f} s; stored {inproc['stored']}, done {p.done}, "
+            f"quarantined {p.quarantined}, dead {p.dead}"
+        )
+        print(f"    verify: {'OK' if ok_in else 'FAILED'}: {detail_in}")
+
+        restore_inbox(server)
+        (work / "subproc").mkdir()
+        sub = measure_subprocess(server, work / "subproc")
+        results["c_sub"] = sub["run"]
+        ok_sub, detail_sub = verify(server, sub["database"], n)
+        print(
+            f"(c) mailflow run --once subprocess: {sub['run']:.2f} s wall "
+            f"(user {sub['user_s']:.2f} s, sys {sub['sys_s']:.2f} s), exit {sub['returncode']}, "
+            f"peak RSS {sub['maxrss_mb']:.0f} MB ({sub['rss_note']}), {sub['log_lines']} log lines"
+        )
+        print("    stdout: " + "\n            ".join(sub["stdout"].splitlines()))
+        if sub["returncode"] != 0:
+            print("    stderr tail:\n      " + "\n      ".join(sub["stderr_tail"]))
+        print(f"    verify: {'OK' if ok_sub else 'FAILED'}: {detail_sub}")
+
+        profile_path = None
+        if args.profile:
+            restore_inbox(server)
+            (work / "profile").mkdir()
+            OUT.mkdir(parents=True, exist_ok=True)
+            profile_path = OUT / "ingest.prof"
+            prof = measure_inprocess(server, work / "profile", profile=profile_path)
+            ok_prof, _ = verify(server, prof["database"], n)
+            print(
+                f"(profiled) run_once under cProfile: {prof['run']:.2f} s "
+                f"(verify {'OK' if ok_prof else 'FAILED'})"
+            )
+
+    rate = {k: n / v for k, v in results.items()}
+    c_a, c_b = rate["c"] / rate["a"], rate["c"] / rate["b"]
+    rss = sub["maxrss_mb"]
+    print()
+    print(f"{'':44}{'seconds':>9}{'msg/s':>9}")
+    rows = [
+        ("(a) raw IMAP FETCH (imapclient)", "a"),
+        ("(b) naive: FETCH + stdlib parse + ORM", "b"),
+        ("(c) mailflow Runtime.run_once (in-process)", "c"),
+        ("(c') mailflow run --once (subprocess)", "c_sub"),
+    ]
+    for label, key in rows:
+        print(f"{label:44}{results[key]:9.2f}{rate[key]:9.0f}")
+    print(f"c/a = {c_a:.2f}   c/b = {c_b:.2f}   c'/b = {rate['c_sub'] / rate['b']:.2f}")
+    print(f"peak RSS of `mailflow run --once` ({n} messages): {rss:.0f} MB")
+    print(f"target c/b >= 0.5: {'PASS' if c_b >= 0.5 else 'FAIL'} ({c_b:.2f})")
+    print(f"target memory < 200 MB: {'PASS' if rss < 200 else 'FAIL'} ({rss:.0f} MB)")
+    print(
+        f"verified (N rows done/quarantined, INBOX empty): {'PASS' if ok_in and ok_sub else 'FAIL'}"
+    )
+
+    t = inproc["timings"].seconds
+    total = inproc["run"]
+    store = t["store_batch"] - t["fetch"]
+    process = t["process"]
+    known = t["connect"] + t["store_batch"] + process + t["move"] + t["timers"] + t["drain"]
+    print()
+    print(
+        f"breakdown of the in-process run_once ({total:.2f} s; "
+        f"build + migrate {inproc['build']:.2f} s not included):"
+    )
+    parts = [
+        ("connect + login + select", t["connect"]),
+        ("IMAP FETCH (imapclient)", t["fetch"]),
+        ("store: hash + dedupe lookups + insert + commit", store),
+        ("process_pending (after each stored batch)", process),
+        ("  parse_message", t["parse"]),
+        ("  act/route (records, workflow, outbox rows)", t["act"]),
+        ("  rest: claim, facts row, savepoints, commit", process - t["parse"] - t["act"]),
+        ("move to Processed/Quarantine (SEARCH + MOVE)", t["move"]),
+        ("timers", t["timers"]),
+        ("outbox drain (render + send)", t["drain"]),
+        ("other (STATUS, SEARCH, cursor, logout)", total - known),
+    ]
+    for label, seconds in parts:
+        print(f"  {label:50}{seconds:8.2f} s {seconds / total:6.1%}")
+    print(
+        f"  per message: parse {t['parse'] / n * 1e3:.2f} ms, act/route {t['act'] / n * 1e3:.2f} ms, "
+        f"process total {process / n * 1e3:.2f} ms, store {store / n * 1e3:.2f} ms, "
+        f"fetch {t['fetch'] / n * 1e3:.2f} ms"
+    )
+    print(
+        f"bench process peak RSS (corpus + all of the above): "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
+    if profile_path:
+        print()
+        print(f"cProfile of run_once ({n} messages), top {args.top} by cumulative time, ")
+        print(f"mailflow/, site-packages and email/ only (full data: {profile_path}):")
+        print_profile(profile_path, args.top)
+
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
