@@ -8,9 +8,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow.dispatch.mail import profile
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.workflow import Cause, apply_event
 from mailflow.engine.events import Event
+from mailflow.matching import judge
 from mailflow.store.schema import DeclinedPair, Library, Partnership
 
 PROPOSABLE = ("seeking", "partnered")
@@ -23,8 +25,9 @@ def why_not(session: Session, a: Library, b: Library) -> str | None:
     for lib in (a, b):
         if lib.state not in PROPOSABLE:
             return f"{lib.name} is {lib.state}, not seeking"
-    if a.country and b.country and a.country.strip().lower() == b.country.strip().lower():
-        return f"both are in {a.country}; the program pairs libraries in different countries"
+    verdict = judge(profile(a), profile(b), a.updated_at)
+    if not verdict.allowed:
+        return verdict.reasons[0] + "; the program pairs libraries abroad that share a language"
     low, high = sorted((a.id, b.id))
     if session.get(DeclinedPair, (low, high)) is not None:
         return "this pair was declined or rejected before and is never proposed again"
@@ -50,6 +53,9 @@ def propose(
     reason = why_not(session, a, b)
     if reason is not None:
         return None, reason
+    if score is None:
+        verdict = judge(profile(a), profile(b), now)
+        score, reasons = verdict.score, [*verdict.reasons, *reasons]
     first, second = sorted((a, b), key=lambda lib: lib.id)
     partnership = Partnership(
         library_a_id=first.id,

@@ -7,6 +7,7 @@ it names moves nothing and goes to staff; so does anything we cannot understand.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.workflow import Cause, apply_event, notify_staff
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
-from mailflow.parse.intents import split_pair
+from mailflow.parse.intents import detect_intent, split_pair
 from mailflow.parse.tokens import verify_token
 from mailflow.store.schema import (
     DONE,
@@ -185,7 +186,7 @@ def _reply(
     }
     state = target.state
     if state == "mou_sent":
-        event = Event("mou-reply", now, agreed=facts.intent == "accept", **base)
+        event = Event("mou-reply", now, agreed=_agrees(facts), **base)
     elif state in ("offered", "lapsed", "renewal") and facts.intent in ("accept", "decline"):
         event = Event(facts.intent, now, **base)
     elif state in ("trial", "active", "renewal", "stalled") and facts.reply_text.strip():
@@ -200,6 +201,21 @@ def _reply(
             f"could not tell what {sender} wants for partnership #{target.id} ({state})",
         )
     return _event(session, wf, target, event, cause, now)
+
+
+_FIELD_LINE = re.compile(r"^\s*[^:：\n]{1,40}[:：]")
+
+
+def _agrees(facts: Facts) -> bool:
+    """An MOU reply agrees when its words outside the form lines say yes ("I agree", "同意")."""
+    if facts.intent == "accept":
+        return True
+    words = [
+        line
+        for line in facts.reply_text.splitlines()
+        if line.strip() and not _FIELD_LINE.match(line)
+    ]
+    return detect_intent("\n".join(words)) == "accept"
 
 
 def _command(session: Session, wf: Workflow, facts: Facts, cause: Cause, now: datetime) -> str:
