@@ -1,0 +1,201 @@
+"""Issue 3, the paths that are not happy: declines, silence, bounces, away messages, forgeries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mailflow.store.schema import DeclinedPair, Suppressed
+from tests.helpers import PROGRAM, STAFF, application, mail
+from tests.program import ProgramUnderTest, Sent, for_address, reply
+from tests.servers.dovecot import Dovecot, MailUser
+from tests.servers.smtp_sink import SmtpSink
+
+SEGOVIA, HANGZHOU = "maria1@biblioteca.example.es", "wangli2@library.example.cn"
+SEGOVIA_NAME, HANGZHOU_NAME = "Biblioteca Municipal de Segovia", "杭州市西湖区图书馆"
+
+
+@pytest.fixture
+def program(
+    db_url: str, dovecot: Dovecot, dovecot_user: MailUser, tmp_path: Path
+) -> Iterator[ProgramUnderTest]:
+    sink = SmtpSink().start()
+    p = ProgramUnderTest(db_url, dovecot, dovecot_user, sink, tmp_path)
+    yield p
+    p.close()
+    sink.stop()
+
+
+def offered(p: ProgramUnderTest) -> tuple[Sent, Sent]:
+    """Two seeking libraries, paired and approved: returns (Segovia's offer, Hangzhou's offer)."""
+    p.deliver(application(1))
+    p.deliver(application(2, lang="zh"))
+    p.step()
+    p.deliver(mail(sender=STAFF, subject="pair", body=f"pair {SEGOVIA_NAME} with {HANGZHOU_NAME}"))
+    p.step()
+    (proposal,) = for_address(p.new_mail(), STAFF)
+    p.deliver(reply(proposal, STAFF, "approve", client="outlook"))
+    p.step()
+    mails = p.new_mail()
+    (en,), (zh,) = for_address(mails, SEGOVIA), for_address(mails, HANGZHOU)
+    assert p.partnership(1).state == "offered"
+    return en, zh
+
+
+def test_a_decline_is_never_shown_to_the_other_side(program: ProgramUnderTest) -> None:
+    p = program
+    en, zh = offered(p)
+    p.deliver(reply(en, SEGOVIA, "Yes please!", client="gmail"))
+    p.deliver(reply(zh, HANGZHOU, "不用了，谢谢。", client="qq"))
+    p.step()
+    mails = p.new_mail()
+    closed_en, closed_zh = for_address(mails, SEGOVIA), for_address(mails, HANGZHOU)
+    assert len(closed_en) == len(closed_zh) == 1
+    assert "declin" not in closed_en[0].text.lower() and "拒绝" not in closed_en[0].text
+    assert p.partnership(1).state == "declined"
+    assert p.library(SEGOVIA_NAME).state == p.library(HANGZHOU_NAME).state == "seeking"
+    with p.services.db.unit_of_work() as s:
+        assert s.scalars(select(DeclinedPair)).one()
+    # The pair is never proposed again, even by staff.
+    p.deliver(
+        mail(sender=STAFF, subject="pair again", body=f"pair {SEGOVIA_NAME} with {HANGZHOU_NAME}")
+    )
+    p.step()
+    (refusal,) = p.new_mail()
+    assert refusal.to == (STAFF,) and "never proposed again" in refusal.text
+
+
+def test_silence_reminds_at_7_and_14_days_and_lapses_at_21(program: ProgramUnderTest) -> None:
+    p = program
+    en, zh = offered(p)
+    p.deliver(reply(zh, HANGZHOU, "同意", client="qq"))  # one side answers, the other stays silent
+    p.step()
+    p.advance(days=7)
+    first = p.new_mail()
+    assert [m.to for m in first] == [(SEGOVIA,)]  # only the one who has not answered
+    assert first[0].msg["In-Reply-To"] == en.msg["Message-ID"]  # same thread as the offer
+    p.advance(days=7)
+    assert [m.to for m in p.new_mail()] == [(SEGOVIA,)]
+    p.advance(days=7)
+    mails = p.new_mail()
+    assert {m.to for m in mails} == {(SEGOVIA,), (STAFF,)}
+    assert "lapsed" in for_address(mails, STAFF)[0].text
+    assert p.partnership(1).state == "lapsed"
+    p.advance(days=7)
+    assert p.new_mail() == []  # no more reminders once lapsed
+
+
+def test_out_of_office_is_not_an_answer_and_holds_reminders_until_the_return_date(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    en, zh = offered(p)
+    away = mail(
+        sender=f"Maria Lopez <{SEGOVIA}>",
+        to=en.reply_to,
+        subject=f"Automatic reply: {en.subject}",
+        body="I am out of the office until 10 December 2026 with no access to e-mail.",
+        headers={
+            "Auto-Submitted": "auto-replied",
+            "X-Auto-Response-Suppress": "All",
+            "In-Reply-To": str(en.msg["Message-ID"]),
+        },
+    )
+    p.deliver(away)
+    p.step()
+    assert p.new_mail() == []  # never answered
+    assert p.partnership(1).state == "offered"
+    assert p.library(SEGOVIA_NAME).contacts[0].paused_until.date().isoformat() == "2026-12-10"
+    p.clock.advance(__import__("datetime").timedelta(days=7))
+    p.step()
+    assert for_address(p.new_mail(), SEGOVIA) == []  # held: she is away
+    p.advance(days=4)  # 10 December: she is back, the reminder goes out
+    assert len(for_address(p.new_mail(), SEGOVIA)) == 1
+
+
+def test_a_bounce_marks_the_contact_and_tells_staff_without_answering(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    en, zh = offered(p)
+    raw = (Path(__file__).parent / "data" / "bounces" / "postfix_dsn_user_unknown.eml").read_bytes()
+    from mailflow.parse import parse_message
+
+    recipients = parse_message(raw, program_address=PROGRAM, secret=None).bounce.recipients
+    p.deliver(re.sub(re.escape(recipients[0]).encode(), SEGOVIA.encode(), raw, flags=re.I))
+    p.step()
+    mails = p.new_mail()
+    assert [m.to for m in mails] == [(STAFF,)]
+    assert "bounce" in mails[0].text.lower() or "reach" in mails[0].text.lower()
+    segovia = p.library(SEGOVIA_NAME)
+    assert segovia.contacts[0].status == "failed" and segovia.state == "unreachable"
+    p.advance(days=7)  # reminders to an unreachable library are not sent, and say why
+    assert for_address(p.new_mail(), SEGOVIA) == []
+    with p.services.db.unit_of_work() as s:
+        assert any("no reachable contact" in r.reason for r in s.scalars(select(Suppressed)))
+
+
+def test_forged_tokens_and_strangers_move_nothing_and_go_to_staff(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    en, zh = offered(p)
+    token = en.reply_to.split("+")[1].split("@")[0]
+    forged = en.reply_to.replace(token, "p1.aaaaaaaaaa")
+    p.deliver(reply(en, SEGOVIA, "Yes!", to=forged))
+    p.deliver(
+        reply(en, "someone@elsewhere.example", "Yes, sounds great")
+    )  # valid token, wrong sender
+    p.step()
+    mails = p.new_mail()
+    assert [m.to for m in mails] == [(STAFF,), (STAFF,)]
+    assert "forged" in mails[0].text or "does not verify" in mails[0].text
+    assert "neither library" in mails[1].text
+    assert p.partnership(1).state == "offered"
+
+
+def test_a_staff_command_from_a_non_staff_address_moves_nothing(program: ProgramUnderTest) -> None:
+    p = program
+    p.deliver(application(1))
+    p.deliver(application(2, lang="zh"))
+    p.step()
+    p.deliver(mail(sender=STAFF, subject="pair", body=f"pair {SEGOVIA_NAME} with {HANGZHOU_NAME}"))
+    p.step()
+    (proposal,) = for_address(p.new_mail(), STAFF)
+    p.deliver(reply(proposal, "intruder@elsewhere.example", "approve"))
+    p.deliver(
+        mail(
+            sender="intruder@elsewhere.example",
+            subject="pair",
+            body=f"pair {SEGOVIA_NAME} with {HANGZHOU_NAME}",
+        )
+    )
+    p.step()
+    assert p.partnership(1).state == "proposed"
+    assert all(m.to in ((STAFF,), ("intruder@elsewhere.example",)) for m in p.new_mail())
+
+
+def test_could_not_understand_is_answered_once_a_day(program: ProgramUnderTest) -> None:
+    p = program
+    for n in range(3):
+        p.deliver(
+            mail(
+                sender="reader@town.example",
+                subject=f"hello {n}",
+                body="What are your opening hours?",
+            )
+        )
+        p.step()
+    mails = p.new_mail()
+    assert len(for_address(mails, "reader@town.example")) == 1
+    assert len(for_address(mails, STAFF)) == 3  # every one still reaches a person
+    p.advance(days=1, hours=1)
+    p.deliver(
+        mail(sender="reader@town.example", subject="hello again", body="Are you open on Sunday?")
+    )
+    p.step()
+    assert len(for_address(p.new_mail(), "reader@town.example")) == 1
