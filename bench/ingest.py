@@ -20,6 +20,7 @@ Figures are printed, never asserted: the exit status is 0 whatever the targets s
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import cProfile
 import email.parser
@@ -29,6 +30,7 @@ import logging
 import os
 import pstats
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -347,6 +349,7 @@ def main() -> None:
         + ", ".join(f"{k} {share:.0%}" for k, share in corpus.MIX)
     )
     work = common.shm_dir("mfbench")
+    atexit.register(shutil.rmtree, work, True)  # also when a step fails
     results: dict[str, float] = {}
     with common.dovecot() as server:
         start = time.perf_counter()
@@ -465,10 +468,6 @@ def main() -> None:
         print(f"cProfile of run_once ({n} messages), top {args.top} by cumulative time, ")
         print(f"mailflow/, site-packages and email/ only (full data: {profile_path}):")
         print_profile(profile_path, args.top)
-
-    import shutil
-
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

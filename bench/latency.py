@@ -18,6 +18,7 @@ than `new`. The next message is delivered only after that. Figures are printed, 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import logging
 import math
@@ -126,6 +127,7 @@ def main() -> None:
         "lmtp": messages[2 * n :],
     }
     work = common.shm_dir("mflat")
+    atexit.register(shutil.rmtree, work, True)  # also when a step fails
     database = work / "mailflow.sqlite3"
     processed: dict[str, list[float]] = {name: [] for name in passes}
     first_seen: dict[str, list[float]] = {name: [] for name in passes}
@@ -184,7 +186,6 @@ def main() -> None:
             runtime.stop()
             services.db.dispose()
 
-    shutil.rmtree(work, ignore_errors=True)
     print()
     print("delivery -> inbox row processed (status != new), polled every 5 ms:")
     print("  " + summary("IMAP  APPEND -> IDLE -> processed", processed["imap"]))

@@ -88,8 +88,9 @@ def build(
 
 
 def _folder(settings: Settings, name: str, default: Path) -> list[Path]:
+    """The operator's folder first, if it holds anything, then the packaged defaults."""
     path = settings.path(name)
-    return [path, default] if path.is_dir() else [default]
+    return [path, default] if path.is_dir() and any(path.iterdir()) else [default]
 
 
 def build_workflow(settings: Settings) -> Workflow:

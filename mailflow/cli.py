@@ -278,3 +278,190 @@ def deadletters_replay(config: str | None, letter_id: int) -> None:
     )
     if report.dead:
         sys.exit(1)
+
+
+# -- operator commands: queries and formatting live in mailflow/admin.py ------------------------
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+
+
+def _echo_items(items: list[dict], as_json: bool, columns: tuple[str, ...]) -> None:
+    from mailflow.admin import render
+
+    text = render(items, as_json, columns)
+    if text:
+        click.echo(text)
+
+
+def _drain(services) -> None:  # noqa: ANN001 - Services; imported lazily like everywhere here
+    from mailflow.runtime import Runtime
+
+    report = Runtime(services).drain()
+    click.echo(f"outbox: sent {report.sent}, retrying {report.retried}, failed {report.failed}")
+
+
+@main.command()
+@config_option
+@json_option
+@click.option("--state", help="Only libraries in this state (seeking, incomplete, ...).")
+@click.option("--country", help="Only libraries in this country (as they wrote it).")
+def libraries(config: str | None, as_json: bool, state: str | None, country: str | None) -> None:
+    """List libraries with their contacts and what their application still lacks."""
+    from mailflow import admin
+
+    with _services(config).db.unit_of_work() as session:
+        items = admin.libraries(session, state, country)
+    _echo_items(items, as_json, admin.LIBRARY_COLUMNS)
+
+
+@main.command()
+@config_option
+@json_option
+@click.option("--state", help="Only partnerships in this state (proposed, offered, trial, ...).")
+def partnerships(config: str | None, as_json: bool, state: str | None) -> None:
+    """List partnerships: the pair, the state, the score and the dates that matter."""
+    from mailflow import admin
+
+    with _services(config).db.unit_of_work() as session:
+        items = admin.partnerships(session, state)
+    _echo_items(items, as_json, admin.PARTNERSHIP_COLUMNS)
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.argument("record")
+def show(config: str | None, as_json: bool, record: str) -> None:
+    """One record's story: fields, history with causes and rule traces, timers, mail.
+
+    RECORD is l12 or library:12 for a library, p3 or partnership:3 for a partnership; a bare
+    number (12) means a library. Answers "why did this mail go out, or why not".
+    """
+    from mailflow import admin
+
+    try:
+        kind, record_id = admin.parse_ref(record)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RECORD") from exc
+    with _services(config).db.unit_of_work() as session:
+        try:
+            doc = admin.show(session, kind, record_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(doc, ensure_ascii=False) if as_json else admin.format_show(doc))
+
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """Mail waiting to go out, sent, or given up on: list it, retry it."""
+
+
+@outbox_group.command("list")
+@config_option
+@json_option
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--limit", default=100, show_default=True)
+def outbox_list(config: str | None, as_json: bool, status: str | None, limit: int) -> None:
+    """List outbox rows, newest first."""
+    from mailflow import admin
+
+    with _services(config).db.unit_of_work() as session:
+        items = admin.outbox(session, status, limit)
+    _echo_items(items, as_json, admin.OUTBOX_COLUMNS)
+
+
+@outbox_group.command("retry")
+@config_option
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Retry every failed row.")
+def outbox_retry(config: str | None, ids: tuple[int, ...], all_failed: bool) -> None:
+    """Put rows (IDs, or --all-failed) back to pending, due now; then drain the outbox once.
+
+    Attempts are kept, so a row already at outbox.max_attempts gets exactly one more try.
+    last_error is kept until that try replaces it. Sent rows are never resent. Exits 1 if a
+    retried row failed again.
+    """
+    from mailflow import admin
+
+    if bool(ids) == all_failed:
+        raise click.UsageError("give outbox ids or --all-failed (not both)")
+    services = _services(config)
+    with services.db.unit_of_work() as session:
+        try:
+            retried = admin.retry(session, ids, all_failed, services.clock.now())
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"retrying {', '.join(f'#{i}' for i in retried) or 'nothing'} (attempts kept)")
+    _drain(services)
+    with services.db.unit_of_work() as session:
+        lines, failed = admin.retry_outcome(session, retried)
+    click.echo("\n".join(lines))
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@config_option
+@click.argument("a")
+@click.argument("b")
+def propose(config: str | None, a: str, b: str) -> None:
+    """Propose a partnership between libraries A and B (ids like 12 or #12, or exact names).
+
+    The rules decide what follows (usually a proposal mail to staff, sent at once). A pair the
+    hard rules refuse (same country, no shared language, proposed or declined before) exits 1.
+    """
+    from mailflow import admin
+    from mailflow.dispatch.proposals import propose as make_proposal
+    from mailflow.dispatch.workflow import Cause
+
+    services = _services(config)
+    with services.db.unit_of_work() as session:
+        try:
+            first, second = admin.find_library(session, a), admin.find_library(session, b)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+        now = services.clock.now()
+        made, reason = make_proposal(session, services.workflow, first, second, now, Cause("cli"))
+        text = admin.format_proposal(made) if made is not None else None
+    if text is None:
+        click.echo(f"refused: {reason}", err=True)
+        sys.exit(1)
+    click.echo(text)
+    _drain(services)
+
+
+@main.group()
+def rules() -> None:
+    """The rules files: check them, draw them. Needs no database."""
+
+
+@rules.command("check")
+@config_option
+def rules_check(config: str | None) -> None:
+    """Load the rules and templates exactly as start-up does; report problems with file:line."""
+    from mailflow import admin
+    from mailflow.app import build_workflow
+
+    try:
+        workflow = build_workflow(_settings(config))
+    except ConfigError as exc:
+        click.echo(f"rules check failed:\n{exc}", err=True)
+        sys.exit(1)
+    locales = workflow.renderer.available_locales() if workflow.renderer else []
+    click.echo(admin.rules_summary(workflow.machines, locales))
+
+
+@rules.command("graph")
+@config_option
+@click.option("--machine", default="partnership", type=click.Choice(["partnership", "library"]))
+@click.option("--format", "fmt", default="mermaid", type=click.Choice(["mermaid", "dot"]))
+def rules_graph(config: str | None, machine: str, fmt: str) -> None:
+    """Print a state machine as a Mermaid (default) or Graphviz DOT diagram."""
+    from mailflow import admin
+    from mailflow.app import build_workflow
+    from mailflow.engine.loader import mermaid
+
+    try:
+        definition = build_workflow(_settings(config)).machines[machine]
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(mermaid(definition) if fmt == "mermaid" else admin.dot(definition), nl=False)

@@ -63,7 +63,9 @@ def _process_one(
 ) -> None:
     row_id = row.id
     try:
-        with session.begin_nested():
+        # SAVEPOINT flushes what earlier messages did; inside one message dispatch flushes where
+        # it needs ids, so autoflush before every lookup would only repeat work.
+        with session.begin_nested(), session.no_autoflush:
             row.attempts += 1
             facts = parse_message(
                 row.raw,

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from mailflow.clock import Clock
 from mailflow.errors import TransientError
-from mailflow.inbound.intake import Incoming, store
+from mailflow.inbound.intake import Incoming, store_batch
 from mailflow.log import INBOUND
 from mailflow.store.db import Database
 from mailflow.store.schema import DEAD, DONE, NEW, QUARANTINED, ImapCursor, InboxMessage
@@ -164,27 +164,25 @@ class ImapSource:
     def _store_batch(self, uidvalidity: int, uids: list[int]) -> int:
         assert self.client is not None
         fetched = self.client.fetch(uids, [b"BODY.PEEK[]"])
-        created = 0
         now = self.clock.now()
-        with self.db.unit_of_work() as session:
-            for uid in uids:
-                data = fetched.get(uid)
-                if data is None or b"BODY[]" not in data:
-                    # Expunged by someone else between SEARCH and FETCH: nothing to store.
-                    INBOUND.warning("UID %s of %s vanished before FETCH", uid, self.config.mailbox)
-                    continue
-                _, was_created = store(
-                    session,
-                    Incoming(
-                        raw=bytes(data[b"BODY[]"]),
-                        source="imap",
-                        mailbox=self.config.mailbox,
-                        uidvalidity=uidvalidity,
-                        uid=uid,
-                    ),
-                    now,
+        batch = []
+        for uid in uids:
+            data = fetched.get(uid)
+            if data is None or b"BODY[]" not in data:
+                # Expunged by someone else between SEARCH and FETCH: nothing to store.
+                INBOUND.warning("UID %s of %s vanished before FETCH", uid, self.config.mailbox)
+                continue
+            batch.append(
+                Incoming(
+                    raw=bytes(data[b"BODY[]"]),
+                    source="imap",
+                    mailbox=self.config.mailbox,
+                    uidvalidity=uidvalidity,
+                    uid=uid,
                 )
-                created += was_created
+            )
+        with self.db.unit_of_work() as session:
+            created = store_batch(session, batch, now)
             cursor = session.get(ImapCursor, self.config.mailbox)
             assert cursor is not None
             cursor.last_uid = max(cursor.last_uid, uids[-1])
@@ -255,13 +253,21 @@ class ImapSource:
             stop.wait(cfg.poll_seconds)
             return
         try:
-            # Mail announced while we were busy (an EXISTS during MOVE) will not be announced
-            # again in IDLE: look once more, then IDLE reports anything newer.
+            # imaplib keeps unsolicited responses here. Mail announced while we were busy (an
+            # EXISTS during MOVE) is not announced again in IDLE, and one that arrives between our
+            # SEARCH and the server's "+ idling" is read by idle() and kept here, never returned
+            # by idle_check(). So: forget old notices, look once more, enter IDLE, check again.
+            pending = self.client._imap.untagged_responses
+            pending.pop("EXISTS", None)
+            pending.pop("RECENT", None)
             if any(
                 u > self.last_uid for u in self.client.search(["UID", f"{self.last_uid + 1}:*"])
             ):
                 return
             self.client.idle()
+            if pending.pop("EXISTS", None) or pending.pop("RECENT", None):
+                self.client.idle_done()
+                return
             deadline = time.monotonic() + cfg.idle_renew_seconds
             with selectors.DefaultSelector() as selector:
                 selector.register(self.client.socket(), selectors.EVENT_READ)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,10 +69,8 @@ def message_id_of(raw: bytes) -> str | None:
     return value.decode("ascii", "replace")[:998] or None
 
 
-def store(session: Session, incoming: Incoming, now: datetime) -> tuple[InboxMessage, bool]:
-    """Add the message unless it is already stored; returns (row, created)."""
-    return queues.add_inbox(
-        session,
+def raw_mail(incoming: Incoming) -> queues.RawMail:
+    return queues.RawMail(
         raw=incoming.raw,
         sha256=content_hash(incoming.raw),
         message_id=message_id_of(incoming.raw),
@@ -81,5 +80,14 @@ def store(session: Session, incoming: Incoming, now: datetime) -> tuple[InboxMes
         uid=incoming.uid,
         envelope_from=incoming.envelope_from,
         envelope_to=incoming.envelope_to,
-        now=now,
     )
+
+
+def store(session: Session, incoming: Incoming, now: datetime) -> tuple[InboxMessage, bool]:
+    """Add the message unless it is already stored; returns (row, created)."""
+    return queues.add_inbox(session, raw_mail(incoming), now)
+
+
+def store_batch(session: Session, batch: Sequence[Incoming], now: datetime) -> int:
+    """Store one IMAP FETCH batch; returns how many were new."""
+    return queues.add_inbox_batch(session, [raw_mail(i) for i in batch], now)

@@ -115,6 +115,8 @@ def blank_form(kind: str, locale: str) -> str:
 
 
 def _linkify(line: str) -> Markup:
+    if "@" not in line and "http" not in line and "www." not in line:
+        return escape(line)  # most lines hold no link; skip the regex and the Markup joins
     out, pos = [], 0
     for m in _LINK.finditer(line):
         target = m.group()
@@ -154,6 +156,8 @@ class Renderer:
     def __init__(self, template_dirs: Sequence[Path], default_locale: str = "en") -> None:
         self.dirs = [Path(d) for d in template_dirs]
         self.default_locale = default_locale
+        self._found: dict[tuple[str, str], tuple[str, int, bool]] = {}
+        self._locales: list[str] | None = None
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.dirs),
             undefined=jinja2.StrictUndefined,
@@ -170,21 +174,14 @@ class Renderer:
         self.env.globals |= {"application_fields": APPLICATION_FIELDS, "mou_fields": MOU_FIELDS}
 
     def available_locales(self) -> list[str]:
-        """Locales with at least one ``.txt.j2`` template in any folder."""
-        return sorted({p.parent.name for d in self.dirs for p in d.glob("*/*.txt.j2")})
+        """Locales with at least one ``.txt.j2`` template in any folder (read once)."""
+        if self._locales is None:
+            self._locales = sorted({p.parent.name for d in self.dirs for p in d.glob("*/*.txt.j2")})
+        return list(self._locales)
 
     def _part(self, name: str, locale: str, context: Context) -> tuple[str, str, str, Markup]:
         """(locale used, subject, text body, HTML body fragment) for one locale."""
-        base = locale.replace("_", "-").split("-")[0]
-        found = [
-            (loc, rank)
-            for loc in dict.fromkeys([locale, base, self.default_locale])
-            for rank, d in enumerate(self.dirs)
-            if (d / loc / f"{name}.txt.j2").is_file()
-        ]
-        if not found:
-            raise ConfigError(f"no template {name}.txt.j2 for {locale!r} or the default locale")
-        loc, rank = found[0]
+        loc, rank, has_html = self._resolve(name, locale)
         txt = self.env.get_template(f"{loc}/{name}.txt.j2")
         ctx = {**context, "locale": loc}  # the locale actually used, for filters and labels
         head, _, body = self._call(txt, ctx).lstrip("\n").partition("\n\n")
@@ -192,12 +189,31 @@ class Renderer:
         if not head.startswith("Subject:") or not subject or "\n" in head or "\r" in head:
             raise ConfigError(f"{txt.filename}: must begin 'Subject: ...' and a blank line")
         body = body.strip("\n") + "\n"
-        html = text_to_html(body)
-        # Only an HTML part from the text's folder or before it: an operator's text with the
-        # packaged HTML would say two different things.
-        if any((d / loc / f"{name}.html.j2").is_file() for d in self.dirs[: rank + 1]):
+        if has_html:
             html = Markup(self._call(self.env.get_template(f"{loc}/{name}.html.j2"), ctx))
+        else:
+            html = text_to_html(body)
         return loc, subject, body, html
+
+    def _resolve(self, name: str, locale: str) -> tuple[str, int, bool]:
+        """(locale found, folder rank, has an HTML part), looked up on disk once per pair."""
+        key = (name, locale)
+        if key not in self._found:
+            base = locale.replace("_", "-").split("-")[0]
+            found = [
+                (loc, rank)
+                for loc in dict.fromkeys([locale, base, self.default_locale])
+                for rank, d in enumerate(self.dirs)
+                if (d / loc / f"{name}.txt.j2").is_file()
+            ]
+            if not found:
+                raise ConfigError(f"no template {name}.txt.j2 for {locale!r} or the default locale")
+            loc, rank = found[0]
+            # Only an HTML part from the text's folder or before it: an operator's text with the
+            # packaged HTML would say two different things.
+            html = any((d / loc / f"{name}.html.j2").is_file() for d in self.dirs[: rank + 1])
+            self._found[key] = (loc, rank, html)
+        return self._found[key]
 
     def _call(self, template: jinja2.Template, context: Context) -> str:
         try:

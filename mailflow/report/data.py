@@ -1,0 +1,151 @@
+"""Queries for the report -> plain dicts. Nothing here formats for a locale; templates do."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailflow.report.i18n import country_key
+from mailflow.report.metrics import funnel, month_series, response_hours, timings
+from mailflow.store.schema import (
+    Activity,
+    Contact,
+    InboxMessage,
+    Library,
+    MessageFacts,
+    Partnership,
+)
+
+__all__ = ["dashboard_data", "public_data", "scrub"]
+
+LIVE = ("trial", "mou_sent", "active", "renewal")
+STORY_LENGTH = 280  # an activity report this long is a story worth showing
+_EMAIL = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+_PHONE = re.compile(r"\+?\d(?:[\s().-]*\d){7,}")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
+
+
+def scrub(value: Any) -> str:
+    """Public text with no contact details: addresses, phone numbers and links are removed."""
+    text = _EMAIL.sub("…", str(value or ""))
+    text = _URL.sub("…", _PHONE.sub("…", text))
+    return " ".join(text.replace("@", " ").split())
+
+
+def _languages(value: Any) -> list[str]:
+    codes = value.split(",") if isinstance(value, str) else list(value or ())
+    return [c.strip().lower() for c in codes if str(c).strip()]
+
+
+def public_data(session: Session) -> dict[str, Any]:
+    """The "Libraries Seeking Sisters" list: seeking and not hidden; no contact detail at all."""
+    rows = session.scalars(
+        select(Library).where(Library.state == "seeking", Library.hidden.is_(False))
+    ).all()
+    by_country: dict[str, list[dict[str, Any]]] = {}
+    for lib in rows:
+        fields = lib.fields or {}
+        # Only these keys leave the database: the public page never sees a contact field.
+        entry = {
+            "name": scrub(lib.name),
+            "type": scrub(lib.library_type or fields.get("library_type")),
+            "city": scrub(lib.city or fields.get("city")),
+            "languages": _languages(fields.get("languages")),
+            "interests": scrub(fields.get("interests")),
+            "since": lib.created_at.date().isoformat(),
+        }
+        by_country.setdefault(country_key(lib.country or fields.get("country")), []).append(entry)
+    countries = [
+        {"key": key, "libraries": sorted(libs, key=lambda e: (e["city"], e["name"]))}
+        for key, libs in sorted(by_country.items(), key=lambda kv: kv[0].casefold())
+    ]
+    return {"count": len(rows), "countries": countries}
+
+
+def _counts(values: list[str]) -> list[tuple[str, int]]:
+    return sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _pair(p: Partnership) -> str:
+    return f"{p.library_a.name} – {p.library_b.name}"
+
+
+def dashboard_data(
+    session: Session, states: list[str], now: datetime, *, latest: int = 20
+) -> dict[str, Any]:
+    """Every indicator of the staff dashboard. ``states``: the partnership machine's states."""
+    libraries = session.scalars(select(Library)).all()
+    partnerships = session.scalars(select(Partnership)).all()
+    by_state = Counter(p.state for p in partnerships)
+    lib_states = Counter(lib.state for lib in libraries)
+    stalled = [
+        {"id": p.id, "pair": _pair(p), "state": p.state, "since": p.updated_at, "mentor": p.mentor}
+        for p in sorted(partnerships, key=lambda p: p.updated_at)
+        if p.state in ("stalled", "lapsed")
+    ]
+    bounced = [
+        {
+            "email": c.email,
+            "library": c.library.name,
+            "status": c.status,
+            "bounces": c.bounce_count,
+            "last": c.last_bounce_at,
+        }
+        for c in session.scalars(
+            select(Contact).where(Contact.status != "ok").order_by(Contact.email)
+        )
+    ]
+    needs = select(MessageFacts).where(MessageFacts.outcome.like("needs a person%"))
+    needs_count = session.scalar(select(func.count()).select_from(needs.subquery())) or 0
+    needs_rows = [
+        {
+            "id": f.inbox_id,
+            "received": received,
+            "from": f.from_address,
+            "subject": f.subject,
+            "reason": (f.outcome or "").removeprefix("needs a person").lstrip(": "),
+        }
+        for f, received in session.execute(
+            select(MessageFacts, InboxMessage.received_at)
+            .join(InboxMessage, InboxMessage.id == MessageFacts.inbox_id)
+            .where(MessageFacts.outcome.like("needs a person%"))
+            .order_by(InboxMessage.received_at.desc(), MessageFacts.id.desc())
+            .limit(latest)
+        )
+    ]
+    activities = session.scalars(select(Activity).order_by(Activity.created_at)).all()
+    months = Counter(a.created_at.strftime("%Y-%m") for a in activities if a.kind != "note")
+    names = {p.id: _pair(p) for p in partnerships}
+    stories = [
+        {"pair": names.get(a.partnership_id, ""), "date": a.created_at, "text": a.text.strip()}
+        for a in reversed(activities)
+        if a.kind == "success-story" or (a.kind == "report" and len(a.text) >= STORY_LENGTH)
+    ][:10]
+    return {
+        "now": now,
+        "summary": {
+            "libraries": len(libraries),
+            "seeking": lib_states.get("seeking", 0),
+            "partnered": lib_states.get("partnered", 0),
+            "live_partnerships": sum(by_state.get(s, 0) for s in LIVE),
+            "needs_person": needs_count,
+            "bounced": len(bounced),
+        },
+        "by_country": _counts([country_key(lib.country) or "?" for lib in libraries]),
+        "by_type": _counts([lib.library_type or "?" for lib in libraries]),
+        "library_states": _counts([lib.state for lib in libraries]),
+        "partnership_states": {s: by_state.get(s, 0) for s in states},
+        "funnel": funnel(session, partnerships),
+        "timings": timings(partnerships),
+        "response": response_hours(session),
+        "activities": month_series(dict(months), now),
+        "stalled": stalled,
+        "bounced": bounced,
+        "needs_person": {"count": needs_count, "latest": needs_rows},
+        "stories": stories,
+    }
