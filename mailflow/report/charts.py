@@ -40,7 +40,7 @@ def _clip(text: str, room: float) -> str:
 
 
 def bar_chart(
-    title: str, items: Sequence[tuple[str, int]], *, width: int = 560, label_room: int = 190
+    title: str, items: Sequence[tuple[str, int]], *, width: int = 440, label_room: int = 150
 ) -> Markup:
     """Horizontal bars, one per (label, value), with the value written after each bar."""
     if not items:
@@ -64,7 +64,7 @@ def bar_chart(
 
 
 def funnel_chart(
-    title: str, stages: Sequence[tuple[str, int, int]], *, now_word: str = "now", width: int = 560
+    title: str, stages: Sequence[tuple[str, int, int]], *, now_word: str = "now", width: int = 440
 ) -> Markup:
     """Centred bars narrowing by stage: (label, reached, now), "label  reached (now n)"."""
     if not stages:

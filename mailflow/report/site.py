@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ PAGES = {"index": "index.html", "dashboard": "dashboard.html"}
 
 
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -34,7 +35,6 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    return env
 
 
 def _prefix(locale: str, locales: Sequence[str]) -> str:
@@ -128,14 +128,12 @@ def write_report(
             if page == "index":
                 ctx["data"] = public
             else:
-                title = ui(locale)["machine"]
-                label = lambda s, loc=locale: state_name(s, loc) if loc != "en" else ""
                 svg = state_svg(
                     graph,
-                    title=title,
+                    title=ui(locale)["machine"],
                     order=states,
                     counts=dashboard["partnership_states"],
-                    label=label,
+                    label=partial(_state_label, locale=locale),
                 )
                 ctx["data"] = dashboard
                 ctx["charts"] = _charts(dashboard, ctx, svg)
@@ -144,3 +142,8 @@ def write_report(
             path.write_text(html, encoding="utf-8")
             written.append(path)
     return written
+
+
+def _state_label(state: str, locale: str) -> str:
+    """The second line of a state's box: its name in the reader's language (none in English)."""
+    return "" if locale == "en" else state_name(state, locale)
