@@ -465,3 +465,51 @@ def rules_graph(config: str | None, machine: str, fmt: str) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(mermaid(definition) if fmt == "mermaid" else admin.dot(definition), nl=False)
+
+
+@main.command()
+@config_option
+@click.option("--dry-run", is_flag=True, help="Show the pairs; propose nothing.")
+@click.option("--json", "as_json", is_flag=True)
+def match(config: str | None, dry_run: bool, as_json: bool) -> None:
+    """Choose pairs for the whole pool of seeking libraries and propose them to staff."""
+    from mailflow.runtime import Runtime
+
+    services = _services(config)
+    runtime = Runtime(services)
+    chosen = runtime.match(dry_run=dry_run)
+    if not dry_run and services.transport is not None:
+        runtime.drain()
+    for pair in chosen:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"a": pair.a, "b": pair.b, "score": pair.score, "reasons": list(pair.reasons)},
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            click.echo(f"l{pair.a} + l{pair.b}: {pair.score:.2f}  " + "; ".join(pair.reasons))
+    if not as_json:
+        verb = "would propose" if dry_run else "proposed"
+        click.echo(f"{verb} {len(chosen)} pair(s)")
+
+
+@main.command()
+@config_option
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the public list and the dashboard into.",
+)
+def report(config: str | None, out_dir: Path) -> None:
+    """Write the public "Libraries Seeking Sisters" page and the staff dashboard (en, zh)."""
+    from mailflow.report import write_report
+
+    services = _services(config)
+    paths = write_report(services.db, services.workflow.machines, out_dir, services.clock.now(),
+                         services.settings["program.name"])  # fmt: skip
+    for path in paths:
+        click.echo(str(path))

@@ -6,6 +6,7 @@ Pure functions over profile dicts (the shape of `dispatch.mail.profile`), so the
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -58,8 +59,11 @@ CHANNELS: dict[str, tuple[str, ...]] = {
     "letters": ("letter", "post", "信件", "邮寄", "carta", "lettre"),
     "social": ("wechat", "whatsapp", "facebook", "微信", "social"),
 }
-FREQUENCY = {"weekly": ("week", "每周", "semanal", "hebdo"), "monthly": ("month", "每月", "mensual", "mensuel"),
+FREQUENCY: dict[str, tuple[str, ...]] = {"weekly": ("week", "每周", "semanal", "hebdo"), "monthly": ("month", "每月", "mensual", "mensuel"),
              "quarterly": ("quarter", "每季", "trimest")}  # fmt: skip
+
+
+_TABLES = {id(TAGS): TAGS, id(CHANNELS): CHANNELS, id(FREQUENCY): FREQUENCY}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class Weights:
     waited: float = 1.0
 
 
+DEFAULT_WEIGHTS = Weights()
+
+
 @dataclass(frozen=True)
 class Judgement:
     allowed: bool
@@ -80,8 +87,14 @@ class Judgement:
 
 
 def _tags(text: str | None, table: Mapping[str, tuple[str, ...]]) -> set[str]:
-    low = (text or "").lower()
-    return {tag for tag, words in table.items() if any(w in low for w in words)}
+    return set(_tags_cached(text or "", id(table)))
+
+
+@functools.lru_cache(maxsize=65536)
+def _tags_cached(text: str, table_id: int) -> frozenset[str]:
+    table = _TABLES[table_id]
+    low = text.lower()
+    return frozenset(tag for tag, words in table.items() if any(w in low for w in words))
 
 
 def _languages(profile: Mapping[str, Any]) -> set[str]:
@@ -129,7 +142,7 @@ def hard_rules(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
 
 
 def judge(
-    a: Mapping[str, Any], b: Mapping[str, Any], now: datetime, weights: Weights = Weights()
+    a: Mapping[str, Any], b: Mapping[str, Any], now: datetime, weights: Weights = DEFAULT_WEIGHTS
 ) -> Judgement:
     why_not = hard_rules(a, b)
     if why_not:
@@ -224,12 +237,12 @@ def _features(profiles: list[Mapping[str, Any]], now: datetime):  # noqa: ANN202
         "lang": np.zeros(n, np.int64),
         "interp": np.zeros(n, bool),
         "type": np.full(n, -1, np.int64),
-        "logsize": np.full(n, np.nan),
+        "logsize": np.full(n, np.nan, np.float32),
         "tags": np.zeros(n, np.int64),
         "chan": np.zeros(n, np.int64),
         "freq": np.zeros(n, np.int64),
-        "tz": np.full(n, np.nan),
-        "waited": np.zeros(n),
+        "tz": np.full(n, np.nan, np.float32),
+        "waited": np.zeros(n, np.float32),
     }
     tag_index = {t: i for i, t in enumerate(TAGS)}
     chan_index = {t: i for i, t in enumerate(CHANNELS)}
@@ -260,39 +273,49 @@ def _features(profiles: list[Mapping[str, Any]], now: datetime):  # noqa: ANN202
 
 def _row_scores(f, i: int, weights: Weights):  # noqa: ANN001, ANN202 - numpy arrays
     """Scores of library i against everyone (the vector form of `judge`); -inf where not allowed."""
+    return _block_scores(f, slice(i, i + 1), weights)[0]
+
+
+def _block_scores(f, rows: slice, weights: Weights):  # noqa: ANN001, ANN202 - numpy arrays
+    """Scores of a block of libraries (rows) against everyone: one numpy pass per block."""
     import numpy as np
 
-    allowed = (f["country"] != f["country"][i]) & (
-        ((f["lang"] & f["lang"][i]) != 0) | (f["interp"] & f["interp"][i])
+    def col(name: str):  # noqa: ANN202
+        return f[name][rows][:, None]
+
+    allowed = (f["country"] != col("country")) & (
+        ((f["lang"] & col("lang")) != 0) | (f["interp"] & col("interp"))
     )
-    same_type = (f["type"] == f["type"][i]) & (f["type"][i] >= 0)
+    same_type = (f["type"] == col("type")) & (col("type") >= 0)
     num = weights.library_type * np.where(same_type, 1.0, 0.3)
-    den = np.full(len(allowed), weights.library_type)
-    both = ~np.isnan(f["logsize"]) & ~np.isnan(f["logsize"][i])
-    size = np.clip(1 - np.abs(f["logsize"] - f["logsize"][i]) / 2, 0.0, None)
+    den = np.full(num.shape, weights.library_type)
+    both = ~np.isnan(f["logsize"]) & ~np.isnan(col("logsize"))
+    size = np.clip(1 - np.abs(f["logsize"] - col("logsize")) / 2, 0.0, None)
     num += np.where(both, weights.size * np.nan_to_num(size), 0.0)
     den += np.where(both, weights.size, 0.0)
-    union = np.bitwise_count(f["tags"] | f["tags"][i])
-    inter = np.bitwise_count(f["tags"] & f["tags"][i])
+    union = np.bitwise_count(f["tags"] | col("tags"))
+    inter = np.bitwise_count(f["tags"] & col("tags"))
     num += weights.interests * np.where(union > 0, inter / np.maximum(union, 1), 0.3)
     den += weights.interests
-    cu = np.bitwise_count(f["chan"] | f["chan"][i])
-    ci = np.bitwise_count(f["chan"] & f["chan"][i])
-    fa, fb = f["freq"][i], f["freq"]
+    cu = np.bitwise_count(f["chan"] | col("chan"))
+    ci = np.bitwise_count(f["chan"] & col("chan"))
+    fa, fb = col("freq"), f["freq"]
     freq_ok = ((fb & fa) != 0) | (fa == 0) | (fb == 0)
-    comm = np.where(cu > 0, ci / np.maximum(cu, 1), 0.5) * 0.7 + np.where(freq_ok, 0.3, 0.0)
-    num += weights.communication * comm
+    num += weights.communication * (
+        np.where(cu > 0, ci / np.maximum(cu, 1), 0.5) * 0.7 + np.where(freq_ok, 0.3, 0.0)
+    )
     den += weights.communication
-    tz_both = ~np.isnan(f["tz"]) & ~np.isnan(f["tz"][i])
-    gap = np.abs(np.nan_to_num(f["tz"]) - np.nan_to_num(f["tz"][i])) % 24
+    tz_both = ~np.isnan(f["tz"]) & ~np.isnan(col("tz"))
+    gap = np.abs(np.nan_to_num(f["tz"]) - np.nan_to_num(col("tz"))) % 24
     gap = np.minimum(gap, 24 - gap)
     num += np.where(tz_both, weights.hours * np.clip(8 - gap, 0, None) / 8, 0.0)
     den += np.where(tz_both, weights.hours, 0.0)
-    num += weights.waited * np.minimum(1.0, np.maximum(f["waited"], f["waited"][i]) / 180)
+    num += weights.waited * np.minimum(1.0, np.maximum(f["waited"], col("waited")) / 180)
     den += weights.waited
     scores = num / den
     scores[~allowed] = -np.inf
-    scores[i] = -np.inf
+    index = np.arange(rows.start, rows.stop)
+    scores[index - rows.start, index] = -np.inf  # nobody partners with itself
     return scores
 
 
@@ -318,7 +341,7 @@ def choose_pairs(
     profiles: list[Mapping[str, Any]],
     now: datetime,
     *,
-    weights: Weights = Weights(),
+    weights: Weights = DEFAULT_WEIGHTS,
     blocked: set[tuple[int, int]] = frozenset(),
     candidates: int = 10,
     min_score: float = 0.0,
@@ -339,15 +362,19 @@ def choose_pairs(
     f = _features(profiles, now)
     edges: dict[tuple[int, int], float] = {}
     k = min(candidates, n - 1)
-    for i in range(n):
-        scores = _row_scores(f, i, weights)
-        for j in banned.get(i, ()):
-            scores[j] = -np.inf
-        top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-        for j in top:
-            s = float(scores[j])
-            if s > min_score and np.isfinite(s):
-                edges[(min(i, j), max(i, j))] = s
+    block = 256
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        scores = _block_scores(f, rows, weights)
+        for i in range(rows.start, rows.stop):
+            for j in banned.get(i, ()):
+                scores[i - start, j] = -np.inf
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        for r, i in enumerate(range(rows.start, rows.stop)):
+            for j in top[r]:
+                s = float(scores[r, j])
+                if s > min_score and s != -np.inf:
+                    edges[(min(i, int(j)), max(i, int(j)))] = s
     chosen = solve(n, edges)
     result = []
     for i, j in chosen:

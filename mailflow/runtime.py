@@ -72,6 +72,38 @@ class Runtime:
             on_permanent_failure=on_permanent_failure(s.workflow, s.clock),
         )
 
+    def match(self, dry_run: bool = False) -> list:
+        """The whole pool at once; each chosen pair becomes a proposal for staff."""
+        from mailflow.dispatch.proposals import run_matching
+
+        s = self.services
+        with self._process_lock, s.db.unit_of_work() as session:
+            chosen = run_matching(
+                session,
+                s.workflow,
+                s.clock.now(),
+                weights=s.settings.matching_weights(),
+                candidates=s.settings["matching.candidates"],
+                min_score=float(s.settings["matching.min_score"]),
+                dry_run=dry_run,
+            )
+        self._drain_wake.set()
+        return chosen
+
+    def write_report(self) -> list:
+        from pathlib import Path
+
+        from mailflow.report import write_report
+
+        s = self.services
+        return write_report(
+            s.db,
+            s.workflow.machines,
+            Path(s.settings.path("report.dir")),
+            s.clock.now(),
+            s.settings["program.name"],
+        )
+
     def digest(self) -> bool:
         s = self.services
         with self._process_lock:
@@ -147,6 +179,18 @@ class Runtime:
             self._guard(self.digest), "cron", hour=int(hour), minute=int(minute or 0), id="digest",
             coalesce=True, max_instances=1, misfire_grace_time=3600,
         )  # fmt: skip
+        weekly = str(s["matching.weekly"]).split()
+        if len(weekly) == 2:
+            hour, _, minute = weekly[1].partition(":")
+            self.scheduler.add_job(
+                self._guard(self.match), "cron", day_of_week=weekly[0], hour=int(hour), minute=int(minute or 0),
+                id="matching", coalesce=True, max_instances=1, misfire_grace_time=6 * 3600,
+            )  # fmt: skip
+        if s["report.dir"]:
+            self.scheduler.add_job(
+                self._guard(self.write_report), "interval", minutes=15, id="report",
+                coalesce=True, max_instances=1, misfire_grace_time=900,
+            )  # fmt: skip
         self.scheduler.start()
         for thread in self._threads:
             thread.start()

@@ -155,6 +155,34 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("schedule.default_timezone", "UTC", "Time zone of a library that did not give one."),
     Setting("schedule.digest_time", "08:00", "When the daily staff digest goes out (UTC)."),
+    Setting(
+        "matching.weekly",
+        "mon 06:00",
+        "When the matcher proposes pairs (day and UTC time); empty: never.",
+    ),
+    Setting("matching.min_score", "0.35", "Pairs scoring below this (0..1) are not proposed."),
+    Setting(
+        "matching.candidates",
+        10,
+        "How many best partners per library the matcher weighs against each other.",
+    ),
+    Setting("matching.weight_type", "1.0", "Weight of a similar library type."),
+    Setting("matching.weight_size", "1.0", "Weight of a similar size (population served)."),
+    Setting("matching.weight_interests", "2.0", "Weight of shared interests and activities."),
+    Setting(
+        "matching.weight_communication",
+        "1.0",
+        "Weight of matching communication channel and frequency.",
+    ),
+    Setting(
+        "matching.weight_hours", "1.0", "Weight of overlapping working hours across time zones."
+    ),
+    Setting("matching.weight_waited", "1.0", "Weight of how long the libraries have waited."),
+    Setting(
+        "report.dir",
+        "",
+        "Folder that `mailflow run` keeps the public list and dashboard in; empty: none.",
+    ),
     Setting("log.level", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
 )
 
@@ -181,6 +209,21 @@ class Settings:
     @property
     def staff(self) -> tuple[str, ...]:
         return tuple(a.lower() for a in self.values["program.staff"])
+
+    def matching_weights(self):  # noqa: ANN201 - mailflow.matching.Weights
+        from mailflow.matching import Weights
+
+        try:
+            names = {"library_type": "type", "size": "size", "interests": "interests",
+                     "communication": "communication", "hours": "hours", "waited": "waited"}  # fmt: skip
+            return Weights(
+                **{
+                    field: float(self.values[f"matching.weight_{key}"])
+                    for field, key in names.items()
+                }
+            )
+        except ValueError as exc:
+            raise ConfigError(f"matching weights must be numbers: {exc}") from exc
 
     def smtp_password(self) -> str:
         return _secret(self, "smtp.password", "smtp.password_file", create=False)

@@ -13,7 +13,14 @@ from tests.helpers import T0
 COUNTRIES = [("Spain", ["es", "en"], "Europe/Madrid"), ("China", ["zh", "en"], "Asia/Shanghai"),
              ("Chile", ["es"], "America/Santiago"), ("France", ["fr", "en"], "Europe/Paris"),
              ("Kenya", ["sw", "en"], "Africa/Nairobi"), ("Mexico", ["es"], "America/Mexico_City")]  # fmt: skip
-INTERESTS = ["children's reading", "local history", "digital services", "storytelling", "book exchange", "staff training"]
+INTERESTS = [
+    "children's reading",
+    "local history",
+    "digital services",
+    "storytelling",
+    "book exchange",
+    "staff training",
+]
 
 
 def library(i: int, rnd: random.Random) -> dict:
@@ -25,7 +32,9 @@ def library(i: int, rnd: random.Random) -> dict:
         "library_type": rnd.choice(["public", "academic", "school"]),
         "size": f"{rnd.randint(2, 900)},000",
         "interests": ", ".join(rnd.sample(INTERESTS, 2)),
-        "communication": rnd.choice(["email, monthly", "video calls weekly", "letters", "email and video, monthly"]),
+        "communication": rnd.choice(
+            ["email, monthly", "video calls weekly", "letters", "email and video, monthly"]
+        ),
         "timezone": tz,
         "waited_days": rnd.randint(0, 300),
         "interpreter": rnd.random() < 0.1,
@@ -85,3 +94,55 @@ def test_close_to_the_exact_optimum_on_small_pools(seed: int) -> None:
     best = sum(graph[a][b]["weight"] for a, b in nx.max_weight_matching(graph))
     assert ours <= best + 1e-9
     assert ours >= 0.97 * best
+
+
+def test_match_command_proposes_pairs_from_real_applications(make_services, tmp_path) -> None:  # noqa: ANN001
+    """Libraries apply by mail; `mailflow match` proposes only allowed pairs, each to staff."""
+    import json
+    import mailbox
+
+    from click.testing import CliRunner
+    from sqlalchemy import select
+
+    from mailflow.cli import main
+    from mailflow.inbound.intake import Incoming, store
+    from mailflow.runtime import Runtime
+    from mailflow.store.schema import Partnership
+    from tests.helpers import SECRET, application
+
+    services = make_services()
+    with services.db.unit_of_work() as s:
+        for raw in [
+            application(1),
+            application(2),
+            application(3, lang="zh"),
+            application(4, lang="zh"),
+        ]:
+            store(s, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
+    Runtime(services).process()
+    env = {"MAILFLOW_DATABASE_URL": str(services.db.url), "MAILFLOW_PROGRAM_SECRET": SECRET,
+           "MAILFLOW_PROGRAM_STAFF": "coordinator@program.example",
+           "MAILFLOW_OUTBOUND_MAILDIR": str(tmp_path / "out")}  # fmt: skip
+    dry = CliRunner(env=env).invoke(main, ["match", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    pairs = [json.loads(line) for line in dry.output.splitlines()]
+    assert len(pairs) == 2  # two Spanish and two Chinese libraries: each pair crosses the border
+    with services.db.unit_of_work() as s:
+        assert s.scalars(select(Partnership)).all() == []  # a dry run proposes nothing
+    real = CliRunner(env=env).invoke(main, ["match"])
+    assert real.exit_code == 0 and "proposed 2 pair(s)" in real.output
+    with services.db.unit_of_work() as s:
+        proposals = s.scalars(select(Partnership)).all()
+        assert [p.state for p in proposals] == ["proposed", "proposed"]
+        assert all(p.library_a.country != p.library_b.country for p in proposals)
+        assert all(p.reasons and p.score for p in proposals)
+    from email.header import decode_header, make_header
+
+    subjects = [
+        str(make_header(decode_header(m["Subject"])))
+        for m in mailbox.Maildir(tmp_path / "out", create=False)
+    ]
+    staff_mail = [s for s in subjects if s.startswith("Proposal #")]
+    assert len(staff_mail) == 2
+    again = CliRunner(env=env).invoke(main, ["match", "--json"])
+    assert again.output == ""  # libraries with an open proposal are not proposed again

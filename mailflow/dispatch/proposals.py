@@ -12,7 +12,7 @@ from mailflow.dispatch.mail import profile
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.workflow import Cause, apply_event
 from mailflow.engine.events import Event
-from mailflow.matching import judge
+from mailflow.matching import DEFAULT_WEIGHTS, Proposal, Weights, choose_pairs, judge
 from mailflow.store.schema import DeclinedPair, Library, Partnership
 
 PROPOSABLE = ("seeking", "partnered")
@@ -74,3 +74,61 @@ def propose(
     session.refresh(partnership)
     apply_event(session, wf, partnership, Event("proposed", now, cause=cause.kind), cause, now)
     return partnership, "proposed"
+
+
+def matching_pool(session: Session, now: datetime) -> tuple[list[dict], set[tuple[int, int]]]:
+    """Libraries that may be matched now, as profiles, and the pairs that must never be."""
+    busy = set()
+    blocked: set[tuple[int, int]] = set()
+    for a_id, b_id, state in session.execute(
+        select(Partnership.library_a_id, Partnership.library_b_id, Partnership.state)
+    ):
+        blocked.add((min(a_id, b_id), max(a_id, b_id)))
+        if state in ("new", "proposed", "offered"):
+            busy |= {a_id, b_id}  # one open proposal at a time per library
+    blocked |= {(d.low_id, d.high_id) for d in session.scalars(select(DeclinedPair))}
+    pool = []
+    for library in session.scalars(
+        select(Library).where(Library.state == "seeking", Library.hidden.is_(False))
+    ):
+        if library.id in busy or not any(c.status != "failed" for c in library.contacts):
+            continue
+        item = profile(library)
+        item["waited_days"] = max(0, (now - library.created_at).days)
+        item["interpreter"] = str((library.fields or {}).get("interpreter", "")).lower() in (
+            "yes",
+            "true",
+            "1",
+            "是",
+        )
+        pool.append(item)
+    return pool, blocked
+
+
+def run_matching(
+    session: Session,
+    wf: Workflow,
+    now: datetime,
+    *,
+    weights: Weights = DEFAULT_WEIGHTS,
+    candidates: int = 10,
+    min_score: float = 0.35,
+    dry_run: bool = False,
+) -> list[Proposal]:
+    """Choose pairs for the whole pool and (unless dry_run) propose each one to staff."""
+    pool, blocked = matching_pool(session, now)
+    chosen = choose_pairs(
+        pool, now, weights=weights, blocked=blocked, candidates=candidates, min_score=min_score
+    )
+    if dry_run:
+        return chosen
+    libraries = {
+        lib.id: lib
+        for lib in session.scalars(select(Library).where(Library.id.in_([p["id"] for p in pool])))
+    }
+    for pair in chosen:
+        propose(
+            session, wf, libraries[pair.a], libraries[pair.b], now, Cause("engine"),
+            score=pair.score, reasons=list(pair.reasons),
+        )  # fmt: skip
+    return chosen
