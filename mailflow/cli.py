@@ -513,3 +513,23 @@ def report(config: str | None, out_dir: Path) -> None:
                          services.settings["program.name"])  # fmt: skip
     for path in paths:
         click.echo(str(path))
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to keep everything in (default: a new temporary folder).",
+)
+def demo(out_dir: Path | None) -> None:
+    """Watch a whole program happen: libraries apply, are matched, introduced and sign MOUs.
+
+    Everything goes through the real pipeline (SMTP in, parse, rules, outbox, SMTP out) with an
+    embedded SQLite database and a clock that jumps ahead; nothing to set up.
+    """
+    from mailflow.demo.run import run_demo
+
+    result = run_demo(out_dir, echo=click.echo)
+    click.echo(f"done in {result.seconds:.0f} s")

@@ -10,14 +10,14 @@ import email
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
-from email.policy import SMTP, default
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.policy import default
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from mailflow.app import Services, build
 from mailflow.clock import FrozenClock
+from mailflow.demo.clients import reply_bytes
 from mailflow.runtime import OnceReport, Runtime
 from mailflow.settings import load
 from mailflow.store.schema import Library, Outbox, Partnership
@@ -130,7 +130,7 @@ def for_address(mails: list[Sent], address: str) -> list[Sent]:
     return [m for m in mails if address in m.to]
 
 
-# -- how real clients shape a reply ------------------------------------------------------------
+# -- how real clients shape a reply: the same builder the demo uses -----------------------------
 def reply(
     original: Sent,
     sender: str,
@@ -140,47 +140,7 @@ def reply(
     to: str | None = None,
 ) -> bytes:
     """A reply to `original` from `sender`, quoting it the way `client` does."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to or original.reply_to
-    msg["Subject"] = ("回复：" if client in ("qq", "163") else subject_prefix) + original.subject
-    msg["Date"] = format_datetime(T0)
-    msg["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].split("@")[-1])
-    msg["In-Reply-To"] = original.msg["Message-ID"]
-    msg["References"] = " ".join(
-        filter(None, [str(original.msg.get("References", "")), str(original.msg["Message-ID"])])
-    )
-    quoted_lines = original.text.splitlines()
-    who = str(original.msg["From"])
-    if client == "gmail":
-        text = (
-            body
-            + f"\n\nOn Mon, 21 Dec 2026 at 10:00, {who} wrote:\n"
-            + "\n".join("> " + q for q in quoted_lines)
-        )
-        html = f'<div dir="ltr">{body}</div><br><div class="gmail_quote">On Mon, 21 Dec 2026 at 10:00, {who} wrote:<br><blockquote class="gmail_quote">{original.text[:500]}</blockquote></div>'
-        msg.set_content(text)
-        msg.add_alternative(html, subtype="html")
-    elif client == "outlook":
-        text = (body + "\n\n________________________________\n" + f"From: {who}\nSent: Monday, December 21, 2026 10:00 AM\n"
-                + f"To: {sender}\nSubject: {original.subject}\n\n" + original.text)  # fmt: skip
-        msg["X-Mailer"] = "Microsoft Outlook 16.0"
-        msg["Thread-Topic"] = original.subject
-        msg.set_content(text)
-    elif client == "apple":
-        text = (
-            body
-            + f"\n\nSent from my iPhone\n\n> On 21 Dec 2026, at 10:00, {who} wrote:\n"
-            + "\n".join("> " + q for q in quoted_lines)
-        )
-        msg["X-Mailer"] = "iPhone Mail (20A362)"
-        msg.set_content(text)
-    elif client == "qq":
-        text = (body + "\n\n\n------------------&nbsp;原始邮件&nbsp;------------------\n" + f"发件人: \"{who}\"\n"
-                + "发送时间: 2026年12月21日(星期一) 上午10:00\n" + f"收件人: \"{sender}\"\n" + f"主题: {original.subject}\n\n"
-                + original.text)  # fmt: skip
-        msg["X-Mailer"] = "QQMail 2.x"
-        msg.set_content(text, charset="gb18030", cte="base64")
-    else:
-        raise ValueError(client)
-    return msg.as_bytes(policy=SMTP)
+    return reply_bytes(
+        original=original.msg, original_text=original.text, sender=sender, body=body,
+        date=T0 + timedelta(days=30), client=client, to=to,
+    )  # fmt: skip
