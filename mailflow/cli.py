@@ -299,15 +299,24 @@ def _drain(services) -> None:  # noqa: ANN001 - Services; imported lazily like e
     click.echo(f"outbox: sent {report.sent}, retrying {report.retried}, failed {report.failed}")
 
 
-@main.command()
+# A group that still lists when called alone, so `libraries import/export` can live under it.
+@main.group(invoke_without_command=True)
 @config_option
 @json_option
 @click.option("--state", help="Only libraries in this state (seeking, incomplete, ...).")
 @click.option("--country", help="Only libraries in this country (as they wrote it).")
-def libraries(config: str | None, as_json: bool, state: str | None, country: str | None) -> None:
-    """List libraries with their contacts and what their application still lacks."""
+@click.pass_context
+def libraries(
+    ctx: click.Context, config: str | None, as_json: bool, state: str | None, country: str | None
+) -> None:
+    """List libraries with their contacts and what their application still lacks.
+
+    Subcommands: `import FILE.csv` and `export [FILE.csv|-]` (the committee's spreadsheet).
+    """
     from mailflow import admin
 
+    if ctx.invoked_subcommand is not None:
+        return
     with _services(config).db.unit_of_work() as session:
         items = admin.libraries(session, state, country)
     _echo_items(items, as_json, admin.LIBRARY_COLUMNS)
@@ -533,3 +542,72 @@ def demo(out_dir: Path | None) -> None:
 
     result = run_demo(out_dir, echo=click.echo)
     click.echo(f"done in {result.seconds:.0f} s")
+
+
+def _group_config(config: str | None) -> str | None:
+    # `mailflow libraries -c FILE import ...` gives the option to the group, not the subcommand.
+    parent = click.get_current_context().parent
+    return config or (parent.params.get("config") if parent else None)
+
+
+@libraries.command("import")
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only check the file; show what would be created.")
+def libraries_import(config: str | None, file: Path, dry_run: bool) -> None:
+    """Create libraries from the committee's spreadsheet (CSV, UTF-8 or GB18030/GBK).
+
+    One row per library, a header row naming the columns in English or Chinese (Library name /
+    图书馆名称, Country / 国家, Contact email / 电子邮件 ...; see `export` for every column).
+    Optional columns: state (seeking, incomplete, hidden, withdrawn, unreachable; default
+    seeking, and a row lacking required fields must say incomplete), created (ISO date) and
+    contacts (email:status; ...). Every row is checked first; if any row is wrong nothing is
+    imported and every problem is listed (exit 1). No acknowledgement mail is sent: imported
+    libraries are already known to the committee. Seeking libraries are asked to confirm their
+    listing later, counted from their created date, like everyone else.
+    """
+    from mailflow.dispatch.importer import import_rows, validate
+
+    services = _services(_group_config(config))
+    now = services.clock.now()
+    with services.db.unit_of_work() as session:
+        result = validate(session, file.read_bytes(), now)
+        if result.encoding:
+            click.echo(f"{file.name}: {result.encoding}, delimiter {result.delimiter!r}", err=True)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if not result.ok:
+            for error in result.errors:
+                click.echo(error, err=True)
+            click.echo(f"{file.name}: {len(result.errors)} problem(s); nothing imported", err=True)
+            sys.exit(1)
+        for row in result.rows:
+            contacts = ", ".join(address for address, _ in row.contacts)
+            click.echo(f"row {row.row}: {row.name} ({row.country}) -> {row.state}; {contacts}")
+        if dry_run:
+            click.echo(f"dry run: would import {len(result.rows)} library(ies); nothing written")
+            return
+        created = import_rows(session, services.workflow, result.rows, now, file.name)
+    ids = ", ".join(f"#{library.id}" for library in created)
+    click.echo(f"imported {len(created)} library(ies): {ids or 'none'}")
+
+
+@libraries.command("export")
+@config_option
+@click.argument("file", default="-", type=click.Path(dir_okay=False, allow_dash=True))
+def libraries_export(config: str | None, file: str) -> None:
+    """Write every library as CSV to FILE (default: standard output); `import` reads it back.
+
+    UTF-8 with a byte-order mark, so Excel shows Chinese correctly. Columns: id, state,
+    created, the application fields (English keys) and contacts (email:status; ...).
+    """
+    from mailflow.dispatch.importer import export_csv
+
+    with _services(_group_config(config)).db.unit_of_work() as session:
+        text, count = export_csv(session)
+    data = ("\ufeff" + text).encode("utf-8")
+    if file == "-":
+        click.get_binary_stream("stdout").write(data)
+    else:
+        Path(file).write_bytes(data)
+        click.echo(f"wrote {count} library(ies) to {file}", err=True)

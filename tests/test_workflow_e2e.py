@@ -145,8 +145,8 @@ def test_two_libraries_from_application_to_signed_mou(program: ProgramUnderTest)
         (activity,) = s.scalars(select(Activity))
         assert activity.text == "We exchanged ten picture books and started a pen-pal class."
 
-    # 6. The trial ends at 90 days: both get the MOU form.
-    p.advance(days=60)
+    # 6. The trial ends (after its third check-in): both get the MOU form.
+    p.advance(days=65)
     mails = p.new_mail()
     mou_en = [m for m in for_address(mails, SEGOVIA) if "I agree" in m.text][-1]
     mou_zh = [m for m in for_address(mails, HANGZHOU) if "同意" in m.text][-1]

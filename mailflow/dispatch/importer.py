@@ -1,0 +1,468 @@
+"""Libraries from the committee's spreadsheet (CSV) into the database, and back out again.
+
+Import is all or nothing: every row is read and checked first (`validate`), and only a file
+without a single error is written (`import_rows`), in one transaction. Imported libraries are
+created directly in their state, without an acknowledgement mail: the committee knows them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from mailflow.countries import country_key
+from mailflow.dispatch.program import Workflow
+from mailflow.parse.forms import (
+    APPLICATION_FIELDS,
+    FIELD_LABELS,
+    REQUIRED_APPLICATION_FIELDS,
+    is_placeholder,
+    missing,
+    normalise_languages,
+    normalise_library_type,
+)
+from mailflow.store.schema import Contact, History, Library, Timer
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "IMPORT_STATES",
+    "UnreadableFile",
+    "ImportRow",
+    "Validation",
+    "export_csv",
+    "import_rows",
+    "map_columns",
+    "parse_rows",
+    "read_table",
+    "validate",
+]
+
+# partnered needs partnerships and new is no state at all, so neither can be imported.
+IMPORT_STATES = ("seeking", "incomplete", "hidden", "withdrawn", "unreachable")
+CONTACT_STATUSES = ("ok", "bouncing", "failed")
+EXPORT_COLUMNS = ("id", "state", "created", *APPLICATION_FIELDS, "contacts")
+# Always needed, whatever the state: without them there is no library and no one to write to.
+ESSENTIAL = ("library_name", "contact_email")
+
+# Extra column names (normalised like the form labels) beyond the application's own labels.
+_EXTRA_COLUMNS: dict[str, str] = {
+    "state": "state", "status": "state", "状态": "state", "librarystate": "state",
+    "created": "created", "createdat": "created", "dateadded": "created", "added": "created",
+    "joined": "created", "创建日期": "created", "创建时间": "created", "加入日期": "created",
+    "contacts": "contacts", "allcontacts": "contacts", "联系人列表": "contacts",
+    "id": "id", "编号": "id", "序号": "id", "no": "id", "#": "id",
+    "emailaddress": "contact_email", "contactemailaddress": "contact_email",
+    "librarytype": "library_type", "languagesspoken": "languages", "name": "name",
+}  # fmt: skip
+_EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+_DELIMITERS = (",", ";", "\t")
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read (encoding, no header)."""
+
+
+def _norm(label: str) -> str:
+    # Like forms._norm_label: case, spaces and punctuation do not matter in a column name.
+    label = re.sub(r"\([^)]*\)|（[^）]*）|\[[^\]]*\]|【[^】]*】", "", label)
+    return re.sub(r"[\s\-_./'’*:：]+", "", label.strip().lower())
+
+
+def _column_names() -> dict[str, str]:
+    from mailflow.parse import forms
+
+    names: dict[str, str] = {}
+    for key in APPLICATION_FIELDS:
+        names[_norm(key)] = key
+        names[_norm(FIELD_LABELS["en"][key])] = key
+        names[_norm(FIELD_LABELS["zh"][key])] = key
+    # The form synonyms ("E-mail address", "Library", "Type", "Contact", "邮箱" ...) as well.
+    for label, key in forms._LABELS["application"].items():
+        names.setdefault(label, key)
+    names.update(_EXTRA_COLUMNS)
+    return names
+
+
+_COLUMNS = _column_names()
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    records: list[tuple[int, list[str]]]  # (spreadsheet row number, cells); the header is row 1
+    delimiter: str
+    encoding: str
+
+
+def read_table(data: bytes) -> Table:
+    """Decode (UTF-8 with or without BOM, else GB18030), pick the delimiter, split the rows."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise UnreadableFile("the file is neither UTF-8 nor GB18030/GBK text")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise UnreadableFile("the file is empty; expected a header row and one row per library")
+    if lines[0].lower().startswith("sep=") and len(lines[0].strip()) == 5:
+        # Excel's own hint line ("sep=;") names the delimiter; it is not the header.
+        delimiter = lines[0].strip()[4]
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    else:
+        # The header decides: column names seldom hold a delimiter, values often hold commas.
+        delimiter = max(_DELIMITERS, key=lambda d: (lines[0].count(d), d == ","))
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    number = 0
+    header: list[str] | None = None
+    records: list[tuple[int, list[str]]] = []
+    for cells in rows:
+        number += 1
+        if not any(c.strip() for c in cells):
+            continue  # blank lines keep their number so "row N" matches the spreadsheet
+        if header is None:
+            header = [c.strip() for c in cells]
+            continue
+        records.append((number, cells))
+    if header is None:
+        raise UnreadableFile("the file has no header row")
+    return Table(header, records, delimiter, encoding.replace("-sig", ""))
+
+
+def map_columns(header: Sequence[str]) -> tuple[list[str | None], list[str]]:
+    """The key each column is read as (None: ignored), and warnings about the header."""
+    keys: list[str | None] = []
+    warnings: list[str] = []
+    for title in header:
+        key = _COLUMNS.get(_norm(title)) if title.strip() else None
+        if key is None and title.strip():
+            warnings.append(f"unknown column {title!r} ignored")
+        keys.append(key)
+    # "Name" is the library's name, unless another column already names the library.
+    for i, key in enumerate(keys):
+        if key == "name":
+            keys[i] = "contact_name" if "library_name" in keys else "library_name"
+    for key in dict.fromkeys(k for k in keys if k):
+        titles = [header[i] for i, k in enumerate(keys) if k == key]
+        if len(titles) > 1:
+            warnings.append(
+                f"columns {', '.join(map(repr, titles))} all read as {key}; "
+                "the first non-empty one is used"
+            )
+    if "library_name" not in keys:
+        warnings.append("no column for library_name (Library name / 图书馆名称)")
+    if "contact_email" not in keys and "contacts" not in keys:
+        warnings.append("no column for contact_email (Contact email / 电子邮件)")
+    return keys, warnings
+
+
+@dataclass
+class ImportRow:
+    """One valid-looking row, normalised like an application."""
+
+    row: int
+    fields: dict[str, str]
+    state: str
+    created: datetime
+    contacts: list[tuple[str, str]] = field(default_factory=list)  # (email, status)
+
+    @property
+    def name(self) -> str:
+        return self.fields["library_name"]
+
+    @property
+    def country(self) -> str:
+        return self.fields.get("country", "")
+
+
+@dataclass
+class Validation:
+    rows: list[ImportRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    encoding: str = ""  # as read, so the operator can tell a mis-detected file
+    delimiter: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _email(value: str) -> str | None:
+    """The address in ``value`` (``Name <a@b.org>``, ``mailto:``, full-width @), else None."""
+    text = value.replace("＠", "@").strip()
+    text = text.removeprefix("mailto:")
+    address = parseaddr(text)[1] or text
+    address = address.strip().lower()
+    return address if _EMAIL_RE.fullmatch(address) else None
+
+
+def _created(value: str) -> datetime:
+    text = value.strip().replace("/", "-")
+    # Spreadsheets drop leading zeros: 2024-3-5.
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
+    if m:
+        text = f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}"
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _row(
+    number: int, keys: list[str | None], cells: list[str], now: datetime
+) -> tuple[ImportRow | None, list[str]]:
+    values: dict[str, str] = {}
+    for key, cell in zip(keys, cells, strict=False):
+        cell = cell.strip()
+        if key and key not in values and not is_placeholder(cell):
+            values[key] = cell
+    errors: list[str] = []
+    where = f"row {number}"
+    fields = {k: v for k, v in values.items() if k in APPLICATION_FIELDS}
+    contact = fields.get("contact_name", "")
+    if "contact_email" not in fields and "@" in contact:
+        # "Contact: Anna Li <anna@lib.org>" gives the name and the address, as in mail.
+        name, address = parseaddr(contact)
+        if address:
+            fields["contact_email"] = address
+            fields["contact_name"] = name or contact.replace(address, "").strip(" <>()（）,;")
+            if not fields["contact_name"]:
+                del fields["contact_name"]
+    if "library_type" in fields:
+        fields["library_type"] = normalise_library_type(fields["library_type"])
+    if "languages" in fields:
+        fields["languages"] = normalise_languages(fields["languages"])
+    contacts: list[tuple[str, str]] = []
+    if "contact_email" in fields:
+        address = _email(fields["contact_email"])
+        if address is None:
+            errors.append(
+                f"{where}: contact_email {fields['contact_email']!r} is not an e-mail address"
+            )
+        else:
+            # "Anna Schmidt <anna@...>" in the e-mail cell also names the contact.
+            display = parseaddr(fields["contact_email"].replace("＠", "@"))[0].strip()
+            if display and "contact_name" not in fields:
+                fields["contact_name"] = display
+            fields["contact_email"] = address
+            contacts.append((address, "ok"))
+    for item in re.split(r"[;；\n]", values.get("contacts", "")):
+        if not item.strip():
+            continue
+        text, _, status = item.strip().rpartition(":")
+        if "@" not in text:  # no status given: "a@b.org"
+            text, status = item.strip(), "ok"
+        address = _email(text)
+        status = status.strip().lower() or "ok"
+        if address is None:
+            errors.append(f"{where}: contacts entry {item.strip()!r} is not an e-mail address")
+        elif status not in CONTACT_STATUSES:
+            errors.append(
+                f"{where}: contact {address} has status {status!r}; expected one of {', '.join(CONTACT_STATUSES)}"
+            )
+        else:
+            known = dict(contacts)
+            if address in known:
+                known[address] = status  # the contacts column knows its bounce status
+                contacts = list(known.items())
+            else:
+                contacts.append((address, status))
+    if "contact_email" not in fields and contacts:
+        fields["contact_email"] = contacts[0][0]  # only a contacts column: its first address
+    state = values.get("state", "").strip().lower()
+    if state and state not in IMPORT_STATES:
+        errors.append(
+            f"{where}: state {values['state']!r} cannot be imported; expected one of {', '.join(IMPORT_STATES)}"
+        )
+    lacking = missing(fields, REQUIRED_APPLICATION_FIELDS)
+    # Only a library the committee marks as not (yet) listed may lack required fields.
+    hard = lacking if state in ("", "seeking") else [k for k in lacking if k in ESSENTIAL]
+    if hard:
+        errors.append(f"{where}: missing {', '.join(hard)}")
+    created = now
+    if values.get("created"):
+        try:
+            created = _created(values["created"])
+        except ValueError:
+            errors.append(f"{where}: created {values['created']!r} is not an ISO date (2024-03-05)")
+        else:
+            if created > now + timedelta(days=1):  # a typo (2062), not a time zone
+                errors.append(f"{where}: created {values['created']!r} is in the future")
+    if errors:
+        return None, errors
+    # A blank state means seeking: a row lacking fields had to say "incomplete" (above), so a
+    # misnamed column cannot quietly turn every library into an incomplete one.
+    state = state or "seeking"
+    return ImportRow(number, fields, state, created, contacts), []
+
+
+def _library_key(name: str, country: str) -> tuple[str, str]:
+    return re.sub(r"\s+", " ", name).strip().casefold(), country_key(country).casefold()
+
+
+def parse_rows(data: bytes, now: datetime) -> Validation:
+    """Read and check a file on its own (no database): the rows, the errors, the warnings."""
+    result = Validation()
+    try:
+        table = read_table(data)
+    except UnreadableFile as exc:
+        result.errors.append(str(exc))
+        return result
+    result.encoding, result.delimiter = table.encoding, table.delimiter
+    keys, result.warnings = map_columns(table.header)
+    emails: dict[str, int] = {}
+    libraries: dict[tuple[str, str], int] = {}
+    for number, cells in table.records:
+        row, errors = _row(number, keys, cells, now)
+        if len(cells) > len(keys) and any(c.strip() for c in cells[len(keys) :]):
+            errors.append(
+                f"row {number}: {len(cells)} cells but the header has {len(keys)} columns"
+            )
+            row = None
+        result.errors.extend(errors)
+        if row is None:
+            continue
+        for address, _ in row.contacts:
+            if address in emails:
+                result.errors.append(
+                    f"row {number}: contact_email {address!r} is also on row {emails[address]}"
+                )
+            else:
+                emails[address] = number
+        key = _library_key(row.name, row.country)
+        if key in libraries:
+            result.errors.append(
+                f"row {number}: library {row.name!r} ({row.country}) is also on row {libraries[key]}"
+            )
+        else:
+            libraries[key] = number
+        result.rows.append(row)
+    if not table.records:
+        result.errors.append("the file has a header but no rows")
+    return result
+
+
+def check_database(session: Session, rows: Iterable[ImportRow]) -> list[str]:
+    """Rows whose contacts or name+country the database already has."""
+    rows = list(rows)
+    errors: list[str] = []
+    addresses = [address for row in rows for address, _ in row.contacts]
+    query = select(Contact).where(Contact.email.in_(addresses))
+    known = {c.email: c for c in session.scalars(query.options(selectinload(Contact.library)))}
+    countries = {country_key(row.country) for row in rows}
+    existing: dict[tuple[str, str], Library] = {}
+    for library in session.scalars(select(Library).order_by(Library.id)):
+        if country_key(library.country) in countries:
+            existing.setdefault(_library_key(library.name, library.country or ""), library)
+    for row in rows:
+        for address, _ in row.contacts:
+            if address in known:
+                lib = known[address].library
+                errors.append(
+                    f"row {row.row}: contact_email {address!r} is already a contact of library #{lib.id} ({lib.name})"
+                )
+        same = existing.get(_library_key(row.name, row.country))
+        if same is not None:
+            errors.append(
+                f"row {row.row}: library {row.name!r} ({row.country}) already exists as #{same.id}"
+            )
+    return errors
+
+
+def validate(session: Session, data: bytes, now: datetime) -> Validation:
+    """Everything `import_rows` needs to know before writing: the file, then the database."""
+    result = parse_rows(data, now)
+    result.errors.extend(check_database(session, result.rows))
+    # Report in file order, so each row's problems read together.
+    result.errors.sort(key=lambda e: int(m[1]) if (m := re.match(r"row (\d+):", e)) else 0)
+    return result
+
+
+def _language(wf: Workflow, fields: dict[str, str]) -> str:
+    # The first of their languages we have templates for; else the program's default.
+    available = wf.renderer.available_locales() if wf.renderer else []
+    for code in fields.get("languages", "").split(","):
+        if code.strip() in available:
+            return code.strip()
+    return wf.program.default_locale
+
+
+def import_rows(
+    session: Session, workflow: Workflow, rows: Sequence[ImportRow], now: datetime, source: str
+) -> list[Library]:
+    """Create one library (with contacts, history and its state's timers) per validated row.
+
+    The caller's transaction makes it all or nothing. No mail is sent.
+    """
+    machine = workflow.machines["library"]
+    created: list[Library] = []
+    for row in rows:
+        fields = dict(row.fields)
+        library = Library(
+            name=fields["library_name"],
+            library_type=fields.get("library_type"),
+            country=fields.get("country"),
+            city=fields.get("city"),
+            language=_language(workflow, fields),
+            state=row.state,
+            fields=fields,
+            missing=missing(fields, REQUIRED_APPLICATION_FIELDS),
+            timezone=fields.get("timezone"),
+            hidden=row.state == "hidden",  # as the rules set it when a library is hidden
+            data={},
+            created_at=row.created,
+            updated_at=now,
+        )
+        session.add(library)
+        session.flush()
+        for address, status in row.contacts:
+            name = fields.get("contact_name", "") if address == fields.get("contact_email") else ""
+            session.add(
+                Contact(library_id=library.id, email=address, name=name[:255], status=status)
+            )
+        session.add(
+            History(record_type="library", record_id=library.id, from_state=machine.initial,
+                    to_state=row.state, cause="cli", event="import",
+                    note=f"imported from {source} row {row.row}", trace=[], created_at=now)
+        )  # fmt: skip
+        # Entering a state schedules its timers (seeking: "keep you on the list?"), counted
+        # from when the library joined, so imported libraries are asked like everyone else.
+        state = machine.states.get(row.state)
+        for timer in state.timers if state else ():
+            session.add(
+                Timer(record_type="library", record_id=library.id, name=timer.name,
+                      state=row.state, due_at=row.created + timer.after, status="pending",
+                      sequence=1, created_at=now)
+            )  # fmt: skip
+        created.append(library)
+    session.flush()
+    return created
+
+
+def export_csv(session: Session) -> tuple[str, int]:
+    """Every library as CSV text (EXPORT_COLUMNS), oldest first, and how many; `import` reads it."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    query = select(Library).order_by(Library.id).options(selectinload(Library.contacts))
+    count = 0
+    for library in session.scalars(query):
+        count += 1
+        fields = dict(library.fields or {})
+        fields["library_name"] = fields.get("library_name") or library.name
+        contacts = sorted(library.contacts, key=lambda c: c.id)
+        writer.writerow(
+            [library.id, library.state, library.created_at.isoformat()]
+            + [fields.get(key, "") for key in APPLICATION_FIELDS]
+            + ["; ".join(f"{c.email}:{c.status}" for c in contacts)]
+        )
+    return out.getvalue(), count
