@@ -265,7 +265,7 @@ class ImapSource:
             ):
                 return
             self.client.idle()
-            if pending.pop("EXISTS", None) or pending.pop("RECENT", None):
+            if pending.pop("EXISTS", None) or pending.pop("RECENT", None) or self._buffered():
                 self.client.idle_done()
                 return
             deadline = time.monotonic() + cfg.idle_renew_seconds
@@ -284,6 +284,23 @@ class ImapSource:
             self.client.idle_done()
         except NETWORK_ERRORS as exc:
             raise TransientError(f"IMAP IDLE on {cfg.mailbox}: {exc}") from exc
+
+    def _buffered(self) -> bool:
+        """Lines already read from the socket into imaplib's buffer, which select() cannot see.
+
+        The server may send "+ idling" and "* 7 EXISTS" in one packet: idle() consumes the first
+        line, the second waits in the buffer, and the socket never becomes readable again.
+        """
+        assert self.client is not None
+        sock = self.client.socket()
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            return bool(self.client._imap.file.peek(1))
+        except (BlockingIOError, ssl.SSLWantReadError, OSError):
+            return False
+        finally:
+            sock.settimeout(timeout)
 
     def run(self, stop: threading.Event) -> None:
         """Sync, wait, repeat; reconnect with exponential backoff when the server goes away."""
