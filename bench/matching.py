@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import networkx as nx  # noqa: E402
 
-from mailflow.matching import choose_pairs, judge, total_score  # noqa: E402
+from mailflow.matching import judge  # noqa: E402
+from mailflow.matching_pool import choose_pairs, total_score  # noqa: E402
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 COUNTRIES = [

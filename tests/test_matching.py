@@ -7,7 +7,8 @@ import random
 import networkx as nx
 import pytest
 
-from mailflow.matching import Weights, _features, _row_scores, choose_pairs, judge, solve
+from mailflow.matching import Weights, judge
+from mailflow.matching_pool import _features, _row_scores, choose_pairs, solve
 from tests.helpers import T0
 
 COUNTRIES = [("Spain", ["es", "en"], "Europe/Madrid"), ("China", ["zh", "en"], "Asia/Shanghai"),

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from mailflow.app import Services
 from mailflow.dispatch.proposals import propose
-from mailflow.dispatch.workflow import Cause
+from mailflow.dispatch.records import Cause
 from mailflow.inbound.intake import Incoming, store
 from mailflow.report import write_report
 from mailflow.runtime import Runtime

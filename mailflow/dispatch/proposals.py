@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from mailflow.dispatch.mail import profile
 from mailflow.dispatch.program import Workflow
-from mailflow.dispatch.workflow import Cause, apply_event
+from mailflow.dispatch.records import Cause
+from mailflow.dispatch.workflow import apply_event
 from mailflow.engine.events import Event
-from mailflow.matching import DEFAULT_WEIGHTS, Proposal, Weights, choose_pairs, judge
+from mailflow.matching import DEFAULT_WEIGHTS, Weights, judge
+from mailflow.matching_pool import Proposal, choose_pairs
 from mailflow.store.schema import DeclinedPair, Library, Partnership
 
 PROPOSABLE = ("seeking", "partnered")

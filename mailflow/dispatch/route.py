@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from mailflow.dispatch import intake
 from mailflow.dispatch.mail import suppress
 from mailflow.dispatch.program import Workflow
-from mailflow.dispatch.workflow import Cause, apply_event, notify_staff
+from mailflow.dispatch.records import Cause
+from mailflow.dispatch.sending import notify_staff
+from mailflow.dispatch.workflow import apply_event
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
 from mailflow.parse.intents import detect_intent, split_pair

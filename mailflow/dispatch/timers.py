@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from mailflow.clock import Clock
 from mailflow.dispatch import mail
 from mailflow.dispatch.program import Workflow
-from mailflow.dispatch.workflow import Cause, apply_event, notify_staff
+from mailflow.dispatch.records import Cause
+from mailflow.dispatch.sending import notify_staff
+from mailflow.dispatch.workflow import apply_event
 from mailflow.engine.events import Event
 from mailflow.log import SCHEDULER
 from mailflow.store.db import Database

@@ -1,0 +1,200 @@
+"""One record's story (`mailflow show`): fields, history with causes and rule traces,
+pending timers, mail sent and mail suppressed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from mailflow.admin.listings import _cell, _iso, library_item, outbox_item, partnership_item
+from mailflow.store.schema import History, Library, Outbox, Partnership, Suppressed, Timer
+
+
+def trace_text(trace: Iterable[dict[str, Any]]) -> str:
+    """`rules line 52: auto-approve failed; rules line 57: no guard -> proposed`."""
+    steps = []
+    for step in trace or ():
+        guards = ", ".join(
+            f"{g['guard']} {'held' if g['held'] else 'failed'}" for g in step.get("guards", [])
+        )
+        text = f"rules line {step.get('line')}: {guards or 'no guard'}"
+        if step.get("matched"):
+            text += f" -> {step.get('to') or 'stays'}"
+        steps.append(text)
+    return "; ".join(steps)
+
+
+def _cause(h: History) -> str:
+    if h.cause == "message" and h.inbox_id is not None:
+        return f"message #{h.inbox_id}"
+    if h.cause == "timer" and h.timer_id is not None:
+        return f"timer #{h.timer_id}"
+    return h.cause
+
+
+def _history(session: Session, record_type: str, ids: Sequence[int]) -> list[dict[str, Any]]:
+    query = (
+        select(History)
+        .where(History.record_type == record_type, History.record_id.in_(ids))
+        .order_by(History.id)
+    )
+    return [
+        {
+            "time": _iso(h.created_at),
+            "record": f"{h.record_type}:{h.record_id}",
+            "from": h.from_state,
+            "to": h.to_state,
+            "event": h.event,
+            "cause": _cause(h),
+            "inbox_id": h.inbox_id,
+            "timer_id": h.timer_id,
+            "note": h.note,
+            "trace": list(h.trace or []),
+            "trace_text": trace_text(h.trace or []),
+        }
+        for h in session.scalars(query)
+    ]
+
+
+def _side(p: Partnership, lib: Library) -> dict[str, Any]:
+    data, key = p.data or {}, str(lib.id)
+    return {
+        "id": lib.id,
+        "name": lib.name,
+        "state": lib.state,
+        "accepted": bool(data.get("accepted", {}).get(key)),
+        "declined": bool(data.get("declined", {}).get(key)),
+        "answered": data.get("answered", {}).get(key),
+        "signed": bool(data.get("signed", {}).get(key)),
+        "mou": data.get("mou", {}).get(key, {}),
+    }
+
+
+def show(session: Session, kind: str, record_id: int) -> dict[str, Any]:
+    """Everything about one record: why it is where it is, and what mail it caused or did not."""
+    record = session.get(Library if kind == "library" else Partnership, record_id)
+    if record is None:
+        raise LookupError(f"no {kind} #{record_id}")
+    if isinstance(record, Library):
+        doc = library_item(record) | {
+            "kind": "library",
+            "timezone": record.timezone,
+            "hidden": record.hidden,
+            "fields": record.fields,
+            "data": record.data,
+            "updated": _iso(record.updated_at),
+            "contacts": [
+                {"id": c.id, "email": c.email, "name": c.name, "status": c.status,
+                 "bounce_count": c.bounce_count, "paused_until": _iso(c.paused_until)}
+                for c in sorted(record.contacts, key=lambda c: c.id)
+            ],
+            "partnerships": [
+                partnership_item(p)
+                for p in session.scalars(
+                    select(Partnership)
+                    .where(or_(Partnership.library_a_id == record_id, Partnership.library_b_id == record_id))
+                    .order_by(Partnership.id)
+                )
+            ],
+        }  # fmt: skip
+        # A contact's bounces explain why a library's mail stopped; show them in its story.
+        history = _history(session, "library", [record_id])
+        history += _history(session, "contact", [c.id for c in record.contacts])
+        history.sort(key=lambda h: h["time"])
+    else:
+        doc = partnership_item(record) | {
+            "kind": "partnership",
+            "reasons": list(record.reasons or []),
+            "informal": record.informal,
+            "mentor": record.mentor,
+            "updated": _iso(record.updated_at),
+            "sides": [_side(record, record.library_a), _side(record, record.library_b)],
+        }
+        history = _history(session, "partnership", [record_id])
+    doc["history"] = history
+    doc["timers"] = [
+        {"id": t.id, "name": t.name, "due": _iso(t.due_at), "state": t.state, "sequence": t.sequence}
+        for t in session.scalars(
+            select(Timer)
+            .where(Timer.record_type == kind, Timer.record_id == record_id, Timer.status == "pending")
+            .order_by(Timer.due_at)
+        )
+    ]  # fmt: skip
+    doc["outbox"] = [
+        outbox_item(row)
+        for row in session.scalars(
+            select(Outbox)
+            .where(Outbox.record_type == kind, Outbox.record_id == record_id)
+            .order_by(Outbox.id)
+        )
+    ]
+    inbox_ids = {h["inbox_id"] for h in history if h["inbox_id"] is not None}
+    if isinstance(record, Library) and record.source_inbox_id is not None:
+        inbox_ids.add(record.source_inbox_id)
+    doc["suppressed"] = [
+        {"id": s.id, "inbox_id": s.inbox_id, "to": s.recipient, "template": s.template,
+         "reason": s.reason, "time": _iso(s.created_at)}
+        for s in session.scalars(
+            select(Suppressed).where(Suppressed.inbox_id.in_(sorted(inbox_ids))).order_by(Suppressed.id)
+        )
+    ]  # fmt: skip
+    return doc
+
+
+def format_show(doc: dict[str, Any]) -> str:
+    out: list[str] = []
+    if doc["kind"] == "library":
+        out.append(f"library #{doc['id']} {doc['name']} [{doc['state']}]")
+        for key in ("type", "country", "city", "language", "timezone", "hidden", "created"):
+            out.append(f"  {key}: {_cell(doc[key])}")
+        out.append(f"  missing: {_cell(doc['missing'])}")
+        for key, value in (doc["fields"] or {}).items():
+            out.append(f"  field {key}: {value}")
+        out.append("contacts:")
+        for c in doc["contacts"]:
+            out.append(f"  {c['email']} {c['name']!r} {c['status']} bounces {c['bounce_count']}")
+        if doc["partnerships"]:
+            out.append("partnerships:")
+            for p in doc["partnerships"]:
+                names = f"{p['library_a']['name']} + {p['library_b']['name']}"
+                out.append(f"  p{p['id']} {p['state']}: {names}")
+    else:
+        out.append(f"partnership #{doc['id']} [{doc['state']}] score {_cell(doc['score'])}")
+        for key in ("created", "offered", "trial", "active", "review", "mentor", "informal"):
+            out.append(f"  {key}: {_cell(doc[key])}")
+        for reason in doc["reasons"]:
+            out.append(f"  reason: {reason}")
+        for side in doc["sides"]:
+            answer = "accepted" if side["accepted"] else "declined" if side["declined"] else "-"
+            signed = "signed" if side["signed"] else "not signed"
+            out.append(f"  l{side['id']} {side['name']} [{side['state']}]: {answer}, {signed}")
+            for key, value in side["mou"].items():
+                out.append(f"    mou {key}: {value}")
+    out.append("history:")
+    for h in doc["history"]:
+        out.append(
+            f"  {_cell(h['time'])}  {h['record']} {h['from'] or '-'} -> {h['to'] or '-'}"
+            f"  on {h['event'] or '-'}  by {h['cause']}"
+        )
+        if h["note"]:
+            out.append(f"      note: {h['note']}")
+        if h["trace_text"]:
+            out.append(f"      trace: {h['trace_text']}")
+    out.append("pending timers:" if doc["timers"] else "pending timers: none")
+    out.extend(f"  {t['name']} due {_cell(t['due'])}" for t in doc["timers"])
+    out.append("outbox:" if doc["outbox"] else "outbox: none")
+    for row in doc["outbox"]:
+        error = f"  last error: {row['last_error']}" if row["last_error"] else ""
+        out.append(
+            f"  #{row['id']} {row['template']} to {', '.join(row['to'])} {row['status']}"
+            f" (attempts {row['attempts']}){error}"
+        )
+    out.append("suppressed:" if doc["suppressed"] else "suppressed: none")
+    out.extend(
+        f"  message #{s['inbox_id']}: {s['template'] or '-'} to {s['to']} not sent: {s['reason']}"
+        for s in doc["suppressed"]
+    )
+    return "\n".join(out)

@@ -1,0 +1,83 @@
+"""Command line. Thin: parse arguments, build services, call one function, print.
+
+`main` is the click group; the commands live by area in mail.py (run, parse, messages,
+deadletters), program.py (libraries, partnerships, show, propose, match, report, demo) and
+admin.py (init, db, rules, outbox), imported at the end so they register on `main`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from mailflow import log
+from mailflow.errors import ConfigError
+from mailflow.settings import Settings, load
+
+
+def _settings(config: str | None) -> Settings:
+    try:
+        return load(Path(config) if config else _default_config())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _default_config() -> Path | None:
+    path = Path("mailflow.toml")
+    return path if path.exists() else None
+
+
+def _services(config: str | None, now: str | None = None):  # noqa: ANN202
+    from mailflow.app import build
+    from mailflow.clock import FrozenClock
+
+    settings = _settings(config)
+    log.configure(settings["log.level"])
+    clock = FrozenClock(_parse_now(now)) if now else None
+    try:
+        return build(settings, clock)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _parse_now(value: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from exc
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+config_option = click.option(
+    "--config", "-c", envvar="MAILFLOW_CONFIG", help="mailflow.toml (default: ./mailflow.toml)."
+)
+
+
+@click.group()
+@click.version_option(package_name="mailflow")
+def main() -> None:
+    """mailflow: a Sister Libraries program run from one mailbox."""
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+
+
+def _echo_items(items: list[dict], as_json: bool, columns: tuple[str, ...]) -> None:
+    from mailflow.admin import render
+
+    text = render(items, as_json, columns)
+    if text:
+        click.echo(text)
+
+
+def _drain(services) -> None:  # noqa: ANN001 - Services; imported lazily like everywhere here
+    from mailflow.runtime import Runtime
+
+    report = Runtime(services).drain()
+    click.echo(f"outbox: sent {report.sent}, retrying {report.retried}, failed {report.failed}")
+
+
+# The commands register themselves on `main` when their modules are imported.
+from mailflow.cli import admin, mail, program  # noqa: E402, F401

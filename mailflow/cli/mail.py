@@ -1,0 +1,197 @@
+"""Mail in and its failures: run, parse, messages, deadletters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from mailflow.cli import _default_config, _services, config_option, main
+from mailflow.errors import ConfigError, MailflowError
+from mailflow.settings import Settings, load
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="Take everything waiting, process it, and exit.")
+@click.option("--now", help="Act as if it were this ISO 8601 time (with --once).")
+def run(config: str | None, once: bool, now: str | None) -> None:
+    """Run mailflow: inbound mail, processing and the scheduler, until SIGTERM."""
+    from mailflow.runtime import Runtime
+
+    services = _services(config, now)
+    runtime = Runtime(services)
+    settings = services.settings
+    if once:
+        try:
+            report = runtime.run_once()
+        except MailflowError as exc:
+            raise click.ClickException(str(exc)) from exc
+        p = report.processed
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(p.kinds.items())) or "none"
+        click.echo(
+            f"stored {report.stored_imap} from IMAP; processed {p.total}: done {p.done}, "
+            f"quarantined {p.quarantined}, dead {p.dead} (kinds: {kinds})"
+        )
+        if report.timers is not None:
+            t = report.timers
+            click.echo(f"timers: fired {t.fired}, stale {t.stale}, failed {t.failed}")
+        if report.sent is not None:
+            d = report.sent
+            click.echo(f"outbox: sent {d.sent}, retrying {d.retried}, failed {d.failed}")
+        return
+    if settings["inbound.listen"] != "off":
+        click.echo(
+            f"mailflow: {settings['inbound.listen'].upper()} on {settings['inbound.host']}:"
+            f"{settings['inbound.port']} for {settings.program_address}; "
+            f"database {services.db.engine.url.render_as_string(hide_password=True)}"
+        )
+    if settings["imap.host"]:
+        click.echo(f"mailflow: watching IMAP {settings['imap.user']}@{settings['imap.host']}")
+    click.echo("mailflow: running; Ctrl-C or SIGTERM stops it")
+    runtime.serve_forever()
+    click.echo(f"mailflow: stopped after processing {runtime.totals.total} messages")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, per line.")
+@click.option("--program-address", default=None, help="Program address (default: settings).")
+def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -> None:
+    """Parse mail files and print their facts. Needs no database and no config."""
+    from mailflow.parse import parse_message
+
+    settings = load(_default_config())
+    address = (program_address or settings.program_address).lower()
+    # Verify tokens only if a secret is at hand; never create one just to parse.
+    try:
+        secret = settings.secret() if _secret_available(settings) else None
+    except ConfigError:
+        secret = None
+    for path in files:
+        try:
+            raw = path.read_bytes()
+            facts = parse_message(raw, program_address=address, secret=secret, staff=settings.staff)
+            out = {"file": str(path), **facts.to_json()}
+        except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
+            out = {"file": str(path), "error": f"{type(exc).__name__}: {exc}"}
+        if as_json:
+            click.echo(json.dumps(out, ensure_ascii=False))
+        else:
+            _print_human(out)
+
+
+def _secret_available(settings: Settings) -> bool:
+    if settings["program.secret"]:
+        return True
+    name = settings["program.secret_file"]
+    return bool(name) and settings.path("program.secret_file").exists()
+
+
+def _print_human(out: dict) -> None:
+    if "error" in out:
+        click.echo(f"{out['file']}: error: {out['error']}")
+        return
+    click.echo(f"{out['file']}: {out['kind']} from {out['from']['address']}: {out['subject']!r}")
+    for key in ("language", "intent", "token", "bounce", "fields", "defects"):
+        if out.get(key):
+            click.echo(f"  {key}: {out[key]}")
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--status", help="Only messages with this status (new, done, quarantined, dead).")
+@click.option("--limit", default=100, show_default=True)
+def messages(config: str | None, as_json: bool, status: str | None, limit: int) -> None:
+    """List stored messages with their facts and status, newest first."""
+    from mailflow.store.schema import InboxMessage
+
+    services = _services(config)
+    with services.db.unit_of_work() as session:
+        query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+        if status:
+            query = query.where(InboxMessage.status == status)
+        for row in session.scalars(query):
+            facts = row.facts
+            item = {
+                "id": row.id,
+                "source": row.source,
+                "mailbox": row.mailbox,
+                "uid": row.uid,
+                "message_id": row.message_id,
+                "size": row.size,
+                "received_at": row.received_at.isoformat(),
+                "processed_at": row.processed_at.isoformat() if row.processed_at else None,
+                "status": row.status,
+                "error": row.error,
+                "outcome": facts.outcome if facts else None,
+                "facts": facts.data if facts else None,
+            }
+            if as_json:
+                click.echo(json.dumps(item, ensure_ascii=False))
+            else:
+                kind = facts.kind if facts else "-"
+                sender = facts.from_address if facts else "-"
+                click.echo(
+                    f"#{row.id:<5} {row.status:<11} {kind:<11} {sender:<30} "
+                    f"{(facts.outcome if facts else row.error) or ''}"
+                )
+
+
+@main.group()
+def deadletters() -> None:
+    """Messages whose processing failed: list them, replay them."""
+
+
+@deadletters.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--all", "show_all", is_flag=True, help="Include replayed ones.")
+def deadletters_list(config: str | None, as_json: bool, show_all: bool) -> None:
+    from mailflow.store.schema import DeadLetter
+
+    services = _services(config)
+    with services.db.unit_of_work() as session:
+        query = select(DeadLetter).order_by(DeadLetter.id)
+        if not show_all:
+            query = query.where(DeadLetter.replayed_at.is_(None))
+        for letter in session.scalars(query):
+            item = {
+                "id": letter.id,
+                "inbox_id": letter.inbox_id,
+                "stage": letter.stage,
+                "reason": letter.reason,
+                "created_at": letter.created_at.isoformat(),
+                "replayed_at": letter.replayed_at.isoformat() if letter.replayed_at else None,
+            }
+            if as_json:
+                click.echo(json.dumps(item, ensure_ascii=False))
+            else:
+                click.echo(
+                    f"#{letter.id} inbox #{letter.inbox_id} [{letter.stage}] {letter.reason}"
+                )
+
+
+@deadletters.command("replay")
+@config_option
+@click.argument("letter_id", type=int)
+def deadletters_replay(config: str | None, letter_id: int) -> None:
+    """Queue a dead-lettered message again and process it now."""
+    from mailflow.dispatch import process_pending, replay
+
+    services = _services(config)
+    try:
+        row = replay(services.db, letter_id, services.clock.now())
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = process_pending(services.db, services.clock, services.workflow)
+    click.echo(
+        f"replayed dead letter #{letter_id} (inbox #{row.id}): done {report.done}, "
+        f"quarantined {report.quarantined}, dead {report.dead}"
+    )
+    if report.dead:
+        sys.exit(1)
