@@ -17,3 +17,7 @@ def configure(level: str = "INFO") -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic says "Context impl SQLiteImpl" on every start; only its warnings matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # flufl.bounce logs every detector it tries at INFO.
+    logging.getLogger("flufl.bounce").setLevel(logging.WARNING)

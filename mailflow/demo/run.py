@@ -290,7 +290,7 @@ class Demo:
         echo(f"  every mail mailflow sent, as files:  {self.folder / 'mail'}")
         echo(f"  the public list and the dashboard:   {pages[0].parent}")
         echo(f"  the database:                        {self.folder / 'mailflow.sqlite3'}")
-        echo(f"  look inside:  mailflow -c {self.folder / 'mailflow.toml'} partnerships")
+        echo(f"  look inside:  mailflow partnerships -c {self.folder / 'mailflow.toml'}")
         self._write_config()
         self.close()
         return DemoResult(
