@@ -72,7 +72,8 @@ def route(
         library, created = intake.application_library(session, wf, row, facts, now)
         event = Event("application", now, sender=facts.from_.address, fields=dict(facts.fields))
         outcome, status = _event(session, wf, library, event, cause, now)
-        return ("new application: " if created else "application update: ") + outcome, status
+        # _event says "application: library #1 new -> seeking"; say whether it was new instead.
+        return ("new " if created else "updated ") + outcome, status
     return _not_understood(session, wf, facts, cause, now)
 
 
