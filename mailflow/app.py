@@ -93,8 +93,11 @@ def _folder(settings: Settings, name: str, default: Path) -> list[Path]:
     return [path, default] if path.is_dir() and any(path.iterdir()) else [default]
 
 
-def build_workflow(settings: Settings) -> Workflow:
-    """Rules and templates, checked together; any problem stops start-up with file and line."""
+def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workflow:
+    """Rules and templates, checked together; any problem stops start-up with file and line.
+
+    secret: for checks that send nothing (`rules check`), so no secret file is created.
+    """
     renderer = Renderer(
         _folder(settings, "templates.dir", DEFAULT_TEMPLATES), settings["templates.default_locale"]
     )
@@ -129,7 +132,7 @@ def build_workflow(settings: Settings) -> Workflow:
     threshold = str(settings["program.auto_approve_score"]).strip()
     program = ProgramContext(
         program_address=settings.program_address,
-        secret=settings.secret(),
+        secret=settings.secret() if secret is None else secret,
         staff=settings.staff,
         name=settings["program.name"],
         website=settings["program.website"],

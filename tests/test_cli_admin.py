@@ -220,3 +220,12 @@ def test_rules_check_reports_file_and_line(tmp_path: Path, monkeypatch: pytest.M
     # A transition is reported at its first line, the `- from:` above the broken `to:`.
     start = max(i for i in range(number) if lines[i].lstrip().startswith("- from:")) + 1
     assert f"{path}:{start}: to: unknown state 'offerred'" in result.output, result.output
+
+
+def test_rules_check_needs_no_database_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner(env={"MAILFLOW_PROGRAM_SECRET": ""}).invoke(main, ["rules", "check"])
+    assert result.exit_code == 0, result.output
+    assert list(tmp_path.iterdir()) == []  # no database, no secret file

@@ -112,7 +112,7 @@ def rules_check(config: str | None) -> None:
     from mailflow.app import build_workflow
 
     try:
-        workflow = build_workflow(_settings(config))
+        workflow = build_workflow(_settings(config), secret=b"rules-check")
     except ConfigError as exc:
         click.echo(f"rules check failed:\n{exc}", err=True)
         sys.exit(1)
@@ -131,7 +131,7 @@ def rules_graph(config: str | None, machine: str, fmt: str) -> None:
     from mailflow.engine.loader import mermaid
 
     try:
-        definition = build_workflow(_settings(config)).machines[machine]
+        definition = build_workflow(_settings(config), secret=b"rules-graph").machines[machine]
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(mermaid(definition) if fmt == "mermaid" else admin.dot(definition), nl=False)
