@@ -30,7 +30,7 @@ from mailflow.demo.world import Delivered, World, free_port
 from mailflow.inbound.lmtp import Endpoint
 from mailflow.runtime import Runtime
 from mailflow.settings import load
-from mailflow.store.schema import Activity, Contact, Library, Outbox, Partnership
+from mailflow.store.schema import Activity, Contact, History, Library, Outbox, Partnership
 
 DATA = Path(__file__).with_name("libraries.yaml")
 START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday morning
@@ -198,6 +198,38 @@ class Demo:
             lib = dict(s.execute(select(Library.state, func.count()).group_by(Library.state)).all())
         return p, lib
 
+    # What a coordinator would want to hear about, by the state a partnership entered.
+    MOMENTS = {
+        "trial": "both said yes: one introduction to both, in their languages, mentor in copy",
+        "declined": "one library said no thanks: the pair is closed, neither learns who declined",
+        "lapsed": "no answer in 21 days: the offer lapsed, the mentor was told",
+        "stalled": "two check-ins without a word: stalled, the mentor was told",
+        "mou_sent": "trial over: both got the memorandum of understanding to fill in",
+        "active": "both signed the MOU: active, the merged MOU went to both and to staff",
+    }
+
+    def say_moments(self, day: int, since: int) -> int:
+        """One line per notable change of state since history row `since`; returns the last row."""
+        with self.services.db.unit_of_work() as s:
+            rows = s.execute(
+                select(History.id, History.record_id, History.to_state)
+                .where(
+                    History.id > since,
+                    History.record_type == "partnership",
+                    History.from_state != History.to_state,
+                )
+                .order_by(History.id)
+            ).all()
+            names = {
+                p.id: f"{p.library_a.name} + {p.library_b.name}"
+                for p in s.scalars(select(Partnership))
+            }
+            last = s.scalar(select(func.max(History.id))) or since
+        for _, pid, state in rows:
+            if state in self.MOMENTS:
+                self.echo(f"  day {day:>3} · {names[pid]}: {self.MOMENTS[state]}")
+        return last
+
     def say_states(self, day: int) -> None:
         p, lib = self.counts()
         pl = ", ".join(f"{v} {k}" for k, v in sorted(p.items())) or "none yet"
@@ -251,6 +283,7 @@ class Demo:
         echo(f"  the coordinator replies from Outlook: {len(events)} × approve")
         self.tick()
         last_month = -1
+        seen = self.say_moments(0, 0)
         for day in range(1, DAYS):
             for hour in TICKS:
                 self.clock.set(START + timedelta(days=day, hours=hour))
@@ -269,6 +302,7 @@ class Demo:
                     self.tick()
                     self.coordinator_reads_mail()
                     self.tick()
+            seen = self.say_moments(day, seen)
             month = day // 30
             if month != last_month and day % 30 == 0:
                 last_month = month
