@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -288,7 +288,3 @@ def _record(
     elif kind == "keep-listed":
         data["listed_confirmed"] = now.isoformat()
     record.data = data
-
-
-def due_after(now: datetime, delta: timedelta) -> datetime:
-    return now + delta
