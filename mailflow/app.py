@@ -103,7 +103,7 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
     )
     rules_dirs = _folder(settings, "rules.dir", DEFAULT_RULES)
     known = set(TEMPLATE_NAMES)
-    machines = load_rules(rules_dirs[0], lambda name: name in known or _has(renderer, name))
+    machines = load_rules(rules_dirs[0], renderer.has)
     used = {
         a.args["template"]
         for m in machines.values()
@@ -144,10 +144,6 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         default_locale=settings["templates.default_locale"],
     )
     return Workflow(program=program, machines=machines, renderer=renderer)
-
-
-def _has(renderer: Renderer, name: str) -> bool:
-    return any((d / renderer.default_locale / f"{name}.txt.j2").is_file() for d in renderer.dirs)
 
 
 def build_transport(settings: Settings) -> Transport:

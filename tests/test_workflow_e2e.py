@@ -123,6 +123,11 @@ def test_two_libraries_from_application_to_signed_mou(program: ProgramUnderTest)
     assert STAFF in str(intro.msg["Cc"])
     assert " / " in intro.subject  # both languages, one mail
     assert SEGOVIA in intro.text and HANGZHOU in intro.text and "pen pal" in intro.text.lower()
+    # The trial length quoted is the one the rules enforce (the trial-end timer), in both languages.
+    days = p.services.workflow.trial_days
+    assert (
+        days == 95 and f"we suggest {days} days" in intro.text and f"建议为期{days}天" in intro.text
+    )
     assert p.partnership(1).state == "trial"
     assert p.library(SEGOVIA_NAME).state == "partnered"
 

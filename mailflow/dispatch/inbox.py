@@ -62,11 +62,11 @@ def _process_one(
     report: ProcessReport,
 ) -> None:
     row_id = row.id
+    row.attempts += 1  # outside the savepoint: a failed attempt still counts
     try:
         # SAVEPOINT flushes what earlier messages did; inside one message dispatch flushes where
         # it needs ids, so autoflush before every lookup would only repeat work.
         with session.begin_nested(), session.no_autoflush:
-            row.attempts += 1
             facts = parse_message(
                 row.raw,
                 program_address=wf.program.program_address,

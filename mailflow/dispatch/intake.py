@@ -28,7 +28,8 @@ def looks_like_form(facts: Facts) -> bool:
     return sum(1 for k in facts.fields if k in APPLICATION_FIELDS) >= FORM_FIELDS_MIN
 
 
-def _contact(session: Session, address: str) -> Contact | None:
+def contact_for(session: Session, address: str) -> Contact | None:
+    """The contact with this address, in any library."""
     return session.scalar(select(Contact).where(Contact.email == address.lower()))
 
 
@@ -60,7 +61,9 @@ def application_library(
 ) -> tuple[Library, bool]:
     """The library this application is about (found by its contact, else new), updated."""
     fields = _application_fields(facts)
-    contact = _contact(session, facts.from_.address) or _contact(session, fields["contact_email"])
+    contact = contact_for(session, facts.from_.address) or contact_for(
+        session, fields["contact_email"]
+    )
     if contact is not None:
         merge_application(contact.library, facts, now)
         return contact.library, False
@@ -81,7 +84,7 @@ def application_library(
     addresses = {facts.from_.address: facts.from_.name or fields.get("contact_name", "")}
     addresses.setdefault(fields["contact_email"].lower(), fields.get("contact_name", ""))
     for address, name in addresses.items():
-        if address and _contact(session, address) is None:
+        if address and contact_for(session, address) is None:
             session.add(Contact(library_id=library.id, email=address, name=(name or "")[:255]))
     session.flush()
     session.refresh(library)
@@ -96,7 +99,7 @@ def flag_bounce(
     assert facts.bounce is not None
     flagged, unknown, unreachable = [], [], []
     for address in facts.bounce.recipients:
-        contact = _contact(session, address)
+        contact = contact_for(session, address)
         if contact is None:
             unknown.append(address)
             continue
@@ -124,7 +127,7 @@ def flag_bounce(
 
 
 def auto_reply(session: Session, facts: Facts) -> str:
-    contact = _contact(session, facts.from_.address) if facts.from_.address else None
+    contact = contact_for(session, facts.from_.address) if facts.from_.address else None
     if contact is not None and facts.auto_reply_until is not None:
         contact.paused_until = facts.auto_reply_until
         return f"auto-reply recorded; reminders to {contact.email} wait until {facts.auto_reply_until:%Y-%m-%d}"
@@ -139,7 +142,7 @@ def find_library(session: Session, text: str) -> Library | None:
     if text.lstrip("#").isdigit():
         return session.get(Library, int(text.lstrip("#")))
     if "@" in text:
-        contact = _contact(session, text)
+        contact = contact_for(session, text)
         return contact.library if contact else None
     exact = session.scalars(select(Library).where(func.lower(Library.name) == text.lower())).first()
     if exact is not None:

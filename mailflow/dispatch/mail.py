@@ -29,7 +29,7 @@ def profile(library: Library) -> dict[str, Any]:
     """A library as the templates see it (samples.py is the contract)."""
     f = library.fields or {}
     languages = [c.strip() for c in str(f.get("languages", "")).split(",") if c.strip()]
-    contact = next((c for c in library.contacts if c.status != "failed"), None)
+    contact = next(iter(deliverable(library)), None)
     return {
         "id": library.id,
         "name": library.name,
@@ -48,7 +48,7 @@ def profile(library: Library) -> dict[str, Any]:
     }
 
 
-def partnership_view(p: Partnership, trial_days: int = 90) -> dict[str, Any]:
+def partnership_view(p: Partnership, trial_days: int) -> dict[str, Any]:
     start = p.active_at or p.trial_at
     review = p.review_at or (p.trial_at + timedelta(days=trial_days) if p.trial_at else None)
     return {
@@ -67,7 +67,7 @@ def locale_for(wf: Workflow, library: Library | None) -> str:
     return lang if lang in available else wf.program.default_locale
 
 
-def deliverable(library: Library, now: datetime) -> list[Contact]:
+def deliverable(library: Library) -> list[Contact]:
     return [c for c in library.contacts if c.status != "failed"]
 
 

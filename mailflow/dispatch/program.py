@@ -43,3 +43,10 @@ class Workflow:
     program: ProgramContext
     machines: dict[str, Machine] = field(default_factory=dict)
     renderer: Renderer | None = None
+
+    @property
+    def trial_days(self) -> int:
+        """How long a trial lasts, as the rules say (mail quotes it; the rules decide it)."""
+        machine = self.machines.get("partnership")
+        timer = machine.timer("trial", "trial-end") if machine else None
+        return timer.after.days if timer else 90

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mailflow.dispatch import intake
 from mailflow.dispatch.mail import suppress
 from mailflow.dispatch.program import Workflow
-from mailflow.dispatch.records import Cause
+from mailflow.dispatch.records import Cause, machine_of
 from mailflow.dispatch.sending import notify_staff
 from mailflow.dispatch.workflow import apply_event
 from mailflow.engine.events import Event
@@ -26,7 +26,6 @@ from mailflow.parse.tokens import verify_token
 from mailflow.store.schema import (
     DONE,
     QUARANTINED,
-    Contact,
     InboxMessage,
     Library,
     Outbox,
@@ -57,7 +56,8 @@ def route(
             session, wf, facts, cause, now, "the reply token does not verify (forged or altered)"
         )
     if facts.kind == "withdrawal":
-        library = _sender_library(session, facts)
+        contact = intake.contact_for(session, facts.from_.address)
+        library = contact.library if contact else None
         if library is None:
             return _needs_person(
                 session, wf, facts, cause, now, "a withdrawal from an address that is no contact"
@@ -86,7 +86,7 @@ def _event(
     now: datetime,
 ) -> tuple[str, str]:
     decision = apply_event(session, wf, record, event, cause, now)
-    kind = "library" if isinstance(record, Library) else "partnership"
+    kind = machine_of(record)
     if not decision.matched:
         return _needs_person_text(
             session,
@@ -118,11 +118,6 @@ def _target(session: Session, wf: Workflow, facts: Facts) -> Library | Partnersh
         return None
     model = {"p": Partnership, "l": Library}.get(ref[0])
     return session.get(model, int(ref[1:])) if model else None
-
-
-def _sender_library(session: Session, facts: Facts) -> Library | None:
-    contact = session.scalar(select(Contact).where(Contact.email == facts.from_.address))
-    return contact.library if contact else None
 
 
 def _reply(
@@ -270,7 +265,7 @@ def _command(session: Session, wf: Workflow, facts: Facts, cause: Cause, now: da
     event = Event(event_name, now, cause="staff", sender=facts.from_.address, text=argument)
     staff_cause = Cause("staff", inbox_id=cause.inbox_id, message_id=cause.message_id)
     decision = apply_event(session, wf, target, event, staff_cause, now)
-    kind = "library" if isinstance(target, Library) else "partnership"
+    kind = machine_of(target)
     if not decision.matched:
         return _staff_reply(
             session,

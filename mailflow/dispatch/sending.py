@@ -21,9 +21,13 @@ def _sides(p: Partnership) -> tuple[Library, Library]:
     return p.library_a, p.library_b
 
 
-def _context(
-    session: Session, wf: Workflow, record: Record, reader: Library, locale: str, event: Event
-) -> dict:
+def mentor_of(wf: Workflow, record: Record | None) -> str | None:
+    """A partnership's own mentor, else the program's."""
+    own = record.mentor if isinstance(record, Partnership) else None
+    return own or wf.program.mentor_address
+
+
+def _context(wf: Workflow, record: Record, reader: Library, locale: str) -> dict:
     if isinstance(record, Library):
         ctx: dict[str, Any] = {"library": mail.profile(record)}
         missing_keys = record.missing or []
@@ -40,7 +44,7 @@ def _context(
         "partner": mail.profile(partner),
         "a": mail.profile(record.library_a),
         "b": mail.profile(record.library_b),
-        "partnership": mail.partnership_view(record),
+        "partnership": mail.partnership_view(record, wf.trial_days),
         "form": blank_form("mou", locale),
         "missing": [
             {"key": k, "label": field_label(k, locale)}
@@ -51,7 +55,7 @@ def _context(
             "b": data.get("mou", {}).get(str(record.library_b_id), {}),
         },
         "mou_labels": mail.mou_labels(locale),
-        "mentor": {"name": "", "email": wf.program.mentor_address or ""},
+        "mentor": {"name": "", "email": mentor_of(wf, record) or ""},
         "deadline": None,
     }
 
@@ -87,7 +91,7 @@ def send(
     readers = _readers(record, event, effect.to)
     defer = event.cause == "timer"  # reminders wait for the reader's working hours
     if effect.to == "both":
-        contacts = [c for lib in readers for c in mail.deliverable(lib, now)]
+        contacts = [c for lib in readers for c in mail.deliverable(lib)]
         if not contacts:
             mail.suppress(
                 session,
@@ -99,10 +103,11 @@ def send(
             )
             return
         locales = list(dict.fromkeys(mail.locale_for(wf, lib) for lib in readers))
-        ctx = _context(session, wf, record, readers[0], locales[0], event) | attempt
+        ctx = _context(wf, record, readers[0], locales[0]) | attempt
         names = ", ".join(filter(None, (c.name for c in contacts)))
         ctx["recipient"] = {"name": names, "email": contacts[0].email}
-        cc = [wf.program.mentor_address] if effect.cc_mentor and wf.program.mentor_address else []
+        mentor = mentor_of(wf, record)
+        cc = [mentor] if effect.cc_mentor and mentor else []
         mail.enqueue(
             session, wf, now, template=effect.template, locales=locales, to=[c.email for c in contacts], cc=cc,
             context=ctx, record=(rtype, record.id), token_ref=token_ref, thread_key=f"{rtype}:{record.id}:both",
@@ -110,7 +115,7 @@ def send(
         )  # fmt: skip
         return
     for lib in readers:
-        contacts = mail.deliverable(lib, now)
+        contacts = mail.deliverable(lib)
         if effect.to == "sender" and event.sender:
             contacts = [c for c in contacts if c.email == event.sender] or contacts
         if not contacts:
@@ -124,7 +129,7 @@ def send(
             )
             continue
         locale = mail.locale_for(wf, lib)
-        ctx = _context(session, wf, record, lib, locale, event) | attempt
+        ctx = _context(wf, record, lib, locale) | attempt
         ctx["recipient"] = {"name": contacts[0].name, "email": contacts[0].email}
         send_at = None
         if defer:
@@ -151,7 +156,7 @@ def notify_staff(
     reason: str,
     extra: dict | None = None,
 ) -> None:
-    to = wf.program.mentor_address
+    to = mentor_of(wf, record)
     if not to:
         mail.suppress(
             session, now, "(staff)", template, "no staff address configured", cause.inbox_id
@@ -170,7 +175,7 @@ def notify_staff(
     token_ref = None
     if isinstance(record, Partnership):
         ctx |= {
-            "partnership": mail.partnership_view(record),
+            "partnership": mail.partnership_view(record, wf.trial_days),
             "a": mail.profile(record.library_a),
             "b": mail.profile(record.library_b),
         }

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
 from mailflow.dispatch import mail
+from mailflow.dispatch.intake import contact_for
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.records import Cause
 from mailflow.dispatch.sending import notify_staff
@@ -92,7 +93,7 @@ def on_permanent_failure(wf: Workflow, clock: Clock):  # noqa: ANN201 - the drai
         refused = [r.lower() for r in (getattr(exc, "recipients", None) or row.recipients)]
         unreachable = []
         for address in refused:
-            contact = session.scalar(select(Contact).where(Contact.email == address))
+            contact = contact_for(session, address)
             if contact is None:
                 continue
             contact.status, contact.last_bounce_at = "failed", now

@@ -26,6 +26,8 @@ from mailflow.store.schema import (
 )
 
 LIVE = ("trial", "mou_sent", "active", "renewal")
+# Fields the rules may set that are columns (queried, typed), not keys of the `data` JSON.
+COLUMNS = ("review_at", "informal", "hidden")
 
 
 def view(session: Session, wf: Workflow, record: Record, event: Event) -> RecordView:
@@ -117,7 +119,7 @@ def _apply_one(
             if stamp and getattr(record, stamp) is None:
                 setattr(record, stamp, now)
     record.updated_at = now
-    note = decision.transition.line and _note(machine, decision)
+    note = _note(decision)
     _history(session, rtype, record, decision, event, cause, now, note)
     ENGINE.info(
         "%s #%s: %s -> %s on %s",
@@ -144,7 +146,7 @@ def _apply_one(
     return decision
 
 
-def _note(machine: Any, decision: Decision) -> str:
+def _note(decision: Decision) -> str:
     t = decision.transition
     held = [
         g["guard"]
@@ -250,8 +252,7 @@ def _set_field(record: Record, effect: fx.SetField, now: datetime) -> None:
         value = now.isoformat()
     elif isinstance(value, str) and value.startswith("+"):
         value = (now + fx.parse_duration(value[1:])).isoformat()
-    column = {"review_at", "informal", "hidden"} & {effect.key}
-    if column and hasattr(record, effect.key):
+    if effect.key in COLUMNS and hasattr(record, effect.key):
         if effect.key == "review_at":
             value = datetime.fromisoformat(value)
         setattr(record, effect.key, value)

@@ -195,6 +195,14 @@ class Renderer:
             html = text_to_html(body)
         return loc, subject, body, html
 
+    def has(self, name: str) -> bool:
+        """Whether a template of this name exists (in the default locale, the fallback)."""
+        try:
+            self._resolve(name, self.default_locale)
+        except ConfigError:
+            return False
+        return True
+
     def _resolve(self, name: str, locale: str) -> tuple[str, int, bool]:
         """(locale found, folder rank, has an HTML part), looked up on disk once per pair."""
         key = (name, locale)
