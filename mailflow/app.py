@@ -15,10 +15,11 @@ from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transport import MaildirTransport, Transport
 from mailflow.outbox.render import DEFAULT_TEMPLATES, Renderer
 from mailflow.outbox.samples import TEMPLATE_NAMES, sample_context
+from mailflow.resources import default_rules
 from mailflow.settings import Settings
 from mailflow.store.db import Database
 
-DEFAULT_RULES = Path(__file__).with_name("defaults") / "rules"
+DEFAULT_RULES = default_rules()
 # Mail the code sends outside the rules (needs-a-person, the digest, "could not understand").
 CODE_TEMPLATES = (
     "staff-needs-person",

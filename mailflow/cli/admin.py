@@ -10,9 +10,10 @@ import click
 
 from mailflow.cli import _drain, _echo_items, _services, _settings, config_option, json_option, main
 from mailflow.errors import ConfigError
+from mailflow.resources import default_rules, default_templates
 from mailflow.settings import render_toml
 
-DEFAULTS = Path(__file__).parents[1] / "defaults"
+DEFAULTS = {"templates": default_templates, "rules": default_rules}
 
 
 @main.command()
@@ -25,7 +26,7 @@ def init(directory: Path) -> None:
         raise click.ClickException(f"{config} exists; not overwriting it")
     config.write_text(render_toml(), encoding="utf-8")
     for name in ("templates", "rules"):
-        source = DEFAULTS / name
+        source = DEFAULTS[name]()
         if source.is_dir():
             shutil.copytree(source, directory / name, dirs_exist_ok=True)
     click.echo(f"wrote {config}")

@@ -19,6 +19,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from mailflow.errors import ConfigError
+from mailflow.resources import default_templates
 from mailflow.parse.forms import APPLICATION_FIELDS, FIELD_LABELS, MOU_FIELDS
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
     "language_name", "language_names", "library_type", "long_date", "text_to_html",
 ]  # fmt: skip
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "defaults" / "templates"
+DEFAULT_TEMPLATES = default_templates()
 LAYOUT = "_layout.html.j2"
 Context = Mapping[str, Any]
 
