@@ -19,8 +19,8 @@ import jinja2
 from markupsafe import Markup, escape
 
 from mailflow.errors import ConfigError
-from mailflow.resources import default_templates
 from mailflow.parse.forms import APPLICATION_FIELDS, FIELD_LABELS, MOU_FIELDS
+from mailflow.resources import default_templates
 
 __all__ = [
     "DEFAULT_TEMPLATES", "Rendered", "Renderer", "blank_form", "field_label", "join_labels",
