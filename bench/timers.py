@@ -74,7 +74,7 @@ def main() -> None:
         folder = Path(tempfile.mkdtemp(prefix="mailflow-timers-"))
         env = {"MAILFLOW_DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}", "MAILFLOW_PROGRAM_SECRET": "bench",
                "MAILFLOW_PROGRAM_STAFF": "staff@program.example", "MAILFLOW_OUTBOUND_MAILDIR": str(folder / "out"),
-               "MAILFLOW_RULES_DIR": str(folder / "none"), "MAILFLOW_TEMPLATES_DIR": str(folder / "none")}  # fmt: skip
+               }  # fmt: skip
         clock = FrozenClock(NOW)
         services = build(load(None, env=env), clock)
         fill(services, count)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from mailflow.clock import Clock, SystemClock
 from mailflow.dispatch import ProgramContext, Workflow
+from mailflow.dispatch.commands import HANDLERS
+from mailflow.engine.check import check_rules
+from mailflow.engine.definition import Rules
 from mailflow.engine.loader import load_rules
 from mailflow.errors import ConfigError
 from mailflow.inbound.imap import ImapConfig
@@ -16,7 +19,7 @@ from mailflow.outbound.transport import MaildirTransport, Transport
 from mailflow.outbox.render import DEFAULT_TEMPLATES, Renderer
 from mailflow.outbox.samples import TEMPLATE_NAMES, sample_context
 from mailflow.resources import default_rules
-from mailflow.settings import Settings
+from mailflow.settings import Settings, setting_default
 from mailflow.store.db import Database
 
 DEFAULT_RULES = default_rules()
@@ -25,6 +28,8 @@ CODE_TEMPLATES = (
     "staff-needs-person",
     "staff-escalation",
     "staff-digest",
+    "staff-merge-proposal",
+    "staff-status",
     "library-not-understood",
 )
 
@@ -89,8 +94,14 @@ def build(
 
 
 def _folder(settings: Settings, name: str, default: Path) -> list[Path]:
-    """The operator's folder first, if it holds anything, then the packaged defaults."""
+    """The operator's folder first, if it holds anything, then the packaged defaults.
+
+    A folder the operator set (other than the default name) must exist: a typo in the path
+    would otherwise run the program on the packaged rules without a word.
+    """
     path = settings.path(name)
+    if not path.is_dir() and settings[name] != setting_default(name):
+        raise ConfigError(f"{name}: {path} does not exist")
     return [path, default] if path.is_dir() and any(path.iterdir()) else [default]
 
 
@@ -103,26 +114,10 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         _folder(settings, "templates.dir", DEFAULT_TEMPLATES), settings["templates.default_locale"]
     )
     rules_dirs = _folder(settings, "rules.dir", DEFAULT_RULES)
-    known = set(TEMPLATE_NAMES)
-    machines = load_rules(rules_dirs[0], renderer.has)
-    used = {
-        a.args["template"]
-        for m in machines.values()
-        for t in m.transitions
-        for a in t.actions
-        if "template" in a.args
-    }
-    problems = renderer.check(sorted(used | set(CODE_TEMPLATES)), renderer.available_locales())
-    for name in sorted(used | set(CODE_TEMPLATES)):
-        for locale in renderer.available_locales():
-            if name not in known:
-                continue
-            try:  # a template that names a variable the engine does not give is refused now
-                renderer.render(name, locale, sample_context(name, locale))
-            except ConfigError as exc:
-                problems.append(f"{exc} (cause: {exc.__cause__})" if exc.__cause__ else str(exc))
+    rules = load_rules(rules_dirs[0], renderer.has)
+    problems = check_workflow(rules, renderer)
     if problems:
-        raise ConfigError("templates:\n" + "\n".join(problems))
+        raise ConfigError("rules and templates:\n" + "\n".join(problems))
     start, _, end = str(settings["schedule.working_hours"]).partition("-")
     try:
         work_start, work_end = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
@@ -138,13 +133,37 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         name=settings["program.name"],
         website=settings["program.website"],
         mentor=str(settings["program.mentor"]).lower(),
+        mentor_name=str(settings["program.mentor_name"]),
         auto_approve_score=float(threshold) if threshold else None,
         work_start=work_start,
         work_end=work_end,
         default_timezone=settings["schedule.default_timezone"],
         default_locale=settings["templates.default_locale"],
     )
-    return Workflow(program=program, machines=machines, renderer=renderer)
+    return Workflow(program=program, rules=rules, renderer=renderer)
+
+
+def check_workflow(rules: Rules, renderer: Renderer) -> list[str]:
+    """Everything `rules check` proves: connected rules, and every template there and sound."""
+    problems = check_rules(rules, lambda name: renderer.meta(name).expects, set(HANDLERS))
+    used = {
+        a.args["template"] for m in rules for t in m.transitions for a in t.actions
+        if "template" in a.args
+    } | set(CODE_TEMPLATES)  # fmt: skip
+    locales = renderer.available_locales()
+    problems += renderer.check(sorted(used), locales)
+    for name in sorted(n for n in used if n.startswith("staff-")):
+        for locale in locales:  # staff mail goes out in the program's language, whichever it is
+            if not renderer.exists(name, locale):
+                problems.append(f"{name}: no staff template for locale {locale!r}")
+    known = set(TEMPLATE_NAMES)
+    for name in sorted(used & known):
+        for locale in locales:
+            try:  # a template that names a variable the engine does not give is refused now
+                renderer.render(name, locale, sample_context(name, locale))
+            except ConfigError as exc:
+                problems.append(f"{exc} (cause: {exc.__cause__})" if exc.__cause__ else str(exc))
+    return problems
 
 
 def build_transport(settings: Settings) -> Transport:

@@ -10,7 +10,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from mailflow.app import Services
 from mailflow.dispatch import ProcessReport, process_pending
-from mailflow.dispatch.timers import TimerReport, fire_due_timers, on_permanent_failure, send_digest
+from mailflow.dispatch.digest import send_digest
+from mailflow.dispatch.failures import on_permanent_failure
+from mailflow.dispatch.timers import TimerReport, fire_due_timers
 from mailflow.errors import TransientError
 from mailflow.inbound.imap import ImapSource
 from mailflow.inbound.lmtp import Endpoint

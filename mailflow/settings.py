@@ -103,6 +103,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Who is in copy of introductions and gets escalations; empty: the first staff address.",
     ),
     Setting(
+        "program.mentor_name",
+        "",
+        "The mentor's name, as the mails name the mentor (empty: the address is shown).",
+    ),
+    Setting(
         "program.auto_approve_score",
         "",
         "Proposals scoring at least this (0..1) skip staff approval; empty: a person always approves.",
@@ -187,6 +192,10 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting_default(name: str) -> Any:
+    return _BY_NAME[name].default
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,6 @@ class ProgramUnderTest:
                 "MAILFLOW_SMTP_HOST": sink.host,
                 "MAILFLOW_SMTP_PORT": str(sink.port),
                 "MAILFLOW_SMTP_SECURITY": "none",
-                "MAILFLOW_RULES_DIR": str(tmp / "no-rules"),
-                "MAILFLOW_TEMPLATES_DIR": str(tmp / "no-templates"),
                 **env,
             },
         )

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
+from mailflow.admin.csv_rows import parse_rows
 from mailflow.app import Services
 from mailflow.cli import main
 from mailflow.clock import FrozenClock
-from mailflow.dispatch.importer import parse_rows
 from mailflow.dispatch.timers import fire_due_timers
 from mailflow.inbound.intake import Incoming, store
 from mailflow.runtime import Runtime

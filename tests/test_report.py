@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from mailflow.app import Services
 from mailflow.dispatch.proposals import propose
-from mailflow.dispatch.records import Cause
+from mailflow.dispatch.turn import Cause, Turn
 from mailflow.inbound.intake import Incoming, store
 from mailflow.report import write_report
 from mailflow.runtime import Runtime
@@ -96,7 +96,7 @@ class Program:
             la = session.scalar(select(Library).where(Library.name == a))
             lb = session.scalar(select(Library).where(Library.name == b))
             p, why = propose(
-                session, self.services.workflow, la, lb, self.clock.now(), Cause("cli")
+                Turn(session, self.services.workflow, self.clock.now(), Cause("cli")), la, lb
             )
             assert p is not None, why
             return p.id
@@ -221,8 +221,6 @@ def site(
 ) -> tuple[Services, Path, list[Path]]:
     services = make_services(
         MAILFLOW_PROGRAM_NAME=PROGRAM_NAME,
-        MAILFLOW_RULES_DIR=str(tmp_path / "no-rules"),  # the packaged rules and templates
-        MAILFLOW_TEMPLATES_DIR=str(tmp_path / "no-templates"),
     )
     run_program(services)
     out = tmp_path / "site"
@@ -328,10 +326,7 @@ def test_the_dashboard_shows_the_programs_figures(site: tuple[Services, Path, li
 
 
 def test_data_is_escaped(make_services: Callable[..., Services], tmp_path: Path) -> None:
-    services = make_services(
-        MAILFLOW_RULES_DIR=str(tmp_path / "no-rules"),
-        MAILFLOW_TEMPLATES_DIR=str(tmp_path / "no-templates"),
-    )
+    services = make_services()
     evil = _application(1, "<script>alert(1)</script> Library", "Spain", "Toledo <b>", "en")
     evil = evil.replace(
         b"Interests: children's reading",

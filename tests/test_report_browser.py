@@ -70,8 +70,6 @@ def test_a_person_reads_the_report_on_a_phone_and_a_desk(
     browser = _chromium()
     services = make_services(
         MAILFLOW_PROGRAM_NAME=PROGRAM_NAME,
-        MAILFLOW_RULES_DIR=str(tmp_path / "no-rules"),
-        MAILFLOW_TEMPLATES_DIR=str(tmp_path / "no-templates"),
     )
     run_program(services)
     out = tmp_path / "site"

@@ -84,7 +84,7 @@ def propose(config: str | None, a: str, b: str) -> None:
     """
     from mailflow import admin
     from mailflow.dispatch.proposals import propose as make_proposal
-    from mailflow.dispatch.records import Cause
+    from mailflow.dispatch.turn import Cause, Turn
 
     services = _services(config)
     with services.db.unit_of_work() as session:
@@ -92,8 +92,8 @@ def propose(config: str | None, a: str, b: str) -> None:
             first, second = admin.find_library(session, a), admin.find_library(session, b)
         except LookupError as exc:
             raise click.ClickException(str(exc)) from exc
-        now = services.clock.now()
-        made, reason = make_proposal(session, services.workflow, first, second, now, Cause("cli"))
+        turn = Turn(session, services.workflow, services.clock.now(), Cause("cli"))
+        made, reason = make_proposal(turn, first, second)
         text = admin.format_proposal(made) if made is not None else None
     if text is None:
         click.echo(f"refused: {reason}", err=True)
@@ -192,7 +192,7 @@ def libraries_import(config: str | None, file: Path, dry_run: bool) -> None:
     libraries are already known to the committee. Seeking libraries are asked to confirm their
     listing later, counted from their created date, like everyone else.
     """
-    from mailflow.dispatch.importer_db import import_rows, validate
+    from mailflow.admin.csv_import import import_rows, validate
 
     services = _services(_group_config(config))
     now = services.clock.now()
@@ -227,7 +227,7 @@ def libraries_export(config: str | None, file: str) -> None:
     UTF-8 with a byte-order mark, so Excel shows Chinese correctly. Columns: id, state,
     created, the application fields (English keys) and contacts (email:status; ...).
     """
-    from mailflow.dispatch.importer_db import export_csv
+    from mailflow.admin.csv_import import export_csv
 
     with _services(_group_config(config)).db.unit_of_work() as session:
         text, count = export_csv(session)

@@ -1,27 +1,42 @@
-"""The only write path from stored mail to program state.
+"""The inbox stage: each stored message is parsed once, correlated, applied, and its outcome kept.
 
-Claims stored inbox rows, parses them, and writes facts, library/contact changes and history in
-the same transaction that marks the row done. A crash anywhere rolls the transaction back and
-leaves the row `new`, so it is processed again and never acted on twice. A message whose
-processing raises is rolled back to its savepoint and dead-lettered with the reason.
+Claims stored inbox rows (store/claims.py) and handles each in a savepoint of the batch's
+transaction: facts, library/contact changes, state, history, outbox rows and the row's `done`
+commit together. A crash rolls everything back and leaves the row `new`, so it is processed
+again and never acted on twice; a message whose handling raises is dead-lettered with the reason.
 """
 
 from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
+from mailflow.dispatch import attention, commands, failures, letters, libraries
+from mailflow.dispatch.apply import apply_event
+from mailflow.dispatch.correlate import Match, Unmatched, correlate
 from mailflow.dispatch.program import Workflow
-from mailflow.dispatch.route import route
+from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, machine_of
 from mailflow.log import DISPATCH
-from mailflow.parse import parse_message
+from mailflow.outbox.render import blank_form
+from mailflow.parse import Facts, parse_message
+from mailflow.store.claims import run_claimed
 from mailflow.store.db import Database
-from mailflow.store.schema import DEAD, NEW, QUARANTINED, DeadLetter, InboxMessage, MessageFacts
+from mailflow.store.schema import (
+    DEAD,
+    NEW,
+    DeadLetter,
+    InboxMessage,
+    Library,
+    MessageFacts,
+    Outbox,
+)
+
+NOT_UNDERSTOOD_TEMPLATE = "library-not-understood"
 
 
 @dataclass
@@ -39,85 +54,154 @@ class ProcessReport:
 def process_pending(
     db: Database, clock: Clock, wf: Workflow, batch_size: int = 200
 ) -> ProcessReport:
-    """Process every stored message still `new`, one transaction per batch."""
+    """Process every stored message still `new`."""
     report = ProcessReport()
-    while True:
-        with db.unit_of_work() as session:
-            query = select(InboxMessage).where(InboxMessage.status == NEW).order_by(InboxMessage.id)
-            if not db.is_sqlite:
-                # Several workers on PostgreSQL each take their own rows.
-                query = query.with_for_update(skip_locked=True)
-            rows = list(session.scalars(query.limit(batch_size)))
-            for row in rows:
-                _process_one(session, row, clock.now(), wf, report)
-        if len(rows) < batch_size:
-            return report
 
+    def ready(now: datetime):  # noqa: ANN202 - a select
+        return select(InboxMessage).where(InboxMessage.status == NEW).order_by(InboxMessage.id)
 
-def _process_one(
-    session: Session,
-    row: InboxMessage,
-    now: datetime,
-    wf: Workflow,
-    report: ProcessReport,
-) -> None:
-    row_id = row.id
-    row.attempts += 1  # outside the savepoint: a failed attempt still counts
-    try:
-        # SAVEPOINT flushes what earlier messages did; inside one message dispatch flushes where
-        # it needs ids, so autoflush before every lookup would only repeat work.
-        with session.begin_nested(), session.no_autoflush:
-            facts = parse_message(
-                row.raw,
-                program_address=wf.program.program_address,
-                secret=wf.program.secret,
-                staff=wf.program.staff,
-            )
-            outcome, status = route(session, wf, row, facts, now)
-            session.add(
-                MessageFacts(
-                    inbox_id=row.id,
-                    kind=facts.kind,
-                    from_address=facts.from_.address,
-                    from_name=facts.from_.name[:255],
-                    subject=facts.subject,
-                    sent_at=facts.date,
-                    language=facts.language,
-                    token=facts.token,
-                    token_forged=facts.token_forged,
-                    in_reply_to=facts.in_reply_to,
-                    intent=facts.intent,
-                    auto_reply=facts.auto_reply,
-                    auto_reply_until=facts.auto_reply_until,
-                    reply_text=facts.reply_text,
-                    outcome=outcome,
-                    data=facts.to_json(),
-                )
-            )
-            row.status, row.processed_at, row.error = status, now, None
-            if status == QUARANTINED:
-                row.error = outcome
-        report.kinds[facts.kind] = report.kinds.get(facts.kind, 0) + 1
-        if status == QUARANTINED:
+    def count_attempt(row: InboxMessage) -> None:
+        row.attempts += 1  # outside the savepoint: a failed attempt still counts
+
+    def handle(session: Session, row: InboxMessage, now: datetime) -> None:
+        turn = Turn(session, wf, now, Cause("message", inbox_id=row.id))
+        with session.no_autoflush:
+            kind, outcome = handle_message(turn, row)
+        report.kinds[kind] = report.kinds.get(kind, 0) + 1
+        if outcome.code is Outcomes.QUARANTINED:
             report.quarantined += 1
         else:
             report.done += 1
-        DISPATCH.info("inbox #%s (%s): %s", row_id, facts.kind, outcome)
-    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+        DISPATCH.info("inbox #%s (%s): %s", row.id, kind, outcome.code)
+
+    def fail(session: Session, row: InboxMessage, now: datetime, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:2000]
-        DISPATCH.error("inbox #%s dead-lettered: %s", row_id, reason)
-        row = session.get(InboxMessage, row_id)
+        DISPATCH.error("inbox #%s dead-lettered: %s", row.id, reason)
         row.status, row.error, row.processed_at = DEAD, reason, now
         session.add(
-            DeadLetter(
-                inbox_id=row_id,
-                stage="dispatch",
-                reason=reason,
-                detail=traceback.format_exc(limit=20),
-                created_at=now,
-            )
-        )
+            DeadLetter(inbox_id=row.id, stage="dispatch", reason=reason,
+                       detail=traceback.format_exc(limit=20), created_at=now)
+        )  # fmt: skip
         report.dead += 1
+
+    run_claimed(db, clock, ready, handle, fail, batch_size, before=count_attempt)
+    return report
+
+
+def handle_message(turn: Turn, row: InboxMessage) -> tuple[str, Outcome]:
+    """Parse once, act, and keep the facts with the outcome (a code and the words)."""
+    program = turn.program
+    facts = parse_message(
+        row.raw, program_address=program.program_address, secret=program.secret,
+        staff=program.staff, commands=turn.wf.rules.command_words(),
+    )  # fmt: skip
+    turn = turn.because(Cause("message", inbox_id=row.id, message_id=facts.message_id))
+    outcome = act(turn, facts)
+    turn.session.add(
+        MessageFacts(
+            inbox_id=row.id, kind=facts.kind, from_address=facts.from_.address,
+            from_name=facts.from_.name[:255], subject=facts.subject, sent_at=facts.date,
+            language=facts.language, token=facts.token, token_forged=facts.token_forged,
+            in_reply_to=facts.in_reply_to, intent=facts.intent, auto_reply=facts.auto_reply,
+            auto_reply_until=facts.auto_reply_until, reply_text=facts.reply_text,
+            outcome_code=str(outcome.code), outcome=outcome.text, data=facts.to_json(),
+        )
+    )  # fmt: skip
+    row.status, row.processed_at = outcome.inbox_status, turn.now
+    row.error = outcome.text if outcome.code is Outcomes.QUARANTINED else None
+    return facts.kind, outcome
+
+
+def unreadable(facts: Facts) -> bool:
+    """Nothing to read and no one to answer: such mail goes to Quarantine with the reason."""
+    defects = set(facts.defects)
+    return "empty-input" in defects or {"no-from", "empty-body"} <= defects
+
+
+def act(turn: Turn, facts: Facts) -> Outcome:
+    if unreadable(facts):
+        return Outcome(Outcomes.QUARANTINED, "quarantined: empty message with no sender")
+    if facts.mailflow_own:
+        return Outcome(Outcomes.OWN_MAIL, "dropped: mailflow's own mail came back; not answered")
+    if facts.kind == "bounce":
+        return failures.bounce(turn, facts)
+    if facts.kind == "auto_reply":
+        return libraries.auto_reply(turn, facts)
+    if facts.kind == "command":
+        return commands.run_command(turn, facts)
+    if facts.token_forged:
+        return attention.needs_person(
+            turn, facts, "the reply token does not verify (forged or altered)"
+        )
+    found = correlate(turn, facts)
+    if isinstance(found, Outcome):
+        return found
+    if isinstance(found, Unmatched):
+        if not found.understood:
+            return not_understood(turn, facts, found.reason)
+        return attention.needs_person(turn, facts, found.reason, found.record)
+    return _apply(turn, facts, found)
+
+
+def _apply(turn: Turn, facts: Facts, match: Match) -> Outcome:
+    record, event = match.record, match.event
+    notes = []
+    if isinstance(record, Library) and event.name == "application":
+        if not match.created:
+            libraries.merge_application(turn, record, dict(event.fields))
+        if facts.language and match.created:
+            record.language = facts.language
+        libraries.flag_timezone(turn, record, facts)
+    if match.contact is not None and not match.created:
+        library = match.contact.library
+        email, name = facts.fields.get("contact_email"), facts.fields.get("contact_name")
+        if email == match.contact.email:
+            email = None
+        notes += libraries.update_contact(turn, library, match.contact, email, name)
+    decision = apply_event(turn, record, event)
+    kind = machine_of(record)
+    if not decision.matched:
+        reason = f"{event.name} does not apply to {kind} #{record.id} in state {decision.old_state}"
+        outcome = attention.needs_person(turn, facts, reason, record, Outcomes.NO_RULE)
+        return outcome
+    arrow = (
+        f"{decision.old_state} -> {decision.new_state}"
+        if decision.changed
+        else f"stays {decision.new_state}"
+    )
+    code = Outcomes.APPLICATION if match.created else Outcomes.EVENT
+    text = f"{'new ' if match.created else ''}{event.name}: {kind} #{record.id} {arrow}"
+    if notes:
+        text += "; " + "; ".join(notes)
+    return Outcome(code, text)
+
+
+def not_understood(turn: Turn, facts: Facts, reason: str) -> Outcome:
+    """Staff get it; the sender is told once a day at most, never a loop."""
+    outcome = attention.needs_person(turn, facts, reason, code=Outcomes.NOT_UNDERSTOOD)
+    sender = facts.from_.address
+    if not sender or turn.program.is_staff(sender):
+        return outcome
+    recent = turn.session.scalar(
+        select(Outbox.id).where(
+            Outbox.template == NOT_UNDERSTOOD_TEMPLATE,
+            Outbox.thread_key == f"sender:{sender}",
+            Outbox.created_at > turn.now - timedelta(days=1),
+        )
+    )
+    if recent is not None:
+        letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "answered in the last 24 hours")
+        return Outcome(Outcomes.RATE_LIMITED, outcome.text + "; not answered (rate limit)")
+    locale = facts.language if facts.language in turn.renderer.available_locales() else None
+    locale = locale or turn.program.default_locale
+    letters.enqueue(
+        turn, template=NOT_UNDERSTOOD_TEMPLATE, locales=[locale], to=[sender],
+        context={"recipient": {"name": facts.from_.name, "email": sender},
+                 "message": attention.message_view(turn, facts, ""),
+                 "form": blank_form("application", locale)},
+        record=None, token_ref=None, thread_key=f"sender:{sender}", in_reply_to=facts.message_id,
+    )  # fmt: skip
+    return Outcome(Outcomes.NOT_UNDERSTOOD, outcome.text + "; sender told we could not understand")
 
 
 def replay(db: Database, dead_letter_id: int, now: datetime) -> InboxMessage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time
 
-from mailflow.engine.definition import Machine
+from mailflow.engine.definition import Command, Machine, Rules
 from mailflow.outbox.render import Renderer
 
 
@@ -17,6 +17,7 @@ class ProgramContext:
     name: str = "Sister Libraries Program"
     website: str = ""
     mentor: str = ""
+    mentor_name: str = ""
     auto_approve_score: float | None = None
     work_start: time = time(9, 0)
     work_end: time = time(17, 0)
@@ -35,18 +36,33 @@ class ProgramContext:
         local, _, domain = self.program_address.partition("@")
         return f"{local}+{token}@{domain}"
 
+    def is_staff(self, address: str) -> bool:
+        return bool(address) and address.lower() in {s.lower() for s in self.staff}
+
 
 @dataclass
 class Workflow:
-    """The program, its machines and its templates: everything a decision is applied with."""
+    """The program, its rules and its templates: everything a decision is applied with."""
 
     program: ProgramContext
-    machines: dict[str, Machine] = field(default_factory=dict)
+    rules: Rules = field(default_factory=lambda: Rules({}))
     renderer: Renderer | None = None
+
+    @property
+    def machines(self) -> dict[str, Machine]:
+        return self.rules.machines
+
+    @property
+    def commands(self) -> dict[str, Command]:
+        return self.rules.commands
 
     @property
     def trial_days(self) -> int:
         """How long a trial lasts, as the rules say (mail quotes it; the rules decide it)."""
         machine = self.machines.get("partnership")
-        timer = machine.timer("trial", "trial-end") if machine else None
-        return timer.after.days if timer else 90
+        return machine.days("trial", "trial-end", 90) if machine else 90
+
+    def states(self, machine: str, tag: str) -> tuple[str, ...]:
+        """The states of `machine` that carry `tag` (the code asks for tags, not names)."""
+        found = self.machines.get(machine)
+        return found.tagged(tag) if found else ()

@@ -8,24 +8,22 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow.dispatch.mail import profile
+from mailflow.dispatch.apply import apply_event
+from mailflow.dispatch.letters import deliverable, profile
 from mailflow.dispatch.program import Workflow
-from mailflow.dispatch.records import Cause
-from mailflow.dispatch.workflow import apply_event
+from mailflow.dispatch.turn import Cause, Turn
 from mailflow.engine.events import Event
 from mailflow.matching import DEFAULT_WEIGHTS, Weights, judge
 from mailflow.matching_pool import Proposal, choose_pairs
 from mailflow.store.schema import DeclinedPair, Library, Partnership
 
-PROPOSABLE = ("seeking", "partnered")
 
-
-def why_not(session: Session, a: Library, b: Library) -> str | None:
+def why_not(session: Session, wf: Workflow, a: Library, b: Library) -> str | None:
     """The hard rule a pair breaks, in words; None if it may be proposed."""
     if a.id == b.id:
         return "a library cannot partner with itself"
     for lib in (a, b):
-        if lib.state not in PROPOSABLE:
+        if lib.state not in wf.states("library", "proposable"):
             return f"{lib.name} is {lib.state}, not seeking"
     verdict = judge(profile(a), profile(b), a.updated_at)
     if not verdict.allowed:
@@ -42,17 +40,16 @@ def why_not(session: Session, a: Library, b: Library) -> str | None:
 
 
 def propose(
-    session: Session,
-    wf: Workflow,
+    turn: Turn,
     a: Library,
     b: Library,
-    now: datetime,
-    cause: Cause,
+    reasons: Sequence[str] = (),
     *,
     score: float | None = None,
-    reasons: Sequence[str] = (),
 ) -> tuple[Partnership | None, str]:
-    reason = why_not(session, a, b)
+    """A new partnership for the pair, and its `proposed` event; or why the pair may not be."""
+    session, wf, now = turn.session, turn.wf, turn.now
+    reason = why_not(session, wf, a, b)
     if reason is not None:
         return None, reason
     if score is None:
@@ -62,7 +59,7 @@ def propose(
     partnership = Partnership(
         library_a_id=first.id,
         library_b_id=second.id,
-        state="new",
+        state=wf.machines["partnership"].initial,
         score=score,
         reasons=list(reasons),
         informal=False,
@@ -74,26 +71,31 @@ def propose(
     session.add(partnership)
     session.flush()
     session.refresh(partnership)
-    apply_event(session, wf, partnership, Event("proposed", now, cause=cause.kind), cause, now)
+    apply_event(turn, partnership, Event("proposed", now, cause=turn.cause.kind))
     return partnership, "proposed"
 
 
-def matching_pool(session: Session, now: datetime) -> tuple[list[dict], set[tuple[int, int]]]:
+def matching_pool(
+    session: Session, wf: Workflow, now: datetime
+) -> tuple[list[dict], set[tuple[int, int]]]:
     """Libraries that may be matched now, as profiles, and the pairs that must never be."""
     busy = set()
+    pending = {wf.machines["partnership"].initial, *wf.states("partnership", "pending")}
     blocked: set[tuple[int, int]] = set()
     for a_id, b_id, state in session.execute(
         select(Partnership.library_a_id, Partnership.library_b_id, Partnership.state)
     ):
         blocked.add((min(a_id, b_id), max(a_id, b_id)))
-        if state in ("new", "proposed", "offered"):
+        if state in pending:
             busy |= {a_id, b_id}  # one open proposal at a time per library
     blocked |= {(d.low_id, d.high_id) for d in session.scalars(select(DeclinedPair))}
     pool = []
     for library in session.scalars(
-        select(Library).where(Library.state == "seeking", Library.hidden.is_(False))
+        select(Library).where(
+            Library.state.in_(wf.states("library", "listed")), Library.hidden.is_(False)
+        )
     ):
-        if library.id in busy or not any(c.status != "failed" for c in library.contacts):
+        if library.id in busy or not deliverable(library):
             continue
         item = profile(library)
         item["waited_days"] = max(0, (now - library.created_at).days)
@@ -118,7 +120,7 @@ def run_matching(
     dry_run: bool = False,
 ) -> list[Proposal]:
     """Choose pairs for the whole pool and (unless dry_run) propose each one to staff."""
-    pool, blocked = matching_pool(session, now)
+    pool, blocked = matching_pool(session, wf, now)
     chosen = choose_pairs(
         pool, now, weights=weights, blocked=blocked, candidates=candidates, min_score=min_score
     )
@@ -128,9 +130,7 @@ def run_matching(
         lib.id: lib
         for lib in session.scalars(select(Library).where(Library.id.in_([p["id"] for p in pool])))
     }
+    turn = Turn(session, wf, now, Cause("engine"))
     for pair in chosen:
-        propose(
-            session, wf, libraries[pair.a], libraries[pair.b], now, Cause("engine"),
-            score=pair.score, reasons=list(pair.reasons),
-        )  # fmt: skip
+        propose(turn, libraries[pair.a], libraries[pair.b], list(pair.reasons), score=pair.score)
     return chosen

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mailflow.engine.events import Event, RecordView
@@ -16,8 +16,13 @@ from mailflow.engine.events import Event, RecordView
 # Who a `send` goes to. each: every library separately, in its own language; both: one mail to
 # both (both languages when they differ); other: the library that did not act; unanswered: the
 # libraries that have not answered the offer yet; sender/library: the acting library.
-RECIPIENTS = ("sender", "library", "each", "both", "other", "unanswered")
-RECORD_KINDS = ("accept", "decline", "mou", "activity", "note", "keep-listed")
+# accepted: the libraries that said yes to the offer (told when it lapses); unsigned: no complete
+# MOU yet; undecided: no yes to renewing yet.
+RECIPIENTS = (
+    "sender", "library", "each", "both", "other", "unanswered", "accepted", "unsigned", "undecided",
+)  # fmt: skip
+RECORD_KINDS = ("accept", "decline", "mou", "activity", "note", "keep-listed", "renew")
+REVIEW_FROM = ("mou", "now", "previous")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class ScheduleTimer:
     after: timedelta
     working_hours: bool = True
     sequence: int = 1
+    due_at: datetime | None = None  # set for a timer anchored to a date (decide resolves it)
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class CancelTimers:
 @dataclass(frozen=True)
 class SetField:
     key: str
-    value: Any  # "now" and "+<duration>" are resolved by dispatch against the clock
+    value: Any  # "now" and "+<duration>" become datetimes in decide (it has the clock's now)
     increment: bool = False
 
 
@@ -67,10 +73,27 @@ class BlockPair:
 @dataclass(frozen=True)
 class Emit:
     event: str  # to the related records of the other machine
+    to: str = "related"  # related: all of them; sender: only the library that acted
+
+
+@dataclass(frozen=True)
+class ReviewDate:
+    """Set review_at: from the MOU's own review date or duration, else `default` from a base."""
+
+    source: str  # mou | now | previous
+    default: timedelta
 
 
 Effect = (
-    SendMail | NotifyStaff | ScheduleTimer | CancelTimers | SetField | Record | BlockPair | Emit
+    SendMail
+    | NotifyStaff
+    | ScheduleTimer
+    | CancelTimers
+    | SetField
+    | Record
+    | BlockPair
+    | Emit
+    | ReviewDate
 )
 
 
@@ -137,6 +160,22 @@ def _check_record(args: Any) -> dict[str, Any]:
     return {"kind": args}
 
 
+def _check_emit(args: Any) -> dict[str, Any]:
+    if isinstance(args, str) and args:
+        return {"event": args, "to": "related"}
+    args = _need(args, {"event"}, {"to"})
+    if args.get("to", "related") not in ("related", "sender"):
+        raise ValueError("to: related (every related record) or sender (the library that acted)")
+    return {"event": args["event"], "to": args.get("to", "related")}
+
+
+def _check_review(args: Any) -> dict[str, Any]:
+    args = _need(args, {"from"}, {"default"})
+    if args["from"] not in REVIEW_FROM:
+        raise ValueError(f"from: one of {', '.join(REVIEW_FROM)}")
+    return {"from": args["from"], "default": parse_duration(args.get("default", "365d"))}
+
+
 def _check_schedule(args: Any) -> dict[str, Any]:
     args = _need(args, {"timer", "after"})
     args["after"] = parse_duration(args["after"])
@@ -183,9 +222,15 @@ ACTIONS: dict[str, ActionSpec] = {
         lambda a, r, e: [BlockPair()],
     ),
     "emit": ActionSpec(
-        "send an event to the related records of the other machine",
-        _check_string,
-        lambda a, r, e: [Emit(a["value"])],
+        "send an event to the related records of the other machine (to: sender for one)",
+        _check_emit,
+        lambda a, r, e: [Emit(a["event"], a["to"])],
+    ),
+    "review-date": ActionSpec(
+        "set the review date: the MOU's own date or duration, else the default after now or the"
+        " previous review date",
+        _check_review,
+        lambda a, r, e: [ReviewDate(a["from"], a["default"])],
     ),
     "schedule": ActionSpec(
         "start a one-off timer in the current state",

@@ -96,4 +96,22 @@ def was_mou_sent(record: RecordView, event: Event) -> bool:
 
 @guard("was-active", "the partnership was active before it stalled")
 def was_active(record: RecordView, event: Event) -> bool:
-    return record.data.get("resume_state") in ("active", "renewal")
+    return record.data.get("resume_state") == "active"
+
+
+@guard("review-asked", "the libraries were asked whether to renew before the review date")
+def review_asked(record: RecordView, event: Event) -> bool:
+    return bool(record.data.get("review_asked"))
+
+
+@guard("both-renew", "with this answer, both libraries said yes to renewing")
+def both_renew(record: RecordView, event: Event) -> bool:
+    renew = {k for k, v in (record.data.get("renew") or {}).items() if v}
+    if event.side is not None:
+        renew.add(str(event.side))
+    return set(_sides(record)) <= renew
+
+
+@guard("was-renewal", "the partnership was up for renewal before it stalled")
+def was_renewal(record: RecordView, event: Event) -> bool:
+    return record.data.get("resume_state") == "renewal"

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mailflow.engine.actions import ACTIONS, parse_duration
-from mailflow.engine.definition import ActionDef, Guard, Machine, StateDef, TimerDef, Transition
+from mailflow.engine.definition import (
+    COMMAND_NEEDS,
+    REPLY_SIGNALS,
+    ActionDef,
+    Command,
+    Guard,
+    Machine,
+    Rules,
+    StateDef,
+    TimerDef,
+    Transition,
+)
 from mailflow.engine.guards import GUARDS
 from mailflow.errors import RuleDefinitionError
 
 LINE = "__line__"
-STATE_KEYS = {"description", "final", "timers"}
-TIMER_KEYS = {"name", "after", "every", "working_hours"}
+STATE_KEYS = {"description", "final", "timers", "tags", "replies"}
+TIMER_KEYS = {"name", "after", "every", "working_hours", "at", "before"}
+COMMAND_KEYS = {"words", "description", "event", "run", "needs", "takes", "by"}
+ANCHORS = ("review_at",)  # date fields a timer may be anchored to
 TRANSITION_KEYS = {"from", "on", "if", "to", "do", "note"}
 
 
@@ -57,19 +71,7 @@ def _list(value: Any) -> list[Any]:
 def load_machine(path: Path, template_exists: Callable[[str], bool] | None = None) -> Machine:
     """Load and check one rules file. Raises RuleDefinitionError listing every problem."""
     errors = _Errors(str(path))
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - _Loader is SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        errors.add(line, "yaml", str(getattr(exc, "problem", exc)))
-        raise RuleDefinitionError("\n".join(errors.items)) from exc
-    except OSError as exc:
-        raise RuleDefinitionError(f"{path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RuleDefinitionError(
-            f"{path}: the file must be a mapping with machine, states, transitions"
-        )
+    data = read_yaml(path)
     top_line = data.get(LINE)
     name = data.get("machine")
     if not isinstance(name, str):
@@ -113,9 +115,15 @@ def _states(raw: Any, errors: _Errors, top_line: int | None) -> dict[str, StateD
             tline = timer.get(LINE)
             for key in set(timer) - TIMER_KEYS - {LINE}:
                 errors.add(tline, f"states.{name}.timers.{key}", "unknown key")
+            at = timer.get("at")
+            if at is not None and at not in ANCHORS:
+                errors.add(tline, f"states.{name}.timers.{timer.get('name')}.at",
+                           f"{at!r} is not a date field ({', '.join(ANCHORS)})")  # fmt: skip
             try:
-                after = parse_duration(timer.get("after", timer.get("every", "")))
+                default_after = "0d" if at else timer.get("every", "")
+                after = parse_duration(timer.get("after", default_after))
                 every = parse_duration(timer["every"]) if timer.get("every") else None
+                before = parse_duration(timer["before"]) if timer.get("before") else None
             except ValueError as exc:
                 errors.add(tline, f"states.{name}.timers.{timer.get('name')}", str(exc))
                 continue
@@ -123,15 +131,46 @@ def _states(raw: Any, errors: _Errors, top_line: int | None) -> dict[str, StateD
                 errors.add(tline, f"states.{name}.timers", "a timer needs a name")
                 continue
             timers.append(
-                TimerDef(str(timer["name"]), after, every, bool(timer.get("working_hours", True)))
-            )
+                TimerDef(
+                    str(timer["name"]), after, every, bool(timer.get("working_hours", True)),
+                    at=at, before=before or timedelta(0),
+                )
+            )  # fmt: skip
+        tags = _list(body.get("tags"))
+        if not all(isinstance(t, str) for t in tags):
+            errors.add(line, f"states.{name}.tags", "a list of names")
         states[str(name)] = StateDef(
             str(name),
             str(body.get("description", "")),
             bool(body.get("final", False)),
             tuple(timers),
+            frozenset(str(t) for t in tags),
+            _replies(body.get("replies"), f"states.{name}.replies", line, errors),
+            line,
         )
     return states
+
+
+def _replies(raw: Any, key: str, line: int | None, errors: _Errors) -> tuple[tuple[str, str], ...]:
+    """A state's reply table: {signal: event}, in the order the signals are tried."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        errors.add(line, key, "a mapping of reply signal: event")
+        return ()
+    table = []
+    for signal, event in raw.items():
+        if signal == LINE:
+            continue
+        if signal not in REPLY_SIGNALS:
+            errors.add(raw.get(LINE, line), f"{key}.{signal}",
+                       f"unknown reply signal (known: {', '.join(REPLY_SIGNALS)})")  # fmt: skip
+            continue
+        if not isinstance(event, str) or not event:
+            errors.add(raw.get(LINE, line), f"{key}.{signal}", "names the event the reply means")
+            continue
+        table.append((str(signal), event))
+    return tuple(table)
 
 
 def _transitions(
@@ -235,17 +274,87 @@ def _check_graph(machine: Machine, errors: _Errors) -> None:
                 errors.add(None, f"states.{state}.timers.{timer.name}", "no transition handles it")
 
 
-def load_rules(
-    directory: Path, template_exists: Callable[[str], bool] | None = None
-) -> dict[str, Machine]:
-    """Every rules/*.yaml, by machine name; all problems of all files in one error."""
+def load_commands(path: Path, data: dict[str, Any]) -> dict[str, Command]:
+    """rules/commands.yaml: every staff command, its words in each language, what it needs."""
+    errors = _Errors(str(path))
+    raw = data.get("commands")
+    if not isinstance(raw, dict):
+        raise RuleDefinitionError(f"{path}: commands: a mapping of verb: declaration")
+    commands: dict[str, Command] = {}
+    spelled: dict[str, str] = {}
+    for verb, body in raw.items():
+        if verb == LINE:
+            continue
+        line = body.get(LINE) if isinstance(body, dict) else raw[LINE]
+        if not isinstance(body, dict):
+            errors.add(line, f"commands.{verb}", "a mapping with words and event or run")
+            continue
+        for key in set(body) - COMMAND_KEYS - {LINE}:
+            errors.add(line, f"commands.{verb}.{key}", "unknown key")
+        words = tuple(
+            dict.fromkeys([str(verb), *(str(w).lower() for w in _list(body.get("words")))])
+        )
+        for word in words:
+            if word in spelled:
+                errors.add(
+                    line, f"commands.{verb}.words", f"{word!r} is also a word of {spelled[word]!r}"
+                )
+            spelled[word] = str(verb)
+        event, run = body.get("event"), body.get("run")
+        if (event is None) == (run is None):
+            errors.add(
+                line, f"commands.{verb}", "names exactly one of event (to the record) or run"
+            )
+        needs = str(body.get("needs", "nothing"))
+        if needs not in COMMAND_NEEDS:
+            errors.add(line, f"commands.{verb}.needs", f"one of {', '.join(COMMAND_NEEDS)}")
+        takes = body.get("takes")
+        if takes not in (None, "text"):
+            errors.add(line, f"commands.{verb}.takes", "only 'text' (the rest of the mail)")
+        by = tuple(str(b) for b in _list(body.get("by", "staff")))
+        if not set(by) <= {"staff", "mentor"}:
+            errors.add(line, f"commands.{verb}.by", "staff and/or mentor")
+        commands[str(verb)] = Command(
+            verb=str(verb), words=words, description=str(body.get("description", "")),
+            event=str(event) if event else None, run=str(run) if run else None, needs=needs,
+            takes_text=takes == "text", by=by, line=line or 0,
+        )  # fmt: skip
+    if errors.items:
+        raise RuleDefinitionError("\n".join(errors.items))
+    return commands
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """One rules file as data (lines remembered); a YAML error says file and line."""
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - _Loader is SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RuleDefinitionError(f"{where}: yaml: {getattr(exc, 'problem', exc)}") from exc
+    except OSError as exc:
+        raise RuleDefinitionError(f"{path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RuleDefinitionError(f"{path}: the file must be a mapping")
+    return data
+
+
+def load_rules(directory: Path, template_exists: Callable[[str], bool] | None = None) -> Rules:
+    """Every rules/*.yaml: the machines by name and the staff commands; all problems at once."""
+    if not directory.is_dir():
+        raise RuleDefinitionError(f"{directory}: no such rules folder")
     machines: dict[str, Machine] = {}
+    commands: dict[str, Command] = {}
     problems: list[str] = []
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise RuleDefinitionError(f"{directory}: no rules files (*.yaml)")
     for path in files:
         try:
+            data = read_yaml(path)
+            if "commands" in data and "machine" not in data:
+                commands.update(load_commands(path, data))
+                continue
             machine = load_machine(path, template_exists)
         except RuleDefinitionError as exc:
             problems.append(str(exc))
@@ -253,7 +362,7 @@ def load_rules(
         machines[machine.name] = machine
     if problems:
         raise RuleDefinitionError("\n".join(problems))
-    return machines
+    return Rules(machines, commands)
 
 
 def mermaid(machine: Machine, highlight: Iterable[str] = ()) -> str:

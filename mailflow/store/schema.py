@@ -102,7 +102,8 @@ class MessageFacts(Base):
     auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     auto_reply_until: Mapped[datetime | None]
     reply_text: Mapped[str] = mapped_column(Text, default="")
-    outcome: Mapped[str | None] = mapped_column(Text)  # what intake did with it, in words
+    outcome_code: Mapped[str | None] = mapped_column(String(32), index=True)  # dispatch.Outcomes
+    outcome: Mapped[str | None] = mapped_column(Text)  # the same, in words
     data: Mapped[dict[str, Any]] = mapped_column(JSON)  # the full `parse --json` object
 
     inbox: Mapped[InboxMessage] = relationship(back_populates="facts")
@@ -236,6 +237,9 @@ class Activity(Base):
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
     kind: Mapped[str] = mapped_column(String(32))  # report | success-story | note
     text: Mapped[str] = mapped_column(Text)
+    # [{filename, content_type, size, part}]: photos and documents sent with it; the bytes stay
+    # in the stored mail (inbox.raw), `part` is the attachment's position there.
+    attachments: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
 
 
@@ -297,3 +301,22 @@ class Suppressed(Base):
     template: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class AttentionItem(Base):
+    """Something that needs a person: open until staff resolve it (by a command or a note)."""
+
+    __tablename__ = "attention_items"
+    __table_args__ = (Index("ix_attention_open", "resolved_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)  # dispatch.Outcomes / a notice code
+    reason: Mapped[str] = mapped_column(Text)
+    record_type: Mapped[str | None] = mapped_column(String(32))
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # e.g. a proposed merge
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(320))
+    resolution: Mapped[str | None] = mapped_column(Text)

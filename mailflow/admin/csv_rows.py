@@ -1,7 +1,7 @@
 """Libraries from the committee's spreadsheet (CSV): reading and checking a file. Pure.
 
 `parse_rows` reads and checks a file on its own, every row, and reports every problem;
-importer_db.py checks the rows against the database and writes them (or writes them back out).
+csv_import.py checks the rows against the database and writes them (or writes them back out).
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ def _row(
     return ImportRow(number, fields, state, created, contacts), []
 
 
-def _library_key(name: str, country: str) -> tuple[str, str]:
+def library_key(name: str, country: str) -> tuple[str, str]:
     return re.sub(r"\s+", " ", name).strip().casefold(), country_key(country).casefold()
 
 
@@ -329,7 +329,7 @@ def parse_rows(data: bytes, now: datetime) -> Validation:
                 )
             else:
                 emails[address] = number
-        key = _library_key(row.name, row.country)
+        key = library_key(row.name, row.country)
         if key in libraries:
             result.errors.append(
                 f"row {number}: library {row.name!r} ({row.country}) is also on row {libraries[key]}"

@@ -16,14 +16,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from mailflow.countries import country_key
-from mailflow.dispatch.importer import (
+from mailflow.admin.csv_rows import (
     EXPORT_COLUMNS,
     ImportRow,
     Validation,
-    _library_key,
+    library_key,
     parse_rows,
 )
+from mailflow.countries import country_key
 from mailflow.dispatch.program import Workflow
 from mailflow.parse.forms import APPLICATION_FIELDS, REQUIRED_APPLICATION_FIELDS, missing
 from mailflow.store.schema import Contact, History, Library, Timer
@@ -42,7 +42,7 @@ def check_database(session: Session, rows: Iterable[ImportRow]) -> list[str]:
     existing: dict[tuple[str, str], Library] = {}
     for library in session.scalars(select(Library).order_by(Library.id)):
         if country_key(library.country) in countries:
-            existing.setdefault(_library_key(library.name, library.country or ""), library)
+            existing.setdefault(library_key(library.name, library.country or ""), library)
     for row in rows:
         for address, _ in row.contacts:
             if address in known:
@@ -50,7 +50,7 @@ def check_database(session: Session, rows: Iterable[ImportRow]) -> list[str]:
                 errors.append(
                     f"row {row.row}: contact_email {address!r} is already a contact of library #{lib.id} ({lib.name})"
                 )
-        same = existing.get(_library_key(row.name, row.country))
+        same = existing.get(library_key(row.name, row.country))
         if same is not None:
             errors.append(
                 f"row {row.row}: library {row.name!r} ({row.country}) already exists as #{same.id}"

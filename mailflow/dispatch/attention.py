@@ -1,0 +1,86 @@
+"""The needs-a-person queue: every item is open until staff resolve it, and the digest lists them.
+
+An item is opened with a mail to staff. Its mail carries a reply token naming the item (`n12`),
+so a `note ...` in reply resolves it; a staff command that acts on the item's record resolves
+the record's open items too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from mailflow.dispatch import letters
+from mailflow.dispatch.turn import Outcome, Outcomes, Record, Turn, machine_of
+from mailflow.parse import Facts
+from mailflow.store.schema import AttentionItem
+
+
+def open_item(
+    turn: Turn,
+    code: str,
+    reason: str,
+    record: Record | None = None,
+    data: dict[str, Any] | None = None,
+) -> AttentionItem:
+    item = AttentionItem(
+        code=code, reason=reason, record_type=machine_of(record) if record else None,
+        record_id=record.id if record else None, inbox_id=turn.cause.inbox_id, data=data or {},
+        created_at=turn.now,
+    )  # fmt: skip
+    turn.session.add(item)
+    turn.session.flush()
+    return item
+
+
+def escalate(turn: Turn, record: Record, template: str, reason: str) -> None:
+    """A `notify-staff` effect: an open item about the record, and the mail that says so."""
+    if template == "staff-escalation":
+        open_item(turn, "escalation", reason, record)
+    letters.to_staff(turn, template, reason, record)
+
+
+def message_view(turn: Turn, facts: Facts, reason: str) -> dict[str, Any]:
+    return {
+        "id": turn.cause.inbox_id, "from": facts.from_.address, "subject": facts.subject,
+        "received": turn.now.isoformat(), "reason": reason, "text": facts.reply_text,
+    }  # fmt: skip
+
+
+def needs_person(
+    turn: Turn,
+    facts: Facts,
+    reason: str,
+    record: Record | None = None,
+    code: Outcomes = Outcomes.NEEDS_PERSON,
+) -> Outcome:
+    """Open an item for a message nobody could act on, and mail staff (a `note` resolves it)."""
+    item = open_item(turn, str(code), reason, record)
+    extra = {"message": message_view(turn, facts, reason)}
+    letters.to_staff(turn, "staff-needs-person", reason, record, extra, token_ref=f"n{item.id}")
+    return Outcome(code, f"needs a person: {reason}")
+
+
+def open_items(turn: Turn, record: Record) -> list[AttentionItem]:
+    return list(
+        turn.session.scalars(
+            select(AttentionItem).where(
+                AttentionItem.record_type == machine_of(record),
+                AttentionItem.record_id == record.id,
+                AttentionItem.resolved_at.is_(None),
+            )
+        )
+    )
+
+
+def resolve(turn: Turn, item: AttentionItem, how: str) -> None:
+    if item.resolved_at is None:
+        item.resolved_at, item.resolved_by, item.resolution = turn.now, turn.cause.by, how[:2000]
+
+
+def resolve_record(turn: Turn, record: Record, how: str) -> int:
+    items = open_items(turn, record)
+    for item in items:
+        resolve(turn, item, how)
+    return len(items)

@@ -1,0 +1,189 @@
+"""Correlate: a message's facts become the record it concerns and the event it means.
+
+Which record: the signed reply token, then In-Reply-To/References against the mail we sent,
+then the sender's address (DESIGN.md). What event: the rules' reply table of the record's state
+(rules/*.yaml `replies`), read against the signals the reply carries. A reply from someone who
+is not a contact of that record moves nothing; it goes to a person.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from mailflow.dispatch import libraries
+from mailflow.dispatch.turn import Outcome, Record, Turn, machine_of
+from mailflow.engine.events import Event
+from mailflow.parse import Facts
+from mailflow.parse.dates import parse_date, parse_duration_months
+from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
+from mailflow.parse.intents import detect_intent, prefers_informal
+from mailflow.store.schema import AttentionItem, Contact, Library, Outbox, Partnership
+
+# A reply counts as a whole (re)application form when it carries this many application fields.
+FORM_FIELDS_MIN = 3
+_FIELD_LINE = re.compile(r"^\s*[^:：\n]{1,40}[:：]")
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """Nobody can act on it automatically: it goes to a person (and the sender may be told)."""
+
+    reason: str
+    record: Record | None = None
+    understood: bool = True  # False: we could not even tell what it is
+
+
+@dataclass
+class Match:
+    """What a message is about: a record, the event it means, and the contact who sent it."""
+
+    record: Record
+    event: Event
+    contact: Contact | None = None
+    created: bool = False  # a new library
+
+
+def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
+    """The record (or needs-a-person item) a reply names: its token, else the mail it answers."""
+    ref = facts.token.partition(".")[0] if facts.token else None  # parse verified it
+    if ref is None:
+        ids = [i for i in (facts.in_reply_to, *reversed(facts.references)) if i]
+        if ids:
+            sent = turn.session.scalars(
+                select(Outbox).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc())
+            ).first()
+            if sent is not None and sent.record_type and sent.record_id:
+                ref = f"{sent.record_type[0]}{sent.record_id}"
+    if ref is None or not ref[1:].isdigit():
+        return None
+    model = {"p": Partnership, "l": Library, "n": AttentionItem}.get(ref[0])
+    return turn.session.get(model, int(ref[1:])) if model else None
+
+
+def signals(facts: Facts) -> set[str]:
+    """What the reply carries, in the rules' words (engine.definition.REPLY_SIGNALS)."""
+    found = set()
+    app = [k for k in facts.fields if k in APPLICATION_FIELDS]
+    if len(app) >= FORM_FIELDS_MIN:
+        found.add("form")
+    if app:
+        found.add("fields")
+    if prefers_informal(facts.reply_text):
+        found.add("informal")
+    if any(k in MOU_FIELDS for k in facts.fields) or agrees(facts):
+        found.add("mou")
+    if facts.intent == "accept":
+        found.add("yes")
+    if facts.intent == "decline":
+        found.add("no")
+    if facts.reply_text.strip():
+        found.add("text")
+    return found
+
+
+def agrees(facts: Facts) -> bool:
+    """An MOU reply agrees when its words outside the form lines say yes ("I agree", "同意")."""
+    if facts.intent == "accept":
+        return True
+    words = [ln for ln in facts.reply_text.splitlines() if ln.strip() and not _FIELD_LINE.match(ln)]
+    return detect_intent("\n".join(words)) == "accept"
+
+
+def _event_data(facts: Facts) -> dict[str, object]:
+    """What the engine may keep besides the text: parsed MOU terms, the attachments' list."""
+    data: dict[str, object] = {}
+    review = (
+        parse_date(facts.fields.get("review_date", "")) if facts.fields.get("review_date") else None
+    )
+    if review:
+        data["review_on"] = review.isoformat()
+    months = (
+        parse_duration_months(facts.fields["duration"]) if facts.fields.get("duration") else None
+    )
+    if months:
+        data["duration_months"] = months
+    attachments = [
+        {"filename": a.filename, "content_type": a.content_type, "size": a.size, "part": i}
+        for i, a in enumerate(facts.attachments)
+    ]
+    if attachments:
+        data["attachments"] = attachments
+    return data
+
+
+def reply_event(turn: Turn, record: Record, facts: Facts, side: int | None) -> Event | None:
+    """The event a contact's reply means in the record's state, from the rules' reply table."""
+    state = turn.machine(record).states.get(record.state)
+    if state is None:
+        return None
+    present = signals(facts)
+    name = next((event for signal, event in state.replies if signal in present), None)
+    if name is None:
+        return None
+    fields = dict(facts.fields)
+    return Event(
+        name, turn.now, sender=facts.from_.address, side=side, text=facts.reply_text,
+        fields=fields, agreed=agrees(facts), data=_event_data(facts),
+    )  # fmt: skip
+
+
+def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
+    """The record and event of a reply, an application or a withdrawal; else what to do instead."""
+    sender = facts.from_.address
+    contact = libraries.contact_for(turn, sender)
+    if facts.kind == "withdrawal":
+        if contact is None:
+            return Unmatched("a withdrawal from an address that is no contact")
+        return Match(contact.library, Event("withdrawal", turn.now, sender=sender), contact)
+    target = referenced(turn, facts) if facts.kind == "reply" else None
+    if isinstance(target, Library | Partnership):
+        return _reply(turn, facts, target, contact)
+    if facts.kind in ("application", "reply") and (
+        facts.kind == "application" or "form" in signals(facts)
+    ):
+        return _application(turn, facts, contact)
+    if contact is not None and facts.kind == "reply":
+        # A reply we cannot tie to a mail, from a known contact: read it against its library.
+        return _reply(turn, facts, contact.library, contact)
+    return Unmatched("mailflow could not tell what this message is", understood=False)
+
+
+def _reply(turn: Turn, facts: Facts, target: Record, contact: Contact | None) -> Match | Unmatched:
+    sender = facts.from_.address
+    kind = machine_of(target)
+    if isinstance(target, Library):
+        if contact is None or contact.library_id != target.id:
+            return Unmatched(
+                f"reply about library #{target.id} from {sender}, who is not its contact", target
+            )
+        side = None
+    else:
+        sides = {target.library_a_id, target.library_b_id}
+        if contact is None or contact.library_id not in sides:
+            return Unmatched(
+                f"reply about partnership #{target.id} from {sender}, who is a contact of neither"
+                " library",
+                target,
+            )
+        side = contact.library_id
+    event = reply_event(turn, target, facts, side)
+    if event is None:
+        reason = f"could not tell what {sender} wants for {kind} #{target.id} ({target.state})"
+        return Unmatched(reason, target)
+    return Match(target, event, contact)
+
+
+def _application(turn: Turn, facts: Facts, contact: Contact | None) -> Match | Outcome:
+    fields = libraries.application_fields(facts)
+    event = Event("application", turn.now, sender=facts.from_.address, fields=fields)
+    if contact is not None:
+        return Match(contact.library, event, contact)
+    named = libraries.contact_for(turn, fields.get("contact_email", ""))
+    existing = named.library if named is not None else libraries.same_library(turn, fields)
+    if existing is not None:
+        return libraries.propose_merge(turn, existing, facts, fields)
+    library = libraries.new_library(turn, facts, fields)
+    return Match(library, event, library.contacts[0], created=True)

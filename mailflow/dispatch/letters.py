@@ -1,0 +1,342 @@
+"""Letters: a decision's mail effects become outbox rows: who reads, in which language, threaded how.
+
+Rendering and composing happen here, inside the transaction that made the decision, so the
+outbox row holds the exact bytes (and Message-ID) that will be sent, however often it is retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from mailflow.dispatch.turn import Record, Turn, machine_of, ref_of
+from mailflow.engine import actions as fx
+from mailflow.engine.events import Event
+from mailflow.log import OUTBOX
+from mailflow.outbox.compose import compose, make_message_id
+from mailflow.outbox.render import blank_form, field_label
+from mailflow.parse.forms import MOU_FIELDS, REQUIRED_MOU_FIELDS, missing
+from mailflow.parse.timezones import tzinfo_for
+from mailflow.parse.tokens import make_token
+from mailflow.store.schema import Contact, Library, Outbox, Partnership, Suppressed, Timer
+
+THREAD_DEPTH = 20
+# Who has answered what, for the `unanswered`, `unsigned`, `undecided` and `accepted` readers.
+ANSWERS = {"unanswered": "accepted", "unsigned": "signed", "undecided": "renew"}
+
+
+# -- what the templates see (outbox/samples.py is the contract) ----------------------------------
+def profile(library: Library) -> dict[str, Any]:
+    f = library.fields or {}
+    languages = [c.strip() for c in str(f.get("languages", "")).split(",") if c.strip()]
+    contact = next(iter(deliverable(library)), None)
+    return {
+        "id": library.id,
+        "name": library.name,
+        "library_type": library.library_type or f.get("library_type"),
+        "country": library.country,
+        "city": library.city,
+        "contact_name": f.get("contact_name") or (contact.name if contact else None),
+        "contact_email": (contact.email if contact else None) or f.get("contact_email"),
+        "languages": languages,
+        "size": f.get("size"),
+        "interests": f.get("interests"),
+        "communication": f.get("communication"),
+        "commitment": f.get("commitment"),
+        "website": f.get("website"),
+        "timezone": library.timezone or f.get("timezone"),
+    }
+
+
+def partnership_view(p: Partnership, trial_days: int) -> dict[str, Any]:
+    start = p.active_at or p.trial_at
+    review = p.review_at or (p.trial_at + timedelta(days=trial_days) if p.trial_at else None)
+    return {
+        "id": p.id,
+        "state": p.state,
+        "trial_days": trial_days,
+        "start_date": start.date().isoformat() if start else None,
+        "review_date": review.date().isoformat() if review else None,
+        "informal": p.informal,
+    }
+
+
+def mentor_of(turn: Turn, record: Record | None) -> dict[str, str]:
+    """A partnership's own mentor, else the program's; with a name when the operator gave one."""
+    own = record.mentor if isinstance(record, Partnership) else None
+    email = own or turn.program.mentor_address or ""
+    name = turn.program.mentor_name if email == turn.program.mentor_address else ""
+    return {"name": name, "email": email}
+
+
+def deliverable(library: Library) -> list[Contact]:
+    return [c for c in library.contacts if c.status not in ("failed", "former")]
+
+
+def locale_for(turn: Turn, library: Library | None) -> str:
+    available = turn.renderer.available_locales()
+    lang = (library.language if library else None) or turn.program.default_locale
+    return lang if lang in available else turn.program.default_locale
+
+
+def _deadline(turn: Turn, record: Record, template: str) -> str | None:
+    """The date a mail promises: when the timer its front matter names is due."""
+    timer = turn.renderer.meta(template).deadline
+    if not timer:
+        return None
+    due = turn.scheduled.get((machine_of(record), record.id, timer))
+    if due is None:
+        due = turn.session.scalar(
+            select(Timer.due_at).where(
+                Timer.record_type == machine_of(record), Timer.record_id == record.id,
+                Timer.name == timer, Timer.status == "pending",
+            ).order_by(Timer.due_at)
+        )  # fmt: skip
+    return due.date().isoformat() if due else None
+
+
+def _context(turn: Turn, record: Record, reader: Library, locale: str) -> dict[str, Any]:
+    if isinstance(record, Library):
+        return {
+            "library": profile(record),
+            "missing": [{"key": k, "label": field_label(k, locale)} for k in record.missing or []],
+            "form": blank_form("application", locale),
+            "listed_since": record.created_at.date().isoformat(),
+        }
+    partner = record.library_b if reader.id == record.library_a_id else record.library_a
+    data = record.data or {}
+    mou = data.get("mou", {})
+    side_mou = mou.get(str(reader.id), {})
+    return {
+        "library": profile(reader),
+        "partner": profile(partner),
+        "a": profile(record.library_a),
+        "b": profile(record.library_b),
+        "partnership": partnership_view(record, turn.wf.trial_days),
+        "form": blank_form("mou", locale),
+        "missing": [
+            {"key": k, "label": field_label(k, locale)}
+            for k in missing(side_mou, REQUIRED_MOU_FIELDS)
+        ],
+        "mou": {
+            "a": _mou_fields(mou.get(str(record.library_a_id), {})),
+            "b": _mou_fields(mou.get(str(record.library_b_id), {})),
+        },
+        "mou_labels": {k: field_label(k, locale) for k in MOU_FIELDS},
+        "mentor": mentor_of(turn, record),
+    }
+
+
+def _mou_fields(side: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in side.items() if k in MOU_FIELDS}
+
+
+def _readers(record: Record, event: Event, to: str) -> list[Library]:
+    if isinstance(record, Library):
+        return [record]
+    a, b = record.library_a, record.library_b
+    data = record.data or {}
+    if to in ("each", "both"):
+        return [a, b]
+    if to in ("sender", "library"):
+        return [lib for lib in (a, b) if lib.id == event.side]
+    if to == "other":
+        return [lib for lib in (a, b) if lib.id != event.side]
+    if to == "accepted":
+        return [lib for lib in (a, b) if data.get("accepted", {}).get(str(lib.id))]
+    done = data.get(ANSWERS[to], {})
+    return [lib for lib in (a, b) if not done.get(str(lib.id))]
+
+
+# -- sending -----------------------------------------------------------------------------------
+def send(turn: Turn, record: Record, event: Event, effect: fx.SendMail) -> None:
+    """A `send` effect: one mail per reader (or one to both), in each reader's language."""
+    rtype, token_ref = machine_of(record), ref_of(record)
+    extra = {"attempt": event.sequence, "deadline": _deadline(turn, record, effect.template)}
+    readers = _readers(record, event, effect.to)
+    if effect.to == "both":
+        contacts = [c for lib in readers for c in deliverable(lib)]
+        if not contacts:
+            suppress(turn, "(both libraries)", effect.template, "no reachable contact")
+            return
+        locales = list(dict.fromkeys(locale_for(turn, lib) for lib in readers))
+        ctx = _context(turn, record, readers[0], locales[0]) | extra
+        names = ", ".join(filter(None, (c.name for c in contacts)))
+        ctx["recipient"] = {"name": names, "email": contacts[0].email}
+        mentor = mentor_of(turn, record)["email"]
+        enqueue(
+            turn, template=effect.template, locales=locales, to=[c.email for c in contacts],
+            cc=[mentor] if effect.cc_mentor and mentor else [], context=ctx,
+            record=record, token_ref=token_ref, thread_key=f"{rtype}:{record.id}:both",
+        )  # fmt: skip
+        return
+    for lib in readers:
+        contacts = deliverable(lib)
+        if effect.to == "sender" and event.sender:
+            contacts = [c for c in contacts if c.email == event.sender] or contacts
+        if not contacts:
+            suppress(turn, f"library #{lib.id}", effect.template, "no reachable contact")
+            continue
+        locale = locale_for(turn, lib)
+        ctx = _context(turn, record, lib, locale) | extra
+        ctx["recipient"] = {"name": contacts[0].name, "email": contacts[0].email}
+        send_at = None
+        if event.cause == "timer":  # reminders wait for the reader's working hours
+            send_at = working_time(turn, turn.now, lib.timezone)
+            paused = [
+                c.paused_until for c in contacts if c.paused_until and c.paused_until > turn.now
+            ]
+            if paused and len(paused) == len(contacts):
+                send_at = max(send_at, min(paused))  # everyone is away: wait for the first back
+        replying = effect.to == "sender" and turn.cause.message_id
+        enqueue(
+            turn, template=effect.template, locales=[locale], to=[c.email for c in contacts],
+            context=ctx, record=record, token_ref=token_ref, thread_key=f"{rtype}:{record.id}:{lib.id}",
+            in_reply_to=turn.cause.message_id if replying else None, send_at=send_at,
+        )  # fmt: skip
+
+
+def to_staff(
+    turn: Turn,
+    template: str,
+    reason: str,
+    record: Record | None = None,
+    extra: dict[str, Any] | None = None,
+    token_ref: str | None = None,
+) -> Outbox | None:
+    """A mail to the mentor (or the first staff address), in the program's language."""
+    mentor = mentor_of(turn, record)
+    if not mentor["email"]:
+        suppress(turn, "(staff)", template, "no staff address configured")
+        return None
+    ctx: dict[str, Any] = {
+        "reason": reason, "recipient": {"name": mentor["name"], "email": mentor["email"]},
+        "partnership": None, "library": None, "a": None, "b": None, "score": None, "reasons": [],
+        "mentor": mentor,
+    }  # fmt: skip
+    if isinstance(record, Partnership):
+        ctx |= {
+            "partnership": partnership_view(record, turn.wf.trial_days),
+            "a": profile(record.library_a), "b": profile(record.library_b),
+            "score": record.score, "reasons": list(record.reasons or []),
+        }  # fmt: skip
+    elif isinstance(record, Library):
+        ctx["library"] = profile(record)
+    ctx |= extra or {}
+    key = f"{machine_of(record)}:{record.id}:staff" if record is not None else f"staff:{template}"
+    return enqueue(
+        turn, template=template, locales=[turn.program.default_locale], to=[mentor["email"]],
+        context=ctx, record=record, token_ref=token_ref or (ref_of(record) if record else None),
+        thread_key=key,
+    )  # fmt: skip
+
+
+def working_time(turn: Turn, at: datetime, tz_name: str | None) -> datetime:
+    """The first moment at or after `at` inside the library's working hours, on a weekday."""
+    tz = tzinfo_for(tz_name or "") if tz_name else None
+    if tz is None:
+        try:
+            tz = ZoneInfo(turn.program.default_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = ZoneInfo("UTC")
+    local = at.astimezone(tz)
+    start, end = turn.program.work_start, turn.program.work_end
+    for _ in range(8):
+        if local.weekday() < 5 and start <= local.time() < end:
+            return local.astimezone(at.tzinfo)
+        if local.weekday() < 5 and local.time() < start:
+            local = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+            continue
+        local = (local + timedelta(days=1)).replace(
+            hour=start.hour, minute=start.minute, second=0, microsecond=0
+        )
+    return local.astimezone(at.tzinfo)
+
+
+def _thread(turn: Turn, thread_key: str) -> tuple[str | None, list[str]]:
+    ids = list(
+        turn.session.scalars(
+            select(Outbox.message_id)
+            .where(Outbox.thread_key == thread_key)
+            .order_by(Outbox.id.desc())
+            .limit(THREAD_DEPTH)
+        )
+    )
+    ids.reverse()
+    return (ids[-1] if ids else None), ids
+
+
+def enqueue(
+    turn: Turn,
+    *,
+    template: str,
+    locales: Sequence[str],
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    context: dict[str, Any],
+    record: Record | None,
+    token_ref: str | None,
+    thread_key: str,
+    in_reply_to: str | None = None,
+    send_at: datetime | None = None,
+) -> Outbox:
+    """Render, compose and store one mail; the drainer sends it after this transaction commits."""
+    program = turn.program
+    ctx = {
+        "program": {"name": program.name, "address": program.program_address, "website": program.website},
+        "locale": locales[0],
+        "attempt": 1,
+        "deadline": None,
+        **context,
+    }  # fmt: skip
+    if len(set(locales)) > 1:
+        rendered = turn.renderer.render_bilingual(template, locales, ctx)
+    else:
+        rendered = turn.renderer.render(template, locales[0], ctx)
+    last, references = _thread(turn, thread_key)
+    if in_reply_to:
+        references = [*references, in_reply_to][-THREAD_DEPTH:]
+        last = in_reply_to
+    key = f"{ref_of(record)}.{turn.ids()[:12]}" if record is not None else turn.ids()
+    message_id = make_message_id(key, program.domain)
+    reply_to = program.reply_address(make_token(program.secret, token_ref)) if token_ref else None
+    raw = compose(
+        sender=f"{program.name} <{program.program_address}>", to=list(to), cc=list(cc),
+        subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id,
+        date=turn.now, in_reply_to=last, references=references, reply_to=reply_to,
+        auto_submitted=True, origin=program.domain,
+    )  # fmt: skip
+    row = Outbox(
+        message_id=message_id,
+        record_type=machine_of(record) if record is not None else None,
+        record_id=record.id if record is not None else None,
+        template=template,
+        locale=rendered.locale,
+        sender=program.program_address,
+        recipients=sorted({*(a.lower() for a in to), *(a.lower() for a in cc)}),
+        thread_key=thread_key,
+        subject=rendered.subject,
+        raw=raw,
+        status="pending",
+        attempts=0,
+        next_attempt_at=max(send_at or turn.now, turn.now),
+        inbox_id=turn.cause.inbox_id,
+        created_at=turn.now,
+    )
+    turn.session.add(row)
+    OUTBOX.debug("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
+    return row
+
+
+def suppress(turn: Turn, recipient: str, template: str | None, reason: str) -> None:
+    turn.session.add(
+        Suppressed(
+            inbox_id=turn.cause.inbox_id, recipient=recipient, template=template, reason=reason,
+            created_at=turn.now,
+        )
+    )  # fmt: skip
+    OUTBOX.debug("not sending %s to %s: %s", template, recipient, reason)

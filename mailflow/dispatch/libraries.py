@@ -1,0 +1,207 @@
+"""Libraries and their contacts: applications, contact updates, proposed merges, lookups.
+
+A library is found by the address its mail comes from, never by an address a form names: a
+form naming another library's contact, or a new address naming an existing library (same name
+and city), goes to staff as a proposed merge instead of changing or duplicating anything.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+
+from mailflow.dispatch import attention, letters
+from mailflow.dispatch.turn import Outcome, Outcomes, Turn
+from mailflow.parse import Facts
+from mailflow.parse.forms import APPLICATION_FIELDS, REQUIRED_APPLICATION_FIELDS, missing
+from mailflow.store.schema import Contact, History, Library, Partnership
+
+CONTACT_FIELDS = ("contact_email", "contact_name")
+
+
+def contact_for(turn: Turn, address: str) -> Contact | None:
+    """The contact with this address, in any library."""
+    if not address:
+        return None
+    return turn.session.scalar(select(Contact).where(Contact.email == address.lower()))
+
+
+def application_fields(facts: Facts) -> dict[str, str]:
+    return {k: v for k, v in facts.fields.items() if k in APPLICATION_FIELDS and v}
+
+
+def merge_application(turn: Turn, library: Library, fields: dict[str, str]) -> None:
+    """Fold a (re)application's fields into the library's profile (contacts change elsewhere)."""
+    profile = {k: v for k, v in fields.items() if k not in CONTACT_FIELDS}
+    merged = {**(library.fields or {}), **profile}
+    library.fields = merged
+    library.name = merged.get("library_name") or library.name
+    library.library_type = merged.get("library_type")
+    library.country = merged.get("country")
+    library.city = merged.get("city")
+    library.timezone = merged.get("timezone") or library.timezone
+    library.missing = missing(merged, REQUIRED_APPLICATION_FIELDS)
+    library.updated_at = turn.now
+
+
+def _history(turn: Turn, record_type: str, record_id: int, event: str, note: str) -> None:
+    turn.session.add(
+        History(
+            record_type=record_type, record_id=record_id, from_state=None, to_state=None,
+            cause=turn.cause.kind, inbox_id=turn.cause.inbox_id, event=event, note=note[:2000],
+            trace=[], created_at=turn.now,
+        )
+    )  # fmt: skip
+
+
+def update_contact(
+    turn: Turn, library: Library, sender: Contact | None, email: str | None, name: str | None
+) -> list[str]:
+    """A contact line ("Contact email: ...", "联系人：...") or a staff `contact` command.
+
+    A new address becomes the library's contact; the old one is kept as `former` (mail from it
+    still finds the library, mail to it stops). History keeps every old value.
+    """
+    changes: list[str] = []
+    fields = dict(library.fields or {})
+    email = (email or "").strip().lower() or None
+    current = sender or next(iter(letters.deliverable(library)), None)
+    if email and (current is None or email != current.email):
+        existing = contact_for(turn, email)
+        if existing is not None and existing.library_id != library.id:
+            return [f"{email} is already a contact of library #{existing.library_id}; not changed"]
+        if existing is None:
+            existing = Contact(library_id=library.id, email=email, name=name or "")
+            turn.session.add(existing)
+            library.contacts.append(existing)
+        existing.status = "ok"
+        for other in library.contacts:
+            if other is not existing and other.status != "failed":
+                other.status = "former"
+        changes.append(
+            f"contact_email: {fields.get('contact_email') or (current.email if current else '')} -> {email}"
+        )
+        fields["contact_email"] = email
+        current = existing
+    if name and name != fields.get("contact_name"):
+        changes.append(f"contact_name: {fields.get('contact_name', '')} -> {name}")
+        fields["contact_name"] = name
+        if current is not None:
+            current.name = name[:255]
+    if changes:
+        library.fields = fields
+        library.missing = missing(fields, REQUIRED_APPLICATION_FIELDS)
+        library.updated_at = turn.now
+        turn.session.flush()
+        _history(turn, "library", library.id, "contact-update", "; ".join(changes))
+    return changes
+
+
+def same_library(turn: Turn, fields: dict[str, str]) -> Library | None:
+    """An existing library with the same name and city (a new address writing for it)."""
+    name, city = fields.get("library_name", "").strip(), fields.get("city", "").strip()
+    if not name or not city:
+        return None
+    return turn.session.scalars(
+        select(Library).where(
+            func.lower(Library.name) == name.lower(), func.lower(Library.city) == city.lower()
+        )
+    ).first()
+
+
+def propose_merge(turn: Turn, library: Library, facts: Facts, fields: dict[str, str]) -> Outcome:
+    """Staff decide whether this new address belongs to the existing library (`merge`)."""
+    sender = facts.from_.address
+    candidate = {k: fields.get(k, "") for k in ("library_name", "city", "country", "contact_name")}
+    candidate["contact_email"] = sender
+    reason = f"{sender} applied for {library.name} ({library.city}), which is library #{library.id}"
+    item = attention.open_item(
+        turn, str(Outcomes.MERGE_PROPOSED), reason, library,
+        {"candidate": candidate, "fields": fields, "language": facts.language},
+    )  # fmt: skip
+    extra = {"candidate": candidate, "message": attention.message_view(turn, facts, reason)}
+    letters.to_staff(turn, "staff-merge-proposal", reason, library, extra, token_ref=f"n{item.id}")
+    return Outcome(Outcomes.MERGE_PROPOSED, f"merge proposed: {reason}")
+
+
+def new_library(turn: Turn, facts: Facts, fields: dict[str, str]) -> Library:
+    sender = facts.from_.address
+    library = Library(
+        name=fields.get("library_name") or "",
+        state=turn.wf.machines["library"].initial,
+        fields={}, missing=[], data={}, hidden=False,
+        language=facts.language or turn.program.default_locale,
+        source_inbox_id=turn.cause.inbox_id, created_at=turn.now, updated_at=turn.now,
+    )  # fmt: skip
+    turn.session.add(library)
+    turn.session.flush()
+    # The display name is only a fallback for a new library's contact person, never an update.
+    name = fields.get("contact_name") or facts.from_.name
+    contact = Contact(library_id=library.id, email=sender, name=(name or "")[:255])
+    turn.session.add(contact)
+    library.contacts.append(contact)
+    fields = {**fields, "contact_email": sender}
+    if name:
+        fields["contact_name"] = name
+    library.fields = {k: v for k, v in fields.items() if k in CONTACT_FIELDS}
+    merge_application(turn, library, fields)
+    return library
+
+
+def flag_timezone(turn: Turn, library: Library, facts: Facts) -> None:
+    """A time zone nobody could read goes to staff once, never silently taken as UTC."""
+    raw = facts.fields.get("timezone_raw")
+    data = dict(library.data or {})
+    if not raw or data.get("timezone_flagged") == raw:
+        return
+    data["timezone_flagged"] = raw
+    library.data = data
+    reason = f"the time zone {raw!r} of library #{library.id} could not be read; reminders use UTC"
+    attention.open_item(turn, "timezone", reason, library)
+    letters.to_staff(turn, "staff-escalation", reason, library)
+
+
+def find_library(turn: Turn, text: str) -> Library | None:
+    """A library named by staff: `#12`, `12`, a contact address, or (part of) its name."""
+    text = text.strip().strip("\"'“”").strip()
+    if not text:
+        return None
+    if text.lstrip("#").isdigit():
+        return turn.session.get(Library, int(text.lstrip("#")))
+    if "@" in text:
+        contact = contact_for(turn, text)
+        return contact.library if contact else None
+    query = select(Library).where(func.lower(Library.name) == text.lower())
+    exact = turn.session.scalars(query).first()
+    if exact is not None:
+        return exact
+    like = select(Library).where(Library.name.ilike(f"%{text}%")).limit(2)
+    matches = list(turn.session.scalars(like))
+    return matches[0] if len(matches) == 1 else None
+
+
+def status_lines(turn: Turn, library: Library) -> list[str]:
+    partnerships = turn.session.scalars(
+        select(Partnership).where(
+            or_(Partnership.library_a_id == library.id, Partnership.library_b_id == library.id)
+        )
+    )
+    lines = [f"library #{library.id} {library.name} ({library.country}): {library.state}"]
+    if library.missing:
+        lines.append("missing: " + ", ".join(library.missing))
+    lines.extend(f"contact {c.email}: {c.status}" for c in library.contacts)
+    for p in partnerships:
+        other = p.library_b if p.library_a_id == library.id else p.library_a
+        lines.append(f"partnership #{p.id} with {other.name}: {p.state}")
+    return lines
+
+
+def auto_reply(turn: Turn, facts: Facts) -> Outcome:
+    contact = contact_for(turn, facts.from_.address)
+    until = facts.auto_reply_until
+    if contact is not None and until is not None:
+        contact.paused_until = until
+        text = (
+            f"auto-reply recorded; reminders to contact #{contact.id} wait until {until:%Y-%m-%d}"
+        )
+        return Outcome(Outcomes.AUTO_REPLY, text + "; never answered")
+    return Outcome(Outcomes.AUTO_REPLY, "auto-reply recorded; never answered")

@@ -1,0 +1,101 @@
+"""One turn of dispatch: the context every stage shares, why it runs, and what came of it.
+
+A `Turn` is built once per message, timer or command and handed to correlate, apply and
+letters, instead of each function taking session, workflow, clock, ids and cause again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from mailflow.dispatch.program import ProgramContext, Workflow
+from mailflow.engine.definition import Machine
+from mailflow.outbox.render import Renderer
+from mailflow.store.schema import DONE, QUARANTINED, Library, Partnership
+
+Record = Library | Partnership
+
+
+class Outcomes(StrEnum):
+    """What became of a message: a typed code in `message_facts.outcome_code`, beside the words."""
+
+    EVENT = "event"  # a transition fired
+    NO_RULE = "no-rule"  # the event applies to nothing in that state: staff were told
+    APPLICATION = "application"  # a new library applied
+    MERGE_PROPOSED = "merge-proposed"  # a new address names an existing library: staff decide
+    NEEDS_PERSON = "needs-person"  # understood nothing, or not from the record's contact
+    NOT_UNDERSTOOD = "not-understood"  # needs a person, and the sender was told
+    RATE_LIMITED = "rate-limited"  # needs a person; the sender was told recently already
+    BOUNCE = "bounce"
+    AUTO_REPLY = "auto-reply"
+    OWN_MAIL = "own-mail"  # our own mail came back
+    QUARANTINED = "quarantined"
+    STAFF_COMMAND = "staff-command"  # a staff command acted
+    STAFF_ANSWER = "staff-answer"  # a staff command was answered (status, not possible, ...)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: Outcomes
+    text: str
+
+    @property
+    def inbox_status(self) -> str:
+        return QUARANTINED if self.code is Outcomes.QUARANTINED else DONE
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Cause:
+    kind: str  # message | timer | staff | cli | engine
+    inbox_id: int | None = None
+    timer_id: int | None = None
+    message_id: str | None = None  # the incoming Message-ID, to thread our answer to it
+    by: str | None = None  # the staff address a command came from
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Turn:
+    session: Session
+    wf: Workflow
+    now: datetime
+    cause: Cause
+    ids: Callable[[], str] = new_id
+    # Timers scheduled in this turn, so a mail can quote the date it promises (its `deadline`).
+    scheduled: dict[tuple[str, int, str], datetime] = field(default_factory=dict)
+
+    @property
+    def program(self) -> ProgramContext:
+        return self.wf.program
+
+    @property
+    def renderer(self) -> Renderer:
+        assert self.wf.renderer is not None, "a Renderer is needed to send mail"
+        return self.wf.renderer
+
+    def machine(self, record: Record) -> Machine:
+        return self.wf.machines[machine_of(record)]
+
+    def because(self, cause: Cause) -> Turn:
+        return replace(self, cause=cause)
+
+
+def machine_of(record: Record) -> str:
+    return "library" if isinstance(record, Library) else "partnership"
+
+
+def ref_of(record: Record) -> str:
+    """The record's name in reply tokens and outbox rows: l7, p42."""
+    return f"{machine_of(record)[0]}{record.id}"
