@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from mailflow.parse.timezones import normalise_timezone
+
 __all__ = [
     "APPLICATION_FIELDS",
     "FIELD_LABELS",
@@ -239,7 +241,20 @@ def _normalise(fields: dict[str, str], form: str) -> dict[str, str]:
             fields["library_type"] = normalise_library_type(fields["library_type"])
         if "languages" in fields:
             fields["languages"] = normalise_languages(fields["languages"])
+        if "timezone" in fields:
+            _normalise_timezone_field(fields)
     return fields
+
+
+def _normalise_timezone_field(fields: dict[str, str]) -> None:
+    # A time zone that cannot be read ("CST") must not reach scheduling as if it were one;
+    # the words are kept under timezone_raw so staff can be asked once.
+    raw = fields.pop("timezone")
+    zone = normalise_timezone(raw)
+    if zone:
+        fields["timezone"] = zone
+    else:
+        fields["timezone_raw"] = raw
 
 
 _TYPES = (  # checked in order: "public school" is a school, "national university" academic
