@@ -20,6 +20,7 @@ from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.route import route
 from mailflow.log import DISPATCH
 from mailflow.parse import parse_message
+from mailflow.parse.intents import LEGACY_COMMAND_VERBS
 from mailflow.store.db import Database
 from mailflow.store.schema import DEAD, NEW, QUARANTINED, DeadLetter, InboxMessage, MessageFacts
 
@@ -72,6 +73,7 @@ def _process_one(
                 program_address=wf.program.program_address,
                 secret=wf.program.secret,
                 staff=wf.program.staff,
+                commands=LEGACY_COMMAND_VERBS,
             )
             outcome, status = route(session, wf, row, facts, now)
             session.add(
