@@ -18,6 +18,8 @@ from mailflow.parse.timezones import normalise_timezone, tzinfo_for
         ("asia/shanghai", "Asia/Shanghai"),
         ("AMERICA/NEW_YORK", "America/New_York"),
         ("america/new york", "America/New_York"),
+        ("America/Los Angeles (PST)", "America/Los_Angeles"),
+        ("Asia/Ho Chi Minh（越南）", "Asia/Ho_Chi_Minh"),
         ("America/New_York (UTC-5)", "America/New_York"),
         ("UTC-3 America/Sao_Paulo", "America/Sao_Paulo"),
         ("UTC+8", "UTC+08:00"),

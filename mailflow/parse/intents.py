@@ -152,10 +152,10 @@ _MOU_WORDS = (
 # Wanting the partnership without a memorandum: "keep it informal", "no MOU", "不签备忘录".
 _INFORMAL = re.compile(
     r"\binforma(?:l|lly|les?)\b|\binformel(?:le)?s?\b|\binformell\b"
-    rf"|\b(?:no|without|sin|sans|ohne|pas de|pas besoin d[e'] ?)\s*(?:an?|any|un|una|el|ningún"
+    r"|\b(?:no|without|sin|sans|ohne|pas de|pas besoin d[e'] ?)\s*(?:an?|any|un|una|el|ningún"
     rf"|une?|eine?|de)?\s*(?:formal\s+)?{_MOU_WORDS}"
     rf"|\brather not\b.{{0,30}}{_MOU_WORDS}"
-    rf"|\b(?:don't|do not|doesn't|does not|won't|will not|not)\s+(?:need|want|require|sign"
+    r"|\b(?:don't|do not|doesn't|does not|won't|will not|not)\s+(?:need|want|require|sign"
     rf"|have)\b.{{0,20}}{_MOU_WORDS}|\bskip (?:the )?{_MOU_WORDS}"
     rf"|\bno (?:necesitamos|queremos|firmaremos)\b.{{0,20}}{_MOU_WORDS}"
     r"|非正式|(?:不|无需|不必|不用|没必要)(?:要|想|打算|需要?|用)?(?:签署?|签订|签字)?(?:正式的?)?"
@@ -166,7 +166,7 @@ _INFORMAL = re.compile(
 _FORMAL = re.compile(
     rf"\b(?:agree[ds]?|accept(?:ed|s)?|sign(?:ed|ing)?|approve[ds]?)\b(?:\s+[\w'-]+){{0,3}}\s+"
     rf"{_MOU_WORDS}|\bformal (?:MOU|agreement|partnership)\b"
-    rf"|\b(?:firm(?:ar|amos|aremos)|aceptamos|sign(?:er|ons|erons)|acceptons)\b.{{0,20}}"
+    r"|\b(?:firm(?:ar|amos|aremos)|aceptamos|sign(?:er|ons|erons)|acceptons)\b.{0,20}"
     rf"{_MOU_WORDS}"
     r"|\bwe(?:'ve| have)?(?: already)? signed\b"  # "we have signed it" (the MOU just sent)
     r"|(?:同意|接受|签署|签订|签字)\S{0,6}?(?:备忘录|协议)|已(?:经)?(?:签署|签字|签好|签订)",

@@ -41,6 +41,7 @@ _COMMON_RE = re.compile(
     )
 )
 # Candidate IANA names: Area/Location[/Sub], as typed (any case, maybe spaces for "_").
+_BRACKETS_RE = re.compile(r"\([^)]*\)|\[[^\]]*\]")  # after NFKC, （） are ASCII
 _IANA_RE = re.compile(r"[A-Za-z][A-Za-z_-]*(?:/[A-Za-z0-9_+-]+)+")
 # UTC+8, GMT -05:00, UTC+0530, UTC+5:30; the sign is required, minutes optional.
 _OFFSET_RE = re.compile(
@@ -80,9 +81,10 @@ def _clean(text: str) -> str:
 
 def _iana(text: str) -> str | None:
     zones = _zones()
-    whole = zones.get(text.strip(" .").replace(" / ", "/").replace(" ", "_"))
-    if whole:  # "america/new york" typed with a space
-        return whole
+    # "America/Los Angeles (PST)": a name typed with spaces, maybe with a note in brackets.
+    bare = _BRACKETS_RE.sub("", text).strip(" .").replace(" / ", "/").replace(" ", "_")
+    if bare in zones:
+        return zones[bare]
     found = {zones[m.lower()] for m in _IANA_RE.findall(text) if m.lower() in zones}
     return found.pop() if len(found) == 1 else None
 
