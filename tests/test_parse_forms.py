@@ -18,6 +18,7 @@ from mailflow.parse.forms import (
     normalise_languages,
     normalise_library_type,
 )
+from mailflow.parse.reply import trim_reply
 
 DATA = Path(__file__).parent / "data" / "replies"
 EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
@@ -69,8 +70,8 @@ def test_constants() -> None:
         ("E-mail: <anna@lib.example>", "contact_email", "anna@lib.example"),
         ("邮箱：Anna.Li＠Lib.Example", "contact_email", "anna.li@lib.example"),
         ("Website: https://lib.example/en", "website", "https://lib.example/en"),
-        ("Time zone: UTC+8", "timezone", "UTC+8"),
-        ("时区：UTC+8", "timezone", "UTC+8"),
+        ("Time zone: UTC+8", "timezone", "UTC+08:00"),
+        ("时区：UTC+8", "timezone", "UTC+08:00"),
         ("Size: 40,000", "size", "40,000"),
         ("服务人口：约90万", "size", "约90万"),
         ("Interests: pen pals", "interests", "pen pals"),
@@ -217,3 +218,77 @@ def test_mou_labels_english_and_chinese() -> None:
 def test_unknown_form_is_an_error() -> None:
     with pytest.raises(ValueError):
         extract_fields("City: Lyon", form="contract")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("城市：杭州市", {"city": "杭州市"}),
+        ("City: York", {"city": "York"}),
+        ("City: York.", {"city": "York."}),
+    ],
+)
+def test_one_field_correction(text: str, expected: dict[str, str]) -> None:
+    assert extract_fields(text, form="application") == expected
+
+
+GMAIL_REPLY = (
+    "City: York\r\n\r\n"
+    "On Mon, Nov 23, 2026 at 10:01 AM Sister Libraries <sisters+k3x9@program.example> wrote:\r\n"
+    "> Thank you for your application. We still need:\r\n"
+    "> City:\r\n> Library name: Springfield\r\n"
+)
+CHINESE_REPLY = (
+    "城市：杭州市\n\n"
+    "在 2026年11月21日 星期六 10:00，Sister Libraries <sisters@program.example> 写道：\n"
+    "> 城市：\n> 图书馆名称：西湖区图书馆\n"
+)
+OUTLOOK_REPLY = (
+    "City: York\r\n\r\n"
+    "From: Sister Libraries <sisters@program.example>\r\n"
+    "Sent: Monday, November 23, 2026 10:01 AM\r\n"
+    "To: Anna <anna@york.example>\r\n"
+    "Subject: Your application\r\n\r\n"
+    "City: [ ]\r\nLibrary name: Springfield\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("mail", "expected"),
+    [
+        (GMAIL_REPLY, {"city": "York"}),
+        (CHINESE_REPLY, {"city": "杭州市"}),
+        (OUTLOOK_REPLY, {"city": "York"}),
+    ],
+)
+def test_one_field_correction_above_quoted_history(mail: str, expected: dict[str, str]) -> None:
+    text, trimmed = trim_reply(mail)
+    assert trimmed
+    assert extract_fields(text, form="application") == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Contact email: new.name@library.org", {"contact_email": "new.name@library.org"}),
+        ("Contact person: Li Ming", {"contact_name": "Li Ming"}),
+        ("联系人：李明", {"contact_name": "李明"}),
+        ("联系邮箱：li@lib.cn", {"contact_email": "li@lib.cn"}),
+        ("New contact email: New.Name@Library.org", {"contact_email": "new.name@library.org"}),
+        ("Updated contact person: Ana Ruiz", {"contact_name": "Ana Ruiz"}),
+        ("New contact: Ana Ruiz <ana@lib.example>",
+         {"contact_name": "Ana Ruiz", "contact_email": "ana@lib.example"}),
+        ("新联系人：王芳", {"contact_name": "王芳"}),
+        ("新的联系人：王芳", {"contact_name": "王芳"}),
+        ("新联系邮箱：wang@lib.cn", {"contact_email": "wang@lib.cn"}),
+        ("联系人变更为：王芳", {"contact_name": "王芳"}),
+        ("Nueva persona de contacto: Ana Ruiz", {"contact_name": "Ana Ruiz"}),
+        ("Nouvelle adresse e-mail : marie@bib.example", {"contact_email": "marie@bib.example"}),
+    ],
+)  # fmt: skip
+def test_contact_updates(line: str, expected: dict[str, str]) -> None:
+    assert extract_fields(line, "application") == expected
+
+
+def test_qualifier_alone_does_not_make_a_label() -> None:
+    assert extract_fields("Newsletter: monthly\nNews: we moved\nNew: yes") == {}

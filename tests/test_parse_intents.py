@@ -1,4 +1,4 @@
-"""detect_intent, is_withdrawal and detect_command."""
+"""detect_intent, is_withdrawal, prefers_informal and detect_command."""
 
 from __future__ import annotations
 
@@ -7,10 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.parse.intents import detect_command, detect_intent, is_withdrawal, split_pair
+from mailflow.parse.intents import (
+    LEGACY_COMMAND_VERBS,
+    detect_command,
+    detect_intent,
+    is_withdrawal,
+    prefers_informal,
+    split_pair,
+)
 
 DATA = Path(__file__).parent / "data" / "replies"
 EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
+
+# A staff vocabulary as the rules declare it (verb -> spellings).
+VERBS = {
+    "approve": ("approve", "approved", "批准", "通过"),
+    "reject": ("reject", "rejected", "驳回"),
+    "resume": ("resume", "恢复"),
+    "close": ("close", "关闭"),
+    "note": ("note", "备注"),
+    "pair": ("pair", "配对"),
+    "status": ("status", "状态"),
+    "withdraw": ("withdraw",),
+}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -111,7 +130,7 @@ def test_not_withdrawal(text: str) -> None:
     ],
 )  # fmt: skip
 def test_commands(text: str, command: tuple[str, str]) -> None:
-    assert detect_command(text) == command
+    assert detect_command(text, VERBS) == command
 
 
 @pytest.mark.parametrize(
@@ -128,7 +147,7 @@ def test_commands(text: str, command: tuple[str, str]) -> None:
     ],
 )
 def test_not_commands(text: str) -> None:
-    assert detect_command(text) is None
+    assert detect_command(text, VERBS) is None
 
 
 def test_split_pair() -> None:
@@ -138,3 +157,100 @@ def test_split_pair() -> None:
     )
     assert split_pair("l7 and l9") == ("l7", "l9")
     assert split_pair("Springfield") is None
+
+
+def test_command_vocabulary_comes_from_the_caller() -> None:
+    assert detect_command("approve", {"reject": ("reject",)}) is None
+    assert detect_command("approve", {}) is None
+    assert detect_command("OK go", {"approve": ("ok",)}) == ("approve", "go")
+    assert detect_command("Renew two more years", {"renew": ("renew", "续签")}) == (
+        "renew",
+        "two more years",
+    )
+    assert detect_command("续签：两年", {"renew": ("renew", "续签")}) == ("renew", "两年")
+
+
+def test_multi_word_spellings_and_text_verbs() -> None:
+    verbs = {"skip-mou": ("skip-mou", "skip mou"), "story": ("story", "故事")}
+    assert detect_command("Skip  MOU", verbs) == ("skip-mou", "")
+    assert detect_command("skip-mou: both agreed by phone", verbs) == (
+        "skip-mou",
+        "both agreed by phone",
+    )
+    story = "story: they ran a joint reading week\nand swapped 200 books"
+    assert detect_command(story, verbs, text_verbs={"story"}) == (
+        "story",
+        "they ran a joint reading week\nand swapped 200 books",
+    )
+    assert detect_command(story, verbs) == ("story", "they ran a joint reading week")
+    assert detect_command("story", verbs, text_verbs={"story"}) is None  # a text verb needs text
+    assert detect_command("note", {"note": ("note",)}, text_verbs=()) == ("note", "")
+
+
+def test_a_pair_verb_still_needs_two_libraries() -> None:
+    verbs = {"pair": ("match",)}
+    assert detect_command("match l7 with l9", verbs) == ("pair", "l7 with l9")
+    assert detect_command("match l7", verbs) is None
+
+
+def test_legacy_vocabulary_keeps_the_old_verbs_and_adds_skip_mou() -> None:
+    for verb, spellings in VERBS.items():
+        assert LEGACY_COMMAND_VERBS[verb] == spellings
+    assert detect_command("informal", LEGACY_COMMAND_VERBS) == ("skip-mou", "")
+    assert detect_command("非正式", LEGACY_COMMAND_VERBS) == ("skip-mou", "")
+    assert detect_command("skip mou", LEGACY_COMMAND_VERBS) == ("skip-mou", "")
+    assert detect_command("approve", LEGACY_COMMAND_VERBS) == ("approve", "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We would prefer to keep it informal.",
+        "We’d prefer to keep it informal",
+        "informal partnership please",
+        "no MOU",
+        "Yes, but without an MOU.",
+        "We'd rather not sign an MOU.",
+        "we do not need a formal agreement",
+        "We won't sign the MOU, but we are happy to continue.",
+        "Dear Anna,\n\nInformal is fine for us.",
+        "非正式",
+        "我们希望保持非正式合作",
+        "不签备忘录",
+        "我们不需要备忘录，继续交流就好。",
+        "无需签署谅解备忘录",
+        "您好！\n\n我们倾向于非正式的合作。",
+        "Preferimos una colaboración informal.",
+        "Sí, pero sin memorando, por favor.",
+        "Nous préférons un partenariat informel.",
+        "Oui, mais sans protocole d'accord.",
+        "Gerne, aber ohne Absichtserklärung.",
+    ],
+)
+def test_prefers_informal(text: str) -> None:
+    assert prefers_informal(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We agree to the MOU.",
+        "We are happy to sign the MOU.",
+        "Thanks for the MOU. We have signed it.\nInformal chats are welcome too.",
+        "We prefer a formal MOU rather than an informal arrangement.",
+        "同意签署备忘录",
+        "我们同意签署备忘录，不过希望保持非正式的交流",  # both: a person reads it
+        "不是非正式的",
+        "Yes",
+        "我们同意",
+        "",
+        # Form lines describe the partnership; they do not answer the MOU question.
+        "Commitment level: informal",
+        "参与程度：非正式",
+        "I agree\n\nGoals: informal exchange of newsletters\nSignatory name: Li Ming",
+        # Only the opening lines count.
+        "Yes.\nWe agree.\nSee you soon.\nBest,\nAnna\nPS an informal visit would be nice",
+    ],
+)
+def test_does_not_prefer_informal(text: str) -> None:
+    assert not prefers_informal(text)

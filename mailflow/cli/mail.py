@@ -63,6 +63,7 @@ def run(config: str | None, once: bool, now: str | None) -> None:
 def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -> None:
     """Parse mail files and print their facts. Needs no database and no config."""
     from mailflow.parse import parse_message
+    from mailflow.parse.intents import LEGACY_COMMAND_VERBS
 
     settings = load(_default_config())
     address = (program_address or settings.program_address).lower()
@@ -74,7 +75,13 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
     for path in files:
         try:
             raw = path.read_bytes()
-            facts = parse_message(raw, program_address=address, secret=secret, staff=settings.staff)
+            facts = parse_message(
+                raw,
+                program_address=address,
+                secret=secret,
+                staff=settings.staff,
+                commands=LEGACY_COMMAND_VERBS,
+            )
             out = {"file": str(path), **facts.to_json()}
         except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
             out = {"file": str(path), "error": f"{type(exc).__name__}: {exc}"}

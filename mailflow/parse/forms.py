@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from mailflow.parse.timezones import normalise_timezone
+
 __all__ = [
     "APPLICATION_FIELDS",
     "FIELD_LABELS",
@@ -173,11 +175,25 @@ def _unbracket(value: str) -> str:
     return v
 
 
+# A correction names the field with a qualifier: "New contact email:", "新联系人：",
+# "联系人变更为：", "Nouvelle adresse e-mail :". Tried only when the plain label is unknown.
+_QUALIFIER_RE = re.compile(
+    r"^(?:new|updated|changed|current|corrected|nuevo|nueva|nouveau|nouvelle|neue[rs]?"
+    r"|新的?|更新(?:后的?|的)?|变更后的?|最新的?|现)"
+    r"|(?:变更为|更改为|更新为|改为|变为|换成|现为)$"
+)
+
+
+def _key(label: str, labels: Mapping[str, str]) -> str | None:
+    norm = _norm_label(label)
+    return labels.get(norm) or labels.get(_QUALIFIER_RE.sub("", norm))
+
+
 def _match(line: str, labels: Mapping[str, str]) -> tuple[str, str] | None:
     m = _LINE_RE.match(line)
     if not m:
         return None
-    key = labels.get(_norm_label(m["label"]))
+    key = _key(m["label"], labels)
     return (key, m["value"].strip().strip("*_").strip()) if key else None
 
 
@@ -239,7 +255,20 @@ def _normalise(fields: dict[str, str], form: str) -> dict[str, str]:
             fields["library_type"] = normalise_library_type(fields["library_type"])
         if "languages" in fields:
             fields["languages"] = normalise_languages(fields["languages"])
+        if "timezone" in fields:
+            _normalise_timezone_field(fields)
     return fields
+
+
+def _normalise_timezone_field(fields: dict[str, str]) -> None:
+    # A time zone that cannot be read ("CST") must not reach scheduling as if it were one;
+    # the words are kept under timezone_raw so staff can be asked once.
+    raw = fields.pop("timezone")
+    zone = normalise_timezone(raw)
+    if zone:
+        fields["timezone"] = zone
+    else:
+        fields["timezone_raw"] = raw
 
 
 _TYPES = (  # checked in order: "public school" is a school, "national university" academic

@@ -9,9 +9,21 @@ Both signals, or neither, give None: such a reply goes to a person.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
 
-__all__ = ["COMMAND_VERBS", "detect_command", "detect_intent", "is_withdrawal", "split_pair"]
+from mailflow.parse import forms
+
+__all__ = [
+    "LEGACY_COMMAND_VERBS",
+    "detect_command",
+    "detect_intent",
+    "is_withdrawal",
+    "prefers_informal",
+    "split_pair",
+]
 
 _I = re.IGNORECASE
 _MAX_LINES = 4
@@ -132,23 +144,113 @@ def is_withdrawal(text: str) -> bool:
     return False
 
 
-# verb -> accepted spellings (English first, then Chinese, for staff who write in Chinese).
-COMMAND_VERBS: dict[str, tuple[str, ...]] = {
-    "approve": ("approve", "approved", "批准", "通过"),
-    "reject": ("reject", "rejected", "驳回"),
-    "resume": ("resume", "恢复"),
-    "close": ("close", "关闭"),
-    "note": ("note", "备注"),
-    "pair": ("pair", "配对"),
-    "status": ("status", "状态"),
-    "withdraw": ("withdraw",),
-}
-_VERB_OF = {alias: verb for verb, aliases in COMMAND_VERBS.items() for alias in aliases}
-_VERBS_RE = "|".join(sorted(map(re.escape, _VERB_OF), key=len, reverse=True))
-_COMMAND = re.compile(
-    rf"^[ \t/#!]*(?P<verb>{_VERBS_RE})(?:(?=[\s:：,.!。，])|$)[ \t:：,.!。，]*(?P<arg>.*)$",
-    _I | re.DOTALL,
+_MOU_WORDS = (
+    r"(?:MOUs?|M\.O\.U\.|memorand(?:um|a)(?: of understanding)?|(?:formal |written )?agreement"
+    r"|memorándum|memorando(?: de entendimiento)?|acuerdo formal|convenio|protocole d'accord"
+    r"|mémorandum|convention|absichtserklärung)"
 )
+# Wanting the partnership without a memorandum: "keep it informal", "no MOU", "不签备忘录".
+_INFORMAL = re.compile(
+    r"\binforma(?:l|lly|les?)\b|\binformel(?:le)?s?\b|\binformell\b"
+    r"|\b(?:no|without|sin|sans|ohne|pas de|pas besoin d[e'] ?)\s*(?:an?|any|un|una|el|ningún"
+    rf"|une?|eine?|de)?\s*(?:formal\s+)?{_MOU_WORDS}"
+    rf"|\brather not\b.{{0,30}}{_MOU_WORDS}"
+    r"|\b(?:don't|do not|doesn't|does not|won't|will not|not)\s+(?:need|want|require|sign"
+    rf"|have)\b.{{0,20}}{_MOU_WORDS}|\bskip (?:the )?{_MOU_WORDS}"
+    rf"|\bno (?:necesitamos|queremos|firmaremos)\b.{{0,20}}{_MOU_WORDS}"
+    r"|非正式|(?:不|无需|不必|不用|没必要)(?:要|想|打算|需要?|用)?(?:签署?|签订|签字)?(?:正式的?)?"
+    r"(?:合作|谅解)?(?:备忘录|协议)",
+    _I,
+)
+# Wanting the memorandum: "we agree to the MOU", "同意签署备忘录". Both signals: a person reads it.
+_FORMAL = re.compile(
+    rf"\b(?:agree[ds]?|accept(?:ed|s)?|sign(?:ed|ing)?|approve[ds]?)\b(?:\s+[\w'-]+){{0,3}}\s+"
+    rf"{_MOU_WORDS}|\bformal (?:MOU|agreement|partnership)\b"
+    r"|\b(?:firm(?:ar|amos|aremos)|aceptamos|sign(?:er|ons|erons)|acceptons)\b.{0,20}"
+    rf"{_MOU_WORDS}"
+    r"|\bwe(?:'ve| have)?(?: already)? signed\b"  # "we have signed it" (the MOU just sent)
+    r"|(?:同意|接受|签署|签订|签字)\S{0,6}?(?:备忘录|协议)|已(?:经)?(?:签署|签字|签好|签订)",
+    _I,
+)
+# "formal rather than informal": the informal word is the one not wanted.
+_NOT_INFORMAL = re.compile(
+    r"\b(?:rather than|instead of|not)\s+(?:an?\s+|just\s+)?informal(?:ly)?\b|而不是非正式", _I
+)
+
+
+def prefers_informal(text: str) -> bool:
+    """True when the opening lines ask for the partnership without an MOU ("keep it informal").
+
+    Form lines ("Commitment level: informal", "Goals: informal exchanges") are skipped: they
+    describe the partnership, they do not answer the MOU question. A signed MOU form, or a line
+    that also accepts the MOU, is not a preference for informality.
+    """
+    if "signatory_name" in forms.extract_fields(text, form="mou"):
+        return False
+    informal = formal = False
+    for line in _head(text)[:_MAX_LINES]:
+        line = line[:_MAX_CHARS]
+        if forms.extract_fields(line, form="mou") or forms.extract_fields(line):
+            continue
+        if _NOT_INFORMAL.search(line):
+            formal = True
+            line = _NOT_INFORMAL.sub(" , ", line)
+        spans = []
+        for m in _INFORMAL.finditer(line):
+            spans.append(m.span())
+            if not _NEGATOR.search(line[: m.start()]):
+                informal = True  # "we are not informal" reads nothing
+        for m in _FORMAL.finditer(line):
+            if any(start < m.end() and m.start() < end for start, end in spans):
+                continue  # part of "不签署备忘录", "without a formal agreement"
+            if not _NEGATOR.search(line[: m.start()]):
+                formal = True
+    return informal and not formal
+
+
+# The staff vocabulary callers use until the rules declare it: verb -> accepted spellings
+# (English first, then Chinese, for staff who write in Chinese).
+LEGACY_COMMAND_VERBS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "approve": ("approve", "approved", "批准", "通过"),
+        "reject": ("reject", "rejected", "驳回"),
+        "resume": ("resume", "恢复"),
+        "close": ("close", "关闭"),
+        "note": ("note", "备注"),
+        "pair": ("pair", "配对"),
+        "status": ("status", "状态"),
+        "withdraw": ("withdraw",),
+        "skip-mou": ("skip-mou", "skip mou", "informal", "非正式"),
+    }
+)
+
+
+def _spelling(alias: str) -> str:
+    return " ".join(alias.split()).lower()
+
+
+@functools.lru_cache(maxsize=32)
+def _command_pattern(
+    vocabulary: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[re.Pattern[str], dict[str, str]] | None:
+    """The command regex and spelling -> verb map of one vocabulary (compiled once per mapping)."""
+    verb_of = {_spelling(alias): verb for verb, aliases in vocabulary for alias in aliases}
+    verb_of.pop("", None)
+    if not verb_of:
+        return None
+    # Longest first, so "skip mou" is tried before a verb "skip"; a space matches any run of
+    # spaces or tabs.
+    alternatives = "|".join(
+        re.escape(alias).replace(r"\ ", r"[ \t]+")
+        for alias in sorted(verb_of, key=len, reverse=True)
+    )
+    pattern = re.compile(
+        rf"^[ \t/#!]*(?P<verb>{alternatives})(?:(?=[\s:：,.!。，])|$)[ \t:：,.!。，]*(?P<arg>.*)$",
+        _I | re.DOTALL,
+    )
+    return pattern, verb_of
+
+
 _PAIR_SPLIT = re.compile(r"\s+(?:with|and|&)\s+|\s*(?:和|与)\s*", _I)
 
 
@@ -160,22 +262,34 @@ def split_pair(argument: str) -> tuple[str, str] | None:
     return parts[0].strip(), parts[1].strip()
 
 
-def detect_command(text: str) -> tuple[str, str] | None:
+def detect_command(
+    text: str, verbs: Mapping[str, Sequence[str]], text_verbs: Collection[str] = ("note",)
+) -> tuple[str, str] | None:
     """A staff command at the start of the new text: (verb, argument), or None.
 
-    ``note`` takes the rest of the text (a note may run over lines); other verbs take the rest
-    of the first line. ``pair`` needs ``A with B``, ``note`` needs some text.
+    ``verbs`` maps each verb to its accepted spellings (matched case-insensitively). Verbs in
+    ``text_verbs`` take the rest of the text and need some; other verbs take the rest of the
+    first line. A verb named ``pair`` needs ``A with B``.
     """
+    compiled = _command_pattern(
+        tuple((verb, tuple(spellings)) for verb, spellings in verbs.items())
+    )
+    if compiled is None:
+        return None
+    pattern, verb_of = compiled
     body = text.replace("\r\n", "\n").strip()
-    m = _COMMAND.match(body)
+    m = pattern.match(body)
     if not m:
         return None
-    verb = _VERB_OF[m["verb"].lower()]
+    verb = verb_of.get(_spelling(m["verb"]))
+    if verb is None:  # matched only under a case rule lower() does not share
+        return None
     first, _, rest = m["arg"].partition("\n")
     # A note may run over lines (and may start on the next one); other arguments end with the line.
-    arg = f"{first}\n{rest}".strip() if verb == "note" else first.strip()
+    takes_text = verb in text_verbs
+    arg = f"{first}\n{rest}".strip() if takes_text else first.strip()
     arg = arg.rstrip(" .。")
-    if verb == "note" and not arg:
+    if takes_text and not arg:
         return None
     if verb == "pair" and split_pair(arg) is None:
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from mailflow.parse import autoreply, bounce, forms, intents, language, message, reply, tokens
 from mailflow.parse.facts import DecodedMessage, Facts
@@ -20,9 +20,18 @@ _MIN_FORM_FIELDS = 3
 
 
 def parse_message(
-    raw: bytes, *, program_address: str, secret: bytes | None, staff: Sequence[str] = ()
+    raw: bytes,
+    *,
+    program_address: str,
+    secret: bytes | None,
+    staff: Sequence[str] = (),
+    commands: Mapping[str, Sequence[str]] | None = None,
 ) -> Facts:
-    """Everything parse/ can tell about one message. secret None: tokens are not verified."""
+    """Everything parse/ can tell about one message. secret None: tokens are not verified.
+
+    ``commands`` is the staff vocabulary (verb -> spellings); a message from a staff address
+    is read as a command only against it, so None means no message is a command.
+    """
     parsed = message.parse_bytes(raw)  # parsed once; decoding and bounce detection share it
     decoded = message.decode_message(parsed)
     bounced = bounce.detect_bounce(parsed)
@@ -47,8 +56,8 @@ def parse_message(
     intent = intents.detect_intent(reply_text)
     command = None
     sender = decoded.from_.address
-    if sender and sender in {s.lower() for s in staff}:
-        found = intents.detect_command(reply_text)
+    if commands and sender and sender in {s.lower() for s in staff}:
+        found = intents.detect_command(reply_text, commands)
         command = " ".join(part for part in found if part) if found else None
 
     kind = _classify(
