@@ -12,8 +12,10 @@ import pytest
 from mailflow.errors import ConfigError
 from mailflow.outbox.render import (
     DEFAULT_TEMPLATES,
+    META_KEYS,
     Rendered,
     Renderer,
+    TemplateMeta,
     blank_form,
     language_name,
     language_names,
@@ -21,7 +23,7 @@ from mailflow.outbox.render import (
     long_date,
     text_to_html,
 )
-from mailflow.outbox.samples import SAMPLE_CONTEXTS, TEMPLATE_NAMES, sample_context
+from mailflow.outbox.samples import SAMPLE_CONTEXTS, SPARSE_FIELDS, TEMPLATE_NAMES, sample_context
 from mailflow.parse.forms import APPLICATION_FIELDS, FIELD_LABELS, MOU_FIELDS, extract_fields
 from mailflow.parse.intents import detect_intent
 
@@ -34,8 +36,9 @@ EXPECTED_NAMES = {
     "partnership-introduction", "partnership-trial-checkin", "partnership-mou-request",
     "partnership-mou-missing", "partnership-mou-confirmed", "partnership-active-checkin",
     "partnership-evaluation", "partnership-review-reminder", "partnership-renewed",
-    "partnership-closed", "staff-proposal", "staff-needs-person", "staff-escalation",
-    "staff-digest",
+    "partnership-closed", "partnership-informal-confirmed", "staff-proposal",
+    "staff-needs-person", "staff-escalation", "staff-digest", "staff-merge-proposal",
+    "staff-status",
 }  # fmt: skip
 
 
@@ -102,7 +105,7 @@ def test_renders_with_sample(renderer: Renderer, name: str, locale: str) -> None
     assert out.subject and "\n" not in out.subject and "\r" not in out.subject
     assert out.subject == out.subject.strip()
     assert not out.text.startswith("Subject:") and out.text.endswith("\n")
-    expected_locale = "en" if name.startswith("staff-") else locale
+    expected_locale = locale  # every template exists in every locale, staff mail included
     assert out.locale == expected_locale
     for library_name in names_in(name, ctx):
         assert library_name in out.text, f"{library_name!r} missing from {name}"
@@ -113,7 +116,8 @@ def test_renders_with_sample(renderer: Renderer, name: str, locale: str) -> None
     assert 'name="viewport"' in out.html and "max-width" in out.html
     if expected_locale == "zh":
         assert re.search(r"[\u4e00-\u9fff]", out.subject)
-        assert "您好" in out.text or "两位好" in out.text
+        if not name.startswith("staff-"):
+            assert "您好" in out.text or "两位好" in out.text
 
 
 def test_missing_variable_names_the_template(renderer: Renderer) -> None:
@@ -153,8 +157,8 @@ def test_user_input_cannot_break_the_subject(renderer: Renderer) -> None:
     assert out.subject == "Oslo Bcc: victim@example.org Library is now on the Sister Libraries list"
 
 
-def test_staff_template_falls_back_from_zh_to_en(renderer: Renderer) -> None:
-    out = renderer.render("staff-digest", "zh", sample_context("staff-digest", "zh"))
+def test_template_falls_back_to_the_default_locale(renderer: Renderer) -> None:
+    out = renderer.render("staff-digest", "fr", sample_context("staff-digest", "fr"))
     assert out.locale == "en"
     assert out.subject == "Sister Libraries digest, 4 March 2026"
     assert "Proposals waiting for approve or reject (1)" in out.text
@@ -213,7 +217,7 @@ ASKS = {
     "library-keep-listed": ["yes", "同意"],
     "partnership-mou-request": ["I agree", "同意"],
     "partnership-review-reminder": ["yes", "no thanks", "同意", "不用了"],
-    "partnership-closed": ["yes", "同意"],
+    "partnership-closed": ["yes", "no thanks", "同意", "不用了"],
 }
 
 
@@ -378,3 +382,295 @@ def test_small_helpers() -> None:
     assert long_date("2026-03-01", "en") == "1 March 2026"
     assert long_date("2026-03-01T10:00:00+00:00", "zh") == "2026年3月1日"
     assert long_date(None, "en") == ""
+
+
+# -- front matter ---------------------------------------------------------------------------
+
+# What each mail invites (the words of its text) and the timer whose date it quotes.
+EXPECTED_META = {
+    "library-acknowledgement": ({"fields", "withdraw"}, None),
+    "library-missing": ({"fields"}, "application-expires"),
+    "library-missing-reminder": ({"fields", "withdraw"}, "application-expires"),
+    "library-offer": ({"yes", "no"}, "offer-lapse"),
+    "library-offer-reminder": ({"yes", "no"}, "offer-lapse"),
+    "library-offer-lapsed": ({"withdraw"}, None),
+    "library-offer-closed": (set(), None),
+    "library-withdrawn": (set(), None),
+    "library-keep-listed": ({"yes", "withdraw", "contact"}, "keep-listed-expires"),
+    "library-relisted": ({"withdraw"}, None),
+    "library-not-understood": ({"fields"}, None),
+    "partnership-introduction": (set(), None),
+    "partnership-trial-checkin": ({"text"}, None),
+    "partnership-mou-request": ({"mou", "informal"}, None),
+    "partnership-mou-missing": ({"mou"}, None),
+    "partnership-mou-confirmed": (set(), None),
+    "partnership-active-checkin": ({"text"}, None),
+    "partnership-evaluation": ({"text"}, None),
+    "partnership-review-reminder": ({"yes", "no"}, None),
+    "partnership-renewed": (set(), None),
+    "partnership-closed": ({"yes", "no"}, None),
+    "partnership-informal-confirmed": ({"text"}, None),
+    "staff-proposal": ({"approve", "reject", "note"}, None),
+    "staff-needs-person": ({"note"}, None),
+    "staff-escalation": ({"note", "resume", "close"}, None),
+    "staff-digest": ({"status"}, None),
+    "staff-merge-proposal": ({"merge", "note"}, None),
+    "staff-status": (set(), None),
+}
+LIBRARY_WORDS = {"yes", "no", "informal", "mou", "fields", "text", "withdraw", "contact"}
+STAFF_WORDS = {"approve", "reject", "note", "resume", "close", "skip-mou", "merge", "status"}
+# How a mail's text invites each reply, per locale (staff verbs: '"merge"' / '（merge）').
+INVITES = {
+    "en": {
+        "yes": r'"yes"', "no": r'"no thanks"', "withdraw": r'"withdraw"', "mou": r'"I agree"',
+        "informal": r"\binformal\b", "contact": r"Contact email: ",
+        "fields": r"\w: \.\.\.|corrected line|Library name: ",
+        "text": r"(?i)what .{0,15}(do|done) together",
+    },
+    "zh": {
+        "yes": "“同意”", "no": "“不用了”", "withdraw": "“退出”", "mou": "“同意”",
+        "informal": "非正式", "contact": "电子邮件：", "fields": "（待填）|更正|图书馆名称：",
+        "text": "一起做了",
+    },
+}  # fmt: skip
+
+
+def test_meta_of_every_shipped_template(renderer: Renderer) -> None:
+    assert set(EXPECTED_META) == set(TEMPLATE_NAMES)
+    for name in TEMPLATE_NAMES:
+        meta = renderer.meta(name)
+        assert isinstance(meta, TemplateMeta)
+        expects, deadline = EXPECTED_META[name]
+        assert (set(meta.expects), meta.deadline) == (expects, deadline), name
+        assert len(meta.expects) == len(expects)
+        vocabulary = STAFF_WORDS if name.startswith("staff-") else LIBRARY_WORDS
+        assert set(meta.expects) <= vocabulary, name
+    assert renderer.meta("library-offer") == TemplateMeta(("yes", "no"), "offer-lapse")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_text_invites_what_the_front_matter_expects(renderer: Renderer, locale: str) -> None:
+    for name in TEMPLATE_NAMES:
+        text = mail(renderer, name, locale).text
+        for word in renderer.meta(name).expects:
+            if word in STAFF_WORDS:
+                pattern = f'"{word}"' if locale == "en" else f"（{word}）"
+            else:
+                pattern = INVITES[locale][word]
+            assert re.search(pattern, text), f"{name}/{locale} expects {word} but never asks"
+        if locale == "en" and name != "library-not-understood":  # it explains other mails
+            for word in ("yes", "no", "withdraw", *STAFF_WORDS):
+                asked = INVITES["en"].get(word, f'"{word}"')
+                if re.search(asked, text):
+                    assert word in renderer.meta(name).expects, f"{name} asks for {word}"
+
+
+def test_deadline_is_stated_where_the_front_matter_names_one(renderer: Renderer) -> None:
+    for name in TEMPLATE_NAMES:
+        if not renderer.meta(name).deadline:
+            continue
+        for locale in LOCALES:
+            ctx = sample_context(name, locale) | {"deadline": "2027-01-31"}
+            text = renderer.render(name, locale, ctx).text
+            stated = "31 January 2027" if locale == "en" else "2027年1月31日之前"
+            assert stated in text, f"{name}/{locale}"
+    keep = sample_context("library-keep-listed", "zh") | {"deadline": "2027-01-31"}
+    assert (
+        "如在2027年1月31日之前没有收到回复"
+        in renderer.render("library-keep-listed", "zh", keep).text
+    )
+    keep["deadline"] = None  # no timer due: no sentence about one
+    assert "之前没有收到回复" not in renderer.render("library-keep-listed", "zh", keep).text
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text)
+
+
+BODY = "Subject: Hi\n\nHello\n"
+
+
+def test_meta_parsing(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "en/offer.txt.j2",
+        "{#---\nexpects: [yes, no]\ndeadline: offer-lapse\n---#}\n" + BODY,
+    )
+    write(tmp_path, "en/plain.txt.j2", BODY)
+    write(tmp_path, "en/empty.txt.j2", "{#---\n---#}\n" + BODY)
+    write(tmp_path, "zh/only-zh.txt.j2", "{#---\nexpects: [text]\n---#}\n" + BODY)
+    write(tmp_path, "en/bad.txt.j2", "{#---\nexpects: [yes\n---#}\n" + BODY)
+    r = Renderer([tmp_path, DEFAULT_TEMPLATES])
+    assert r.meta("offer") == TemplateMeta(("yes", "no"), "offer-lapse")  # YAML's yes/no: words
+    assert r.meta("plain") == TemplateMeta() == r.meta("empty")
+    assert r.meta("only-zh") == TemplateMeta(("text",), None)  # no default-locale file
+    with pytest.raises(ConfigError, match=r"en/bad\.txt\.j2:\d+: front matter is not valid YAML"):
+        r.meta("bad")
+    with pytest.raises(ConfigError, match="nowhere"):
+        r.meta("nowhere")
+    # The block is a Jinja comment: it renders to nothing and line numbers stay the file's.
+    assert r.render("offer", "en", {}) == r.render("plain", "en", {})
+    write(tmp_path, "en/broken.txt.j2", "{#---\nexpects: []\n---#}\nSubject: Hi\n\n{{ x }\n")
+    syntax = Renderer([tmp_path, DEFAULT_TEMPLATES]).check(["broken"], ["en"])
+    assert len(syntax) == 1 and ":6:" in syntax[0]  # the file's own line
+
+
+def test_check_meta_reports_bad_front_matter(tmp_path: Path) -> None:
+    write(tmp_path, "en/badyaml.txt.j2", "{#---\nexpects: [yes, no\ndeadline: x\n---#}\n" + BODY)
+    write(tmp_path, "en/unknown.txt.j2", "{#---\nexpects: [yes]\nexpect: [no]\n---#}\n" + BODY)
+    write(tmp_path, "en/unclosed.txt.j2", "{#---\nexpects: [yes]\n" + BODY)
+    write(tmp_path, "en/comment.txt.j2", "{#---\nexpects: [yes] #} oops\n---#}\n" + BODY)
+    write(tmp_path, "en/types.txt.j2", "{#---\nexpects: {a: 1}\n---#}\n" + BODY)
+    write(tmp_path, "en/good.txt.j2", "{#---\nexpects: [yes, no]\n---#}\n" + BODY)
+    write(tmp_path, "zh/good.txt.j2", "{#---\nexpects: [no, yes]\n---#}\n" + BODY)
+    r = Renderer([tmp_path])
+    problems = r.check_meta(["badyaml", "unknown", "unclosed", "comment", "types", "good"], ["zh"])
+    root = str(tmp_path)
+    assert problems == [
+        f"{root}/en/badyaml.txt.j2:3: front matter is not valid YAML: expected ',' or ']', but got ':'",
+        f"{root}/en/unknown.txt.j2:3: unknown front matter key 'expect' (known: expects, deadline)",
+        f"{root}/en/unclosed.txt.j2:1: front matter has no closing '---#}}' line",
+        f"{root}/en/comment.txt.j2:2: front matter must not contain '#}}'",
+        f"{root}/en/types.txt.j2:2: expects must be a list",
+    ]  # fmt: skip
+    assert set(META_KEYS) == {"expects", "deadline"}
+
+
+def test_check_meta_reports_locales_that_disagree(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "en/offer.txt.j2",
+        "{#---\nexpects: [yes, no]\ndeadline: offer-lapse\n---#}\n" + BODY,
+    )
+    write(
+        tmp_path, "zh/offer.txt.j2", "{#---\nexpects: [yes]\ndeadline: offer-lapse\n---#}\n" + BODY
+    )
+    write(
+        tmp_path,
+        "en/keep.txt.j2",
+        "{#---\nexpects: [yes]\ndeadline: keep-listed-expires\n---#}\n" + BODY,
+    )
+    write(tmp_path, "zh/keep.txt.j2", BODY)  # no front matter at all
+    r = Renderer([tmp_path, DEFAULT_TEMPLATES])
+    problems = r.check(["offer", "keep"], ["en", "zh"])  # check() includes check_meta()
+    root = str(tmp_path)
+    assert problems == [
+        f"{root}/zh/offer.txt.j2:2: expects [yes] disagrees with [yes, no] in {root}/en/offer.txt.j2",
+        f"{root}/zh/keep.txt.j2:1: expects [] disagrees with [yes] in {root}/en/keep.txt.j2",
+        f"{root}/zh/keep.txt.j2:1: deadline none disagrees with 'keep-listed-expires' in {root}/en/keep.txt.j2",
+    ]  # fmt: skip
+    # An operator's folder overrides a file: its front matter is the one compared.
+    op = tmp_path / "operator"
+    write(op, "zh/offer.txt.j2", "{#---\nexpects: [no, yes]\ndeadline: offer-lapse\n---#}\n" + BODY)
+    assert Renderer([op, tmp_path]).check_meta(["offer"], ["zh"]) == []
+
+
+# -- Chinese staff mail, empty fields, the mentor, the trial length -------------------------
+
+STAFF_NAMES = [n for n in TEMPLATE_NAMES if n.startswith("staff-")]
+
+
+@pytest.mark.parametrize("name", STAFF_NAMES)
+def test_staff_mail_in_chinese(name: str) -> None:
+    for locale in LOCALES:  # shipped in every locale, HTML parts alike
+        for part in ("txt", "html"):
+            en = DEFAULT_TEMPLATES / "en" / f"{name}.{part}.j2"
+            assert en.is_file() == (DEFAULT_TEMPLATES / locale / f"{name}.{part}.j2").is_file()
+    zh_renderer = Renderer([DEFAULT_TEMPLATES], default_locale="zh")  # templates.default_locale
+    out = zh_renderer.render(name, "zh", sample_context(name, "zh"))
+    assert out.locale == "zh" and re.search(r"[\u4e00-\u9fff]", out.subject)
+    parse_html(out.html)
+    for verb in zh_renderer.meta(name).expects:  # the English and the Chinese command word
+        assert f"（{verb}）" in out.text
+    chinese = {"approve": "批准", "reject": "驳回", "note": "备注", "resume": "恢复"}
+    chinese |= {"close": "关闭", "merge": "合并", "status": "状态"}
+    for verb in zh_renderer.meta(name).expects:
+        assert f"“{chinese[verb]}”" in out.text or f"{chinese[verb]}/" in out.text
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value, *value.splitlines()]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+# English a Chinese mail may hold besides names and data: command words and a few terms.
+ZH_ALLOWED = STAFF_WORDS | {"MOU", "Success", "Stories", "txt", "docx", "mailflow"}
+
+
+@pytest.mark.parametrize("name", TEMPLATE_NAMES)
+def test_sparse_profiles_leave_no_gaps(renderer: Renderer, name: str) -> None:
+    for locale in LOCALES:
+        ctx = sample_context(name, locale, sparse=True)
+        out = renderer.render(name, locale, ctx)
+        text = out.text.replace(ctx.get("form", ""), "")  # a blank form's labels are no gap
+        assert "\n\n\n" not in out.text, f"{name}/{locale}: a gap of two blank lines"
+        for gap in ("None", "not given", "N/A", "未填写", "name not given", " ()", "（）"):
+            assert gap not in text, f"{name}/{locale}: {gap!r}"
+        assert not re.search(r"^- [^:：\n]+[:：] ?$", text, re.M), f"{name}/{locale}: empty line"
+        assert "Website:" not in text and "网站：" not in text
+        assert "</th><td></td><td></td>" not in out.html  # a profile row with nothing in it
+        if locale == "zh":  # what is left after the data is taken out must be Chinese
+            rest = text
+            for s in sorted(_strings(ctx), key=len, reverse=True):
+                if s.strip():
+                    rest = rest.replace(s, " ")
+            rest = re.sub(r"https?://\S+|\S+@\S+", " ", rest)
+            english = set(re.findall(r"[A-Za-z][A-Za-z-]+", rest)) - ZH_ALLOWED
+            assert not english, f"{name}: English in Chinese mail: {english}"
+    assert {"website", "contact_name", "languages"} <= set(SPARSE_FIELDS)
+
+
+def test_mentor_by_name_else_by_address(renderer: Renderer) -> None:
+    for name in ("partnership-introduction", "partnership-informal-confirmed"):
+        for locale in LOCALES:
+            full = renderer.render(name, locale, sample_context(name, locale)).text
+            assert "Ruth Okafor" in full
+            sparse = renderer.render(name, locale, sample_context(name, locale, sparse=True)).text
+            assert "ruth.okafor@mentors.example" in sparse and "()" not in sparse
+            assert "（）" not in sparse
+
+
+def test_trial_length_comes_from_the_context(renderer: Renderer) -> None:
+    for name in ("library-offer", "partnership-introduction"):
+        for locale in LOCALES:
+            ctx = sample_context(name, locale)
+            ctx["partnership"]["trial_days"] = 60
+            text = renderer.render(name, locale, ctx).text
+            assert ("60 days" if locale == "en" else "60天") in text and "90" not in text
+    for path in DEFAULT_TEMPLATES.glob("*/*.j2"):
+        assert not re.search(r"\b90\b|九十", path.read_text()), path
+
+
+def test_closing_mails(renderer: Renderer) -> None:
+    en = mail(renderer, "partnership-closed").text
+    assert (
+        'Reply "yes" if you would like us to look for another sister library; '
+        "otherwise you will not be listed." in en
+    )
+    zh = mail(renderer, "partnership-closed", "zh").text
+    assert "如希望我们为贵馆寻找新的姐妹图书馆，请直接回复“同意”；否则" in zh
+    # Sent after a decline and after a lapse alike: never says who answered what.
+    for locale in LOCALES:
+        text = mail(renderer, "library-offer-closed", locale).text
+        assert not re.search(r"did not (answer|reply)|no answer|没有(收到)?回复|未回复", text)
+
+
+def test_new_templates(renderer: Renderer) -> None:
+    merge = mail(renderer, "staff-merge-proposal")
+    assert '"merge"' in merge.text and "chenjing@163.example.com" in merge.text
+    assert "> 您好，我是杭州图书馆少儿部的陈静" in merge.text and "#14" in merge.text
+    status = mail(renderer, "staff-status")
+    assert status.subject == "Re: status Hangzhou Public Library"
+    assert status.text.startswith("Library #14 Hangzhou Public Library")
+    ctx = sample_context("staff-status", "zh") | {"lines": []}
+    assert "没有找到" in renderer.render("staff-status", "zh", ctx).text
+    informal = mail(renderer, "partnership-informal-confirmed")
+    assert "15 June 2027" in informal.text and "without a memorandum" in informal.text
+    zh = mail(renderer, "partnership-informal-confirmed", "zh").text
+    assert "2027年6月15日" in zh and "非正式" in zh

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 from markupsafe import Markup, escape
 
 from mailflow.errors import ConfigError
@@ -23,7 +24,7 @@ from mailflow.parse.forms import APPLICATION_FIELDS, FIELD_LABELS, MOU_FIELDS
 from mailflow.resources import default_templates
 
 __all__ = [
-    "DEFAULT_TEMPLATES", "Rendered", "Renderer", "blank_form", "field_label", "join_labels",
+    "DEFAULT_TEMPLATES", "META_KEYS", "Rendered", "Renderer", "TemplateMeta", "blank_form", "field_label", "join_labels",
     "language_name", "language_names", "library_type", "long_date", "text_to_html",
 ]  # fmt: skip
 
@@ -60,6 +61,75 @@ class Rendered:
     locale: str
 
 
+@dataclass(frozen=True)
+class TemplateMeta:
+    """A template's front matter: the replies its mail invites, the timer whose date it quotes."""
+
+    expects: tuple[str, ...] = ()
+    deadline: str | None = None
+
+
+META_KEYS = ("expects", "deadline")
+META_OPEN, META_CLOSE = "{#---", "---#}"
+
+
+class _MetaError(ValueError):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _key_line(lines: Sequence[str], key: object) -> int:
+    """The file line (1-based) of ``key:`` in the front matter, else its first line."""
+    for i, line in enumerate(lines, start=2):
+        if re.match(rf"{re.escape(str(key))}\s*:", line):
+            return i
+    return 1
+
+
+def _parse_meta(source: str) -> tuple[TemplateMeta, list[str]]:
+    """The front matter of a template's source, and its lines (file line = index + 2).
+
+    Unknown keys are left out here; `Renderer.check_meta` reports them.
+    """
+    lines = source.splitlines()
+    if not lines or lines[0] != META_OPEN:
+        return TemplateMeta(), []
+    try:
+        end = lines.index(META_CLOSE)
+    except ValueError:
+        raise _MetaError(1, f"front matter has no closing {META_CLOSE!r} line") from None
+    block = lines[1:end]
+    if any("#}" in line for line in block):  # would end the Jinja comment early
+        line = next(i for i, ln in enumerate(block, start=2) if "#}" in ln)
+        raise _MetaError(line, "front matter must not contain '#}'")
+    try:
+        data = yaml.safe_load("\n".join(block))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        what = getattr(exc, "problem", None) or str(exc)
+        raise _MetaError(line, f"front matter is not valid YAML: {what}") from exc
+    if data is None:
+        return TemplateMeta(), block
+    if not isinstance(data, dict):
+        raise _MetaError(2, "front matter must be a mapping (expects: [...], deadline: ...)")
+    expects = data.get("expects") or []
+    if isinstance(expects, str | bool):
+        expects = [expects]
+    if not isinstance(expects, list):
+        raise _MetaError(_key_line(block, "expects"), "expects must be a list")
+    # YAML 1.1 reads a bare yes/no as a boolean; in `expects` they are the reply words.
+    words = [{True: "yes", False: "no"}.get(w, w) if isinstance(w, bool) else w for w in expects]
+    if not all(isinstance(w, str) and w for w in words):
+        raise _MetaError(_key_line(block, "expects"), "expects must be a list of words")
+    deadline = data.get("deadline")
+    if deadline is not None and not (isinstance(deadline, str) and deadline.strip()):
+        raise _MetaError(_key_line(block, "deadline"), "deadline must be a timer name")
+    meta = TemplateMeta(tuple(words), deadline.strip() if deadline else None)
+    return meta, block
+
+
 def language_name(code: str, locale: str = "en") -> str:
     """The name of an ISO 639-1 language in English or Chinese; unknown codes as written."""
     names = _LANGUAGES.get(code.strip().lower())
@@ -91,6 +161,12 @@ def long_date(value: str | date | None, locale: str = "en") -> str:
     d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     zh = f"{d.year}年{d.month}月{d.day}日"
     return zh if locale.startswith("zh") else f"{d.day} {_MONTHS.split()[d.month - 1]} {d.year}"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value) + "]"
+    return "none" if value is None else repr(value)
 
 
 def oneline(value: Any) -> str:
@@ -159,6 +235,7 @@ class Renderer:
         self.default_locale = default_locale
         self._found: dict[tuple[str, str], tuple[str, int, bool]] = {}
         self._locales: list[str] | None = None
+        self._meta: dict[str, TemplateMeta] = {}
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.dirs),
             undefined=jinja2.StrictUndefined,
@@ -203,6 +280,68 @@ class Renderer:
         except ConfigError:
             return False
         return True
+
+    def meta(self, name: str) -> TemplateMeta:
+        """The front matter of ``name``: the default locale's file, else any locale's."""
+        if name not in self._meta:
+            locales = dict.fromkeys([self.default_locale, *self.available_locales()])
+            for loc in locales:
+                source = self._source(f"{loc}/{name}.txt.j2")
+                if source is not None:
+                    break
+            else:
+                raise ConfigError(f"no template {name}.txt.j2 in any locale")
+            try:
+                self._meta[name] = _parse_meta(source[0])[0]
+            except _MetaError as exc:
+                raise ConfigError(f"{source[1]}:{exc.line}: {exc}") from exc
+        return self._meta[name]
+
+    def _source(self, tname: str) -> tuple[str, str] | None:
+        """(source, file name) of a template from the first folder that has it."""
+        try:
+            source, filename, _ = self.env.loader.get_source(self.env, tname)  # type: ignore[union-attr]
+        except jinja2.TemplateNotFound:
+            return None
+        return source, filename or tname
+
+    def check_meta(self, names: Iterable[str], locales: Iterable[str]) -> list[str]:
+        """Front matter problems, as ``path:line: message``: bad YAML, unknown keys, and
+        locales of one template that disagree on ``expects`` or ``deadline``."""
+        problems: list[str] = []
+        locales = list(dict.fromkeys([self.default_locale, *locales]))
+        for name in names:
+            first: tuple[str, TemplateMeta] | None = None  # the reference: default locale first
+            for loc in locales:
+                found = self._source(f"{loc}/{name}.txt.j2")
+                if found is None:
+                    continue
+                source, path = found
+                try:
+                    meta, block = _parse_meta(source)
+                except _MetaError as exc:
+                    problems.append(f"{path}:{exc.line}: {exc}")
+                    continue
+                data = yaml.safe_load("\n".join(block)) if block else None
+                for key in data or {}:
+                    if key not in META_KEYS:
+                        known = ", ".join(META_KEYS)
+                        problems.append(
+                            f"{path}:{_key_line(block, key)}: unknown front matter key "
+                            f"{key!r} (known: {known})"
+                        )
+                if first is None:
+                    first = (path, meta)
+                    continue
+                ref_path, ref = first
+                for key in META_KEYS:
+                    mine, theirs = getattr(meta, key), getattr(ref, key)
+                    if (set(mine) != set(theirs)) if key == "expects" else mine != theirs:
+                        problems.append(
+                            f"{path}:{_key_line(block, key)}: {key} {_show(mine)} disagrees with "
+                            f"{_show(theirs)} in {ref_path}"
+                        )
+        return problems
 
     def _resolve(self, name: str, locale: str) -> tuple[str, int, bool]:
         """(locale found, folder rank, has an HTML part), looked up on disk once per pair."""
@@ -254,7 +393,9 @@ class Renderer:
         return self._assemble(name, locales or [self.default_locale], context)
 
     def check(self, names: Iterable[str], locales: Iterable[str]) -> list[str]:
-        """Problems with the named templates, each naming its file: missing, or bad syntax."""
+        """Problems with the named templates, each naming its file: missing, bad syntax, or bad
+        front matter (`check_meta`)."""
+        names, locales = list(names), list(locales)
         problems: list[str] = []
         # Shared pieces (the layout, macro files) are checked too: every mail depends on them.
         wanted = [LAYOUT, *(f"{p.parent.name}/{p.name}" for d in self.dirs for p in d.glob("*/_*"))]
@@ -271,4 +412,4 @@ class Renderer:
             except jinja2.TemplateNotFound:
                 if tname == LAYOUT:
                     problems.append(f"{LAYOUT}: missing")
-        return problems
+        return problems + self.check_meta(names, locales)

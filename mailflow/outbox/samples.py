@@ -6,7 +6,11 @@ them in every locale, so a template that needs a new key fails here first. Conve
 - dates are ISO strings (``"2026-03-01"``) or None; templates write them out per locale;
 - ``languages`` are ISO 639-1 codes; optional profile fields may be None or "", never absent;
 - ``partnership.review_date`` is the end of the trial while in trial, the MOU's review date after;
-- ``deadline`` (offers, keep-listed) is the day silence takes effect, from the rules' timers.
+- ``deadline`` is the due date of the timer a template's front matter names (``deadline:``);
+- ``mentor.name`` may be "" (only an address is configured): templates fall back to the email.
+
+``sample_context(name, locale, sparse=True)`` strips every optional profile field, so tests
+prove that an empty field leaves no line, placeholder or "None" behind.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 from mailflow.outbox.render import blank_form, field_label
 from mailflow.parse.forms import MOU_FIELDS
 
-__all__ = ["SAMPLE_CONTEXTS", "TEMPLATE_NAMES", "sample_context"]
+__all__ = ["SAMPLE_CONTEXTS", "SPARSE_FIELDS", "TEMPLATE_NAMES", "sample_context"]
 
 PROGRAM = {
     "name": "Sister Libraries Program",
@@ -111,6 +115,36 @@ MESSAGE = {
 }
 
 
+# A library that wrote to the program from a new address, naming Hangzhou Public Library.
+CANDIDATE = {
+    "library_name": A["name"],
+    "city": A["city"],
+    "country": A["country"],
+    "contact_name": "Chen Jing",
+    "contact_email": "chenjing@163.example.com",
+}
+NEWCOMER_MESSAGE = {
+    "id": 533,
+    "from": f"Chen Jing <{CANDIDATE['contact_email']}>",
+    "subject": "杭州图书馆 / Hangzhou Public Library: new contact",
+    "received": "2026-03-05T02:40:00+00:00",
+    "text": "您好，我是杭州图书馆少儿部的陈静，今后由我负责姐妹图书馆项目的联络。\n城市：杭州",
+}
+STATUS_MESSAGE = {
+    "id": 534,
+    "from": f"{STAFF['name']} <{STAFF['email']}>",
+    "subject": "Re: Sister Libraries digest, 4 March 2026",
+    "received": "2026-03-05T08:15:00+00:00",
+    "text": "status Hangzhou Public Library",
+}
+
+# Profile fields a library may leave empty (the contract: None or "", never absent).
+SPARSE_FIELDS = (
+    "library_type", "country", "city", "contact_name", "languages", "size", "interests",
+    "communication", "commitment", "website", "timezone",
+)  # fmt: skip
+
+
 def _to(library: dict[str, Any], sender: str | None = None) -> dict[str, str]:
     # An incomplete application may lack the contact address: we answer whoever sent it.
     return {
@@ -124,14 +158,21 @@ def _lib(library: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def _pair(partnership: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"library": A, "partner": B, "recipient": _to(A), "partnership": partnership, **extra}
+    ctx = {"library": A, "partner": B, "a": A, "b": B, "mentor": MENTOR, "recipient": _to(A)}
+    return {**ctx, "partnership": partnership, **extra}
 
 
 _CONTEXTS: dict[str, dict[str, Any]] = {
     "library-acknowledgement": _lib(A),
-    "library-missing": _lib(INCOMPLETE, form=blank_form("application", "en"), missing=MISSING),
+    "library-missing": _lib(
+        INCOMPLETE, form=blank_form("application", "en"), missing=MISSING, deadline="2026-05-03"
+    ),
     "library-missing-reminder": _lib(
-        INCOMPLETE, form=blank_form("application", "en"), missing=MISSING, attempt=1
+        INCOMPLETE,
+        form=blank_form("application", "en"),
+        missing=MISSING,
+        attempt=1,
+        deadline="2026-05-03",
     ),
     "library-offer": _pair(OFFERED, deadline="2026-03-25"),
     "library-offer-reminder": _pair(OFFERED, deadline="2026-03-25", attempt=1),
@@ -175,6 +216,7 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
     "partnership-review-reminder": _pair(ACTIVE, attempt=1),
     "partnership-renewed": _pair(ACTIVE | {"review_date": "2028-06-15"}),
     "partnership-closed": _pair(ACTIVE | {"state": "closed"}),
+    "partnership-informal-confirmed": _pair(ACTIVE | {"informal": True}),
     "staff-proposal": {
         "a": A,
         "b": B,
@@ -190,6 +232,22 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
         ],
     },
     "staff-needs-person": {"message": MESSAGE, "recipient": STAFF},
+    "staff-merge-proposal": {
+        "library": A,
+        "candidate": CANDIDATE,
+        "message": NEWCOMER_MESSAGE,
+        "recipient": STAFF,
+    },
+    "staff-status": {
+        "lines": [
+            "Library #14 Hangzhou Public Library (Hangzhou, China): partnered",
+            "- contacts: liwei@hzlib.example.cn (ok)",
+            "- partnership #8 with Biblioteca Pública Municipal de Valparaíso: trial since"
+            " 2 March 2026, review 31 May 2026, 2 activities logged",
+        ],
+        "message": STATUS_MESSAGE,
+        "recipient": STAFF,
+    },
     "staff-escalation": {
         "reason": "stalled",
         "partnership": TRIAL | {"state": "stalled"},
@@ -246,9 +304,29 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
 }
 
 
-def sample_context(name: str, locale: str = "en") -> dict[str, Any]:
-    """A deep copy of the sample for ``name``, with its forms and labels in ``locale``."""
+def _sparse(library: dict[str, Any]) -> dict[str, Any]:
+    return library | {k: [] if k == "languages" else None for k in SPARSE_FIELDS} | {"city": ""}
+
+
+def sample_context(name: str, locale: str = "en", sparse: bool = False) -> dict[str, Any]:
+    """A deep copy of the sample for ``name``, with its forms and labels in ``locale``.
+
+    sparse: every library with only its id, name and e-mail address, a candidate with only a
+    name and address, a mentor known only by address, a recipient without a name.
+    """
     ctx = copy.deepcopy(SAMPLE_CONTEXTS[name])
+    if sparse:
+        for key in ("library", "partner", "a", "b"):
+            if isinstance(ctx.get(key), dict):
+                ctx[key] = _sparse(ctx[key])
+        sections = ctx.get("sections", {})
+        if "new_applications" in sections:
+            sections["new_applications"] = [_sparse(lib) for lib in sections["new_applications"]]
+        if "candidate" in ctx:
+            ctx["candidate"] |= {"city": None, "country": None, "contact_name": ""}
+        if "mentor" in ctx:
+            ctx["mentor"]["name"] = ""
+        ctx["recipient"]["name"] = ""
     ctx["locale"] = locale
     if "form" in ctx:
         kind = "mou" if name.startswith("partnership-") else "application"
