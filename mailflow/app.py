@@ -27,6 +27,7 @@ DEFAULT_RULES = default_rules()
 CODE_TEMPLATES = (
     "staff-needs-person",
     "staff-escalation",
+    "staff-notice",
     "staff-digest",
     "staff-merge-proposal",
     "staff-status",
@@ -103,6 +104,11 @@ def _folder(settings: Settings, name: str, default: Path) -> list[Path]:
     if not path.is_dir() and settings[name] != setting_default(name):
         raise ConfigError(f"{name}: {path} does not exist")
     return [path, default] if path.is_dir() and any(path.iterdir()) else [default]
+
+
+def load_rules_only(settings: Settings) -> Rules:
+    """The rules without templates or secrets (for `parse`, which needs the staff vocabulary)."""
+    return load_rules(_folder(settings, "rules.dir", DEFAULT_RULES)[0])
 
 
 def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workflow:

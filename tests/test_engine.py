@@ -15,7 +15,7 @@ from mailflow.engine.machine import decide
 from mailflow.errors import RuleDefinitionError
 from tests.helpers import T0
 
-MACHINES = load_rules(DEFAULT_RULES)
+MACHINES = load_rules(DEFAULT_RULES).machines
 P = MACHINES["partnership"]
 L = MACHINES["library"]
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from mailflow.parse.intents import (
-    LEGACY_COMMAND_VERBS,
     detect_command,
     detect_intent,
     is_withdrawal,
@@ -193,13 +192,16 @@ def test_a_pair_verb_still_needs_two_libraries() -> None:
     assert detect_command("match l7", verbs) is None
 
 
-def test_legacy_vocabulary_keeps_the_old_verbs_and_adds_skip_mou() -> None:
-    for verb, spellings in VERBS.items():
-        assert LEGACY_COMMAND_VERBS[verb] == spellings
-    assert detect_command("informal", LEGACY_COMMAND_VERBS) == ("skip-mou", "")
-    assert detect_command("非正式", LEGACY_COMMAND_VERBS) == ("skip-mou", "")
-    assert detect_command("skip mou", LEGACY_COMMAND_VERBS) == ("skip-mou", "")
-    assert detect_command("approve", LEGACY_COMMAND_VERBS) == ("approve", "")
+def test_the_shipped_rules_vocabulary_is_what_the_parser_reads() -> None:
+    from mailflow.app import DEFAULT_RULES
+    from mailflow.engine.loader import load_rules
+
+    words = load_rules(DEFAULT_RULES).command_words()
+    assert detect_command("informal", words) == ("skip-mou", "")
+    assert detect_command("非正式", words) == ("skip-mou", "")
+    assert detect_command("skip mou", words) == ("skip-mou", "")
+    assert detect_command("approve", words) == ("approve", "")
+    assert detect_command("合并", words) == ("merge", "")
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,7 @@ def test_an_event_nothing_produces_fails_with_file_and_line(tmp_path: Path) -> N
     edit(path, "  - from: offered\n    on: decline\n", "  - from: offered\n    on: declined\n")
     code, out = check(tmp_path, MAILFLOW_RULES_DIR=str(rules))
     assert code == 1
-    line = path.read_text().splitlines().index("    on: declined") + 0  # the item starts a line up
+    line = path.read_text().splitlines().index("    on: declined")  # 1-based: the `- from` line
     assert f"{path}:{line}: on: event 'declined' is produced by nothing" in out
     assert "no transition handles 'decline' in state offered" in out
 
@@ -74,13 +74,19 @@ def test_a_reply_a_template_invites_but_no_state_understands_fails(tmp_path: Pat
     assert str(path) in out
 
 
-def test_a_missing_staff_template_for_a_locale_fails(tmp_path: Path) -> None:
+def test_a_locale_added_without_staff_mail_fails(tmp_path: Path) -> None:
+    # An operator adds French library mail; staff mail in French is missing.
     templates = tmp_path / "templates"
-    shutil.copytree(DEFAULT_TEMPLATES, templates)
-    (templates / "zh" / "staff-escalation.txt.j2").unlink()
+    (templates / "fr").mkdir(parents=True)
+    shutil.copy(DEFAULT_TEMPLATES / "en" / "_macros.txt.j2", templates / "fr" / "_macros.txt.j2")
+    offer = (DEFAULT_TEMPLATES / "en" / "library-offer.txt.j2").read_text(encoding="utf-8")
+    (templates / "fr" / "library-offer.txt.j2").write_text(
+        offer.replace('"en/_macros.txt.j2"', '"fr/_macros.txt.j2"'), encoding="utf-8"
+    )
     code, out = check(tmp_path, MAILFLOW_TEMPLATES_DIR=str(templates))
     assert code == 1
-    assert "staff-escalation: no staff template for locale 'zh'" in out
+    assert "staff-escalation: no staff template for locale 'fr'" in out
+    assert "staff-digest: no staff template for locale 'fr'" in out
 
 
 def test_a_template_syntax_error_is_a_clear_line_not_a_traceback(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def run(config: str | None, once: bool, now: str | None) -> None:
 def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -> None:
     """Parse mail files and print their facts. Needs no database and no config."""
     from mailflow.parse import parse_message
-    from mailflow.parse.intents import LEGACY_COMMAND_VERBS
+    from mailflow.app import load_rules_only
 
     settings = load(_default_config())
     address = (program_address or settings.program_address).lower()
@@ -72,6 +72,7 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
         secret = settings.secret() if _secret_available(settings) else None
     except ConfigError:
         secret = None
+    rules = load_rules_only(settings)  # the staff vocabulary is declared in the rules
     for path in files:
         try:
             raw = path.read_bytes()
@@ -80,7 +81,8 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
                 program_address=address,
                 secret=secret,
                 staff=settings.staff,
-                commands=LEGACY_COMMAND_VERBS,
+                commands=rules.command_words(),
+                text_verbs=rules.text_verbs(),
             )
             out = {"file": str(path), **facts.to_json()}
         except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others

@@ -36,8 +36,8 @@ def open_item(
 
 def escalate(turn: Turn, record: Record, template: str, reason: str) -> None:
     """A `notify-staff` effect: an open item about the record, and the mail that says so."""
-    if template == "staff-escalation":
-        open_item(turn, "escalation", reason, record)
+    if template in ("staff-escalation", "staff-notice"):
+        open_item(turn, template.removeprefix("staff-"), reason, record)
     letters.to_staff(turn, template, reason, record)
 
 

@@ -86,9 +86,9 @@ def on_permanent_failure(
         record = session.get(model, row.record_id) if model and row.record_id else None
         reason = f"delivery of {row.template} to {', '.join(refused)} failed permanently: {exc}"
         if record is not None:
-            attention.escalate(turn, record, "staff-escalation", reason)
+            attention.escalate(turn, record, "staff-notice", reason)
         else:
             attention.open_item(turn, "delivery-failed", reason)
-            letters.to_staff(turn, "staff-escalation", reason)
+            letters.to_staff(turn, "staff-notice", reason)
 
     return handle

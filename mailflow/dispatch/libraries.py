@@ -157,7 +157,7 @@ def flag_timezone(turn: Turn, library: Library, facts: Facts) -> None:
     library.data = data
     reason = f"the time zone {raw!r} of library #{library.id} could not be read; reminders use UTC"
     attention.open_item(turn, "timezone", reason, library)
-    letters.to_staff(turn, "staff-escalation", reason, library)
+    letters.to_staff(turn, "staff-notice", reason, library)
 
 
 def find_library(turn: Turn, text: str) -> Library | None:

@@ -281,6 +281,10 @@ class Renderer:
             return False
         return True
 
+    def exists(self, name: str, locale: str) -> bool:
+        """Whether ``locale`` has its own ``name`` (no fallback to the default locale)."""
+        return any((d / locale / f"{name}.txt.j2").is_file() for d in self.dirs)
+
     def meta(self, name: str) -> TemplateMeta:
         """The front matter of ``name``: the default locale's file, else any locale's."""
         if name not in self._meta:

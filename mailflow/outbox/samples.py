@@ -256,6 +256,14 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
         "b": B,
         "recipient": STAFF,
     },
+    "staff-notice": {
+        "reason": "unreachable",
+        "partnership": None,
+        "library": A,
+        "a": None,
+        "b": None,
+        "recipient": STAFF,
+    },
     "staff-digest": {
         "date": "2026-03-04",
         "recipient": STAFF,

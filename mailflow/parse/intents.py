@@ -17,7 +17,6 @@ from types import MappingProxyType
 from mailflow.parse import forms
 
 __all__ = [
-    "LEGACY_COMMAND_VERBS",
     "detect_command",
     "detect_intent",
     "is_withdrawal",
@@ -208,21 +207,6 @@ def prefers_informal(text: str) -> bool:
     return informal and not formal
 
 
-# The staff vocabulary callers use until the rules declare it: verb -> accepted spellings
-# (English first, then Chinese, for staff who write in Chinese).
-LEGACY_COMMAND_VERBS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "approve": ("approve", "approved", "批准", "通过"),
-        "reject": ("reject", "rejected", "驳回"),
-        "resume": ("resume", "恢复"),
-        "close": ("close", "关闭"),
-        "note": ("note", "备注"),
-        "pair": ("pair", "配对"),
-        "status": ("status", "状态"),
-        "withdraw": ("withdraw",),
-        "skip-mou": ("skip-mou", "skip mou", "informal", "非正式"),
-    }
-)
 
 
 def _spelling(alias: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from mailflow.parse import autoreply, bounce, forms, intents, language, message, reply, tokens
 from mailflow.parse.facts import DecodedMessage, Facts
@@ -26,6 +26,7 @@ def parse_message(
     secret: bytes | None,
     staff: Sequence[str] = (),
     commands: Mapping[str, Sequence[str]] | None = None,
+    text_verbs: Collection[str] = ("note",),
 ) -> Facts:
     """Everything parse/ can tell about one message. secret None: tokens are not verified.
 
@@ -57,7 +58,7 @@ def parse_message(
     command = None
     sender = decoded.from_.address
     if commands and sender and sender in {s.lower() for s in staff}:
-        found = intents.detect_command(reply_text, commands)
+        found = intents.detect_command(reply_text, commands, text_verbs)
         command = " ".join(part for part in found if part) if found else None
 
     kind = _classify(
