@@ -31,6 +31,12 @@ def _clean(address: str) -> str | None:
     return address if _ADDRESS.match(address) else None
 
 
+def _body(part: Message) -> bytes:
+    """A leaf part's body with its transfer encoding undone; b"" when it has none."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
 def _dsn_blocks(msg: Message) -> list[Message]:
     """The per-message and per-recipient field blocks of every message/delivery-status part."""
     blocks: list[Message] = []
@@ -41,8 +47,7 @@ def _dsn_blocks(msg: Message) -> list[Message]:
         if isinstance(payload, list):
             blocks.extend(b for b in payload if isinstance(b, Message))
         elif isinstance(payload, str):  # unparsed (e.g. base64-encoded) status: parse it
-            data = part.get_payload(decode=True) or b""
-            for chunk in re.split(rb"\r?\n\s*\r?\n", data):
+            for chunk in re.split(rb"\r?\n\s*\r?\n", _body(part)):
                 blocks.append(parse_bytes(chunk.strip() + b"\n"))
     return blocks
 
@@ -146,8 +151,8 @@ def _original_recipient(msg: Message) -> str | None:
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
             payload = part.get_payload()
             original = payload[0] if isinstance(payload, list) and payload else None
-            if original is None:
-                original = parse_bytes(part.get_payload(decode=True) or b"")
+            if not isinstance(original, Message):
+                original = parse_bytes(_body(part))
             pairs = getaddresses(original.get_all("to", []) + original.get_all("cc", []))
             found = {a for _, addr in pairs if (a := _clean(addr))}
             return found.pop() if len(found) == 1 else None

@@ -107,7 +107,10 @@ def _leaves(part: Message) -> Iterator[tuple[Message, Message | None]]:
         current, parent = stack.pop()
         if current.get_content_maintype() == "multipart" and current.is_multipart():
             payload = current.get_payload()
-            stack.extend((sub, current) for sub in reversed(payload))
+            if isinstance(payload, list):  # always so for a multipart; narrows the type
+                stack.extend(
+                    (sub, current) for sub in reversed(payload) if isinstance(sub, Message)
+                )
         else:
             yield current, parent
 

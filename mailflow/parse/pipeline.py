@@ -40,11 +40,13 @@ def parse_message(
     reply_text, trimmed = reply.trim_reply(decoded.text)
 
     raw_token, _ = tokens.find_token((*decoded.to, *decoded.cc, *decoded.reply_to), program_address)
+    verified: str | None = None  # the ref a genuine token carries
+    token: str | None = None
     if raw_token and secret is None:
-        verified, token = None, raw_token.lower()
-    else:
-        verified = tokens.verify_token(secret, raw_token) if raw_token else None
-        token = raw_token.lower() if raw_token and verified else None
+        token = raw_token.lower()
+    elif raw_token and secret is not None:
+        verified = tokens.verify_token(secret, raw_token)
+        token = raw_token.lower() if verified else None
 
     body_for_fields = reply_text
     for _name, text in decoded.attachment_texts:

@@ -3,10 +3,14 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from mailflow.errors import ConfigError
 from mailflow.store.schema import Base
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
+# mailflow.store.db sets it from the settings; alembic's own command line would leave it unset.
+url = config.get_main_option("sqlalchemy.url") or ""
+if not url:
+    raise ConfigError("no sqlalchemy.url: run migrations through mailflow (mailflow.store.db)")
 
 
 def run() -> None:
