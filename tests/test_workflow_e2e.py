@@ -126,7 +126,7 @@ def test_two_libraries_from_application_to_signed_mou(program: ProgramUnderTest)
     # The trial length quoted is the one the rules enforce (the trial-end timer), in both languages.
     days = p.services.workflow.trial_days
     assert (
-        days == 95 and f"we suggest {days} days" in intro.text and f"建议为期{days}天" in intro.text
+        days == 90 and f"we suggest {days} days" in intro.text and f"建议为期{days}天" in intro.text
     )
     assert p.partnership(1).state == "trial"
     assert p.library(SEGOVIA_NAME).state == "partnered"
@@ -182,9 +182,11 @@ def test_two_libraries_from_application_to_signed_mou(program: ProgramUnderTest)
     assert "Ana Martin" in confirmed.text and "陈明" in confirmed.text
     partnership = p.partnership(1)
     assert partnership.state == "active" and partnership.review_at is not None
+    # The MOU's own review date is the one that counts (both sides wrote 2028-03-01).
+    assert partnership.review_at.date().isoformat() == "2028-03-01"
 
-    # 8. Before the review date: a reminder to both.
-    p.advance(days=336)
+    # 8. Thirty days before the review date: a reminder to both.
+    p.advance(days=(partnership.review_at - p.clock.now()).days - 29)
     reminders = [
         m
         for m in p.new_mail()

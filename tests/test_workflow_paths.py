@@ -82,8 +82,13 @@ def test_silence_reminds_at_7_and_14_days_and_lapses_at_21(program: ProgramUnder
     assert [m.to for m in p.new_mail()] == [(SEGOVIA,)]
     p.advance(days=7)
     mails = p.new_mail()
-    assert {m.to for m in mails} == {(SEGOVIA,), (STAFF,)}
+    # The silent side is told the offer lapsed; the side that said yes is told it won't go
+    # ahead (never who did not answer); staff are told.
+    assert {m.to for m in mails} == {(SEGOVIA,), (STAFF,), (HANGZHOU,)}
     assert "lapsed" in for_address(mails, STAFF)[0].text
+    (closed_zh,) = for_address(mails, HANGZHOU)
+    assert "这次介绍暂时无法进行" in closed_zh.text
+    assert not any(w in closed_zh.text for w in ("拒绝", "没有回复", "未回复", "没有答复"))
     assert p.partnership(1).state == "lapsed"
     p.advance(days=7)
     assert p.new_mail() == []  # no more reminders once lapsed
