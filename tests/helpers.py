@@ -153,14 +153,17 @@ Thank you
 
 
 def application(n: int, *, lang: str = "en") -> bytes:
-    """The n-th distinct application mail (distinct sender and Message-ID)."""
+    """The n-th distinct application mail (distinct sender and Message-ID).
+
+    Libraries of the same name are in different cities (a branch each), except the first
+    English and the second Chinese one: the same name and city would be a proposed merge.
+    """
     if lang == "zh":
-        return mail(
-            sender=f"王丽 <wangli{n}@library.example.cn>",
-            subject="申请姐妹图书馆",
-            body=APPLICATION_ZH.replace("wangli@", f"wangli{n}@"),
-        )
-    return mail(
-        sender=f"Maria Lopez <maria{n}@biblioteca.example.es>",
-        body=APPLICATION_EN.replace("maria@", f"maria{n}@"),
-    )
+        body = APPLICATION_ZH.replace("wangli@", f"wangli{n}@")
+        if n != 2:
+            body = body.replace("城市：杭州\n", f"城市：杭州{n}\n")
+        return mail(sender=f"王丽 <wangli{n}@library.example.cn>", subject="申请姐妹图书馆", body=body)
+    body = APPLICATION_EN.replace("maria@", f"maria{n}@")
+    if n != 1:
+        body = body.replace("City: Segovia\n", f"City: Segovia {n}\n")
+    return mail(sender=f"Maria Lopez <maria{n}@biblioteca.example.es>", body=body)
