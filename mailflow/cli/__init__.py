@@ -17,23 +17,23 @@ from mailflow.errors import ConfigError
 from mailflow.settings import Settings, load
 
 
-def _settings(config: str | None) -> Settings:
+def load_settings(config: str | None) -> Settings:
     try:
-        return load(Path(config) if config else _default_config())
+        return load(Path(config) if config else default_config())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-def _default_config() -> Path | None:
+def default_config() -> Path | None:
     path = Path("mailflow.toml")
     return path if path.exists() else None
 
 
-def _services(config: str | None, now: str | None = None):  # noqa: ANN202
+def open_services(config: str | None, now: str | None = None):  # noqa: ANN202
     from mailflow.app import build
     from mailflow.clock import FrozenClock
 
-    settings = _settings(config)
+    settings = load_settings(config)
     log.configure(settings["log.level"])
     clock = FrozenClock(_parse_now(now)) if now else None
     try:
@@ -64,7 +64,7 @@ def main() -> None:
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 
 
-def _echo_items(items: list[dict], as_json: bool, columns: tuple[str, ...]) -> None:
+def echo_items(items: list[dict], as_json: bool, columns: tuple[str, ...]) -> None:
     from mailflow.admin import render
 
     text = render(items, as_json, columns)
@@ -72,7 +72,7 @@ def _echo_items(items: list[dict], as_json: bool, columns: tuple[str, ...]) -> N
         click.echo(text)
 
 
-def _drain(services) -> None:  # noqa: ANN001 - Services; imported lazily like everywhere here
+def drain_outbox(services) -> None:  # noqa: ANN001 - Services; imported lazily like everywhere here
     from mailflow.runtime import Runtime
 
     report = Runtime(services).drain()

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from mailflow.cli import _drain, _echo_items, _services, _settings, config_option, json_option, main
+from mailflow.cli import (
+    config_option,
+    drain_outbox,
+    echo_items,
+    json_option,
+    load_settings,
+    main,
+    open_services,
+)
 from mailflow.errors import ConfigError
 from mailflow.resources import default_rules, default_templates
 from mailflow.settings import render_toml
@@ -45,7 +53,7 @@ def db_upgrade(config: str | None) -> None:
     from mailflow.app import database_url
     from mailflow.store.db import Database
 
-    settings = _settings(config)
+    settings = load_settings(config)
     database = Database(database_url(settings))
     database.upgrade()
     click.echo(f"database at head: {database.engine.url.render_as_string(hide_password=True)}")
@@ -65,9 +73,9 @@ def outbox_list(config: str | None, as_json: bool, status: str | None, limit: in
     """List outbox rows, newest first."""
     from mailflow import admin
 
-    with _services(config).db.unit_of_work() as session:
+    with open_services(config).db.unit_of_work() as session:
         items = admin.outbox(session, status, limit)
-    _echo_items(items, as_json, admin.OUTBOX_COLUMNS)
+    echo_items(items, as_json, admin.OUTBOX_COLUMNS)
 
 
 @outbox_group.command("retry")
@@ -85,14 +93,14 @@ def outbox_retry(config: str | None, ids: tuple[int, ...], all_failed: bool) -> 
 
     if bool(ids) == all_failed:
         raise click.UsageError("give outbox ids or --all-failed (not both)")
-    services = _services(config)
+    services = open_services(config)
     with services.db.unit_of_work() as session:
         try:
             retried = admin.retry(session, ids, all_failed, services.clock.now())
         except LookupError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"retrying {', '.join(f'#{i}' for i in retried) or 'nothing'} (attempts kept)")
-    _drain(services)
+    drain_outbox(services)
     with services.db.unit_of_work() as session:
         lines, failed = admin.retry_outcome(session, retried)
     click.echo("\n".join(lines))
@@ -113,7 +121,7 @@ def rules_check(config: str | None) -> None:
     from mailflow.app import build_workflow
 
     try:
-        workflow = build_workflow(_settings(config), secret=b"rules-check")
+        workflow = build_workflow(load_settings(config), secret=b"rules-check")
     except ConfigError as exc:
         click.echo(f"rules check failed:\n{exc}", err=True)
         sys.exit(1)
@@ -132,7 +140,7 @@ def rules_graph(config: str | None, machine: str, fmt: str) -> None:
     from mailflow.engine.loader import mermaid
 
     try:
-        definition = build_workflow(_settings(config), secret=b"rules-graph").machines[machine]
+        definition = build_workflow(load_settings(config), secret=b"rules-graph").machines[machine]
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(mermaid(definition) if fmt == "mermaid" else admin.dot(definition), nl=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from mailflow.cli import _default_config, _services, config_option, main
+from mailflow.cli import config_option, default_config, main, open_services
 from mailflow.errors import ConfigError, MailflowError
 from mailflow.settings import Settings, load
 
@@ -22,7 +22,7 @@ def run(config: str | None, once: bool, now: str | None) -> None:
     """Run mailflow: inbound mail, processing and the scheduler, until SIGTERM."""
     from mailflow.runtime import Runtime
 
-    services = _services(config, now)
+    services = open_services(config, now)
     runtime = Runtime(services)
     settings = services.settings
     if once:
@@ -64,7 +64,7 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
     """Parse mail files and print their facts. Needs no database and no config."""
     from mailflow.parse import parse_message
 
-    settings = load(_default_config())
+    settings = load(default_config())
     address = (program_address or settings.program_address).lower()
     # Verify tokens only if a secret is at hand; never create one just to parse.
     try:
@@ -110,7 +110,7 @@ def messages(config: str | None, as_json: bool, status: str | None, limit: int) 
     """List stored messages with their facts and status, newest first."""
     from mailflow.store.schema import InboxMessage
 
-    services = _services(config)
+    services = open_services(config)
     with services.db.unit_of_work() as session:
         query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
         if status:
@@ -154,7 +154,7 @@ def deadletters() -> None:
 def deadletters_list(config: str | None, as_json: bool, show_all: bool) -> None:
     from mailflow.store.schema import DeadLetter
 
-    services = _services(config)
+    services = open_services(config)
     with services.db.unit_of_work() as session:
         query = select(DeadLetter).order_by(DeadLetter.id)
         if not show_all:
@@ -183,7 +183,7 @@ def deadletters_replay(config: str | None, letter_id: int) -> None:
     """Queue a dead-lettered message again and process it now."""
     from mailflow.dispatch import process_pending, replay
 
-    services = _services(config)
+    services = open_services(config)
     try:
         row = replay(services.db, letter_id, services.clock.now())
     except LookupError as exc:

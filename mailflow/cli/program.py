@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mailflow.cli import _drain, _echo_items, _services, config_option, json_option, main
+from mailflow.cli import config_option, drain_outbox, echo_items, json_option, main, open_services
 
 
 # A group that still lists when called alone, so `libraries import/export` can live under it.
@@ -30,9 +30,9 @@ def libraries(
 
     if ctx.invoked_subcommand is not None:
         return
-    with _services(config).db.unit_of_work() as session:
+    with open_services(config).db.unit_of_work() as session:
         items = admin.libraries(session, state, country)
-    _echo_items(items, as_json, admin.LIBRARY_COLUMNS)
+    echo_items(items, as_json, admin.LIBRARY_COLUMNS)
 
 
 @main.command()
@@ -43,9 +43,9 @@ def partnerships(config: str | None, as_json: bool, state: str | None) -> None:
     """List partnerships: the pair, the state, the score and the dates that matter."""
     from mailflow import admin
 
-    with _services(config).db.unit_of_work() as session:
+    with open_services(config).db.unit_of_work() as session:
         items = admin.partnerships(session, state)
-    _echo_items(items, as_json, admin.PARTNERSHIP_COLUMNS)
+    echo_items(items, as_json, admin.PARTNERSHIP_COLUMNS)
 
 
 @main.command()
@@ -64,7 +64,7 @@ def show(config: str | None, as_json: bool, record: str) -> None:
         kind, record_id = admin.parse_ref(record)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RECORD") from exc
-    with _services(config).db.unit_of_work() as session:
+    with open_services(config).db.unit_of_work() as session:
         try:
             doc = admin.show(session, kind, record_id)
         except LookupError as exc:
@@ -86,7 +86,7 @@ def propose(config: str | None, a: str, b: str) -> None:
     from mailflow.dispatch.proposals import propose as make_proposal
     from mailflow.dispatch.records import Cause
 
-    services = _services(config)
+    services = open_services(config)
     with services.db.unit_of_work() as session:
         try:
             first, second = admin.find_library(session, a), admin.find_library(session, b)
@@ -99,7 +99,7 @@ def propose(config: str | None, a: str, b: str) -> None:
         click.echo(f"refused: {reason}", err=True)
         sys.exit(1)
     click.echo(text)
-    _drain(services)
+    drain_outbox(services)
 
 
 @main.command()
@@ -110,7 +110,7 @@ def match(config: str | None, dry_run: bool, as_json: bool) -> None:
     """Choose pairs for the whole pool of seeking libraries and propose them to staff."""
     from mailflow.runtime import Runtime
 
-    services = _services(config)
+    services = open_services(config)
     runtime = Runtime(services)
     chosen = runtime.match(dry_run=dry_run)
     if not dry_run and services.transport is not None:
@@ -143,7 +143,7 @@ def report(config: str | None, out_dir: Path) -> None:
     """Write the public "Libraries Seeking Sisters" page and the staff dashboard (en, zh)."""
     from mailflow.report import write_report
 
-    services = _services(config)
+    services = open_services(config)
     paths = write_report(services.db, services.workflow.machines, out_dir, services.clock.now(),
                          services.settings["program.name"])  # fmt: skip
     for path in paths:
@@ -194,7 +194,7 @@ def libraries_import(config: str | None, file: Path, dry_run: bool) -> None:
     """
     from mailflow.dispatch.importer_db import import_rows, validate
 
-    services = _services(_group_config(config))
+    services = open_services(_group_config(config))
     now = services.clock.now()
     with services.db.unit_of_work() as session:
         result = validate(session, file.read_bytes(), now)
@@ -229,7 +229,7 @@ def libraries_export(config: str | None, file: str) -> None:
     """
     from mailflow.dispatch.importer_db import export_csv
 
-    with _services(_group_config(config)).db.unit_of_work() as session:
+    with open_services(_group_config(config)).db.unit_of_work() as session:
         text, count = export_csv(session)
     data = ("\ufeff" + text).encode("utf-8")
     if file == "-":
