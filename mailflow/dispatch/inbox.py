@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from mailflow.clock import Clock
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.route import route
-from mailflow.log import DISPATCH
+from mailflow.log import DISPATCH, hide_addresses
 from mailflow.parse import parse_message
 from mailflow.store.db import Database
 from mailflow.store.schema import DEAD, NEW, QUARANTINED, DeadLetter, InboxMessage, MessageFacts
@@ -102,7 +102,7 @@ def _process_one(
             report.quarantined += 1
         else:
             report.done += 1
-        DISPATCH.info("inbox #%s (%s): %s", row_id, facts.kind, outcome)
+        DISPATCH.info("inbox #%s (%s): %s", row_id, facts.kind, hide_addresses(outcome))
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
         reason = f"{type(exc).__name__}: {exc}"[:2000]
         DISPATCH.error("inbox #%s dead-lettered: %s", row_id, reason)

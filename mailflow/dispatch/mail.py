@@ -177,7 +177,7 @@ def enqueue(
         created_at=now,
     )
     session.add(row)
-    OUTBOX.info("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
+    OUTBOX.debug("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
     return row
 
 
@@ -194,7 +194,7 @@ def suppress(
             inbox_id=inbox_id, recipient=recipient, template=template, reason=reason, created_at=now
         )
     )
-    OUTBOX.info("not sending %s to %s: %s", template, recipient, reason)
+    OUTBOX.debug("not sending %s to %s: %s", template, recipient, reason)
 
 
 def mou_labels(locale: str) -> dict[str, str]:

@@ -102,7 +102,7 @@ def _apply_one(
             now,
             f"{event.name}: no rule applies; nothing done",
         )
-        ENGINE.info("%s #%s in %s: no rule for %s", rtype, record.id, record.state, event.name)
+        ENGINE.debug("%s #%s in %s: no rule for %s", rtype, record.id, record.state, event.name)
         return decision
     emitted: list[str] = []
     for effect in decision.effects:
@@ -121,7 +121,7 @@ def _apply_one(
     record.updated_at = now
     note = _note(decision)
     _history(session, rtype, record, decision, event, cause, now, note)
-    ENGINE.info(
+    ENGINE.debug(
         "%s #%s: %s -> %s on %s",
         rtype,
         record.id,
