@@ -231,6 +231,14 @@ class Settings:
     def imap_password(self) -> str:
         return _secret(self, "imap.password", "imap.password_file", create=False)
 
+    def has_secret(self) -> bool:
+        """Whether the token secret is at hand without creating a secret file."""
+        if self.values["program.secret"]:
+            return True
+        return (
+            bool(self.values["program.secret_file"]) and self.path("program.secret_file").exists()
+        )
+
     def secret(self) -> bytes:
         return _secret(self, "program.secret", "program.secret_file", create=True).encode()
 

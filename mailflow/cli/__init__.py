@@ -7,6 +7,7 @@ admin.py (init, db, rules, outbox), imported at the end so they register on `mai
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,15 +30,24 @@ def default_config() -> Path | None:
     return path if path.exists() else None
 
 
-def open_services(config: str | None, now: str | None = None):  # noqa: ANN202
+def open_services(
+    config: str | None, now: str | None = None, *, create: bool = False, read_only: bool = False
+):  # noqa: ANN201 - Services, imported lazily to keep `mailflow --help` fast
+    """Services for a command. Only `run` may create the database (create=True); commands
+    that only look (read_only=True) also create no secret file and no outgoing/ folder."""
+    return build_services(load_settings(config), now, create=create, read_only=read_only)
+
+
+def build_services(
+    settings: Settings, now: str | None = None, *, create: bool = False, read_only: bool = False
+):  # noqa: ANN201 - Services
     from mailflow.app import build
     from mailflow.clock import FrozenClock
 
-    settings = load_settings(config)
     log.configure(settings["log.level"])
     clock = FrozenClock(_parse_now(now)) if now else None
     try:
-        return build(settings, clock)
+        return build(settings, clock, create=create, read_only=read_only)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -48,6 +58,20 @@ def _parse_now(value: str) -> datetime:
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from exc
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage mistake told in one line, without the usage text click would print before it."""
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"Error: {self.format_message()}", err=True, file=file)
+
+
+def check_choice(option: str, value: str | None, valid: Iterable[str]) -> None:
+    """Refuse a filter value that can match nothing, naming the values that can."""
+    valid = list(valid)
+    if value is not None and value not in valid:
+        raise OneLineUsageError(f"{option} {value!r} is not one of: {', '.join(valid)}")
 
 
 config_option = click.option(

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mailflow.cli import (
+    check_choice,
     config_option,
     drain_outbox,
     echo_items,
@@ -28,15 +29,26 @@ DEFAULTS = {"templates": default_templates, "rules": default_rules}
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
     """Write a commented mailflow.toml and the default templates/ and rules/ into DIRECTORY."""
-    directory.mkdir(parents=True, exist_ok=True)
     config = directory / "mailflow.toml"
     if config.exists():
         raise click.ClickException(f"{config} exists; not overwriting it")
-    config.write_text(render_toml(), encoding="utf-8")
-    for name in ("templates", "rules"):
-        source = DEFAULTS[name]()
-        if source.is_dir():
-            shutil.copytree(source, directory / name, dirs_exist_ok=True)
+    made = [p for p in (directory, *directory.parents) if not p.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        config.write_text(render_toml(), encoding="utf-8")
+        for name in ("templates", "rules"):
+            source = DEFAULTS[name]()
+            if source.is_dir():
+                shutil.copytree(source, directory / name, dirs_exist_ok=True)
+    except OSError as exc:
+        # Half a program folder is worse than none: take back what this command made.
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        else:
+            config.unlink(missing_ok=True)
+        raise click.ClickException(
+            f"cannot write {exc.filename or directory}: {exc.strerror or exc}"
+        ) from exc
     click.echo(f"wrote {config}")
     click.echo(f"next: cd {directory} && mailflow run")
 
@@ -50,11 +62,12 @@ def db() -> None:
 @config_option
 def db_upgrade(config: str | None) -> None:
     """Apply the Alembic migrations up to the newest."""
-    from mailflow.app import database_url
-    from mailflow.store.db import Database
+    from mailflow.app import open_database
 
-    settings = load_settings(config)
-    database = Database(database_url(settings))
+    try:
+        database = open_database(load_settings(config), create=True)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     database.upgrade()
     click.echo(f"database at head: {database.engine.url.render_as_string(hide_password=True)}")
 
@@ -67,13 +80,14 @@ def outbox_group() -> None:
 @outbox_group.command("list")
 @config_option
 @json_option
-@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--status", help="Only rows with this status (pending, sent, failed).")
 @click.option("--limit", default=100, show_default=True)
 def outbox_list(config: str | None, as_json: bool, status: str | None, limit: int) -> None:
     """List outbox rows, newest first."""
     from mailflow import admin
 
-    with open_services(config).db.unit_of_work() as session:
+    check_choice("--status", status, ("pending", "sent", "failed"))
+    with open_services(config, read_only=True).db.unit_of_work() as session:
         items = admin.outbox(session, status, limit)
     echo_items(items, as_json, admin.OUTBOX_COLUMNS)
 
