@@ -126,11 +126,12 @@ def open_database(settings: Settings, *, create: bool) -> Database:
 
 
 def missing_database(settings: Settings, where: str) -> str:
-    no_config = "" if settings.source else f" and no mailflow.toml in {Path.cwd()}"
-    return (
-        f"no mailflow database at {where}{no_config}; "
-        "run 'mailflow init DIR' or 'mailflow db upgrade' first"
-    )
+    if settings.source is None:
+        return (
+            f"no mailflow database at {where} and no mailflow.toml in {Path.cwd()}; "
+            "run 'mailflow init DIR' or 'mailflow db upgrade' first"
+        )
+    return f"no mailflow database at {where}; run 'mailflow db upgrade' or 'mailflow run' first"
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -376,10 +376,10 @@ class Demo:
 def run_demo(
     folder: Path | None = None, echo: Callable[[str], None] = print, *, force: bool = False
 ) -> DemoResult:
-    # The narrative tells what happens; log lines (a refused address...) would only interleave.
-    logging.getLogger("mailflow").setLevel(logging.ERROR)
     if folder is not None:
         clear_folder(folder, force)
+    # The narrative tells what happens; log lines (a refused address...) would only interleave.
+    logging.getLogger("mailflow").setLevel(logging.ERROR)
     folder = folder or Path(tempfile.mkdtemp(prefix="mailflow-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     return Demo(folder, echo).run()
