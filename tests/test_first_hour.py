@@ -187,11 +187,7 @@ def test_a_template_syntax_error_stops_commands_without_a_traceback(
     result = invoke(*args, MAILFLOW_INBOUND_LISTEN="off")
     assert result.exit_code == 1
     assert f"{path}:4: Unexpected end of template." in result.stderr
-    assert (
-        "Traceback" not in result.output
-        and result.exception is None
-        or isinstance(result.exception, SystemExit)
-    )
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
     assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
 
 
