@@ -183,7 +183,14 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Folder that `mailflow run` keeps the public list and dashboard in; empty: none.",
     ),
-    Setting("log.level", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
+    Setting(
+        "log.level",
+        "INFO",
+        (
+            "Log level: DEBUG, INFO, WARNING, ERROR. INFO says one line per message processed "
+            "and per mail sent; DEBUG adds addresses and the libraries' own chatter."
+        ),
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
