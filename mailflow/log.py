@@ -17,9 +17,9 @@ OUTBOX = logging.getLogger("mailflow.outbox")
 SCHEDULER = logging.getLogger("mailflow.scheduler")
 
 # Libraries that talk at INFO about their own work: APScheduler on every tick ("Running job",
-# "executed successfully"), aiosmtpd ("mail.log") on every connection and command, Alembic on
-# every start ("Context impl SQLiteImpl"), flufl.bounce for every detector it tries.
-CHATTY = ("apscheduler", "mail.log", "aiosmtpd", "imapclient", "alembic", "flufl.bounce")
+# "executed successfully"), aiosmtpd ("mail.log", "mail.debug") on every connection and command,
+# Alembic on every start ("Context impl SQLiteImpl"), flufl.bounce for every detector it tries.
+CHATTY = ("apscheduler", "mail.log", "mail.debug", "imapclient", "alembic", "flufl.bounce")
 
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
