@@ -305,3 +305,13 @@ def test_logs_are_quiet_at_info(
     processed = [r for r in info if r.getMessage().startswith("inbox #")]
     sent = [r for r in info if " sent to " in r.getMessage()]
     assert len(processed) == 1 and len(sent) == len(rows), text
+
+
+def test_parse_with_a_broken_config_is_one_line(
+    invoke: Callable[..., Result], tmp_path: Path
+) -> None:
+    (tmp_path / "mailflow.toml").write_text("[program\n", encoding="utf-8")
+    (tmp_path / "app.eml").write_bytes(application(1))
+    result = invoke("parse", "app.eml")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: mailflow.toml: ") and result.stderr.count("\n") == 1

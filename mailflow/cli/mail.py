@@ -14,13 +14,11 @@ from mailflow.cli import (
     build_services,
     check_choice,
     config_option,
-    default_config,
     load_settings,
     main,
     open_services,
 )
 from mailflow.errors import ConfigError, MailflowError
-from mailflow.settings import load
 
 
 @main.command()
@@ -83,7 +81,7 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
     """Parse mail files and print their facts. Needs no database and no config."""
     from mailflow.parse import parse_message
 
-    settings = load(default_config())
+    settings = load_settings(None)
     address = (program_address or settings.program_address).lower()
     # Verify tokens only if a secret is at hand; never create one just to parse.
     try:
