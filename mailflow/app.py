@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
+
+from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError
 
 from mailflow.clock import Clock, SystemClock
 from mailflow.dispatch import ProgramContext, Workflow
@@ -80,18 +83,75 @@ def build(
     *,
     migrate: bool | None = None,
     transport: Transport | None = None,
+    create: bool = True,
+    read_only: bool = False,
 ) -> Services:
-    workflow = build_workflow(settings)
-    db = Database(database_url(settings))
+    """Everything a command needs.
+
+    create: make the database when it is missing (`run`); otherwise a missing one is refused.
+    read_only: for commands that only look: no database made, no secret file, no outgoing/.
+    """
+    # Rules and templates first, with a stand-in secret: a broken file stops us before
+    # anything exists on disk.
+    workflow = build_workflow(settings, secret=b"unsigned")
+    db = open_database(settings, create=create and not read_only)
     if settings["database.auto_migrate"] if migrate is None else migrate:
         db.upgrade()
+    if not read_only or settings.has_secret():
+        workflow.program = replace(workflow.program, secret=settings.secret())
+    if transport is None and not read_only:
+        transport = build_transport(settings)
     return Services(
         settings=settings,
         clock=clock or SystemClock(),
         db=db,
         workflow=workflow,
-        transport=transport or build_transport(settings),
+        transport=transport,
     )
+
+
+def open_database(settings: Settings, *, create: bool) -> Database:
+    """The database, checked to open; with create=False one that does not exist is refused."""
+    url = database_url(settings)
+    file = sqlite_file(url)
+    where = str(file) if file else _safe_url(url)
+    if not create and file is not None and not file.exists():
+        raise ConfigError(missing_database(settings, where))  # connecting would create it
+    db = Database(url)
+    try:
+        with db.engine.connect() as conn:
+            empty = not inspect(conn).has_table("alembic_version")
+    except DBAPIError as exc:
+        db.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else exc
+        raise ConfigError(f"cannot open the database at {where}: {reason}") from exc
+    if empty and not create:
+        db.dispose()
+        raise ConfigError(missing_database(settings, where))
+    return db
+
+
+def missing_database(settings: Settings, where: str) -> str:
+    if settings.source is None:
+        return (
+            f"no mailflow database at {where} and no mailflow.toml in {Path.cwd()}; "
+            "run 'mailflow init DIR' or 'mailflow db upgrade' first"
+        )
+    return f"no mailflow database at {where}; run 'mailflow db upgrade' or 'mailflow run' first"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and :memory:)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or ":memory:" in url:
+        return None
+    return Path(url[len(prefix) :].partition("?")[0])
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _folder(settings: Settings, name: str, default: Path) -> list[Path]:
@@ -123,7 +183,9 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
     rules = load_rules(rules_dirs[0], renderer.has)
     problems = check_workflow(rules, renderer)
     if problems:
-        raise ConfigError("rules and templates:\n" + "\n".join(problems))
+        # One problem reads best on one line; several, one a line.
+        sep = "\n" if len(problems) > 1 else " "
+        raise ConfigError("rules and templates:" + sep + "\n".join(problems))
     start, _, end = str(settings["schedule.working_hours"]).partition("-")
     try:
         work_start, work_end = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
@@ -168,7 +230,9 @@ def check_workflow(rules: Rules, renderer: Renderer) -> list[str]:
             try:  # a template that names a variable the engine does not give is refused now
                 renderer.render(name, locale, sample_context(name, locale))
             except ConfigError as exc:
-                problems.append(f"{exc} (cause: {exc.__cause__})" if exc.__cause__ else str(exc))
+                problem = f"{exc} (cause: {exc.__cause__})" if exc.__cause__ else str(exc)
+                if problem not in problems:  # a syntax error is already in check()'s list
+                    problems.append(problem)
     return problems
 
 

@@ -1,8 +1,13 @@
-"""Loggers per area. Lines carry a Message-ID or record id, never a password or a whole body."""
+"""Loggers per area. Lines carry a Message-ID or record id, never a password or a whole body.
+
+At INFO a running service says one line per message processed and per mail sent; addresses
+(personal data, and noise) appear only at DEBUG.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 
 INBOUND = logging.getLogger("mailflow.inbound")
 PARSE = logging.getLogger("mailflow.parse")
@@ -11,13 +16,24 @@ ENGINE = logging.getLogger("mailflow.engine")
 OUTBOX = logging.getLogger("mailflow.outbox")
 SCHEDULER = logging.getLogger("mailflow.scheduler")
 
+# Libraries that talk at INFO about their own work: APScheduler on every tick ("Running job",
+# "executed successfully"), aiosmtpd ("mail.log", "mail.debug") on every connection and command,
+# Alembic on every start ("Context impl SQLiteImpl"), flufl.bounce for every detector it tries.
+CHATTY = ("apscheduler", "mail.log", "mail.debug", "imapclient", "alembic", "flufl.bounce")
+
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
 
 def configure(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Alembic says "Context impl SQLiteImpl" on every start; only its warnings matter here.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # flufl.bounce logs every detector it tries at INFO.
-    logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
+    number = getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(level=number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Their warnings still show; their chatter only when the operator asks for DEBUG.
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if number <= logging.DEBUG else logging.WARNING
+        )
+
+
+def hide_addresses(text: str) -> str:
+    """text with every e-mail address replaced by <address>, for lines logged at INFO."""
+    return _ADDRESS.sub("<address>", text)

@@ -92,6 +92,24 @@ class Runtime:
         self._drain_wake.set()
         return chosen
 
+    def why_no_pair(self) -> str:
+        """Why `match` found nothing to propose, in words an operator can act on."""
+        from mailflow.dispatch.proposals import matching_pool
+
+        s = self.services
+        with s.db.unit_of_work() as session:
+            pool, _ = matching_pool(session, s.clock.now())
+        if len(pool) < 2:
+            return (
+                f"{len(pool)} library(ies) can be matched now (seeking, listed, no open "
+                "proposal, a working contact); a pair needs two"
+            )
+        return (
+            f"no allowed pair among {len(pool)} libraries (different countries, a shared "
+            f"language, never proposed before) scores above matching.min_score "
+            f"{s.settings['matching.min_score']}"
+        )
+
     def write_report(self) -> list:
         from pathlib import Path
 

@@ -188,7 +188,14 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Folder that `mailflow run` keeps the public list and dashboard in; empty: none.",
     ),
-    Setting("log.level", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR."),
+    Setting(
+        "log.level",
+        "INFO",
+        (
+            "Log level: DEBUG, INFO, WARNING, ERROR. INFO says one line per message processed "
+            "and per mail sent; DEBUG adds addresses and the libraries' own chatter."
+        ),
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -239,6 +246,14 @@ class Settings:
 
     def imap_password(self) -> str:
         return _secret(self, "imap.password", "imap.password_file", create=False)
+
+    def has_secret(self) -> bool:
+        """Whether the token secret is at hand without creating a secret file."""
+        if self.values["program.secret"]:
+            return True
+        return (
+            bool(self.values["program.secret_file"]) and self.path("program.secret_file").exists()
+        )
 
     def secret(self) -> bytes:
         return _secret(self, "program.secret", "program.secret_file", create=True).encode()

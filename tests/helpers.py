@@ -162,7 +162,9 @@ def application(n: int, *, lang: str = "en") -> bytes:
         body = APPLICATION_ZH.replace("wangli@", f"wangli{n}@")
         if n != 2:
             body = body.replace("城市：杭州\n", f"城市：杭州{n}\n")
-        return mail(sender=f"王丽 <wangli{n}@library.example.cn>", subject="申请姐妹图书馆", body=body)
+        return mail(
+            sender=f"王丽 <wangli{n}@library.example.cn>", subject="申请姐妹图书馆", body=body
+        )
     body = APPLICATION_EN.replace("maria@", f"maria{n}@")
     if n != 1:
         body = body.replace("City: Segovia\n", f"City: Segovia {n}\n")

@@ -50,12 +50,13 @@ def test_parse_json_contract_needs_no_database_or_config(tmp_path: Path) -> None
     result = CliRunner(env={"MAILFLOW_PROGRAM_SECRET": SECRET}).invoke(
         main, ["parse", "--json", "app.eml", "missing.eml", "reply.eml"]
     )
-    assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
-    assert [line["file"] for line in lines] == ["app.eml", "missing.eml", "reply.eml"]
-    app, missing, reply = lines
+    # The missing file is one line on stderr and exit 1; the others still print.
+    assert result.exit_code == 1, result.output
+    assert result.stderr == "Error: missing.eml: No such file or directory\n"
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == ["app.eml", "reply.eml"]
+    app, reply = lines
     assert list(app) == PARSE_KEYS and list(reply) == PARSE_KEYS
-    assert set(missing) == {"file", "error"} and "No such file" in missing["error"]
     assert app["kind"] == "application"
     assert app["from"] == {"address": "maria1@biblioteca.example.es", "name": "Maria Lopez"}
     assert app["fields"]["library_name"] == "Biblioteca Municipal de Segovia"

@@ -126,7 +126,9 @@ def test_match_command_proposes_pairs_from_real_applications(make_services, tmp_
            "MAILFLOW_OUTBOUND_MAILDIR": str(tmp_path / "out")}  # fmt: skip
     dry = CliRunner(env=env).invoke(main, ["match", "--dry-run", "--json"])
     assert dry.exit_code == 0, dry.output
-    pairs = [json.loads(line) for line in dry.output.splitlines()]
+    doc = json.loads(dry.output)  # one JSON document
+    pairs = doc["pairs"]
+    assert doc["dry_run"] is True and doc["reason"] is None
     assert len(pairs) == 2  # two Spanish and two Chinese libraries: each pair crosses the border
     with services.db.unit_of_work() as s:
         assert s.scalars(select(Partnership)).all() == []  # a dry run proposes nothing
@@ -146,4 +148,6 @@ def test_match_command_proposes_pairs_from_real_applications(make_services, tmp_
     staff_mail = [s for s in subjects if s.startswith("Proposal #")]
     assert len(staff_mail) == 2
     again = CliRunner(env=env).invoke(main, ["match", "--json"])
-    assert again.output == ""  # libraries with an open proposal are not proposed again
+    doc = json.loads(again.output)
+    assert doc["pairs"] == []  # libraries with an open proposal are not proposed again
+    assert doc["reason"].startswith("0 library(ies) can be matched now")

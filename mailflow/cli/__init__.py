@@ -7,6 +7,7 @@ admin.py (init, db, rules, outbox), imported at the end so they register on `mai
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,27 +18,36 @@ from mailflow.errors import ConfigError
 from mailflow.settings import Settings, load
 
 
-def _settings(config: str | None) -> Settings:
+def load_settings(config: str | None) -> Settings:
     try:
-        return load(Path(config) if config else _default_config())
+        return load(Path(config) if config else default_config())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
-def _default_config() -> Path | None:
+def default_config() -> Path | None:
     path = Path("mailflow.toml")
     return path if path.exists() else None
 
 
-def _services(config: str | None, now: str | None = None):  # noqa: ANN202
+def open_services(
+    config: str | None, now: str | None = None, *, create: bool = False, read_only: bool = False
+):  # noqa: ANN201 - Services, imported lazily to keep `mailflow --help` fast
+    """Services for a command. Only `run` may create the database (create=True); commands
+    that only look (read_only=True) also create no secret file and no outgoing/ folder."""
+    return build_services(load_settings(config), now, create=create, read_only=read_only)
+
+
+def build_services(
+    settings: Settings, now: str | None = None, *, create: bool = False, read_only: bool = False
+):  # noqa: ANN201 - Services
     from mailflow.app import build
     from mailflow.clock import FrozenClock
 
-    settings = _settings(config)
     log.configure(settings["log.level"])
     clock = FrozenClock(_parse_now(now)) if now else None
     try:
-        return build(settings, clock)
+        return build(settings, clock, create=create, read_only=read_only)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -48,6 +58,20 @@ def _parse_now(value: str) -> datetime:
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from exc
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage mistake told in one line, without the usage text click would print before it."""
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"Error: {self.format_message()}", err=True, file=file)
+
+
+def check_choice(option: str, value: str | None, valid: Iterable[str]) -> None:
+    """Refuse a filter value that can match nothing, naming the values that can."""
+    valid = list(valid)
+    if value is not None and value not in valid:
+        raise OneLineUsageError(f"{option} {value!r} is not one of: {', '.join(valid)}")
 
 
 config_option = click.option(
@@ -64,7 +88,7 @@ def main() -> None:
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 
 
-def _echo_items(items: list[dict], as_json: bool, columns: tuple[str, ...]) -> None:
+def echo_items(items: list[dict], as_json: bool, columns: tuple[str, ...]) -> None:
     from mailflow.admin import render
 
     text = render(items, as_json, columns)
@@ -72,7 +96,7 @@ def _echo_items(items: list[dict], as_json: bool, columns: tuple[str, ...]) -> N
         click.echo(text)
 
 
-def _drain(services) -> None:  # noqa: ANN001 - Services; imported lazily like everywhere here
+def drain_outbox(services) -> None:  # noqa: ANN001 - Services; imported lazily like everywhere here
     from mailflow.runtime import Runtime
 
     report = Runtime(services).drain()

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import click
 
-from mailflow.cli import _drain, _echo_items, _services, _settings, config_option, json_option, main
+from mailflow.cli import (
+    check_choice,
+    config_option,
+    drain_outbox,
+    echo_items,
+    json_option,
+    load_settings,
+    main,
+    open_services,
+)
 from mailflow.errors import ConfigError
 from mailflow.resources import default_rules, default_templates
 from mailflow.settings import render_toml
@@ -20,15 +29,26 @@ DEFAULTS = {"templates": default_templates, "rules": default_rules}
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
     """Write a commented mailflow.toml and the default templates/ and rules/ into DIRECTORY."""
-    directory.mkdir(parents=True, exist_ok=True)
     config = directory / "mailflow.toml"
     if config.exists():
         raise click.ClickException(f"{config} exists; not overwriting it")
-    config.write_text(render_toml(), encoding="utf-8")
-    for name in ("templates", "rules"):
-        source = DEFAULTS[name]()
-        if source.is_dir():
-            shutil.copytree(source, directory / name, dirs_exist_ok=True)
+    made = [p for p in (directory, *directory.parents) if not p.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        config.write_text(render_toml(), encoding="utf-8")
+        for name in ("templates", "rules"):
+            source = DEFAULTS[name]()
+            if source.is_dir():
+                shutil.copytree(source, directory / name, dirs_exist_ok=True)
+    except OSError as exc:
+        # Half a program folder is worse than none: take back what this command made.
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        else:
+            config.unlink(missing_ok=True)
+        raise click.ClickException(
+            f"cannot write {exc.filename or directory}: {exc.strerror or exc}"
+        ) from exc
     click.echo(f"wrote {config}")
     click.echo(f"next: cd {directory} && mailflow run")
 
@@ -42,11 +62,12 @@ def db() -> None:
 @config_option
 def db_upgrade(config: str | None) -> None:
     """Apply the Alembic migrations up to the newest."""
-    from mailflow.app import database_url
-    from mailflow.store.db import Database
+    from mailflow.app import open_database
 
-    settings = _settings(config)
-    database = Database(database_url(settings))
+    try:
+        database = open_database(load_settings(config), create=True)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     database.upgrade()
     click.echo(f"database at head: {database.engine.url.render_as_string(hide_password=True)}")
 
@@ -59,15 +80,16 @@ def outbox_group() -> None:
 @outbox_group.command("list")
 @config_option
 @json_option
-@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--status", help="Only rows with this status (pending, sent, failed).")
 @click.option("--limit", default=100, show_default=True)
 def outbox_list(config: str | None, as_json: bool, status: str | None, limit: int) -> None:
     """List outbox rows, newest first."""
     from mailflow import admin
 
-    with _services(config).db.unit_of_work() as session:
+    check_choice("--status", status, ("pending", "sent", "failed"))
+    with open_services(config, read_only=True).db.unit_of_work() as session:
         items = admin.outbox(session, status, limit)
-    _echo_items(items, as_json, admin.OUTBOX_COLUMNS)
+    echo_items(items, as_json, admin.OUTBOX_COLUMNS)
 
 
 @outbox_group.command("retry")
@@ -85,14 +107,14 @@ def outbox_retry(config: str | None, ids: tuple[int, ...], all_failed: bool) -> 
 
     if bool(ids) == all_failed:
         raise click.UsageError("give outbox ids or --all-failed (not both)")
-    services = _services(config)
+    services = open_services(config)
     with services.db.unit_of_work() as session:
         try:
             retried = admin.retry(session, ids, all_failed, services.clock.now())
         except LookupError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"retrying {', '.join(f'#{i}' for i in retried) or 'nothing'} (attempts kept)")
-    _drain(services)
+    drain_outbox(services)
     with services.db.unit_of_work() as session:
         lines, failed = admin.retry_outcome(session, retried)
     click.echo("\n".join(lines))
@@ -113,7 +135,7 @@ def rules_check(config: str | None) -> None:
     from mailflow.app import build_workflow
 
     try:
-        workflow = build_workflow(_settings(config), secret=b"rules-check")
+        workflow = build_workflow(load_settings(config), secret=b"rules-check")
     except ConfigError as exc:
         click.echo(f"rules check failed:\n{exc}", err=True)
         sys.exit(1)
@@ -132,7 +154,7 @@ def rules_graph(config: str | None, machine: str, fmt: str) -> None:
     from mailflow.engine.loader import mermaid
 
     try:
-        definition = build_workflow(_settings(config), secret=b"rules-graph").machines[machine]
+        definition = build_workflow(load_settings(config), secret=b"rules-graph").machines[machine]
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(mermaid(definition) if fmt == "mermaid" else admin.dot(definition), nl=False)

@@ -9,9 +9,16 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from mailflow.cli import _default_config, _services, config_option, main
+from mailflow.cli import (
+    OneLineUsageError,
+    build_services,
+    check_choice,
+    config_option,
+    load_settings,
+    main,
+    open_services,
+)
 from mailflow.errors import ConfigError, MailflowError
-from mailflow.settings import Settings, load
 
 
 @main.command()
@@ -20,9 +27,19 @@ from mailflow.settings import Settings, load
 @click.option("--now", help="Act as if it were this ISO 8601 time (with --once).")
 def run(config: str | None, once: bool, now: str | None) -> None:
     """Run mailflow: inbound mail, processing and the scheduler, until SIGTERM."""
+    from mailflow.inbound.lmtp import check_port_free
     from mailflow.runtime import Runtime
 
-    services = _services(config, now)
+    if now and not once:
+        raise OneLineUsageError("--now needs --once: a running service keeps the real time")
+    settings = load_settings(config)
+    if not once and settings["inbound.listen"] != "off":
+        try:  # before the database or the secret file is created
+            check_port_free(settings["inbound.host"], settings["inbound.port"])
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+    # `run` is the one command that may start a program from nothing (the embedded default).
+    services = build_services(settings, now, create=True)
     runtime = Runtime(services)
     settings = services.settings
     if once:
@@ -62,42 +79,40 @@ def run(config: str | None, once: bool, now: str | None) -> None:
 @click.option("--program-address", default=None, help="Program address (default: settings).")
 def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -> None:
     """Parse mail files and print their facts. Needs no database and no config."""
-    from mailflow.parse import parse_message
     from mailflow.app import load_rules_only
+    from mailflow.parse import parse_message
 
-    settings = load(_default_config())
+    settings = load_settings(None)
     address = (program_address or settings.program_address).lower()
     # Verify tokens only if a secret is at hand; never create one just to parse.
     try:
-        secret = settings.secret() if _secret_available(settings) else None
+        secret = settings.secret() if settings.has_secret() else None
     except ConfigError:
         secret = None
     rules = load_rules_only(settings)  # the staff vocabulary is declared in the rules
+    failed = False
     for path in files:
         try:
             raw = path.read_bytes()
+        except OSError as exc:
+            click.echo(f"Error: {path}: {exc.strerror or exc}", err=True)
+            failed = True
+            continue
+        try:
             facts = parse_message(
-                raw,
-                program_address=address,
-                secret=secret,
-                staff=settings.staff,
-                commands=rules.command_words(),
-                text_verbs=rules.text_verbs(),
-            )
+                raw, program_address=address, secret=secret, staff=settings.staff,
+                commands=rules.command_words(), text_verbs=rules.text_verbs(),
+            )  # fmt: skip
             out = {"file": str(path), **facts.to_json()}
         except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
             out = {"file": str(path), "error": f"{type(exc).__name__}: {exc}"}
+            failed = True
         if as_json:
             click.echo(json.dumps(out, ensure_ascii=False))
         else:
             _print_human(out)
-
-
-def _secret_available(settings: Settings) -> bool:
-    if settings["program.secret"]:
-        return True
-    name = settings["program.secret_file"]
-    return bool(name) and settings.path("program.secret_file").exists()
+    if failed:
+        sys.exit(1)
 
 
 def _print_human(out: dict) -> None:
@@ -117,9 +132,10 @@ def _print_human(out: dict) -> None:
 @click.option("--limit", default=100, show_default=True)
 def messages(config: str | None, as_json: bool, status: str | None, limit: int) -> None:
     """List stored messages with their facts and status, newest first."""
-    from mailflow.store.schema import InboxMessage
+    from mailflow.store.schema import DEAD, DONE, NEW, QUARANTINED, InboxMessage
 
-    services = _services(config)
+    check_choice("--status", status, (NEW, DONE, QUARANTINED, DEAD))
+    services = open_services(config, read_only=True)
     with services.db.unit_of_work() as session:
         query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
         if status:
@@ -163,7 +179,7 @@ def deadletters() -> None:
 def deadletters_list(config: str | None, as_json: bool, show_all: bool) -> None:
     from mailflow.store.schema import DeadLetter
 
-    services = _services(config)
+    services = open_services(config, read_only=True)
     with services.db.unit_of_work() as session:
         query = select(DeadLetter).order_by(DeadLetter.id)
         if not show_all:
@@ -192,7 +208,7 @@ def deadletters_replay(config: str | None, letter_id: int) -> None:
     """Queue a dead-lettered message again and process it now."""
     from mailflow.dispatch import process_pending, replay
 
-    services = _services(config)
+    services = open_services(config)
     try:
         row = replay(services.db, letter_id, services.clock.now())
     except LookupError as exc:

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from mailflow.cli import _drain, _echo_items, _services, config_option, json_option, main
+from mailflow.cli import (
+    check_choice,
+    config_option,
+    drain_outbox,
+    echo_items,
+    json_option,
+    main,
+    open_services,
+)
 
 
 # A group that still lists when called alone, so `libraries import/export` can live under it.
@@ -30,9 +38,17 @@ def libraries(
 
     if ctx.invoked_subcommand is not None:
         return
-    with _services(config).db.unit_of_work() as session:
+    services = open_services(config, read_only=True)
+    check_choice("--state", state, states(services, "library"))
+    with services.db.unit_of_work() as session:
         items = admin.libraries(session, state, country)
-    _echo_items(items, as_json, admin.LIBRARY_COLUMNS)
+    echo_items(items, as_json, admin.LIBRARY_COLUMNS)
+
+
+def states(services, machine: str) -> list[str]:  # noqa: ANN001 - Services
+    """The states a record can be in, as the loaded rules say (the initial one first)."""
+    definition = services.workflow.machines[machine]
+    return list(dict.fromkeys([definition.initial, *definition.states]))
 
 
 @main.command()
@@ -43,9 +59,11 @@ def partnerships(config: str | None, as_json: bool, state: str | None) -> None:
     """List partnerships: the pair, the state, the score and the dates that matter."""
     from mailflow import admin
 
-    with _services(config).db.unit_of_work() as session:
+    services = open_services(config, read_only=True)
+    check_choice("--state", state, states(services, "partnership"))
+    with services.db.unit_of_work() as session:
         items = admin.partnerships(session, state)
-    _echo_items(items, as_json, admin.PARTNERSHIP_COLUMNS)
+    echo_items(items, as_json, admin.PARTNERSHIP_COLUMNS)
 
 
 @main.command()
@@ -64,7 +82,7 @@ def show(config: str | None, as_json: bool, record: str) -> None:
         kind, record_id = admin.parse_ref(record)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="RECORD") from exc
-    with _services(config).db.unit_of_work() as session:
+    with open_services(config, read_only=True).db.unit_of_work() as session:
         try:
             doc = admin.show(session, kind, record_id)
         except LookupError as exc:
@@ -86,7 +104,7 @@ def propose(config: str | None, a: str, b: str) -> None:
     from mailflow.dispatch.proposals import propose as make_proposal
     from mailflow.dispatch.turn import Cause, Turn
 
-    services = _services(config)
+    services = open_services(config)
     with services.db.unit_of_work() as session:
         try:
             first, second = admin.find_library(session, a), admin.find_library(session, b)
@@ -99,7 +117,7 @@ def propose(config: str | None, a: str, b: str) -> None:
         click.echo(f"refused: {reason}", err=True)
         sys.exit(1)
     click.echo(text)
-    _drain(services)
+    drain_outbox(services)
 
 
 @main.command()
@@ -110,24 +128,24 @@ def match(config: str | None, dry_run: bool, as_json: bool) -> None:
     """Choose pairs for the whole pool of seeking libraries and propose them to staff."""
     from mailflow.runtime import Runtime
 
-    services = _services(config)
+    services = open_services(config, read_only=dry_run)
     runtime = Runtime(services)
     chosen = runtime.match(dry_run=dry_run)
     if not dry_run and services.transport is not None:
         runtime.drain()
+    reason = None if chosen else runtime.why_no_pair()
+    if as_json:  # one JSON document, whatever the outcome
+        pairs = [
+            {"a": pair.a, "b": pair.b, "score": pair.score, "reasons": list(pair.reasons)}
+            for pair in chosen
+        ]
+        doc = {"dry_run": dry_run, "pairs": pairs, "reason": reason}
+        click.echo(json.dumps(doc, ensure_ascii=False))
+        return
     for pair in chosen:
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {"a": pair.a, "b": pair.b, "score": pair.score, "reasons": list(pair.reasons)},
-                    ensure_ascii=False,
-                )
-            )
-        else:
-            click.echo(f"l{pair.a} + l{pair.b}: {pair.score:.2f}  " + "; ".join(pair.reasons))
-    if not as_json:
-        verb = "would propose" if dry_run else "proposed"
-        click.echo(f"{verb} {len(chosen)} pair(s)")
+        click.echo(f"l{pair.a} + l{pair.b}: {pair.score:.2f}  " + "; ".join(pair.reasons))
+    verb = "would propose" if dry_run else "proposed"
+    click.echo(f"{verb} {len(chosen)} pair(s)" + (f": {reason}" if reason else ""))
 
 
 @main.command()
@@ -143,7 +161,7 @@ def report(config: str | None, out_dir: Path) -> None:
     """Write the public "Libraries Seeking Sisters" page and the staff dashboard (en, zh)."""
     from mailflow.report import write_report
 
-    services = _services(config)
+    services = open_services(config, read_only=True)
     paths = write_report(services.db, services.workflow.machines, out_dir, services.clock.now(),
                          services.settings["program.name"])  # fmt: skip
     for path in paths:
@@ -158,15 +176,20 @@ def report(config: str | None, out_dir: Path) -> None:
     default=None,
     help="Folder to keep everything in (default: a new temporary folder).",
 )
-def demo(out_dir: Path | None) -> None:
+@click.option("--force", is_flag=True, help="Replace a demo already in the --out folder.")
+def demo(out_dir: Path | None, force: bool) -> None:
     """Watch a whole program happen: libraries apply, are matched, introduced and sign MOUs.
 
     Everything goes through the real pipeline (SMTP in, parse, rules, outbox, SMTP out) with an
     embedded SQLite database and a clock that jumps ahead; nothing to set up.
     """
     from mailflow.demo.run import run_demo
+    from mailflow.errors import ConfigError
 
-    result = run_demo(out_dir, echo=click.echo)
+    try:
+        result = run_demo(out_dir, echo=click.echo, force=force)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"done in {result.seconds:.0f} s")
 
 
@@ -194,7 +217,7 @@ def libraries_import(config: str | None, file: Path, dry_run: bool) -> None:
     """
     from mailflow.admin.csv_import import import_rows, validate
 
-    services = _services(_group_config(config))
+    services = open_services(_group_config(config), read_only=dry_run)
     now = services.clock.now()
     with services.db.unit_of_work() as session:
         result = validate(session, file.read_bytes(), now)
@@ -229,7 +252,7 @@ def libraries_export(config: str | None, file: str) -> None:
     """
     from mailflow.admin.csv_import import export_csv
 
-    with _services(_group_config(config)).db.unit_of_work() as session:
+    with open_services(_group_config(config), read_only=True).db.unit_of_work() as session:
         text, count = export_csv(session)
     data = ("\ufeff" + text).encode("utf-8")
     if file == "-":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 import smtplib
 import tempfile
 import time
@@ -27,6 +28,7 @@ from mailflow.app import Services, build
 from mailflow.clock import FrozenClock
 from mailflow.demo.clients import new_mail, reply_bytes
 from mailflow.demo.world import Delivered, World, free_port
+from mailflow.errors import ConfigError
 from mailflow.inbound.lmtp import Endpoint
 from mailflow.runtime import Runtime
 from mailflow.settings import load
@@ -37,6 +39,10 @@ START = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)  # a Monday morning
 COORDINATOR = "Ruth Okafor <coordinator@program.example>"
 PROGRAM = "sisters@program.example"
 DAYS = 150  # application, matching, offers, a 95-day trial, MOUs signed or gone quiet
+# What a demo leaves in its folder; its mailflow.toml (DEMO_MARK) says it is a demo's.
+DEMO_ENTRIES = ("mailflow.toml", "mailflow-secret", "mailflow.sqlite3", "mailflow.sqlite3-wal",
+                "mailflow.sqlite3-shm", "mail", "site")  # fmt: skip
+DEMO_MARK = "# written by `mailflow demo`"
 TICKS = (1, 9, 17)  # UTC hours: together they cover every time zone's working day
 
 
@@ -239,6 +245,7 @@ class Demo:
 
     def run(self) -> DemoResult:
         started = time.monotonic()
+        self._write_config()  # first: it marks the folder as a demo's, even if this one fails
         echo = self.echo
         countries = {self._country(lib) for lib in self.librarians}
         echo(
@@ -325,7 +332,6 @@ class Demo:
         echo(f"  the public list and the dashboard:   {pages[0].parent}")
         echo(f"  the database:                        {self.folder / 'mailflow.sqlite3'}")
         echo(f"  look inside:  mailflow partnerships -c {self.folder / 'mailflow.toml'}")
-        self._write_config()
         self.close()
         return DemoResult(
             self.folder, time.monotonic() - started, p, lib, self.sent_in, mails_out, pages
@@ -351,6 +357,7 @@ class Demo:
 
     def _write_config(self) -> None:
         (self.folder / "mailflow.toml").write_text(
+            DEMO_MARK + "\n"
             '[database]\nurl = "sqlite:///mailflow.sqlite3"\n\n[program]\n'
             f'staff = ["{parseaddr(COORDINATOR)[1]}"]\n\n[inbound]\nlisten = "off"\n',
             encoding="utf-8",
@@ -366,9 +373,40 @@ class Demo:
         self.services.db.dispose()
 
 
-def run_demo(folder: Path | None = None, echo: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    folder: Path | None = None, echo: Callable[[str], None] = print, *, force: bool = False
+) -> DemoResult:
+    if folder is not None:
+        clear_folder(folder, force)
     # The narrative tells what happens; log lines (a refused address...) would only interleave.
     logging.getLogger("mailflow").setLevel(logging.ERROR)
     folder = folder or Path(tempfile.mkdtemp(prefix="mailflow-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     return Demo(folder, echo).run()
+
+
+def clear_folder(folder: Path, force: bool) -> None:
+    """Refuse a folder that already holds a demo (ConfigError); with force, remove that demo.
+
+    A second demo on top of the first would mix two programs in one database. Only a folder
+    whose mailflow.toml a demo wrote is ever cleared: an operator's program is never touched.
+    """
+    present = [name for name in DEMO_ENTRIES if (folder / name).exists()]
+    if not present:
+        return
+    if not force:
+        raise ConfigError(
+            f"{folder} already holds a demo ({', '.join(present)}); "
+            "use --force to replace it, or another --out"
+        )
+    config = folder / "mailflow.toml"
+    text = config.read_text(encoding="utf-8") if config.is_file() else ""
+    if not text.startswith(DEMO_MARK):
+        raise ConfigError(f"{folder} holds {', '.join(present)} but not a demo's mailflow.toml; "
+                          "not replacing anything there")  # fmt: skip
+    for name in present:
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()

@@ -21,7 +21,7 @@ from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import Match, Unmatched, correlate
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, machine_of
-from mailflow.log import DISPATCH
+from mailflow.log import DISPATCH, hide_addresses
 from mailflow.outbox.render import blank_form
 from mailflow.parse import Facts, parse_message
 from mailflow.store.claims import run_claimed
@@ -72,7 +72,7 @@ def process_pending(
             report.quarantined += 1
         else:
             report.done += 1
-        DISPATCH.info("inbox #%s (%s): %s", row.id, kind, outcome.code)
+        DISPATCH.info("inbox #%s (%s): %s", row.id, kind, hide_addresses(outcome.text))
 
     def fail(session: Session, row: InboxMessage, now: datetime, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:2000]

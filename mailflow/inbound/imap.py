@@ -102,7 +102,7 @@ class ImapSource:
         except NETWORK_ERRORS as exc:
             raise TransientError(f"IMAP {cfg.host}:{cfg.port}: {exc}") from exc
         self.client = client
-        INBOUND.info("IMAP connected to %s", cfg.mailbox)
+        INBOUND.info("IMAP connected to %s:%s/%s", cfg.host, cfg.port, cfg.folder)
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -191,7 +191,7 @@ class ImapSource:
             "stored %s new of %s fetched from %s (UID %s..%s)",
             created,
             len(uids),
-            self.config.mailbox,
+            self.config.folder,
             uids[0],
             uids[-1],
         )

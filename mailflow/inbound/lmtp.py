@@ -7,6 +7,8 @@ runtime in `Endpoint`. Only these answers leave here: 250 stored, 550 not our ad
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 from collections.abc import Callable
 
@@ -15,9 +17,31 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailflow.clock import Clock
+from mailflow.errors import ConfigError
 from mailflow.inbound.intake import Incoming, store
 from mailflow.log import INBOUND
 from mailflow.store.db import Database
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse (ConfigError) a host:port we cannot listen on, before anything else starts."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"inbound.host {host!r}: {exc.strerror}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        # asyncio's server sets SO_REUSEADDR too: a port left in TIME_WAIT is not "in use".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is already in use; stop what listens there "
+                    "or set inbound.port"
+                ) from exc
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def is_program_address(address: str, program_address: str) -> bool:
@@ -47,7 +71,7 @@ class IntakeHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list
     ) -> str:
         if not is_program_address(address, self.program_address):
-            INBOUND.info("refused RCPT %s: not a program address", address)
+            INBOUND.debug("refused RCPT %s: not a program address", address)
             return "550 5.1.1 No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"

@@ -227,6 +227,11 @@ def text_to_html(text: str) -> Markup:
     return Markup("\n").join(parts)
 
 
+def _syntax_problem(exc: jinja2.TemplateSyntaxError, name: str) -> str:
+    """``file:line: message`` for a template that does not parse."""
+    return f"{exc.filename or name}:{exc.lineno}: {exc.message}"
+
+
 class Renderer:
     """Renders named mails per locale from a stack of template folders (first one wins)."""
 
@@ -260,7 +265,7 @@ class Renderer:
     def _part(self, name: str, locale: str, context: Context) -> tuple[str, str, str, Markup]:
         """(locale used, subject, text body, HTML body fragment) for one locale."""
         loc, rank, has_html = self._resolve(name, locale)
-        txt = self.env.get_template(f"{loc}/{name}.txt.j2")
+        txt = self.template(f"{loc}/{name}.txt.j2")
         ctx = {**context, "locale": loc}  # the locale actually used, for filters and labels
         head, _, body = self._call(txt, ctx).lstrip("\n").partition("\n\n")
         subject = head.removeprefix("Subject:").strip()
@@ -268,7 +273,7 @@ class Renderer:
             raise ConfigError(f"{txt.filename}: must begin 'Subject: ...' and a blank line")
         body = body.strip("\n") + "\n"
         if has_html:
-            html = Markup(self._call(self.env.get_template(f"{loc}/{name}.html.j2"), ctx))
+            html = Markup(self._call(self.template(f"{loc}/{name}.html.j2"), ctx))
         else:
             html = text_to_html(body)
         return loc, subject, body, html
@@ -367,18 +372,27 @@ class Renderer:
             self._found[key] = (loc, rank, html)
         return self._found[key]
 
+    def template(self, name: str) -> jinja2.Template:
+        """A loaded template; a syntax error in it (or in what it includes) is a ConfigError."""
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(_syntax_problem(exc, name)) from None
+
     def _call(self, template: jinja2.Template, context: Context) -> str:
         try:
             return template.render(context)
         except jinja2.UndefinedError as exc:
             raise ConfigError(f"{template.filename}: {exc}") from exc
+        except jinja2.TemplateSyntaxError as exc:  # an {% include %} loaded while rendering
+            raise ConfigError(_syntax_problem(exc, template.name or "")) from None
 
     def _assemble(self, name: str, locales: Sequence[str], context: Context) -> Rendered:
         parts: dict[str, tuple[str, str, Markup]] = {}
         for locale in dict.fromkeys(locales):
             loc, subject, body, html = self._part(name, locale, context)
             parts.setdefault(loc, (subject, body, html))  # "fr" and "en" may both give en
-        layout = self.env.get_template(LAYOUT)
+        layout = self.template(LAYOUT)
         sections = [
             {"lang": loc, "dir": "rtl" if loc in _RTL else "ltr", "subject": s, "body": h}
             for loc, (s, _, h) in parts.items()
@@ -412,7 +426,7 @@ class Renderer:
             try:
                 self.env.get_template(tname)
             except jinja2.TemplateSyntaxError as exc:
-                problems.append(f"{exc.filename or tname}:{exc.lineno}: {exc.message}")
+                problems.append(_syntax_problem(exc, tname))
             except jinja2.TemplateNotFound:
                 if tname == LAYOUT:
                     problems.append(f"{LAYOUT}: missing")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Collection, Mapping, Sequence
-from types import MappingProxyType
 
 from mailflow.parse import forms
 
@@ -205,8 +204,6 @@ def prefers_informal(text: str) -> bool:
             if not _NEGATOR.search(line[: m.start()]):
                 formal = True
     return informal and not formal
-
-
 
 
 def _spelling(alias: str) -> str:

@@ -77,7 +77,7 @@ def add_inbox(session: Session, mail: RawMail, now: datetime) -> tuple[InboxMess
         return row, False
     row = _insert(session, mail, now)
     session.flush()
-    INBOUND.info("stored inbox #%s (Message-ID %s) from %s", row.id, mail.message_id, mail.source)
+    INBOUND.debug("stored inbox #%s (Message-ID %s) from %s", row.id, mail.message_id, mail.source)
     return row, True
 
 
