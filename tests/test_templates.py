@@ -37,7 +37,7 @@ EXPECTED_NAMES = {
     "partnership-mou-missing", "partnership-mou-confirmed", "partnership-active-checkin",
     "partnership-evaluation", "partnership-review-reminder", "partnership-renewed",
     "partnership-closed", "partnership-informal-confirmed", "staff-proposal",
-    "staff-needs-person", "staff-escalation", "staff-digest", "staff-merge-proposal",
+    "staff-needs-person", "staff-escalation", "staff-notice", "staff-digest", "staff-merge-proposal",
     "staff-status",
 }  # fmt: skip
 
@@ -413,6 +413,7 @@ EXPECTED_META = {
     "staff-proposal": ({"approve", "reject", "note"}, None),
     "staff-needs-person": ({"note"}, None),
     "staff-escalation": ({"note", "resume", "close"}, None),
+    "staff-notice": ({"note"}, None),
     "staff-digest": ({"status"}, None),
     "staff-merge-proposal": ({"merge", "note"}, None),
     "staff-status": (set(), None),

@@ -30,6 +30,7 @@ from mailflow.demo.clients import new_mail, reply_bytes
 from mailflow.demo.world import Delivered, World, free_port
 from mailflow.errors import ConfigError
 from mailflow.inbound.lmtp import Endpoint
+from mailflow.resources import default_rules, default_templates
 from mailflow.runtime import Runtime
 from mailflow.settings import load
 from mailflow.store.schema import Activity, Contact, History, Library, Outbox, Partnership
@@ -86,8 +87,9 @@ class Demo:
             "MAILFLOW_SMTP_HOST": "127.0.0.1",
             "MAILFLOW_SMTP_PORT": str(self.world.port),
             "MAILFLOW_SMTP_SECURITY": "none",
-            "MAILFLOW_RULES_DIR": str(folder / "rules"),
-            "MAILFLOW_TEMPLATES_DIR": str(folder / "templates"),
+            # The packaged rules and templates, whatever folder the demo runs in.
+            "MAILFLOW_RULES_DIR": str(default_rules()),
+            "MAILFLOW_TEMPLATES_DIR": str(default_templates()),
             "MAILFLOW_OUTBOX_RETRY_BASE_SECONDS": "600",
             "MAILFLOW_LOG_LEVEL": "WARNING",
         }
