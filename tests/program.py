@@ -7,6 +7,7 @@ time; what it sends is read back from the sink and answered the way real clients
 from __future__ import annotations
 
 import email
+import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -18,6 +19,8 @@ from sqlalchemy import func, select
 from mailflow.app import Services, build
 from mailflow.clock import FrozenClock
 from mailflow.demo.clients import reply_bytes
+from mailflow.demo.world import free_port
+from mailflow.inbound.lmtp import Endpoint
 from mailflow.runtime import OnceReport, Runtime
 from mailflow.settings import load
 from mailflow.store.schema import Library, Outbox, Partnership
@@ -77,10 +80,23 @@ class ProgramUnderTest:
         self.services: Services = build(settings, self.clock)
         self.runtime = Runtime(self.services)
         self._seen = 0
+        self.endpoint: Endpoint | None = None
 
     # -- driving --------------------------------------------------------------------------------
     def deliver(self, raw: bytes) -> None:
+        """Into the program mailbox over IMAP (APPEND), as a mail server would file it."""
         self.dovecot.append(self.user.address, "INBOX", raw)
+
+    def send(self, raw: bytes, sender: str = "someone@example.org") -> None:
+        """Over SMTP to mailflow's own endpoint (inbound.listen = smtp), as an MTA would relay it."""
+        if self.endpoint is None:
+            self.endpoint = Endpoint(
+                self.services.db, self.clock, self.services.program.program_address,
+                protocol="smtp", port=free_port(),
+            )  # fmt: skip
+            self.endpoint.start()
+        with smtplib.SMTP(self.endpoint.host, self.endpoint.port) as smtp:
+            smtp.sendmail(sender, [self.services.program.program_address], raw)
 
     def step(self) -> OnceReport:
         return self.runtime.run_once()
@@ -107,6 +123,8 @@ class ProgramUnderTest:
         ]
 
     def close(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.stop()
         self.services.db.dispose()
         if self.services.transport is not None:
             self.services.transport.close()
