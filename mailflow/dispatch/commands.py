@@ -12,7 +12,7 @@ from collections.abc import Callable
 from mailflow.dispatch import attention, letters, libraries
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import referenced
-from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Record, Turn, machine_of
+from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Record, Turn, load_record, machine_of
 from mailflow.engine.definition import Command
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
@@ -89,8 +89,7 @@ def _event_command(
 
 
 def _item_record(turn: Turn, item: AttentionItem) -> Record | None:
-    model = {"library": Library, "partnership": Partnership}.get(item.record_type or "")
-    return turn.session.get(model, item.record_id) if model and item.record_id else None
+    return load_record(turn.session, item.record_type, item.record_id)
 
 
 def pair(turn: Turn, facts: Facts, command: Command, argument: str, target: object) -> Outcome:

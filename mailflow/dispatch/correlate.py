@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from mailflow.dispatch import libraries
-from mailflow.dispatch.turn import Outcome, Record, Turn, machine_of
+from mailflow.dispatch.turn import Outcome, Record, Turn, load_record, machine_of
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
 from mailflow.parse.dates import parse_date, parse_duration_months
@@ -59,8 +59,9 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
                 ref = f"{sent.record_type[0]}{sent.record_id}"
     if ref is None or not ref[1:].isdigit():
         return None
-    model = {"p": Partnership, "l": Library, "n": AttentionItem}.get(ref[0])
-    return turn.session.get(model, int(ref[1:])) if model else None
+    if ref[0] == "n":
+        return turn.session.get(AttentionItem, int(ref[1:]))
+    return load_record(turn.session, {"p": "partnership", "l": "library"}.get(ref[0]), int(ref[1:]))
 
 
 def signals(facts: Facts) -> set[str]:
