@@ -220,7 +220,7 @@ def libraries_import(config: str | None, file: Path, dry_run: bool) -> None:
     services = open_services(_group_config(config), read_only=dry_run)
     now = services.clock.now()
     with services.db.unit_of_work() as session:
-        result = validate(session, file.read_bytes(), now)
+        result = validate(session, services.workflow, file.read_bytes(), now)
         if result.encoding:
             click.echo(f"{file.name}: {result.encoding}, delimiter {result.delimiter!r}", err=True)
         for warning in result.warnings:
