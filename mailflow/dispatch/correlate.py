@@ -1,9 +1,10 @@
 """Correlate: a message's facts become the record it concerns and the event it means.
 
 Which record: the signed reply token, then In-Reply-To/References against the mail we sent,
-then the sender's address (DESIGN.md). What event: the rules' reply table of the record's state
-(rules/*.yaml `replies`), read against the signals the reply carries. A reply from someone who
-is not a contact of that record moves nothing; it goes to a person.
+then the sender's address (docs/architecture.md). What event: the rules' reply table of the
+record's state (rules/*.yaml `replies`, docs/rules.md), read against the signals the reply
+carries. A reply from someone who is not a contact of that record moves nothing; it goes to a
+person.
 """
 
 from __future__ import annotations
