@@ -149,7 +149,6 @@ def test_note_on_needs_person_merge_and_proposal_mails_is_kept_and_resolves(
 ) -> None:
     p = start()
     proposal = proposed(p)
-    assert 'reply "note"' in proposal.text  # it says a note is an answer it takes
     # A stranger's question nobody can act on, and a second address for Segovia's library.
     p.send(mail(sender=STRANGER, subject="Opening hours?", body="When are you open?"), STRANGER)
     second = APPLICATION_EN.replace("maria@", "director@")
@@ -158,7 +157,9 @@ def test_note_on_needs_person_merge_and_proposal_mails_is_kept_and_resolves(
     mails = for_address(p.new_mail(), STAFF)
     (needs,) = [m for m in mails if "Opening hours?" in m.subject]
     (merge,) = [m for m in mails if m is not needs]
-    assert "merge" in merge.text and "director@biblioteca.example.es" in merge.text
+    assert "director@biblioteca.example.es" in merge.text
+    # Each says a note is an answer it takes (its front matter: expects [..., note]).
+    assert all('"note" followed by your text' in m.text for m in (needs, merge, proposal))
     opened = {i.code: i for i in items(p)}
     # Not understood (the stranger is told so once) and needing a person: one open item.
     assert set(opened) == {"not-understood", "merge-proposed"}
@@ -186,11 +187,9 @@ def test_note_on_needs_person_merge_and_proposal_mails_is_kept_and_resolves(
     (note,) = activities(p)
     assert note.kind == "note" and note.text == "Both directors met at IFLA; likely a good pair."
     assert p.partnership(1).state == "proposed"
-    assert (
-        outcome_of(p, "Re: Proposal #1") == outcome_of(p, "Re: Needs a person") == ("staff-command")
-    )
-    # A note is not answered with a mail to anyone.
-    assert [m for m in p.new_mail() if m.to != (STAFF,)] == []
+    for subject in ("Re: Proposal #1", "Re: Needs a person", "回复：" + merge.subject):
+        assert outcome_of(p, subject) == "staff-command"
+    assert p.new_mail() == []  # a note is kept, not answered
 
 
 def test_note_on_escalation_and_notice_mails_is_kept_and_resolves(
@@ -202,17 +201,18 @@ def test_note_on_escalation_and_notice_mails_is_kept_and_resolves(
     p.deliver(bounce_for(SEGOVIA))  # over IMAP: the DSN's long lines are no SMTP mail
     p.step()
     (notice,) = p.new_mail()
-    assert notice.to == (STAFF,) and "note" in notice.text
+    assert notice.to == (STAFF,) and '"note" followed by your text' in notice.text
     # Nobody answers the offer in 21 days: it lapses, an escalation to staff, an open item.
     p.advance(days=21)
     (escalation,) = for_address(p.new_mail(), STAFF)
     assert p.partnership(1).state == "lapsed"
-    assert "note" in escalation.text
+    assert '"note" followed by your text' in escalation.text
     assert {i.code for i in items(p) if i.resolved_at is None} == {"notice", "escalation"}
 
     p.send(reply(notice, STAFF, "备注 已打电话给塞戈维亚，新地址下周到。", client="qq"), STAFF)
     p.send(reply(escalation, STAFF, "note Hangzhou is closed for the holidays."), STAFF)
     p.step()
+    assert len(items(p)) == 2  # the notes opened nothing new
     assert all(i.resolved_by == STAFF and i.resolved_at == p.clock.now() for i in items(p))
     assert any("已打电话给塞戈维亚，新地址下周到。" in n for n in library_notes(p, 1))
     (note,) = activities(p)

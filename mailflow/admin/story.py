@@ -89,33 +89,28 @@ def _side(p: Partnership, lib: Library) -> dict[str, Any]:
 
 
 def _activities(session: Session, record: Library | Partnership) -> list[dict[str, Any]]:
+    """What the libraries told us (and staff notes), with who sent it and what came with it."""
     query = select(Activity).order_by(Activity.created_at, Activity.id)
     if isinstance(record, Library):
         query = query.where(Activity.library_id == record.id)
     else:
         query = query.where(Activity.partnership_id == record.id)
-    names = {lib.id: lib.name for lib in session.scalars(select(Library))}
-    senders = {
-        f.inbox_id: f.from_address
-        for f in session.scalars(select(MessageFacts).where(MessageFacts.inbox_id.in_(
-            select(Activity.inbox_id).where(Activity.inbox_id.is_not(None))
-        )))
-    }  # fmt: skip
-    return [
-        {
-            "id": a.id,
-            "time": _iso(a.created_at),
-            "partnership_id": a.partnership_id,
-            "library_id": a.library_id,
-            "library_name": names.get(a.library_id or 0),
-            "kind": a.kind,
-            "text": a.text,
-            "inbox_id": a.inbox_id,
-            "from": senders.get(a.inbox_id),
-            "attachments": list(a.attachments or []),
-        }  # fmt: skip
-        for a in session.scalars(query)
-    ]
+    rows = list(session.scalars(query))
+    inbox_ids = [a.inbox_id for a in rows if a.inbox_id is not None]
+    facts = select(MessageFacts.inbox_id, MessageFacts.from_address).where(
+        MessageFacts.inbox_id.in_(inbox_ids)
+    )
+    senders = {inbox_id: sender for inbox_id, sender in session.execute(facts)}
+    docs = []
+    for a in rows:
+        library = session.get(Library, a.library_id) if a.library_id is not None else None
+        docs.append(
+            {"id": a.id, "time": _iso(a.created_at), "partnership_id": a.partnership_id,
+             "library_id": a.library_id, "library_name": library.name if library else None,
+             "kind": a.kind, "text": a.text, "inbox_id": a.inbox_id,
+             "from": senders.get(a.inbox_id or 0), "attachments": list(a.attachments or [])}
+        )  # fmt: skip
+    return docs
 
 
 def _notes(history: list[dict[str, Any]], activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,7 +146,11 @@ def attachment(session: Session, activity_id: int, n: int) -> tuple[dict[str, An
 
 def show(session: Session, kind: str, record_id: int) -> dict[str, Any]:
     """Everything about one record: why it is where it is, and what mail it caused or did not."""
-    record = session.get(Library if kind == "library" else Partnership, record_id)
+    record: Library | Partnership | None = (
+        session.get(Library, record_id)
+        if kind == "library"
+        else session.get(Partnership, record_id)
+    )
     if record is None:
         raise LookupError(f"no {kind} #{record_id}")
     if isinstance(record, Library):
