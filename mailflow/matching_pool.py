@@ -48,7 +48,7 @@ def _mask(values: set[str], index: dict[str, int]) -> int:
     return bits
 
 
-def _features(profiles: list[Mapping[str, Any]], now: datetime):  # noqa: ANN202 - numpy arrays
+def features(profiles: list[Mapping[str, Any]], now: datetime):  # noqa: ANN202 - numpy arrays
     import numpy as np
 
     langs: dict[str, int] = {}
@@ -94,7 +94,7 @@ def _features(profiles: list[Mapping[str, Any]], now: datetime):  # noqa: ANN202
     return f
 
 
-def _row_scores(f, i: int, weights: Weights):  # noqa: ANN001, ANN202 - numpy arrays
+def row_scores(f, i: int, weights: Weights):  # noqa: ANN001, ANN202 - numpy arrays
     """Scores of library i against everyone (the vector form of `judge`); -inf where not allowed."""
     return _block_scores(f, slice(i, i + 1), weights)[0]
 
@@ -182,7 +182,7 @@ def choose_pairs(
         if low in position and high in position:
             banned.setdefault(position[low], []).append(position[high])
             banned.setdefault(position[high], []).append(position[low])
-    f = _features(profiles, now)
+    f = features(profiles, now)
     edges: dict[tuple[int, int], float] = {}
     k = min(candidates, n - 1)
     block = 256

@@ -8,7 +8,7 @@ import networkx as nx
 import pytest
 
 from mailflow.matching import Weights, judge
-from mailflow.matching_pool import _features, _row_scores, choose_pairs, solve
+from mailflow.matching_pool import choose_pairs, features, row_scores, solve
 from tests.helpers import T0
 
 COUNTRIES = [("Spain", ["es", "en"], "Europe/Madrid"), ("China", ["zh", "en"], "Asia/Shanghai"),
@@ -45,9 +45,9 @@ def library(i: int, rnd: random.Random) -> dict:
 def test_vector_scores_agree_with_judge() -> None:
     rnd = random.Random(7)
     pool = [library(i, rnd) for i in range(60)]
-    f = _features(pool, T0)
+    f = features(pool, T0)
     for i in range(0, 60, 7):
-        row = _row_scores(f, i, Weights())
+        row = row_scores(f, i, Weights())
         for j in range(60):
             verdict = judge(pool[i], pool[j], T0)
             if i == j or not verdict.allowed:

@@ -30,7 +30,7 @@ OUTBOX_COLUMNS = (
 _REF = re.compile(r"^\s*(?:(l|library|p|partnership)\s*[:#]?\s*)?#?(\d+)\s*$", re.I)
 
 
-def _iso(at: datetime | None) -> str | None:
+def iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
@@ -73,7 +73,7 @@ def library_item(lib: Library) -> dict[str, Any]:
         "language": lib.language,
         "contacts": [f"{c.email}:{c.status}" for c in sorted(lib.contacts, key=lambda c: c.id)],
         "missing": list(lib.missing or []),
-        "created": _iso(lib.created_at),
+        "created": iso(lib.created_at),
     }
 
 
@@ -95,11 +95,11 @@ def partnership_item(p: Partnership) -> dict[str, Any]:
         "library_b": {"id": p.library_b_id, "name": p.library_b.name},
         "state": p.state,
         "score": p.score,
-        "created": _iso(p.created_at),
-        "offered": _iso(p.offered_at),
-        "trial": _iso(p.trial_at),
-        "active": _iso(p.active_at),
-        "review": _iso(p.review_at),
+        "created": iso(p.created_at),
+        "offered": iso(p.offered_at),
+        "trial": iso(p.trial_at),
+        "active": iso(p.active_at),
+        "review": iso(p.review_at),
     }
 
 
@@ -119,12 +119,12 @@ def outbox_item(row: Outbox) -> dict[str, Any]:
         "subject": row.subject,
         "status": row.status,
         "attempts": row.attempts,
-        "next_attempt_at": _iso(row.next_attempt_at),
+        "next_attempt_at": iso(row.next_attempt_at),
         "last_error": row.last_error,
         "record": f"{row.record_type}:{row.record_id}" if row.record_type else None,
         "inbox_id": row.inbox_id,
-        "created": _iso(row.created_at),
-        "sent_at": _iso(row.sent_at),
+        "created": iso(row.created_at),
+        "sent_at": iso(row.sent_at),
     }
 
 
@@ -148,7 +148,7 @@ def retry(session: Session, ids: Sequence[int], all_failed: bool, now: datetime)
         raise LookupError("no outbox row " + ", ".join(f"#{i}" for i in missing_ids))
     for row in rows:
         if row.status == "sent":  # resending a delivered mail is never what a retry means
-            raise LookupError(f"outbox #{row.id} was sent at {_iso(row.sent_at)}; not resending")
+            raise LookupError(f"outbox #{row.id} was sent at {iso(row.sent_at)}; not resending")
     for row in rows:
         row.status, row.next_attempt_at = "pending", now
     return [row.id for row in rows]
@@ -177,7 +177,7 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
@@ -206,7 +206,7 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
             row = row.get(part) if isinstance(row, dict) else None
         return row
 
-    cells = [[_cell(get(row, c)) for c in columns] for row in rows]
+    cells = [[cell(get(row, c)) for c in columns] for row in rows]
     header = [c.split(".")[0] if c.endswith(".name") else c for c in columns]
     widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(header)]
     lines = []

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from mailflow.admin.listings import _cell, _iso, library_item, outbox_item, partnership_item
+from mailflow.admin.listings import cell, iso, library_item, outbox_item, partnership_item
 from mailflow.parse.message import attachment as attachment_part
 from mailflow.store.schema import (
     Activity,
@@ -58,7 +58,7 @@ def _history(session: Session, record_type: str, ids: Sequence[int]) -> list[dic
     )
     return [
         {
-            "time": _iso(h.created_at),
+            "time": iso(h.created_at),
             "record": f"{h.record_type}:{h.record_id}",
             "from": h.from_state,
             "to": h.to_state,
@@ -105,7 +105,7 @@ def _activities(session: Session, record: Library | Partnership) -> list[dict[st
     for a in rows:
         library = session.get(Library, a.library_id) if a.library_id is not None else None
         docs.append(
-            {"id": a.id, "time": _iso(a.created_at), "partnership_id": a.partnership_id,
+            {"id": a.id, "time": iso(a.created_at), "partnership_id": a.partnership_id,
              "library_id": a.library_id, "library_name": library.name if library else None,
              "kind": a.kind, "text": a.text, "inbox_id": a.inbox_id,
              "from": senders.get(a.inbox_id or 0), "attachments": list(a.attachments or [])}
@@ -160,10 +160,10 @@ def show(session: Session, kind: str, record_id: int) -> dict[str, Any]:
             "hidden": record.hidden,
             "fields": record.fields,
             "data": record.data,
-            "updated": _iso(record.updated_at),
+            "updated": iso(record.updated_at),
             "contacts": [
                 {"id": c.id, "email": c.email, "name": c.name, "status": c.status,
-                 "bounce_count": c.bounce_count, "paused_until": _iso(c.paused_until)}
+                 "bounce_count": c.bounce_count, "paused_until": iso(c.paused_until)}
                 for c in sorted(record.contacts, key=lambda c: c.id)
             ],
             "partnerships": [
@@ -185,7 +185,7 @@ def show(session: Session, kind: str, record_id: int) -> dict[str, Any]:
             "reasons": list(record.reasons or []),
             "informal": record.informal,
             "mentor": record.mentor,
-            "updated": _iso(record.updated_at),
+            "updated": iso(record.updated_at),
             "sides": [_side(record, record.library_a), _side(record, record.library_b)],
         }
         history = _history(session, "partnership", [record_id])
@@ -193,7 +193,7 @@ def show(session: Session, kind: str, record_id: int) -> dict[str, Any]:
     doc["activities"] = _activities(session, record)
     doc["notes"] = _notes(history, doc["activities"])
     doc["timers"] = [
-        {"id": t.id, "name": t.name, "due": _iso(t.due_at), "state": t.state, "sequence": t.sequence}
+        {"id": t.id, "name": t.name, "due": iso(t.due_at), "state": t.state, "sequence": t.sequence}
         for t in session.scalars(
             select(Timer)
             .where(Timer.record_type == kind, Timer.record_id == record_id, Timer.status == "pending")
@@ -213,7 +213,7 @@ def show(session: Session, kind: str, record_id: int) -> dict[str, Any]:
         inbox_ids.add(record.source_inbox_id)
     doc["suppressed"] = [
         {"id": s.id, "inbox_id": s.inbox_id, "to": s.recipient, "template": s.template,
-         "reason": s.reason, "time": _iso(s.created_at)}
+         "reason": s.reason, "time": iso(s.created_at)}
         for s in session.scalars(
             select(Suppressed).where(Suppressed.inbox_id.in_(sorted(inbox_ids))).order_by(Suppressed.id)
         )
@@ -226,8 +226,8 @@ def format_show(doc: dict[str, Any]) -> str:
     if doc["kind"] == "library":
         out.append(f"library #{doc['id']} {doc['name']} [{doc['state']}]")
         for key in ("type", "country", "city", "language", "timezone", "hidden", "created"):
-            out.append(f"  {key}: {_cell(doc[key])}")
-        out.append(f"  missing: {_cell(doc['missing'])}")
+            out.append(f"  {key}: {cell(doc[key])}")
+        out.append(f"  missing: {cell(doc['missing'])}")
         for key, value in (doc["fields"] or {}).items():
             out.append(f"  field {key}: {value}")
         out.append("contacts:")
@@ -239,9 +239,9 @@ def format_show(doc: dict[str, Any]) -> str:
                 names = f"{p['library_a']['name']} + {p['library_b']['name']}"
                 out.append(f"  p{p['id']} {p['state']}: {names}")
     else:
-        out.append(f"partnership #{doc['id']} [{doc['state']}] score {_cell(doc['score'])}")
+        out.append(f"partnership #{doc['id']} [{doc['state']}] score {cell(doc['score'])}")
         for key in ("created", "offered", "trial", "active", "review", "mentor", "informal"):
-            out.append(f"  {key}: {_cell(doc[key])}")
+            out.append(f"  {key}: {cell(doc[key])}")
         for reason in doc["reasons"]:
             out.append(f"  reason: {reason}")
         for side in doc["sides"]:
@@ -253,7 +253,7 @@ def format_show(doc: dict[str, Any]) -> str:
     out.append("history:")
     for h in doc["history"]:
         out.append(
-            f"  {_cell(h['time'])}  {h['record']} {h['from'] or '-'} -> {h['to'] or '-'}"
+            f"  {cell(h['time'])}  {h['record']} {h['from'] or '-'} -> {h['to'] or '-'}"
             f"  on {h['event'] or '-'}  by {h['cause']}"
         )
         if h["note"]:
@@ -266,7 +266,7 @@ def format_show(doc: dict[str, Any]) -> str:
         who = f"l{a['library_id']} {a['library_name']}" if a["library_id"] else "-"
         source = f" (message #{a['inbox_id']})" if a["inbox_id"] else ""
         out.append(
-            f"  #{a['id']} {_cell(a['time'])}  p{a['partnership_id']} {who}: {a['kind']}{source}"
+            f"  #{a['id']} {cell(a['time'])}  p{a['partnership_id']} {who}: {a['kind']}{source}"
         )
         lines = [ln for ln in a["text"].splitlines() if ln.strip()]
         out.extend(f"      {ln}" for ln in lines[:TEXT_LINES])
@@ -279,9 +279,9 @@ def format_show(doc: dict[str, Any]) -> str:
             )
     out.append("notes:" if doc["notes"] else "notes: none")
     for note in doc["notes"]:
-        out.append(f"  {_cell(note['time'])}  {note['record']}  {note['text']}")
+        out.append(f"  {cell(note['time'])}  {note['record']}  {note['text']}")
     out.append("pending timers:" if doc["timers"] else "pending timers: none")
-    out.extend(f"  {t['name']} due {_cell(t['due'])}" for t in doc["timers"])
+    out.extend(f"  {t['name']} due {cell(t['due'])}" for t in doc["timers"])
     out.append("outbox:" if doc["outbox"] else "outbox: none")
     for row in doc["outbox"]:
         error = f"  last error: {row['last_error']}" if row["last_error"] else ""
