@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from mailflow.dispatch import libraries
+from mailflow.dispatch.libraries import CONTACT_FIELDS
 from mailflow.dispatch.turn import Outcome, Record, Turn, machine_of
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
@@ -66,7 +67,11 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
 def signals(facts: Facts) -> set[str]:
     """What the reply carries, in the rules' words (engine.definition.REPLY_SIGNALS)."""
     found = set()
-    app = [k for k in facts.fields if k in APPLICATION_FIELDS]
+    # Contact lines are understood in every state, outside the reply tables (GLOBAL_SIGNALS):
+    # "yes" with a new "Contact email:" line is still a yes, not a correction of the form.
+    app = [k for k in facts.fields if k in APPLICATION_FIELDS and k not in CONTACT_FIELDS]
+    if any(k in CONTACT_FIELDS for k in facts.fields):
+        found.add("contact")
     if len(app) >= FORM_FIELDS_MIN:
         found.add("form")
     if app:
@@ -120,6 +125,8 @@ def reply_event(turn: Turn, record: Record, facts: Facts, side: int | None) -> E
     if state is None:
         return None
     present = signals(facts)
+    if "contact" in present and not present & {signal for signal, _ in state.replies}:
+        present.add("fields")  # nothing but contact lines: a correction of the contact fields
     name = next((event for signal, event in state.replies if signal in present), None)
     if name is None:
         return None

@@ -155,7 +155,11 @@ def flag_timezone(turn: Turn, library: Library, facts: Facts) -> None:
         return
     data["timezone_flagged"] = raw
     library.data = data
-    reason = f"the time zone {raw!r} of library #{library.id} could not be read; reminders use UTC"
+    # Not UTC: letters.working_time falls back to the program's zone (schedule.default_timezone).
+    reason = (
+        f"the time zone {raw!r} of library #{library.id} could not be read; until it is given,"
+        f" reminders keep working hours in {turn.program.default_timezone}"
+    )
     attention.open_item(turn, "timezone", reason, library)
     letters.to_staff(turn, "staff-notice", reason, library)
 
