@@ -544,27 +544,38 @@ def test_an_unreadable_time_zone_goes_to_staff_once_never_as_utc(
 
 def test_staff_contact_command_changes_a_librarys_contact(program: ProgramUnderTest) -> None:
     p = program
-    # An unreadable time zone makes a staff notice about the library: staff answer it.
-    p.send(application(1).replace(b"Time zone: Europe/Madrid", b"Time zone: teatime"))
+    ack = listed(p)
+    # Someone new answers the library's mail: not its contact, so a person decides.
+    news = "Maria has retired; I look after the partnership now."
+    p.send(reply(ack, f"Ana Ruiz <{ANA}>", news), sender=ANA)
     p.step()
-    notice = one(p.new_mail(), STAFF)
-    body = "contact new@lib.example Ana Ruiz"
-    p.send(reply(notice, STAFF, body, client="outlook"), sender=STAFF)
+    asked = one(p.new_mail(), STAFF)
+    (item,) = items(p, "needs-person")
+    assert item.resolved_at is None and item.record_id == p.library(SEGOVIA_NAME).id
+    assert contacts(p, SEGOVIA_NAME) == {SEGOVIA: "ok"}  # nothing changed by itself
+    p.send(reply(asked, STAFF, f"contact {ANA} Ana Ruiz", client="outlook"), sender=STAFF)
     p.step()
+    assert for_address(p.new_mail(), STAFF) == []  # done, no "which library?" answer
     segovia = p.library(SEGOVIA_NAME)
-    assert contacts(p, SEGOVIA_NAME) == {"new@lib.example": "ok", SEGOVIA: "former"}
+    assert contacts(p, SEGOVIA_NAME) == {ANA: "ok", SEGOVIA: "former"}
     assert segovia.fields["contact_name"] == "Ana Ruiz"
     (update,) = history(p, segovia, "contact-update")
-    assert f"{SEGOVIA} -> new@lib.example" in update.note
-    assert all(i.resolved_at is not None for i in items(p, "timezone"))
-    # The Chinese word does the same.
+    assert f"{SEGOVIA} -> {ANA}" in update.note and "Maria Lopez -> Ana Ruiz" in update.note
+    (item,) = items(p, "needs-person")
+    assert item.resolved_at is not None and item.resolved_by == STAFF
+    # The Chinese word does the same, here answering a staff notice about the library.
+    p.send(reply(ack, f"Ana Ruiz <{ANA}>", "Time zone: teatime"), sender=ANA)
+    p.step()
+    notice = one(p.new_mail(), STAFF)
     p.send(reply(notice, STAFF, "联系人 zhang@lib.example 张伟", client="qq"), sender=STAFF)
     p.step()
     assert contacts(p, SEGOVIA_NAME) == {
-        "zhang@lib.example": "ok", "new@lib.example": "former", SEGOVIA: "former",
+        "zhang@lib.example": "ok", ANA: "former", SEGOVIA: "former",
     }  # fmt: skip
     assert p.library(SEGOVIA_NAME).fields["contact_name"] == "张伟"
     assert len(history(p, segovia, "contact-update")) == 2
+    (flagged,) = items(p, "timezone")
+    assert flagged.resolved_at is not None
     # The next mail to the library goes to the new contact.
     p.advance(days=182)
     assert [m.to for m in p.new_mail()] == [("zhang@lib.example",)]

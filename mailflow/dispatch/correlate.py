@@ -23,6 +23,12 @@ from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
 from mailflow.parse.intents import detect_intent, prefers_informal
 from mailflow.store.schema import AttentionItem, Contact, Library, Outbox, Partnership
 
+# Application fields a reply may correct; "Time zone: teatime" is one too (parse keeps it as
+# timezone_raw), so it reaches the library and is flagged to staff, not read as nothing.
+PROFILE_FIELDS = (
+    *(k for k in APPLICATION_FIELDS if k not in CONTACT_FIELDS),
+    "timezone_raw",
+)
 # A reply counts as a whole (re)application form when it carries this many application fields.
 FORM_FIELDS_MIN = 3
 _FIELD_LINE = re.compile(r"^\s*[^:：\n]{1,40}[:：]")
@@ -69,7 +75,7 @@ def signals(facts: Facts) -> set[str]:
     found = set()
     # Contact lines are understood in every state, outside the reply tables (GLOBAL_SIGNALS):
     # "yes" with a new "Contact email:" line is still a yes, not a correction of the form.
-    app = [k for k in facts.fields if k in APPLICATION_FIELDS and k not in CONTACT_FIELDS]
+    app = [k for k in facts.fields if k in PROFILE_FIELDS]
     if any(k in CONTACT_FIELDS for k in facts.fields):
         found.add("contact")
     if len(app) >= FORM_FIELDS_MIN:
