@@ -217,18 +217,26 @@ def test_a_new_contact_email_in_an_offer_reply_redirects_the_next_mail(
     assert contacts(p, SEGOVIA_NAME) == {ANA: "ok", SEGOVIA: "former"}
     # The display name "Maria L." is no contact person line: the person stays Maria Lopez.
     assert segovia.fields["contact_name"] == "Maria Lopez"
-    assert {c.email: c.name for c in segovia.contacts}[ANA] in ("", "Maria Lopez")
+    assert "Maria L." not in {c.name for c in segovia.contacts}
     (update,) = history(p, segovia, "contact-update")
     assert f"{SEGOVIA} -> {ANA}" in update.note
     assert p.partnership(1).data["accepted"] == {str(segovia.id): True}  # the yes counted too
-    p.send(reply(zh, f"王丽 <{HANGZHOU}>", "同意", client="qq"), sender=HANGZHOU)
+    # Nothing but contact lines, before deciding: understood in this state too, nobody asked.
+    body = "我们的联系人有变动：\n联系人：刘洋\n联系邮箱：liuyang@library.example.cn"
+    p.send(reply(zh, f"王丽 <{HANGZHOU}>", body, client="qq"), sender=HANGZHOU)
+    p.step()
+    assert p.new_mail() == [] and items(p, "needs-person") == []
+    assert contacts(p, HANGZHOU_NAME) == {LIU: "ok", HANGZHOU: "former"}
+    assert p.partnership(1).state == "offered"
+    p.send(reply(zh, f"刘洋 <{LIU}>", "同意", client="qq"), sender=LIU)
     p.step()
     intro = p.new_mail()
     assert p.partnership(1).state == "trial"
     recipients = {a for m in intro for a in m.to}
-    assert ANA in recipients and SEGOVIA not in recipients
-    assert all(SEGOVIA not in m.text for m in intro)  # the partner is given the new address
-    assert any(ANA in m.text for m in for_address(intro, HANGZHOU))
+    assert {ANA, LIU} <= recipients and not {SEGOVIA, HANGZHOU} & recipients
+    # Each side is given the other's new address, never the old one.
+    assert all(SEGOVIA not in m.text and HANGZHOU not in m.text for m in intro)
+    assert all(ANA in m.text and LIU in m.text for m in intro)
 
 
 def test_a_new_address_naming_an_existing_library_is_a_proposed_merge(
@@ -280,15 +288,24 @@ def test_a_one_field_correction_completes_the_application_in_both_languages(
 ) -> None:
     p = program
     zhou = "zhou@library.example.cn"
-    p.send(incomplete_en(), sender=JOHN)
+    no_languages = incomplete_en().replace(b"Working languages: English, Swahili\r\n", b"")
+    p.send(no_languages, sender=JOHN)
     p.send(incomplete_zh(zhou), sender=zhou)
     p.step()
     mails = p.new_mail()
     ask_en, ask_zh = one(mails, JOHN), one(mails, zhou)
-    assert "- City" in ask_en.text and "- 城市" in ask_zh.text
+    assert "- City\r\n- Working languages" in ask_en.text and "- 城市" in ask_zh.text
     assert p.library("Nairobi Community Library").state == "incomplete"
     assert p.library(HANGZHOU_NAME).state == "incomplete"
+    # One of two missing fields: merged, and asked only for the other one.
     p.send(reply(ask_en, f"John Mwangi <{JOHN}>", "City: Nairobi"), sender=JOHN)
+    p.step()
+    ask_en = one(p.new_mail(), JOHN)
+    nairobi = p.library("Nairobi Community Library")
+    assert nairobi.state == "incomplete" and nairobi.city == "Nairobi"
+    assert nairobi.missing == ["languages"]
+    assert "- Working languages" in ask_en.text and "- City" not in ask_en.text
+    p.send(reply(ask_en, f"John Mwangi <{JOHN}>", "Working languages: English"), sender=JOHN)
     p.send(reply(ask_zh, f"周敏 <{zhou}>", "城市：杭州市", client="qq"), sender=zhou)
     p.step()
     mails = p.new_mail()

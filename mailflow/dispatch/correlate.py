@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from mailflow.dispatch import libraries
 from mailflow.dispatch.libraries import CONTACT_FIELDS
-from mailflow.dispatch.turn import Outcome, Record, Turn, machine_of
+from mailflow.dispatch.turn import Outcome, Outcomes, Record, Turn, machine_of
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
 from mailflow.parse.dates import parse_date, parse_duration_months
@@ -164,7 +164,9 @@ def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
     return Unmatched("mailflow could not tell what this message is", understood=False)
 
 
-def _reply(turn: Turn, facts: Facts, target: Record, contact: Contact | None) -> Match | Unmatched:
+def _reply(
+    turn: Turn, facts: Facts, target: Record, contact: Contact | None
+) -> Match | Unmatched | Outcome:
     sender = facts.from_.address
     kind = machine_of(target)
     if isinstance(target, Library):
@@ -183,6 +185,13 @@ def _reply(turn: Turn, facts: Facts, target: Record, contact: Contact | None) ->
             )
         side = contact.library_id
     event = reply_event(turn, target, facts, side)
+    if event is None and "contact" in signals(facts):
+        # Contact lines are understood in every state (GLOBAL_SIGNALS), even where the reply
+        # table has no event for them: the contact changes, the record does not.
+        changes = libraries.contact_lines(turn, contact, facts)
+        if changes:
+            text = f"contact update for library #{contact.library_id}: {'; '.join(changes)}"
+            return Outcome(Outcomes.EVENT, text)
     if event is None:
         reason = f"could not tell what {sender} wants for {kind} #{target.id} ({target.state})"
         return Unmatched(reason, target)

@@ -96,6 +96,14 @@ def update_contact(
     return changes
 
 
+def contact_lines(turn: Turn, contact: Contact, facts: Facts) -> list[str]:
+    """The contact lines of a known contact's reply; its own address is no change."""
+    email, name = facts.fields.get("contact_email"), facts.fields.get("contact_name")
+    if email == contact.email:
+        email = None
+    return update_contact(turn, contact.library, contact, email, name)
+
+
 def same_library(turn: Turn, fields: dict[str, str]) -> Library | None:
     """An existing library with the same name and city (a new address writing for it)."""
     name, city = fields.get("library_name", "").strip(), fields.get("city", "").strip()
