@@ -158,8 +158,9 @@ def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
         facts.kind == "application" or "form" in signals(facts)
     ):
         return _application(turn, facts, contact)
-    if contact is not None and facts.kind == "reply":
-        # A reply we cannot tie to a mail, from a known contact: read it against its library.
+    if contact is not None and (facts.kind == "reply" or {"fields", "contact"} & signals(facts)):
+        # A reply we cannot tie to a mail, or a new mail with a correction ("City: York"), from a
+        # known contact: read it against its library.
         return _reply(turn, facts, contact.library, contact)
     return Unmatched("mailflow could not tell what this message is", understood=False)
 
