@@ -205,6 +205,10 @@ def test_a_new_contact_email_in_an_offer_reply_redirects_the_next_mail(
     p.step()
     mails = p.new_mail()
     en, zh = one(mails, SEGOVIA), one(mails, HANGZHOU)
+    # The offer names the day it lapses (promise 7: the timer is known before the mail is written).
+    lapse = T0 + timedelta(days=21)
+    assert f"Please answer by {lapse.day} {lapse:%B} {lapse.year}." in en.text
+    assert f"请于{lapse.year}年{lapse.month}月{lapse.day}日之前回复" in zh.text
     body = (
         "Yes, we would love an introduction!\n\nNew contact email: ana.ruiz@biblioteca.example.es"
     )
