@@ -87,7 +87,11 @@ def _apply_one(
         )
         return decision
     emitted: list[fx.Emit] = []
-    for effect in decision.effects:
+    # Timers first: the timers of a state being entered come last in the decision, but a mail
+    # sent on the way in (library-missing) states the date one of them falls due.
+    timers = (fx.CancelTimers, fx.ScheduleTimer)
+    ordered = sorted(decision.effects, key=lambda e: not isinstance(e, timers))
+    for effect in ordered:
         if isinstance(effect, fx.Emit):
             emitted.append(effect)
         else:

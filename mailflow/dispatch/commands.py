@@ -41,6 +41,10 @@ def run_command(turn: Turn, facts: Facts) -> Outcome:
               by=facts.from_.address)
     )  # fmt: skip
     target = referenced(turn, facts)
+    if isinstance(target, AttentionItem) and command.needs in ("library", "partnership", "record"):
+        # A needs-a-person mail about a library ("I am the new contact") names that library; the
+        # command resolves the record's open items, this one among them.
+        target = _item_record(turn, target) or target
     if not _fits(command.needs, target):
         return answer(
             turn, facts,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from mailflow.dispatch import libraries
-from mailflow.dispatch.turn import Outcome, Record, Turn, load_record, machine_of
+from mailflow.dispatch.libraries import CONTACT_FIELDS
+from mailflow.dispatch.turn import Outcome, Outcomes, Record, Turn, load_record, machine_of
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
 from mailflow.parse.dates import parse_date, parse_duration_months
@@ -23,6 +24,12 @@ from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
 from mailflow.parse.intents import detect_intent, prefers_informal
 from mailflow.store.schema import AttentionItem, Contact, Library, Outbox, Partnership
 
+# Application fields a reply may correct; "Time zone: teatime" is one too (parse keeps it as
+# timezone_raw), so it reaches the library and is flagged to staff, not read as nothing.
+PROFILE_FIELDS = (
+    *(k for k in APPLICATION_FIELDS if k not in CONTACT_FIELDS),
+    "timezone_raw",
+)
 # A reply counts as a whole (re)application form when it carries this many application fields.
 FORM_FIELDS_MIN = 3
 _FIELD_LINE = re.compile(r"^\s*[^:：\n]{1,40}[:：]")
@@ -68,7 +75,11 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
 def signals(facts: Facts) -> set[str]:
     """What the reply carries, in the rules' words (engine.definition.REPLY_SIGNALS)."""
     found = set()
-    app = [k for k in facts.fields if k in APPLICATION_FIELDS]
+    # Contact lines are understood in every state, outside the reply tables (GLOBAL_SIGNALS):
+    # "yes" with a new "Contact email:" line is still a yes, not a correction of the form.
+    app = [k for k in facts.fields if k in PROFILE_FIELDS]
+    if any(k in CONTACT_FIELDS for k in facts.fields):
+        found.add("contact")
     if len(app) >= FORM_FIELDS_MIN:
         found.add("form")
     if app:
@@ -122,6 +133,8 @@ def reply_event(turn: Turn, record: Record, facts: Facts, side: int | None) -> E
     if state is None:
         return None
     present = signals(facts)
+    if "contact" in present and not present & {signal for signal, _ in state.replies}:
+        present.add("fields")  # nothing but contact lines: a correction of the contact fields
     name = next((event for signal, event in state.replies if signal in present), None)
     if name is None:
         return None
@@ -147,13 +160,16 @@ def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
         facts.kind == "application" or "form" in signals(facts)
     ):
         return _application(turn, facts, contact)
-    if contact is not None and facts.kind == "reply":
-        # A reply we cannot tie to a mail, from a known contact: read it against its library.
+    if contact is not None and (facts.kind == "reply" or {"fields", "contact"} & signals(facts)):
+        # A reply we cannot tie to a mail, or a new mail with a correction ("City: York"), from a
+        # known contact: read it against its library.
         return _reply(turn, facts, contact.library, contact)
     return Unmatched("mailflow could not tell what this message is", understood=False)
 
 
-def _reply(turn: Turn, facts: Facts, target: Record, contact: Contact | None) -> Match | Unmatched:
+def _reply(
+    turn: Turn, facts: Facts, target: Record, contact: Contact | None
+) -> Match | Unmatched | Outcome:
     sender = facts.from_.address
     kind = machine_of(target)
     if isinstance(target, Library):
@@ -172,6 +188,13 @@ def _reply(turn: Turn, facts: Facts, target: Record, contact: Contact | None) ->
             )
         side = contact.library_id
     event = reply_event(turn, target, facts, side)
+    if event is None and "contact" in signals(facts):
+        # Contact lines are understood in every state (GLOBAL_SIGNALS), even where the reply
+        # table has no event for them: the contact changes, the record does not.
+        changes = libraries.contact_lines(turn, contact, facts)
+        if changes:
+            text = f"contact update for library #{contact.library_id}: {'; '.join(changes)}"
+            return Outcome(Outcomes.EVENT, text)
     if event is None:
         reason = f"could not tell what {sender} wants for {kind} #{target.id} ({target.state})"
         return Unmatched(reason, target)

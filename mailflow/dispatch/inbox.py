@@ -155,11 +155,7 @@ def _apply(turn: Turn, facts: Facts, match: Match) -> Outcome:
             record.language = facts.language
         libraries.flag_timezone(turn, record, facts)
     if match.contact is not None and not match.created:
-        library = match.contact.library
-        email, name = facts.fields.get("contact_email"), facts.fields.get("contact_name")
-        if email == match.contact.email:
-            email = None
-        notes += libraries.update_contact(turn, library, match.contact, email, name)
+        notes += libraries.contact_lines(turn, match.contact, facts)
     decision = apply_event(turn, record, event)
     kind = machine_of(record)
     if not decision.matched:

@@ -96,6 +96,14 @@ def update_contact(
     return changes
 
 
+def contact_lines(turn: Turn, contact: Contact, facts: Facts) -> list[str]:
+    """The contact lines of a known contact's reply; its own address is no change."""
+    email, name = facts.fields.get("contact_email"), facts.fields.get("contact_name")
+    if email == contact.email:
+        email = None
+    return update_contact(turn, contact.library, contact, email, name)
+
+
 def same_library(turn: Turn, fields: dict[str, str]) -> Library | None:
     """An existing library with the same name and city (a new address writing for it)."""
     name, city = fields.get("library_name", "").strip(), fields.get("city", "").strip()
@@ -155,7 +163,11 @@ def flag_timezone(turn: Turn, library: Library, facts: Facts) -> None:
         return
     data["timezone_flagged"] = raw
     library.data = data
-    reason = f"the time zone {raw!r} of library #{library.id} could not be read; reminders use UTC"
+    # Not UTC: letters.working_time falls back to the program's zone (schedule.default_timezone).
+    reason = (
+        f"the time zone {raw!r} of library #{library.id} could not be read; until it is given,"
+        f" reminders keep working hours in {turn.program.default_timezone}"
+    )
     attention.open_item(turn, "timezone", reason, library)
     letters.to_staff(turn, "staff-notice", reason, library)
 

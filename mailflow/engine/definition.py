@@ -15,8 +15,11 @@ from typing import Any
 # What a library's reply can carry, as dispatch reads it from the parsed facts. A state's reply
 # table maps some of these, in order, to the event the reply means there.
 REPLY_SIGNALS: dict[str, str] = {
-    "form": "a whole application form (three or more application fields)",
-    "fields": "one or more application fields, e.g. a correction 'City: York'",
+    "form": "a whole application form (three or more application fields besides contact lines)",
+    "fields": (
+        "one or more application fields, e.g. a correction 'City: York'; contact lines alone"
+        " count where the state has no other reading"
+    ),
     "informal": "prefers an informal partnership, without an MOU",
     "mou": "MOU fields, or an agreement ('I agree', '同意')",
     "yes": "says yes",
