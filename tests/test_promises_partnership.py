@@ -246,3 +246,197 @@ def test_an_informal_wish_during_the_trial_makes_it_active_without_an_mou_at_tri
     assert_informal_confirmed(p, mails, "trial-end")
     assert "partnership-mou-request" not in templates_sent(p)
     assert [state for _, state in path_of(p)] == ["proposed", "offered", "trial", "active"]
+
+
+# -- 8. the trial ------------------------------------------------------------------------------
+def test_the_trial_lasts_what_the_rules_say_and_one_answered_checkin_ends_it_with_the_mou(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    intro = to_trial(p)
+    days = p.services.workflow.trial_days  # read from the trial-end timer in rules/
+    assert days == 90
+    assert f"we suggest {days} days" in intro.text and f"建议为期{days}天" in intro.text
+    trial_at = p.partnership(1).trial_at
+    with p.services.db.unit_of_work() as s:
+        end = s.scalars(select(Timer).where(Timer.name == "trial-end")).one()
+        assert end.due_at == trial_at + timedelta(days=days)
+    p.advance(days=30)
+    mails = p.new_mail()
+    checkin_en, checkin_zh = one(mails, SEGOVIA), one(mails, HANGZHOU)
+    assert "What did you do together this month?" in checkin_en.text
+    assert "这个月双方一起做了些什么" in checkin_zh.text
+    # The check-in quotes the same end of the trial, in each language.
+    assert long_date(end.due_at.date(), "en") in checkin_en.text
+    assert long_date(end.due_at.date(), "zh") in checkin_zh.text
+    p.send(reply(checkin_zh, WANGLI, "我们互相寄了图书馆的明信片。", client="163"))
+    p.step()
+    # A day before the trial's end: still a trial, no MOU yet (the 60-day check-in went out).
+    p.advance(days=days_until(p, trial_at + timedelta(days=days - 1)))
+    assert p.partnership(1).state == "trial"
+    assert "partnership-mou-request" not in templates_sent(p)
+    p.new_mail()
+    p.advance(days=1)
+    mails = p.new_mail()
+    mou_en, mou_zh = one(mails, SEGOVIA), one(mails, HANGZHOU)
+    assert "memorandum of understanding" in mou_en.text and '"I agree"' in mou_en.text
+    assert "合作备忘录" in mou_zh.text and "同意" in mou_zh.text
+    assert p.partnership(1).state == "mou_sent"
+    assert path_of(p)[-1] == ("trial-end", "mou_sent")
+
+
+def test_two_silent_checkins_stall_the_trial_and_staff_can_still_make_it_informal(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    to_trial(p)
+    for _ in range(2):  # check-ins at 30 and 60 days; nobody answers
+        p.advance(days=30)
+        mails = p.new_mail()
+        assert "What did you do together" in one(mails, SEGOVIA).text
+        assert "一起做了些什么" in one(mails, HANGZHOU).text
+    p.advance(days=days_until(p, p.partnership(1).trial_at + timedelta(days=90)))
+    (escalation,) = p.new_mail()  # the mentor is told; the libraries get no MOU
+    assert escalation.to == (STAFF,)
+    assert "neither library answered two check-ins in a row" in escalation.text
+    assert 'Reply "resume"' in escalation.text
+    assert p.partnership(1).state == "stalled"
+    assert "partnership-mou-request" not in templates_sent(p)
+    with p.services.db.unit_of_work() as s:
+        (item,) = s.scalars(select(AttentionItem).where(AttentionItem.record_type == "partnership"))
+        assert item.resolved_at is None and item.record_id == 1
+    # Staff answer the escalation: skip the MOU, the partnership goes on informally.
+    p.send(reply(escalation, f"Coordinator <{STAFF}>", "skip mou", client="outlook"))
+    p.step()
+    assert_informal_confirmed(p, p.new_mail(), "staff-skip-mou")
+    with p.services.db.unit_of_work() as s:
+        item = s.get(AttentionItem, item.id)
+        assert item.resolved_at is not None and item.resolved_by == STAFF
+
+
+# -- 2. renewal: one "no" closes; each library says whether it wants another partner -------------
+def closing_mails(p: ProgramUnderTest) -> tuple[Sent, Sent]:
+    """The partnership-closed mail to each library, asking about another partner."""
+    mails = p.new_mail()
+    closed_en, closed_zh = one(mails, SEGOVIA), one(mails, HANGZHOU)
+    assert "is now closed" in closed_en.text and "Would you like a new sister library?" in (
+        closed_en.text
+    )
+    assert "合作已在本项目中结束" in closed_zh.text
+    assert "如希望我们为贵馆寻找新的姐妹图书馆" in closed_zh.text
+    assert p.partnership(1).state == "closed"
+    # Off the public list until each says yes.
+    assert p.library(SEGOVIA_NAME).state == p.library(HANGZHOU_NAME).state == "resting"
+    assert listed(p) == set()
+    return closed_en, closed_zh
+
+
+def test_at_renewal_one_no_closes_and_only_a_library_that_says_yes_is_listed_again(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    to_active(p, MOU_EN_SOON, MOU_ZH_SOON)
+    review_at = p.partnership(1).review_at
+    assert review_at.date().isoformat() == SOON
+    p.advance(days=days_until(p, review_at))  # the review date: up for renewal
+    mails = p.new_mail()
+    ask_zh = [m for m in for_address(mails, HANGZHOU) if "贵馆是否希望继续合作" in m.text][-1]
+    assert "Would you like to continue?" in for_address(mails, SEGOVIA)[-1].text
+    assert p.partnership(1).state == "renewal"
+    # Hangzhou says no; Segovia's yes is not needed for that.
+    p.send(reply(ask_zh, WANGLI, "不用了，谢谢。", client="qq"))
+    p.step()
+    closed_en, closed_zh = closing_mails(p)
+    assert path_of(p)[-2:] == [("review-due", "renewal"), ("decline", "closed")]
+    # Segovia answers the closing mail: yes, another partner; it is listed again.
+    p.send(reply(closed_en, MARIA, "Yes please, we would like another sister library."))
+    p.step()
+    relisted = one(p.new_mail(), SEGOVIA)
+    assert "is on the list of libraries seeking a sister library again" in relisted.text
+    assert p.library(SEGOVIA_NAME).state == "seeking"
+    # Hangzhou says no: it stays resting, off the list, and nothing is sent.
+    p.send(reply(closed_zh, WANGLI, "不用了，谢谢。", client="qq"))
+    p.step()
+    assert p.new_mail() == []
+    p.advance(days=30)
+    assert p.library(HANGZHOU_NAME).state == "resting"
+    assert listed(p) == {SEGOVIA_NAME}
+    with p.services.db.unit_of_work() as s:
+        events = [
+            (h.event, h.to_state)
+            for h in s.scalars(
+                select(History).where(History.record_type == "library").order_by(History.id)
+            )
+            if h.event in ("wants-partner", "no-partner")
+        ]
+    assert events == [("wants-partner", "seeking"), ("no-partner", "resting")]
+
+
+def test_at_renewal_both_yes_renews_with_a_new_review_date(program: ProgramUnderTest) -> None:
+    p = program
+    to_active(p, MOU_EN_SOON, MOU_ZH_SOON)
+    review_at = p.partnership(1).review_at
+    p.advance(days=days_until(p, review_at))
+    mails = p.new_mail()
+    ask_en = for_address(mails, SEGOVIA)[-1]
+    ask_zh = for_address(mails, HANGZHOU)[-1]
+    assert p.partnership(1).state == "renewal"
+    p.send(reply(ask_en, MARIA, "Yes, let's continue!"))
+    p.step()
+    assert p.new_mail() == [] and p.partnership(1).state == "renewal"  # waits for the other
+    p.send(reply(ask_zh, WANGLI, "同意续签，谢谢！", client="qq"))
+    p.step()
+    mails = p.new_mail()
+    renewed_en, renewed_zh = one(mails, SEGOVIA), one(mails, HANGZHOU)
+    partnership = p.partnership(1)
+    assert partnership.state == "active"
+    # Another term of the MOU's duration (two years) from the previous review date.
+    assert partnership.review_at == add_months(review_at, 24)
+    assert "is renewed, and the next review date is" in renewed_en.text
+    assert long_date(partnership.review_at.date(), "en") in renewed_en.text
+    assert "合作已续签" in renewed_zh.text
+    assert long_date(partnership.review_at.date(), "zh") in renewed_zh.text
+    assert path_of(p)[-2:] == [("review-due", "renewal"), ("accept", "active")]
+    assert not (partnership.data or {}).get("review_asked")
+    with p.services.db.unit_of_work() as s:
+        due = s.scalars(
+            select(Timer.due_at).where(Timer.name == "review-due", Timer.status == "pending")
+        ).one()
+    assert due == partnership.review_at  # the next review is scheduled on the new date
+
+
+# -- 3. the MOU's own review date; resume keeps it; the pre-review reminder's yes and no --------
+@pytest.mark.parametrize(
+    ("en_lines", "zh_lines", "expected"),
+    [
+        # No usable review date: the MOU's start date plus its duration (two years).
+        (
+            ("Review date: at the end of the term",),
+            ("审查日期：期满时",),
+            "2029-03-01",
+        ),
+        # Neither a review date nor a duration: the rules' 365 days from the MOU's start date
+        # (2028 is a leap year).
+        (
+            ("Review date: to be agreed", "Duration: as long as we both wish"),
+            ("审查日期：由双方商定", "期限：长期"),
+            "2028-02-29",
+        ),
+    ],
+)
+def test_the_review_date_comes_from_the_mou_start_and_duration_else_a_year(
+    program: ProgramUnderTest, en_lines: tuple[str, ...], zh_lines: tuple[str, ...], expected: str
+) -> None:
+    p = program
+    mou_en, mou_zh = MOU_EN, MOU_ZH
+    for line in en_lines:
+        label = line.split(":")[0]
+        mou_en = "\n".join(line if ln.startswith(label + ":") else ln for ln in mou_en.split("\n"))
+    for line in zh_lines:
+        label = line.split("：")[0]
+        mou_zh = "\n".join(line if ln.startswith(label + "：") else ln for ln in mou_zh.split("\n"))
+    confirmed = to_active(p, mou_en, mou_zh)
+    partnership = p.partnership(1)
+    assert partnership.review_at.date().isoformat() == expected
+    assert long_date(partnership.review_at.date(), "en") in confirmed.text
+    assert long_date(partnership.review_at.date(), "zh") in confirmed.text
