@@ -303,7 +303,7 @@ def test_an_informal_reply_to_the_mou_request_or_staff_skip_mou_make_it_active_w
     program: ProgramUnderTest,
 ) -> None:
     p = program
-    (en_says, zh_says, staff_says), requests = to_mou_sent(p, 3)
+    (en_says, zh_says, staff_says, late), requests = to_mou_sent(p, 4)
     # The request invites it, in each library's language.
     assert "If you would rather keep the partnership informal" in requests[en_says.en].text
     assert "如果贵馆更希望保持非正式合作" in requests[zh_says.zh].text
@@ -326,6 +326,15 @@ def test_an_informal_reply_to_the_mou_request_or_staff_skip_mou_make_it_active_w
     # A library's wish is kept as a report; the command is staff's, from mou_sent.
     assert kept[en_says.pid] == en_words and kept[zh_says.pid] == zh_words
     assert skipped.cause == "staff" and skipped.from_state == "mou_sent"
+    # The fourth pair does not answer: after 45 days it stalls and the mentor is told. A late
+    # answer to the MOU request that asks for an informal partnership still counts.
+    p.advance(days=45)
+    assert "the MOU was not signed in 45 days" in about(p.new_mail(), late.pid).text
+    assert p.partnership(late.pid).state == "stalled"
+    late_words = "抱歉回复晚了。我们还是希望保持非正式合作，不签备忘录。"
+    p.send(reply(requests[late.zh], late.wangli, late_words, client="163"))
+    p.step()
+    assert_informal(p, late, p.new_mail(), "informal-chosen")
 
 
 # -- 8. the trial (and 1., an informal wish during it) -----------------------------------------------
