@@ -213,7 +213,7 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
 
 def check_workflow(rules: Rules, renderer: Renderer) -> list[str]:
     """Everything `rules check` proves: connected rules, and every template there and sound."""
-    problems = check_rules(rules, lambda name: renderer.meta(name).expects, set(HANDLERS))
+    problems = check_rules(rules, renderer.meta, set(HANDLERS))
     used = {
         a.args["template"] for m in rules for t in m.transitions for a in t.actions
         if "template" in a.args

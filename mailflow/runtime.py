@@ -98,7 +98,7 @@ class Runtime:
 
         s = self.services
         with s.db.unit_of_work() as session:
-            pool, _ = matching_pool(session, s.clock.now())
+            pool, _ = matching_pool(session, s.workflow, s.clock.now())
         if len(pool) < 2:
             return (
                 f"{len(pool)} library(ies) can be matched now (seeking, listed, no open "

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from mailflow.admin.csv_rows import parse_rows
+from mailflow.admin.csv_rows import Importable, parse_rows
 from mailflow.app import Services
 from mailflow.cli import main
 from mailflow.clock import FrozenClock
@@ -355,12 +355,15 @@ def test_export_then_import_round_trips(
     assert details(fresh)[2][4] == ["city"]
 
 
+ALLOWED = Importable(("seeking", "incomplete", "hidden", "withdrawn", "unreachable"), "seeking")
+
+
 def test_parse_rows_without_a_database() -> None:
     now = datetime(2026, 11, 21, tzinfo=UTC)
     excel = "sep=;\r\nLibrary;Country;City;Type;Email;Contact;Languages;state\r\n" + (
         "Lima Library;Peru;Lima;public;lima@lib.example.pe;Rosa;Spanish;partnered\r\n"
     )
-    result = parse_rows(("\ufeff" + excel).encode("utf-8"), now)
+    result = parse_rows(("\ufeff" + excel).encode("utf-8"), now, ALLOWED)
     assert (result.delimiter, result.encoding) == (";", "utf-8")
     assert result.errors == [
         "row 2: state 'partnered' cannot be imported; expected one of seeking, incomplete, "
@@ -371,7 +374,7 @@ def test_parse_rows_without_a_database() -> None:
         "成都图书馆\t中国\t待填\tli@cd.example.cn:bouncing; wu@cd.example.cn\t2025-13-01\t\n"
         "重庆图书馆\t中国\tqin@cq.example.cn\tqin@cq.example.cn:failed\t2025-1-5\tincomplete\n"
     )
-    result = parse_rows(tabs.encode("gb18030"), now)
+    result = parse_rows(tabs.encode("gb18030"), now, ALLOWED)
     assert result.errors == [
         "row 2: missing library_type, city, contact_name, languages",
         "row 2: created '2025-13-01' is not an ISO date (2024-03-05)",

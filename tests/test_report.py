@@ -295,7 +295,9 @@ def test_the_dashboard_shows_the_programs_figures(site: tuple[Services, Path, li
     assert re.search(r'id="tile-libraries"><span class="n">9</span>', html)  # 8 + Kenya
     assert re.search(r'id="tile-seeking"><span class="n">5</span>', html)  # + hidden Lyon
     assert re.search(r'id="tile-bounced"><span class="n">1</span>', html)
-    assert re.search(r'id="tile-needs_person"><span class="n">1</span>', html)
+    # Open items of the needs-a-person queue: the stranger's reply, the lapsed offer, the
+    # library whose every address bounces.
+    assert re.search(r'id="tile-needs_person"><span class="n">3</span>', html)
     # Application -> offer 3 days (6 libraries), -> introduction 5 days (2); replies in 48 hours.
     assert re.search(r'id="timing-to_offer">.*?>3\.0<.*?>6<', html)
     assert re.search(r'id="timing-to_trial">.*?>5\.0<.*?>2<', html)
@@ -315,7 +317,7 @@ def test_the_dashboard_shows_the_programs_figures(site: tuple[Services, Path, li
         "24 children in Segovia",  # a long report is a success story
     ):
         assert fact in html, fact
-    assert "Stalled and lapsed pairs (1)" in text and "Messages that need a person (1)" in text
+    assert "Stalled and lapsed pairs (1)" in text and "Open items that need a person (3)" in text
     # The state machine, drawn from rules/: every partnership state, no script, no network.
     svg = re.search(r'<svg class="machine".*?</svg>', html, re.S).group()
     for state in services.workflow.machines["partnership"].states:

@@ -25,12 +25,13 @@ from mailflow.admin.listings import (
     table,
 )
 from mailflow.admin.rules import dot, rules_summary
-from mailflow.admin.story import format_show, show, trace_text
+from mailflow.admin.story import attachment, format_show, show, trace_text
 
 __all__ = [
     "LIBRARY_COLUMNS",
     "OUTBOX_COLUMNS",
     "PARTNERSHIP_COLUMNS",
+    "attachment",
     "dot",
     "find_library",
     "format_proposal",

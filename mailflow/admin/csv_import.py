@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailflow.admin.csv_rows import (
     EXPORT_COLUMNS,
+    Importable,
     ImportRow,
     Validation,
     library_key,
@@ -58,9 +59,14 @@ def check_database(session: Session, rows: Iterable[ImportRow]) -> list[str]:
     return errors
 
 
-def validate(session: Session, data: bytes, now: datetime) -> Validation:
+def importable(workflow: Workflow) -> Importable:
+    states = workflow.states("library", "importable")
+    return Importable(states, workflow.states("library", "listed")[0])
+
+
+def validate(session: Session, workflow: Workflow, data: bytes, now: datetime) -> Validation:
     """Everything `import_rows` needs to know before writing: the file, then the database."""
-    result = parse_rows(data, now)
+    result = parse_rows(data, now, importable(workflow))
     result.errors.extend(check_database(session, result.rows))
     # Report in file order, so each row's problems read together.
     result.errors.sort(key=lambda e: int(m[1]) if (m := re.match(r"row (\d+):", e)) else 0)

@@ -27,7 +27,7 @@ from mailflow.parse.forms import (
 
 __all__ = [
     "EXPORT_COLUMNS",
-    "IMPORT_STATES",
+    "Importable",
     "UnreadableFile",
     "ImportRow",
     "Validation",
@@ -37,7 +37,17 @@ __all__ = [
 ]
 
 # partnered needs partnerships and new is no state at all, so neither can be imported.
-IMPORT_STATES = ("seeking", "incomplete", "hidden", "withdrawn", "unreachable")
+
+
+@dataclass(frozen=True)
+class Importable:
+    """What the rules allow an import to set: the states tagged `importable`, and the state a
+    row with none is in (the first state tagged `listed`)."""
+
+    states: tuple[str, ...]
+    listed: str
+
+
 CONTACT_STATUSES = ("ok", "bouncing", "failed")
 EXPORT_COLUMNS = ("id", "state", "created", *APPLICATION_FIELDS, "contacts")
 # Always needed, whatever the state: without them there is no library and no one to write to.
@@ -209,7 +219,7 @@ def _created(value: str) -> datetime:
 
 
 def _row(
-    number: int, keys: list[str | None], cells: list[str], now: datetime
+    number: int, keys: list[str | None], cells: list[str], now: datetime, allowed: Importable
 ) -> tuple[ImportRow | None, list[str]]:
     values: dict[str, str] = {}
     for key, cell in zip(keys, cells, strict=False):
@@ -270,13 +280,13 @@ def _row(
     if "contact_email" not in fields and contacts:
         fields["contact_email"] = contacts[0][0]  # only a contacts column: its first address
     state = values.get("state", "").strip().lower()
-    if state and state not in IMPORT_STATES:
+    if state and state not in allowed.states:
         errors.append(
-            f"{where}: state {values['state']!r} cannot be imported; expected one of {', '.join(IMPORT_STATES)}"
+            f"{where}: state {values['state']!r} cannot be imported; expected one of {', '.join(allowed.states)}"
         )
     lacking = missing(fields, REQUIRED_APPLICATION_FIELDS)
     # Only a library the committee marks as not (yet) listed may lack required fields.
-    hard = lacking if state in ("", "seeking") else [k for k in lacking if k in ESSENTIAL]
+    hard = lacking if state in ("", allowed.listed) else [k for k in lacking if k in ESSENTIAL]
     if hard:
         errors.append(f"{where}: missing {', '.join(hard)}")
     created = now
@@ -292,7 +302,7 @@ def _row(
         return None, errors
     # A blank state means seeking: a row lacking fields had to say "incomplete" (above), so a
     # misnamed column cannot quietly turn every library into an incomplete one.
-    state = state or "seeking"
+    state = state or allowed.listed
     return ImportRow(number, fields, state, created, contacts), []
 
 
@@ -300,7 +310,7 @@ def library_key(name: str, country: str) -> tuple[str, str]:
     return re.sub(r"\s+", " ", name).strip().casefold(), country_key(country).casefold()
 
 
-def parse_rows(data: bytes, now: datetime) -> Validation:
+def parse_rows(data: bytes, now: datetime, allowed: Importable) -> Validation:
     """Read and check a file on its own (no database): the rows, the errors, the warnings."""
     result = Validation()
     try:
@@ -313,7 +323,7 @@ def parse_rows(data: bytes, now: datetime) -> Validation:
     emails: dict[str, int] = {}
     libraries: dict[tuple[str, str], int] = {}
     for number, cells in table.records:
-        row, errors = _row(number, keys, cells, now)
+        row, errors = _row(number, keys, cells, now, allowed)
         if len(cells) > len(keys) and any(c.strip() for c in cells[len(keys) :]):
             errors.append(
                 f"row {number}: {len(cells)} cells but the header has {len(keys)} columns"

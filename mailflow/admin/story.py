@@ -1,5 +1,6 @@
-"""One record's story (`mailflow show`): fields, history with causes and rule traces,
-pending timers, mail sent and mail suppressed."""
+"""One record's story (`mailflow show`): fields, history with causes and rule traces, what the
+libraries did (activities, with their attachments), staff notes, pending timers, mail sent and
+mail suppressed; and an activity's attachment given back (`mailflow attachment`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,21 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.admin.listings import _cell, _iso, library_item, outbox_item, partnership_item
-from mailflow.store.schema import History, Library, Outbox, Partnership, Suppressed, Timer
+from mailflow.parse.message import attachment as attachment_part
+from mailflow.store.schema import (
+    Activity,
+    History,
+    InboxMessage,
+    Library,
+    MessageFacts,
+    Outbox,
+    Partnership,
+    Suppressed,
+    Timer,
+)
+
+# An activity's text is shown to this many lines; `show --json` keeps all of it.
+TEXT_LINES = 4
 
 
 def trace_text(trace: Iterable[dict[str, Any]]) -> str:
@@ -73,9 +88,69 @@ def _side(p: Partnership, lib: Library) -> dict[str, Any]:
     }
 
 
+def _activities(session: Session, record: Library | Partnership) -> list[dict[str, Any]]:
+    """What the libraries told us (and staff notes), with who sent it and what came with it."""
+    query = select(Activity).order_by(Activity.created_at, Activity.id)
+    if isinstance(record, Library):
+        query = query.where(Activity.library_id == record.id)
+    else:
+        query = query.where(Activity.partnership_id == record.id)
+    rows = list(session.scalars(query))
+    inbox_ids = [a.inbox_id for a in rows if a.inbox_id is not None]
+    facts = select(MessageFacts.inbox_id, MessageFacts.from_address).where(
+        MessageFacts.inbox_id.in_(inbox_ids)
+    )
+    senders = {inbox_id: sender for inbox_id, sender in session.execute(facts)}
+    docs = []
+    for a in rows:
+        library = session.get(Library, a.library_id) if a.library_id is not None else None
+        docs.append(
+            {"id": a.id, "time": _iso(a.created_at), "partnership_id": a.partnership_id,
+             "library_id": a.library_id, "library_name": library.name if library else None,
+             "kind": a.kind, "text": a.text, "inbox_id": a.inbox_id,
+             "from": senders.get(a.inbox_id or 0), "attachments": list(a.attachments or [])}
+        )  # fmt: skip
+    return docs
+
+
+def _notes(history: list[dict[str, Any]], activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Staff notes: on a library they are history entries, on a partnership note activities."""
+    notes = [
+        {"time": h["time"], "record": h["record"], "text": h["note"]}
+        for h in history
+        if h["event"] == "note"
+    ]
+    notes += [
+        {"time": a["time"], "record": f"partnership:{a['partnership_id']}",
+         "text": f"note by {a['from'] or 'staff'}: {a['text']}"}
+        for a in activities
+        if a["kind"] == "note"
+    ]  # fmt: skip
+    return sorted(notes, key=lambda n: n["time"] or "")
+
+
+def attachment(session: Session, activity_id: int, n: int) -> tuple[dict[str, Any], bytes]:
+    """Attachment n of an activity, read back from the stored mail it came with."""
+    activity = session.get(Activity, activity_id)
+    if activity is None:
+        raise LookupError(f"no activity #{activity_id}")
+    listed = list(activity.attachments or [])
+    if not 0 <= n < len(listed):
+        raise LookupError(f"no attachment {n} on activity #{activity_id} ({len(listed)} kept)")
+    message = session.get(InboxMessage, activity.inbox_id) if activity.inbox_id else None
+    found = attachment_part(message.raw, int(listed[n]["part"])) if message else None
+    if found is None:
+        raise LookupError(f"attachment {n} of activity #{activity_id}: the stored mail is gone")
+    return listed[n], found[1]
+
+
 def show(session: Session, kind: str, record_id: int) -> dict[str, Any]:
     """Everything about one record: why it is where it is, and what mail it caused or did not."""
-    record = session.get(Library if kind == "library" else Partnership, record_id)
+    record: Library | Partnership | None = (
+        session.get(Library, record_id)
+        if kind == "library"
+        else session.get(Partnership, record_id)
+    )
     if record is None:
         raise LookupError(f"no {kind} #{record_id}")
     if isinstance(record, Library):
@@ -115,6 +190,8 @@ def show(session: Session, kind: str, record_id: int) -> dict[str, Any]:
         }
         history = _history(session, "partnership", [record_id])
     doc["history"] = history
+    doc["activities"] = _activities(session, record)
+    doc["notes"] = _notes(history, doc["activities"])
     doc["timers"] = [
         {"id": t.id, "name": t.name, "due": _iso(t.due_at), "state": t.state, "sequence": t.sequence}
         for t in session.scalars(
@@ -183,6 +260,26 @@ def format_show(doc: dict[str, Any]) -> str:
             out.append(f"      note: {h['note']}")
         if h["trace_text"]:
             out.append(f"      trace: {h['trace_text']}")
+    reports = [a for a in doc["activities"] if a["kind"] != "note"]
+    out.append("activities:" if reports else "activities: none")
+    for a in reports:
+        who = f"l{a['library_id']} {a['library_name']}" if a["library_id"] else "-"
+        source = f" (message #{a['inbox_id']})" if a["inbox_id"] else ""
+        out.append(
+            f"  #{a['id']} {_cell(a['time'])}  p{a['partnership_id']} {who}: {a['kind']}{source}"
+        )
+        lines = [ln for ln in a["text"].splitlines() if ln.strip()]
+        out.extend(f"      {ln}" for ln in lines[:TEXT_LINES])
+        if len(lines) > TEXT_LINES:
+            out.append(f"      ... ({len(lines) - TEXT_LINES} more lines)")
+        for n, f in enumerate(a["attachments"]):
+            out.append(
+                f"      attachment {n}: {f['filename'] or '(no name)'}"
+                f" ({f['content_type']}, {f['size']} bytes)"
+            )
+    out.append("notes:" if doc["notes"] else "notes: none")
+    for note in doc["notes"]:
+        out.append(f"  {_cell(note['time'])}  {note['record']}  {note['text']}")
     out.append("pending timers:" if doc["timers"] else "pending timers: none")
     out.extend(f"  {t['name']} due {_cell(t['due'])}" for t in doc["timers"])
     out.append("outbox:" if doc["outbox"] else "outbox: none")

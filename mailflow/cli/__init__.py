@@ -1,8 +1,8 @@
 """Command line. Thin: parse arguments, build services, call one function, print.
 
 `main` is the click group; the commands live by area in mail.py (run, parse, messages,
-deadletters), program.py (libraries, partnerships, show, propose, match, report, demo) and
-admin.py (init, db, rules, outbox), imported at the end so they register on `main`.
+deadletters), program.py (libraries, partnerships, show, attachment, propose, match, report,
+demo) and admin.py (init, db, rules, outbox), imported at the end so they register on `main`.
 """
 
 from __future__ import annotations

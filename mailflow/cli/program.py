@@ -92,6 +92,30 @@ def show(config: str | None, as_json: bool, record: str) -> None:
 
 @main.command()
 @config_option
+@click.argument("activity_id", metavar="ACTIVITY", type=int)
+@click.argument("n", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write it to this file (default: standard output).")  # fmt: skip
+def attachment(config: str | None, activity_id: int, n: int, output: Path | None) -> None:
+    """Attachment N (from 0, as `show` lists them) of activity ACTIVITY, as it was sent."""
+    from mailflow import admin
+
+    with open_services(config, read_only=True).db.unit_of_work() as session:
+        try:
+            meta, data = admin.attachment(session, activity_id, n)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if output is None:
+        click.echo(data, nl=False)  # bytes: written to the binary stream as they are
+        return
+    output.write_bytes(data)
+    click.echo(
+        f"{output}: {meta['filename'] or '(no name)'}, {meta['content_type']}, {len(data)} bytes"
+    )
+
+
+@main.command()
+@config_option
 @click.argument("a")
 @click.argument("b")
 def propose(config: str | None, a: str, b: str) -> None:
@@ -220,7 +244,7 @@ def libraries_import(config: str | None, file: Path, dry_run: bool) -> None:
     services = open_services(_group_config(config), read_only=dry_run)
     now = services.clock.now()
     with services.db.unit_of_work() as session:
-        result = validate(session, file.read_bytes(), now)
+        result = validate(session, services.workflow, file.read_bytes(), now)
         if result.encoding:
             click.echo(f"{file.name}: {result.encoding}, delimiter {result.delimiter!r}", err=True)
         for warning in result.warnings:
@@ -256,7 +280,7 @@ def libraries_export(config: str | None, file: str) -> None:
         text, count = export_csv(session)
     data = ("\ufeff" + text).encode("utf-8")
     if file == "-":
-        click.get_binary_stream("stdout").write(data)
+        click.echo(data, nl=False)  # bytes: written to the binary stream as they are
     else:
         Path(file).write_bytes(data)
         click.echo(f"wrote {count} library(ies) to {file}", err=True)

@@ -43,9 +43,9 @@ def view(turn: Turn, record: Record, event: Event) -> RecordView:
                 Partnership.state.in_(turn.wf.states("partnership", "live")),
             )
         )
-        context = {"missing": record.missing, "live_partnerships": live}
-        return RecordView("library", record.id, record.state, data, context)
-    context = {
+        counts = {"missing": record.missing, "live_partnerships": live}
+        return RecordView("library", record.id, record.state, data, counts)
+    context: dict[str, Any] = {
         "a": record.library_a_id,
         "b": record.library_b_id,
         "informal": record.informal,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from mailflow.dispatch import attention, letters, libraries
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import referenced
-from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Record, Turn, machine_of
+from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Record, Turn, load_record, machine_of
 from mailflow.engine.definition import Command
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
@@ -34,6 +34,8 @@ def run_command(turn: Turn, facts: Facts) -> Outcome:
     command = turn.wf.commands.get(verb)
     if command is None:
         return answer(turn, facts, f"{verb}: not a command ({', '.join(turn.wf.commands)})")
+    if not _may(turn, command, facts.from_.address):
+        return answer(turn, facts, f"{verb}: only {' or '.join(command.by)} may use it")
     turn = turn.because(
         Cause("staff", inbox_id=turn.cause.inbox_id, message_id=facts.message_id,
               by=facts.from_.address)
@@ -47,6 +49,14 @@ def run_command(turn: Turn, facts: Facts) -> Outcome:
     if command.run is not None:
         return HANDLERS[command.run](turn, facts, command, argument, target)
     return _event_command(turn, facts, command, argument, target)
+
+
+def _may(turn: Turn, command: Command, sender: str) -> bool:
+    """Who may use a command, as the rules say (`by`): staff addresses, or the mentor."""
+    is_mentor = sender == (turn.program.mentor_address or "").lower()
+    return ("staff" in command.by and turn.program.is_staff(sender)) or (
+        "mentor" in command.by and is_mentor
+    )
 
 
 def _fits(needs: str, target: Record | AttentionItem | None) -> bool:
@@ -89,8 +99,7 @@ def _event_command(
 
 
 def _item_record(turn: Turn, item: AttentionItem) -> Record | None:
-    model = {"library": Library, "partnership": Partnership}.get(item.record_type or "")
-    return turn.session.get(model, item.record_id) if model and item.record_id else None
+    return load_record(turn.session, item.record_type, item.record_id)
 
 
 def pair(turn: Turn, facts: Facts, command: Command, argument: str, target: object) -> Outcome:

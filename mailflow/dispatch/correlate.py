@@ -1,9 +1,10 @@
 """Correlate: a message's facts become the record it concerns and the event it means.
 
 Which record: the signed reply token, then In-Reply-To/References against the mail we sent,
-then the sender's address (DESIGN.md). What event: the rules' reply table of the record's state
-(rules/*.yaml `replies`), read against the signals the reply carries. A reply from someone who
-is not a contact of that record moves nothing; it goes to a person.
+then the sender's address (docs/architecture.md). What event: the rules' reply table of the
+record's state (rules/*.yaml `replies`, docs/rules.md), read against the signals the reply
+carries. A reply from someone who is not a contact of that record moves nothing; it goes to a
+person.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from mailflow.dispatch import libraries
-from mailflow.dispatch.turn import Outcome, Record, Turn, machine_of
+from mailflow.dispatch.turn import Outcome, Record, Turn, load_record, machine_of
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
 from mailflow.parse.dates import parse_date, parse_duration_months
@@ -59,8 +60,9 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
                 ref = f"{sent.record_type[0]}{sent.record_id}"
     if ref is None or not ref[1:].isdigit():
         return None
-    model = {"p": Partnership, "l": Library, "n": AttentionItem}.get(ref[0])
-    return turn.session.get(model, int(ref[1:])) if model else None
+    if ref[0] == "n":
+        return turn.session.get(AttentionItem, int(ref[1:]))
+    return load_record(turn.session, {"p": "partnership", "l": "library"}.get(ref[0]), int(ref[1:]))
 
 
 def signals(facts: Facts) -> set[str]:

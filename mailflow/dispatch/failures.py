@@ -16,10 +16,10 @@ from mailflow.dispatch import attention, letters
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.libraries import contact_for
 from mailflow.dispatch.program import Workflow
-from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn
+from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, load_record
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
-from mailflow.store.schema import History, Library, Outbox, Partnership
+from mailflow.store.schema import History, Outbox
 
 UNREACHABLE = "contacts-unreachable"
 
@@ -81,9 +81,7 @@ def on_permanent_failure(
         mark_failed(turn, refused, True, f"relay refused {row.template}")
         if row.template.startswith("staff-"):
             return  # staff mail that fails is logged; telling staff by mail would loop
-        models = {"library": Library, "partnership": Partnership}
-        model = models.get(row.record_type or "")
-        record = session.get(model, row.record_id) if model and row.record_id else None
+        record = load_record(session, row.record_type, row.record_id)
         reason = f"delivery of {row.template} to {', '.join(refused)} failed permanently: {exc}"
         if record is not None:
             attention.escalate(turn, record, "staff-notice", reason)

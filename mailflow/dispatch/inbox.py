@@ -93,7 +93,8 @@ def handle_message(turn: Turn, row: InboxMessage) -> tuple[str, Outcome]:
     program = turn.program
     facts = parse_message(
         row.raw, program_address=program.program_address, secret=program.secret,
-        staff=program.staff, commands=turn.wf.rules.command_words(),
+        staff=(*program.staff, *filter(None, [program.mentor_address])),
+        commands=turn.wf.rules.command_words(),
         text_verbs=turn.wf.rules.text_verbs(),
     )  # fmt: skip
     turn = turn.because(Cause("message", inbox_id=row.id, message_id=facts.message_id))

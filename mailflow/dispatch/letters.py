@@ -185,7 +185,7 @@ def send(turn: Turn, record: Record, event: Event, effect: fx.SendMail) -> None:
         ctx = _context(turn, record, lib, locale) | extra
         ctx["recipient"] = {"name": contacts[0].name, "email": contacts[0].email}
         send_at = None
-        if event.cause == "timer":  # reminders wait for the reader's working hours
+        if event.cause == "timer" and _in_working_hours(turn, record, event):
             send_at = working_time(turn, turn.now, lib.timezone)
             paused = [
                 c.paused_until for c in contacts if c.paused_until and c.paused_until > turn.now
@@ -233,6 +233,12 @@ def to_staff(
         context=ctx, record=record, token_ref=token_ref or (ref_of(record) if record else None),
         thread_key=key,
     )  # fmt: skip
+
+
+def _in_working_hours(turn: Turn, record: Record, event: Event) -> bool:
+    """Mail a timer causes waits for the reader's working hours, unless the timer says not."""
+    states = turn.machine(record).states.values()
+    return all(t.working_hours for s in states for t in s.timers if t.name == event.name)
 
 
 def working_time(turn: Turn, at: datetime, tz_name: str | None) -> datetime:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -77,7 +78,7 @@ def propose(
 
 def matching_pool(
     session: Session, wf: Workflow, now: datetime
-) -> tuple[list[dict], set[tuple[int, int]]]:
+) -> tuple[list[Mapping[str, Any]], set[tuple[int, int]]]:
     """Libraries that may be matched now, as profiles, and the pairs that must never be."""
     busy = set()
     pending = {wf.machines["partnership"].initial, *wf.states("partnership", "pending")}
@@ -89,7 +90,7 @@ def matching_pool(
         if state in pending:
             busy |= {a_id, b_id}  # one open proposal at a time per library
     blocked |= {(d.low_id, d.high_id) for d in session.scalars(select(DeclinedPair))}
-    pool = []
+    pool: list[Mapping[str, Any]] = []
     for library in session.scalars(
         select(Library).where(
             Library.state.in_(wf.states("library", "listed")), Library.hidden.is_(False)

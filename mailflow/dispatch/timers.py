@@ -12,14 +12,12 @@ from sqlalchemy.orm import Session
 from mailflow.clock import Clock
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.program import Workflow
-from mailflow.dispatch.turn import Cause, Turn
+from mailflow.dispatch.turn import Cause, Turn, load_record
 from mailflow.engine.events import Event
 from mailflow.log import SCHEDULER
 from mailflow.store.claims import run_claimed
 from mailflow.store.db import Database
-from mailflow.store.schema import DeadLetter, Library, Partnership, Timer
-
-MODELS = {"library": Library, "partnership": Partnership}
+from mailflow.store.schema import DeadLetter, Timer
 
 
 @dataclass
@@ -42,7 +40,7 @@ def fire_due_timers(db: Database, clock: Clock, wf: Workflow, batch_size: int = 
 
     def handle(session: Session, timer: Timer, now: datetime) -> None:
         timer.status, timer.fired_at = "fired", now
-        record = session.get(MODELS[timer.record_type], timer.record_id)
+        record = load_record(session, timer.record_type, timer.record_id)
         if record is None or record.state != timer.state:
             timer.status = "cancelled"  # its state was left; the cancel raced the firing
             report.stale += 1

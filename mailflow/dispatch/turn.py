@@ -92,6 +92,17 @@ class Turn:
         return replace(self, cause=cause)
 
 
+def load_record(session: Session, machine: str | None, record_id: int | None) -> Record | None:
+    """The library or partnership a stored reference names (timers, outbox rows, items)."""
+    if record_id is None:
+        return None
+    if machine == "library":
+        return session.get(Library, record_id)
+    if machine == "partnership":
+        return session.get(Partnership, record_id)
+    return None
+
+
 def machine_of(record: Record) -> str:
     return "library" if isinstance(record, Library) else "partnership"
 

@@ -7,6 +7,7 @@ decision. That keeps `decide` pure and every effect visible in tests and in hist
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,7 +115,9 @@ class ActionSpec:
     templates: Callable[[dict[str, Any]], list[str]] = lambda args: []
 
 
-def _need(args: Any, keys: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:
+def _need(
+    args: Any, keys: AbstractSet[str], optional: AbstractSet[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(args, dict):
         raise ValueError(f"expects a mapping with {sorted(keys)}")
     unknown = set(args) - keys - optional

@@ -5,12 +5,14 @@ Each problem names the file and line it is about:
   emit or the system makes it);
 - a reply table maps a reply to an event no transition handles in that state;
 - a command sends an event no transition handles, or names a handler the code does not have;
-- a template invites a reply (its `expects`) that the state it is sent in does not understand.
+- a template invites a reply (its `expects`) that the state it is sent in does not understand,
+  or quotes the date of a timer (its `deadline`) the machine does not have.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
 
 from mailflow.engine.definition import (
     GLOBAL_SIGNALS,
@@ -22,7 +24,18 @@ from mailflow.engine.definition import (
 )
 from mailflow.engine.machine import applies
 
-Expects = Callable[[str], Sequence[str]]
+
+class TemplateMeta(Protocol):
+    """What the checks read of a template's front matter (outbox.render.TemplateMeta)."""
+
+    @property
+    def expects(self) -> Sequence[str]: ...
+
+    @property
+    def deadline(self) -> str | None: ...
+
+
+Meta = Callable[[str], TemplateMeta]
 
 
 def producers(rules: Rules, machine: Machine) -> dict[str, str]:
@@ -64,7 +77,7 @@ def _states_after(machine: Machine, t: Transition) -> list[str]:
 
 
 def check_rules(
-    rules: Rules, expects: Expects | None = None, handlers: Collection[str] | None = None
+    rules: Rules, meta: Meta | None = None, handlers: Collection[str] | None = None
 ) -> list[str]:
     """Every connectivity problem, as `file:line: key: message` lines (empty: all connected)."""
     problems: list[str] = []
@@ -83,8 +96,8 @@ def check_rules(
                         f"{machine.source}:{state.line}: states.{state.name}.replies.{signal}:"
                         f" no transition handles {event!r} in state {state.name}"
                     )
-        if expects is not None:
-            problems.extend(_check_invitations(rules, machine, expects))
+        if meta is not None:
+            problems.extend(_check_invitations(rules, machine, meta))
     for command in rules.commands.values():
         where = f"{_commands_file(rules)}:{command.line}: commands.{command.verb}"
         if command.event and not any(
@@ -102,15 +115,23 @@ def _commands_file(rules: Rules) -> str:
     return f"{folder}/commands.yaml"
 
 
-def _check_invitations(rules: Rules, machine: Machine, expects: Expects) -> list[str]:
+def _check_invitations(rules: Rules, machine: Machine, meta: Meta) -> list[str]:
     problems = []
+    timers = {timer.name for state in machine.states.values() for timer in state.timers}
+    timers |= {
+        a.args["timer"] for t in machine.transitions for a in t.actions if a.name == "schedule"
+    }
     for t in machine.transitions:
         for action in t.actions:
             template = action.args.get("template")
             if action.name not in ("send", "notify-staff") or not template:
                 continue
             where = f"{machine.source}:{t.line}: do.{action.name}"
-            for signal in expects(template):
+            deadline = meta(template).deadline
+            if deadline and deadline not in timers:
+                problems.append(f"{where}: {template} quotes the date of timer {deadline!r}, which"
+                                f" machine {machine.name} does not have")  # fmt: skip
+            for signal in meta(template).expects:
                 for state in _states_after(machine, t):
                     problem = _invitation(rules, machine, action.name, signal, state)
                     if problem:

@@ -74,7 +74,10 @@ def auto_approve(record: RecordView, event: Event) -> bool:
     return threshold is not None and score is not None and score >= threshold
 
 
-@guard("has-live-partnership", "the library still has a partnership in trial, MOU or active")
+@guard(
+    "has-live-partnership",
+    "the library still has a partnership in a state tagged live (trial, MOU, active, renewal)",
+)
 def has_live_partnership(record: RecordView, event: Event) -> bool:
     return int(record.context.get("live_partnerships", 0)) > 0
 

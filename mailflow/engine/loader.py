@@ -121,7 +121,7 @@ def _states(raw: Any, errors: _Errors, top_line: int | None) -> dict[str, StateD
                            f"{at!r} is not a date field ({', '.join(ANCHORS)})")  # fmt: skip
             try:
                 default_after = "0d" if at else timer.get("every", "")
-                after = parse_duration(timer.get("after", default_after))
+                after = parse_duration(str(timer.get("after", default_after)))
                 every = parse_duration(timer["every"]) if timer.get("every") else None
                 before = parse_duration(timer["before"]) if timer.get("before") else None
             except ValueError as exc:

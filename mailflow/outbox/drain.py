@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from mailflow.clock import Clock
 from mailflow.log import OUTBOX
 from mailflow.outbound.transport import PermanentSendError, TemporarySendError, Transport
+from mailflow.store.claims import for_this_worker
 from mailflow.store.db import Database
 from mailflow.store.schema import Outbox
 
@@ -126,11 +127,8 @@ def _claim(db: Database, now: datetime, limit: int, lease: timedelta) -> list[_C
             select(Outbox.id, Outbox.message_id, Outbox.sender, Outbox.recipients, Outbox.raw)
             .where(Outbox.status == PENDING, Outbox.next_attempt_at <= now)
             .order_by(Outbox.id)
-            .limit(limit)
         )
-        if not db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        rows = [_Claimed(*r) for r in session.execute(query)]
+        rows = [_Claimed(*r) for r in session.execute(for_this_worker(query, limit, db.is_sqlite))]
         if rows:
             session.execute(
                 update(Outbox)

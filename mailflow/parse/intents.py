@@ -268,8 +268,8 @@ def detect_command(
     first, _, rest = m["arg"].partition("\n")
     # A note may run over lines (and may start on the next one); other arguments end with the line.
     takes_text = verb in text_verbs
-    arg = f"{first}\n{rest}".strip() if takes_text else first.strip()
-    arg = arg.rstrip(" .。")
+    # A note is kept as written; a one-line argument (a name, an address) loses a closing stop.
+    arg = f"{first}\n{rest}".strip() if takes_text else first.strip().rstrip(" .。")
     if takes_text and not arg:
         return None
     if verb == "pair" and split_pair(arg) is None:

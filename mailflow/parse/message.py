@@ -167,6 +167,33 @@ def _payload(part: Message) -> bytes:
         return b""
 
 
+def _is_attachment(part: Message, filename: str | None) -> bool:
+    ctype = part.get_content_type()
+    maintype = "text" if ctype.startswith("multipart/") else ctype.split("/")[0]
+    try:
+        disposition = part.get_content_disposition()
+    except Exception:
+        disposition = None
+    return disposition == "attachment" or bool(filename) or maintype != "text"
+
+
+def _charset_hint(msg: Message) -> str | None:
+    """Raw 8-bit headers are usually in the body's charset; use it as a decoding hint."""
+    return next((c for p in msg.walk() if (c := _charset(p)) and c not in ("us-ascii",)), None)
+
+
+def attachment(raw: bytes, n: int) -> tuple[Attachment, bytes] | None:
+    """The n-th attachment of a mail, numbered as `DecodedMessage.attachments`, and its bytes."""
+    msg = parse_bytes(raw)
+    hint = _charset_hint(msg)
+    parts = [(p, f) for p, _ in _leaves(msg) if _is_attachment(p, f := _filename(p, hint))]
+    if not 0 <= n < len(parts):
+        return None
+    part, filename = parts[n]
+    data = _payload(part)
+    return Attachment(filename, part.get_content_type(), len(data)), data
+
+
 def _body(
     msg: Message, hint: str | None, defects: list[str]
 ) -> tuple[str, str | None, list[Attachment], list[tuple[str, str]]]:
@@ -177,13 +204,8 @@ def _body(
     attachment_texts: list[tuple[str, str]] = []
     for part, parent in _leaves(msg):
         ctype = part.get_content_type()
-        maintype = "text" if ctype.startswith("multipart/") else ctype.split("/")[0]
-        try:
-            disposition = part.get_content_disposition()
-        except Exception:
-            disposition = None
         filename = _filename(part, hint)
-        if disposition == "attachment" or filename or maintype != "text":
+        if _is_attachment(part, filename):
             data = _payload(part)
             attachments.append(Attachment(filename, ctype, len(data)))
             lower = (filename or "").lower()
@@ -239,8 +261,7 @@ def decode_message(msg: Message) -> DecodedMessage:
 
 def _decode_message(msg: Message) -> DecodedMessage:
     defects: list[str] = []
-    # Raw 8-bit headers are usually in the body's charset; use it as a decoding hint.
-    hint = next((c for p in msg.walk() if (c := _charset(p)) and c not in ("us-ascii",)), None)
+    hint = _charset_hint(msg)
     raw_headers = [(str(k).strip().lower(), str(v)) for k, v in msg.raw_items()]
     first: dict[str, str] = {}
     for key, value in raw_headers:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailflow.engine.definition import Machine
 from mailflow.report.i18n import country_key
 from mailflow.report.metrics import funnel, month_series, response_hours, timings
 from mailflow.store.schema import (
     Activity,
+    AttentionItem,
     Contact,
-    InboxMessage,
     Library,
     MessageFacts,
     Partnership,
@@ -23,7 +25,6 @@ from mailflow.store.schema import (
 
 __all__ = ["dashboard_data", "public_data", "scrub"]
 
-LIVE = ("trial", "mou_sent", "active", "renewal")
 STORY_LENGTH = 280  # an activity report this long is a story worth showing
 _EMAIL = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _PHONE = re.compile(r"\+?\d(?:[\s().-]*\d){7,}")
@@ -42,10 +43,10 @@ def _languages(value: Any) -> list[str]:
     return [c.strip().lower() for c in codes if str(c).strip()]
 
 
-def public_data(session: Session) -> dict[str, Any]:
+def public_data(session: Session, listed: Sequence[str]) -> dict[str, Any]:
     """The "Libraries Seeking Sisters" list: seeking and not hidden; no contact detail at all."""
     rows = session.scalars(
-        select(Library).where(Library.state == "seeking", Library.hidden.is_(False))
+        select(Library).where(Library.state.in_(listed), Library.hidden.is_(False))
     ).all()
     by_country: dict[str, list[dict[str, Any]]] = {}
     for lib in rows:
@@ -76,9 +77,18 @@ def _pair(p: Partnership) -> str:
 
 
 def dashboard_data(
-    session: Session, states: list[str], now: datetime, *, latest: int = 20
+    session: Session, machines: Mapping[str, Machine], now: datetime, *, latest: int = 20
 ) -> dict[str, Any]:
-    """Every indicator of the staff dashboard. ``states``: the partnership machine's states."""
+    """Every indicator of the staff dashboard; which states count as what, the rules' tags say."""
+    states = list(machines["partnership"].states)
+    live, attention = (
+        machines["partnership"].tagged("live"),
+        machines["partnership"].tagged("attention"),
+    )
+    listed, partnered = (
+        machines["library"].tagged("listed"),
+        machines["library"].tagged("partnered"),
+    )
     libraries = session.scalars(select(Library)).all()
     partnerships = session.scalars(select(Partnership)).all()
     by_state = Counter(p.state for p in partnerships)
@@ -86,7 +96,7 @@ def dashboard_data(
     stalled = [
         {"id": p.id, "pair": _pair(p), "state": p.state, "since": p.updated_at, "mentor": p.mentor}
         for p in sorted(partnerships, key=lambda p: p.updated_at)
-        if p.state in ("stalled", "lapsed")
+        if p.state in attention
     ]
     bounced = [
         {
@@ -100,21 +110,22 @@ def dashboard_data(
             select(Contact).where(Contact.status != "ok").order_by(Contact.email)
         )
     ]
-    needs = select(MessageFacts).where(MessageFacts.outcome.like("needs a person%"))
-    needs_count = session.scalar(select(func.count()).select_from(needs.subquery())) or 0
+    # The needs-a-person queue: every open item, the latest first (staff resolve them by mail).
+    open_items = AttentionItem.resolved_at.is_(None)
+    needs_count = session.scalar(select(func.count()).select_from(AttentionItem).where(open_items))
     needs_rows = [
         {
-            "id": f.inbox_id,
-            "received": received,
-            "from": f.from_address,
-            "subject": f.subject,
-            "reason": (f.outcome or "").removeprefix("needs a person").lstrip(": "),
+            "id": item.id,
+            "received": item.created_at,
+            "from": f.from_address if f is not None else "",
+            "subject": f.subject if f is not None else "",
+            "reason": item.reason,
         }
-        for f, received in session.execute(
-            select(MessageFacts, InboxMessage.received_at)
-            .join(InboxMessage, InboxMessage.id == MessageFacts.inbox_id)
-            .where(MessageFacts.outcome.like("needs a person%"))
-            .order_by(InboxMessage.received_at.desc(), MessageFacts.id.desc())
+        for item, f in session.execute(
+            select(AttentionItem, MessageFacts)
+            .outerjoin(MessageFacts, MessageFacts.inbox_id == AttentionItem.inbox_id)
+            .where(open_items)
+            .order_by(AttentionItem.created_at.desc(), AttentionItem.id.desc())
             .limit(latest)
         )
     ]
@@ -130,10 +141,10 @@ def dashboard_data(
         "now": now,
         "summary": {
             "libraries": len(libraries),
-            "seeking": lib_states.get("seeking", 0),
-            "partnered": lib_states.get("partnered", 0),
-            "live_partnerships": sum(by_state.get(s, 0) for s in LIVE),
-            "needs_person": needs_count,
+            "seeking": sum(lib_states.get(s, 0) for s in listed),
+            "partnered": sum(lib_states.get(s, 0) for s in partnered),
+            "live_partnerships": sum(by_state.get(s, 0) for s in live),
+            "needs_person": needs_count or 0,
             "bounced": len(bounced),
         },
         "by_country": _counts([country_key(lib.country) or "?" for lib in libraries]),
@@ -146,6 +157,6 @@ def dashboard_data(
         "activities": month_series(dict(months), now),
         "stalled": stalled,
         "bounced": bounced,
-        "needs_person": {"count": needs_count, "latest": needs_rows},
+        "needs_person": {"count": needs_count or 0, "latest": needs_rows},
         "stories": stories,
     }

@@ -113,10 +113,9 @@ def write_report(
     if not locales:
         raise ValueError("at least one locale")
     machine = machines["partnership"]
-    states = list(machine.states)
     with db.unit_of_work() as session:
-        public = public_data(session)
-        dashboard = dashboard_data(session, states, now)
+        public = public_data(session, machines["library"].tagged("listed"))
+        dashboard = dashboard_data(session, machines, now)
     graph = parse_mermaid(mermaid(machine))
     env = _environment()
     written: list[Path] = []
@@ -131,7 +130,7 @@ def write_report(
                 svg = state_svg(
                     graph,
                     title=ui(locale)["machine"],
-                    order=states,
+                    order=list(machine.states),
                     counts=dashboard["partnership_states"],
                     label=partial(_state_label, locale=locale),
                 )

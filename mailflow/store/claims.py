@@ -24,12 +24,15 @@ from mailflow.store.db import Database
 Row = TypeVar("Row")
 
 
-def claim(session: Session, query: Select[Any], limit: int, is_sqlite: bool) -> list[Any]:
-    """Ready rows for this worker only (skip what another worker holds)."""
+def for_this_worker(query: Select[Any], limit: int, is_sqlite: bool) -> Select[Any]:
+    """The first `limit` ready rows that no other worker holds (PostgreSQL: SKIP LOCKED)."""
     query = query.limit(limit)
-    if not is_sqlite:
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return query if is_sqlite else query.with_for_update(skip_locked=True)
+
+
+def claim(session: Session, query: Select[Any], limit: int, is_sqlite: bool) -> list[Any]:
+    """Ready rows (entities) for this worker only."""
+    return list(session.scalars(for_this_worker(query, limit, is_sqlite)))
 
 
 @dataclass
