@@ -249,7 +249,7 @@ def pending_timers(p: ProgramUnderTest, pid: int) -> set[str]:
 def listed(p: ProgramUnderTest) -> set[tuple[str, str]]:
     """(name, city) of every library on the public "Libraries Seeking Sisters" list."""
     with p.services.db.unit_of_work() as s:
-        data = public_data(s)
+        data = public_data(s, p.services.workflow.states("library", "listed"))
     return {(lib["name"], lib["city"]) for c in data["countries"] for lib in c["libraries"]}
 
 
