@@ -25,7 +25,7 @@ COLUMNS = ("review_at", "informal", "hidden")
 # Partnership tags that stamp a column the first time a state carrying them is entered.
 STAMPS = {"offer": "offered_at", "introduced": "trial_at", "agreed": "active_at"}
 # What the engine may keep of an MOU reply besides its fields (dispatch parses the dates).
-MOU_TERMS = ("review_on", "duration_months")
+MOU_TERMS = ("review_on", "start_on", "duration_months")
 
 
 def _partnerships_of(library_id: int) -> Any:

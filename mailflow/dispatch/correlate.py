@@ -113,6 +113,9 @@ def _event_data(facts: Facts) -> dict[str, object]:
     )
     if review:
         data["review_on"] = review.isoformat()
+    start = parse_date(facts.fields["start_date"]) if facts.fields.get("start_date") else None
+    if start:
+        data["start_on"] = start.isoformat()  # a duration counts from the MOU's own start
     months = (
         parse_duration_months(facts.fields["duration"]) if facts.fields.get("duration") else None
     )

@@ -230,8 +230,8 @@ ACTIONS: dict[str, ActionSpec] = {
         lambda a, r, e: [Emit(a["event"], a["to"])],
     ),
     "review-date": ActionSpec(
-        "set the review date: the MOU's own date or duration, else the default after now or the"
-        " previous review date",
+        "set the review date: the MOU's own date, else its duration (or the default) from its"
+        " start date, else the default after now or the previous review date",
         _check_review,
         lambda a, r, e: [ReviewDate(a["from"], a["default"])],
     ),

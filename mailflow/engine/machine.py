@@ -129,30 +129,41 @@ def add_months(when: datetime, months: int) -> datetime:
     return when.replace(year=year, month=month, day=day)
 
 
-def _mou_terms(record: RecordView, event: Event) -> tuple[list[date], list[int]]:
+def _mou_terms(record: RecordView, event: Event) -> tuple[list[date], list[date], list[int]]:
     sides = [dict(v) for v in (record.data.get("mou") or {}).values() if isinstance(v, dict)]
     sides.append(dict(event.data))
-    dates, months = [], []
+    dates, starts, months = [], [], []
     for side in sides:
         if side.get("review_on"):
             dates.append(date.fromisoformat(str(side["review_on"])))
+        if side.get("start_on"):
+            starts.append(date.fromisoformat(str(side["start_on"])))
         if side.get("duration_months"):
             months.append(int(side["duration_months"]))
-    return dates, months
+    return dates, starts, months
 
 
 def review_date(effect: ReviewDate, record: RecordView, event: Event, now: datetime) -> datetime:
-    """The MOU's own review date if one is still ahead; else its duration; else the default."""
-    dates, months = _mou_terms(record, event)
+    """The MOU's own review date if one is still ahead; else its start date plus its duration
+    (or plus the default); else the default from now, or from the previous review date."""
+    dates, starts, months = _mou_terms(record, event)
+    default = effect.default if effect.default else timedelta(days=365)
     if effect.source == "mou":
         ahead = [d for d in dates if d > now.date()]
         if ahead:
             day = min(ahead)
             return now.replace(year=day.year, month=day.month, day=day.day)
+        if starts:
+            # The term runs from the day the MOU says it starts, not from the day it was signed.
+            day = min(starts)
+            start = now.replace(year=day.year, month=day.month, day=day.day)
+            due = add_months(start, min(months)) if months else start + default
+            if due > now:
+                return due
     base = now
     previous = record.context.get("review_at")
     if effect.source == "previous" and isinstance(previous, datetime):
         base = max(previous, now)
     if months and effect.source != "now":
         return add_months(base, min(months))
-    return base + (effect.default if effect.default else timedelta(days=365))
+    return base + default
