@@ -78,7 +78,7 @@ class Demo:
         port = free_port()
         env = {
             "MAILFLOW_DATABASE_URL": f"sqlite:///{folder / 'mailflow.sqlite3'}",
-            "MAILFLOW_PROGRAM_SECRET": secrets.token_urlsafe(24),
+            "MAILFLOW_PROGRAM_SECRET": secrets.token_urlsafe(32),
             "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
             "MAILFLOW_PROGRAM_STAFF": parseaddr(COORDINATOR)[1],
             "MAILFLOW_INBOUND_LISTEN": "smtp",
