@@ -146,6 +146,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("smtp.password_file", "", "File holding the SMTP password."),
     Setting(
+        "smtp.helo_name",
+        "",
+        "Name mailflow greets the relay with (EHLO/HELO); empty: the program address's domain.",
+    ),
+    Setting(
         "outbox.max_attempts",
         8,
         "Temporary failures are retried this many times, then staff are told.",
@@ -224,6 +229,12 @@ class Settings:
     @property
     def program_address(self) -> str:
         return str(self.values["program.address"]).lower()
+
+    @property
+    def helo_name(self) -> str:
+        """The EHLO name: set, or the program's own domain (a relay may reject `localhost`)."""
+        name = str(self.values["smtp.helo_name"]).strip()
+        return name or self.program_address.rpartition("@")[2] or "localhost"
 
     @property
     def staff(self) -> tuple[str, ...]:

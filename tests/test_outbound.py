@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from mailflow.app import build_transport
 from mailflow.clock import FrozenClock
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transport import (
@@ -25,6 +26,7 @@ from mailflow.outbound.transport import (
 )
 from mailflow.outbox.compose import MAX_REFERENCES, compose, make_message_id
 from mailflow.outbox.drain import backoff, drain
+from mailflow.settings import load
 from mailflow.store.db import Database
 from mailflow.store.schema import Outbox, Suppressed
 from tests.helpers import PROGRAM, T0
@@ -494,6 +496,35 @@ def test_whole_message_refusals_map_to_temporary_and_permanent(
     assert perm.value.code == 554 and perm.value.recipients == ("a@x.example", "b@x.example")
     smtp.send(PROGRAM, ["a@x.example"], raw)  # the session is still usable after RSET
     assert len(sink.received) == 1 and sink.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "greeting"),
+    [
+        ({}, "program.example"),  # the program address's domain, not `localhost`
+        ({"MAILFLOW_SMTP_HELO_NAME": "mx1.lib.example"}, "mx1.lib.example"),
+    ],
+)
+def test_the_relay_is_greeted_with_the_configured_name(env: dict, greeting: str) -> None:
+    raw = render("x", ["a@x.example"])
+    with SmtpSink() as server:
+        settings = load(
+            None,
+            env={
+                "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
+                "MAILFLOW_OUTBOUND_TRANSPORT": "smtp",
+                "MAILFLOW_SMTP_HOST": server.host,
+                "MAILFLOW_SMTP_PORT": str(server.port),
+                "MAILFLOW_SMTP_SECURITY": "none",
+                **env,
+            },
+        )
+        transport = build_transport(settings)
+        try:
+            transport.send(PROGRAM, ["a@x.example"], raw)
+        finally:
+            transport.close()
+        assert [r.host_name for r in server.received] == [greeting]
 
 
 def test_starttls_with_auth(tmp_path: Path) -> None:
