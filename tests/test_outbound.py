@@ -185,6 +185,33 @@ def test_header_injection_is_refused(field: str, kwargs: dict) -> None:
         render("evil", kwargs.pop("to", ["a@example.org"]), **kwargs)
 
 
+def test_encoded_words_in_library_text_are_decoded_not_copied() -> None:
+    raw = render(
+        "encoded",
+        ["=?utf-8?q?Wang_Li?= <wangli@library.example.cn>"],
+        subject="=?utf-8?b?5p2t5bee?= Public Library is on the list",
+    )
+    assert b"=?utf-8?b?5p2t5bee?=" not in raw and b"=?utf-8?q?Wang_Li?=" not in raw
+    msg = parse(raw)
+    assert msg["Subject"] == "杭州 Public Library is on the list"
+    assert msg["To"].addresses[0].display_name == "Wang Li"
+    # Text that only looks like an encoded word is wrapped whole, so it reads as typed.
+    msg = parse(render("bogus", ["a@example.org"], subject="About =?bogus?q?x?= here"))
+    assert msg["Subject"] == "About =?bogus?q?x?= here"
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("Subject", {"subject": "Hi =?utf-8?q?x=0D=0ABcc:_victim@example.org?="}),
+        ("To", {"to": ["=?utf-8?b?RXZpbA0KQmNjOiB4QHk=?= <a@example.org>"]}),
+    ],
+)
+def test_an_encoded_cr_or_lf_is_refused_too(field: str, kwargs: dict) -> None:
+    with pytest.raises(ValueError, match=f"header injection in {field}"):
+        render("evil", kwargs.pop("to", ["a@example.org"]), **kwargs)
+
+
 def test_extra_headers_cannot_replace_our_own() -> None:
     with pytest.raises(ValueError, match="set by compose"):
         render("x", ["a@example.org"], extra_headers={"message-id": "<other@x>"})
