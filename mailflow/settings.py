@@ -191,7 +191,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "report.dir",
         "",
-        "Folder that `mailflow run` keeps the public list and dashboard in; empty: none.",
+        (
+            "Folder that `mailflow run` keeps the report in: public/ (the list to publish) and "
+            "staff/ (the dashboard, with contact details; never publish it); empty: none."
+        ),
     ),
     Setting(
         "log.level",
