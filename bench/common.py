@@ -21,7 +21,7 @@ from tests.servers.dovecot import Dovecot, find_dovecot  # noqa: E402
 
 USER = "sisters@program.example"
 PASSWORD = "secret"
-SECRET = "bench-secret"
+SECRET = "bench-secret-long-enough-for-32-bytes-of-hmac-key"
 
 
 def shm_dir(prefix: str) -> Path:

@@ -72,7 +72,7 @@ def main() -> None:
     print("partnerships   pending timers   tick, nothing due   tick, N due (fired)   per timer")
     for count in (int(x) for x in args.partnerships.split(",")):
         folder = Path(tempfile.mkdtemp(prefix="mailflow-timers-"))
-        env = {"MAILFLOW_DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}", "MAILFLOW_PROGRAM_SECRET": "bench",
+        env = {"MAILFLOW_DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}", "MAILFLOW_PROGRAM_SECRET": "bench-secret-long-enough-for-32-bytes-of-hmac-key",
                "MAILFLOW_PROGRAM_STAFF": "staff@program.example", "MAILFLOW_OUTBOUND_MAILDIR": str(folder / "out"),
                }  # fmt: skip
         clock = FrozenClock(NOW)

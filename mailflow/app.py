@@ -248,6 +248,7 @@ def build_transport(settings: Settings) -> Transport:
         user=settings["smtp.user"] or None,
         password=settings.smtp_password() or None,
         cafile=settings["smtp.cafile"] or None,
+        local_hostname=settings.helo_name,
     )
 
 

@@ -146,6 +146,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("smtp.password_file", "", "File holding the SMTP password."),
     Setting(
+        "smtp.helo_name",
+        "",
+        "Name mailflow greets the relay with (EHLO/HELO); empty: the program address's domain.",
+    ),
+    Setting(
         "outbox.max_attempts",
         8,
         "Temporary failures are retried this many times, then staff are told.",
@@ -186,7 +191,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "report.dir",
         "",
-        "Folder that `mailflow run` keeps the public list and dashboard in; empty: none.",
+        (
+            "Folder that `mailflow run` keeps the report in: public/ (the list to publish) and "
+            "staff/ (the dashboard, with contact details; never publish it); empty: none."
+        ),
     ),
     Setting(
         "log.level",
@@ -199,6 +207,9 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+# Reply tokens are HMACs under the program secret; fewer bytes than this can be guessed offline.
+MIN_SECRET_BYTES = 32
 
 
 def setting_default(name: str) -> Any:
@@ -221,6 +232,12 @@ class Settings:
     @property
     def program_address(self) -> str:
         return str(self.values["program.address"]).lower()
+
+    @property
+    def helo_name(self) -> str:
+        """The EHLO name: set, or the program's own domain (a relay may reject `localhost`)."""
+        name = str(self.values["smtp.helo_name"]).strip()
+        return name or self.program_address.rpartition("@")[2] or "localhost"
 
     @property
     def staff(self) -> tuple[str, ...]:
@@ -256,7 +273,32 @@ class Settings:
         )
 
     def secret(self) -> bytes:
-        return _secret(self, "program.secret", "program.secret_file", create=True).encode()
+        """The token secret: at least MIN_SECRET_BYTES, from a file only its owner can read."""
+        value = self.values["program.secret"]
+        where = self.env_name("program.secret")
+        if not value and self.values["program.secret_file"]:
+            path = self.path("program.secret_file")
+            where = f"{path} (program.secret_file)"
+            if path.exists():
+                mode = path.stat().st_mode & 0o777
+                # The secret mints every reply token: anyone who reads it can act as anyone.
+                if mode & 0o077:
+                    raise ConfigError(
+                        f"{path}: program.secret_file is open to group or others (mode {mode:04o}); "
+                        f"run chmod 600 {path}"
+                    )
+        secret = _secret(self, "program.secret", "program.secret_file", create=True).encode()
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"{where}: program.secret is {len(secret)} bytes; it must be at least "
+                f"{MIN_SECRET_BYTES} random bytes (e.g. python3 -c "
+                f"'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return secret
+
+    @staticmethod
+    def env_name(name: str) -> str:
+        return _BY_NAME[name].env
 
 
 def _coerce(setting: Setting, value: Any, where: str) -> Any:

@@ -19,7 +19,7 @@ from mailflow.settings import load
 from mailflow.store.db import Database
 
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
-SECRET = "test-secret"
+SECRET = "test-secret-long-enough-for-32-bytes-of-hmac-key"
 PROGRAM = "sisters@program.example"
 STAFF = "coordinator@program.example"
 

@@ -59,7 +59,7 @@ def test_demo_tells_the_story_and_leaves_mail_database_and_dashboard(tmp_path: P
     assert any(
         "寻找姐妹图书馆" in s for s in subjects
     )  # Chinese libraries are written to in Chinese
-    dashboard = (out / "site" / "dashboard.html").read_text(encoding="utf-8")
-    public = (out / "site" / "index.html").read_text(encoding="utf-8")
+    dashboard = (out / "site" / "staff" / "dashboard.html").read_text(encoding="utf-8")
+    public = (out / "site" / "public" / "index.html").read_text(encoding="utf-8")
     assert "active" in dashboard.lower() and "<svg" in dashboard
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", re.sub(r"<[^>]+>", " ", public))

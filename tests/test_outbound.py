@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from mailflow.app import build_transport
 from mailflow.clock import FrozenClock
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transport import (
@@ -25,6 +26,7 @@ from mailflow.outbound.transport import (
 )
 from mailflow.outbox.compose import MAX_REFERENCES, compose, make_message_id
 from mailflow.outbox.drain import backoff, drain
+from mailflow.settings import load
 from mailflow.store.db import Database
 from mailflow.store.schema import Outbox, Suppressed
 from tests.helpers import PROGRAM, T0
@@ -179,6 +181,33 @@ def test_compose_plain_only_is_deterministic_and_can_look_personal() -> None:
     ],
 )
 def test_header_injection_is_refused(field: str, kwargs: dict) -> None:
+    with pytest.raises(ValueError, match=f"header injection in {field}"):
+        render("evil", kwargs.pop("to", ["a@example.org"]), **kwargs)
+
+
+def test_encoded_words_in_library_text_are_decoded_not_copied() -> None:
+    raw = render(
+        "encoded",
+        ["=?utf-8?q?Wang_Li?= <wangli@library.example.cn>"],
+        subject="=?utf-8?b?5p2t5bee?= Public Library is on the list",
+    )
+    assert b"=?utf-8?b?5p2t5bee?=" not in raw and b"=?utf-8?q?Wang_Li?=" not in raw
+    msg = parse(raw)
+    assert msg["Subject"] == "杭州 Public Library is on the list"
+    assert msg["To"].addresses[0].display_name == "Wang Li"
+    # Text that only looks like an encoded word is wrapped whole, so it reads as typed.
+    msg = parse(render("bogus", ["a@example.org"], subject="About =?bogus?q?x?= here"))
+    assert msg["Subject"] == "About =?bogus?q?x?= here"
+
+
+@pytest.mark.parametrize(
+    ("field", "kwargs"),
+    [
+        ("Subject", {"subject": "Hi =?utf-8?q?x=0D=0ABcc:_victim@example.org?="}),
+        ("To", {"to": ["=?utf-8?b?RXZpbA0KQmNjOiB4QHk=?= <a@example.org>"]}),
+    ],
+)
+def test_an_encoded_cr_or_lf_is_refused_too(field: str, kwargs: dict) -> None:
     with pytest.raises(ValueError, match=f"header injection in {field}"):
         render("evil", kwargs.pop("to", ["a@example.org"]), **kwargs)
 
@@ -494,6 +523,35 @@ def test_whole_message_refusals_map_to_temporary_and_permanent(
     assert perm.value.code == 554 and perm.value.recipients == ("a@x.example", "b@x.example")
     smtp.send(PROGRAM, ["a@x.example"], raw)  # the session is still usable after RSET
     assert len(sink.received) == 1 and sink.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "greeting"),
+    [
+        ({}, "program.example"),  # the program address's domain, not `localhost`
+        ({"MAILFLOW_SMTP_HELO_NAME": "mx1.lib.example"}, "mx1.lib.example"),
+    ],
+)
+def test_the_relay_is_greeted_with_the_configured_name(env: dict, greeting: str) -> None:
+    raw = render("x", ["a@x.example"])
+    with SmtpSink() as server:
+        settings = load(
+            None,
+            env={
+                "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
+                "MAILFLOW_OUTBOUND_TRANSPORT": "smtp",
+                "MAILFLOW_SMTP_HOST": server.host,
+                "MAILFLOW_SMTP_PORT": str(server.port),
+                "MAILFLOW_SMTP_SECURITY": "none",
+                **env,
+            },
+        )
+        transport = build_transport(settings)
+        try:
+            transport.send(PROGRAM, ["a@x.example"], raw)
+        finally:
+            transport.close()
+        assert [r.host_name for r in server.received] == [greeting]
 
 
 def test_starttls_with_auth(tmp_path: Path) -> None:

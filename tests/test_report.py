@@ -232,8 +232,10 @@ def site(
 
 def test_both_pages_are_written_in_both_locales(site: tuple[Services, Path, list[Path]]) -> None:
     _, out, written = site
+    # The public list and the staff dashboard never share a folder: public/ is what gets
+    # published, and the dashboard names contacts.
     assert sorted(p.relative_to(out).as_posix() for p in written) == [
-        "dashboard.html", "index.html", "zh/dashboard.html", "zh/index.html",
+        "public/index.html", "public/zh/index.html", "staff/dashboard.html", "staff/zh/dashboard.html",
     ]  # fmt: skip
     for path in written:
         html = path.read_text(encoding="utf-8")
@@ -246,17 +248,26 @@ def test_both_pages_are_written_in_both_locales(site: tuple[Services, Path, list
             and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
         )
         assert "16 December 2026" in html or "2026年12月16日" in html  # as of: day 25
-    en = (out / "index.html").read_text(encoding="utf-8")
-    zh = (out / "zh" / "index.html").read_text(encoding="utf-8")
+    en = (out / "public" / "index.html").read_text(encoding="utf-8")
+    zh = (out / "public" / "zh" / "index.html").read_text(encoding="utf-8")
     assert 'href="zh/index.html"' in en and 'href="../index.html"' in zh
+    assert "dashboard" not in en and "dashboard" not in zh  # no way from the public page to staff
+    # The dashboard links to the public page across the folders, in the reader's language.
+    staff_en = out / "staff" / "dashboard.html"
+    staff_zh = out / "staff" / "zh" / "dashboard.html"
+    assert 'href="../public/index.html"' in staff_en.read_text(encoding="utf-8")
+    assert 'href="../../public/zh/index.html"' in staff_zh.read_text(encoding="utf-8")
+    for page in (staff_en, staff_zh):
+        for href in re.findall(r'href="([^"#]+)"', page.read_text(encoding="utf-8")):
+            assert (page.parent / href).resolve().is_file(), (page, href)
 
 
 def test_the_public_list_shows_seeking_libraries_and_no_contact(
     site: tuple[Services, Path, list[Path]],
 ) -> None:
     _, out, _ = site
-    en = text_of((out / "index.html").read_text(encoding="utf-8"))
-    zh = text_of((out / "zh" / "index.html").read_text(encoding="utf-8"))
+    en = text_of((out / "public" / "index.html").read_text(encoding="utf-8"))
+    zh = text_of((out / "public" / "zh" / "index.html").read_text(encoding="utf-8"))
     # Seeking now: Sevilla (Spain), Oaxaca (Mexico), Chengdu and Suzhou (China).
     assert "4 libraries in 3 countries are looking for a sister library." in en
     assert "共有 3 个国家的 4 所图书馆正在寻找姐妹图书馆。" in zh
@@ -281,7 +292,7 @@ def test_the_public_list_shows_seeking_libraries_and_no_contact(
 
 def test_the_dashboard_shows_the_programs_figures(site: tuple[Services, Path, list[Path]]) -> None:
     services, out, _ = site
-    html = (out / "dashboard.html").read_text(encoding="utf-8")
+    html = (out / "staff" / "dashboard.html").read_text(encoding="utf-8")
     text = text_of(html)
     rows = {
         m.group(1): re.findall(r'<td class="num">(\d+)</td>', m.group(2))
@@ -323,7 +334,7 @@ def test_the_dashboard_shows_the_programs_figures(site: tuple[Services, Path, li
     for state in services.workflow.machines["partnership"].states:
         assert f'data-state="{state}"' in svg and f">{state}<" in svg, state
     assert "staff-approve" in svg and "<title>" in svg
-    zh = text_of((out / "zh" / "dashboard.html").read_text(encoding="utf-8"))
+    zh = text_of((out / "staff" / "zh" / "dashboard.html").read_text(encoding="utf-8"))
     assert "项目仪表板" in zh and "合作进展漏斗" in zh and "中国" in zh and "西班牙" in zh
 
 
@@ -337,8 +348,24 @@ def test_data_is_escaped(make_services: Callable[..., Services], tmp_path: Path)
     Program(services).deliver(evil)
     out = tmp_path / "site"
     write_report(services.db, services.workflow.machines, out, T0, "Sisters <&>", locales=("en",))
-    html = (out / "index.html").read_text(encoding="utf-8")
+    html = (out / "public" / "index.html").read_text(encoding="utf-8")
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "Sisters &lt;&amp;&gt;" in html and "Toledo &lt;b&gt;" in html
     assert "@" not in text_of(html) and "911 222 333" not in html
-    assert not (out / "zh").exists()
+    assert not (out / "public" / "zh").exists() and not (out / "staff" / "zh").exists()
+
+
+def test_a_dashboard_left_beside_the_public_page_is_removed(
+    make_services: Callable[..., Services], tmp_path: Path
+) -> None:
+    """Earlier versions wrote dashboard.html beside index.html, in the folder people publish."""
+    services = make_services()
+    out = tmp_path / "site"
+    (out / "zh").mkdir(parents=True)
+    for stale in (out / "dashboard.html", out / "zh" / "dashboard.html"):
+        stale.write_text("<p>contact@library.example</p>", encoding="utf-8")
+    written = write_report(services.db, services.workflow.machines, out, T0, "Sisters")
+    assert not (out / "dashboard.html").exists() and not (out / "zh" / "dashboard.html").exists()
+    assert sorted(p.relative_to(out).parts[0] for p in written) == [
+        "public", "public", "staff", "staff"
+    ]  # fmt: skip

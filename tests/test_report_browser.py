@@ -76,7 +76,8 @@ def test_a_person_reads_the_report_on_a_phone_and_a_desk(
     write_report(services.db, services.workflow.machines, out, services.clock.now(), PROGRAM_NAME)
 
     # The public list on a phone, in English and in Chinese.
-    for locale, page in (("en", out / "index.html"), ("zh", out / "zh" / "index.html")):
+    public = out / "public"
+    for locale, page in (("en", public / "index.html"), ("zh", public / "zh" / "index.html")):
         dom = _look(browser, tmp_path, page, PHONE, f"index-{locale}-phone")
         seen = text_of(dom)
         assert f'<html lang="{locale}">' in dom
@@ -95,7 +96,7 @@ def test_a_person_reads_the_report_on_a_phone_and_a_desk(
         assert "@" not in seen and not EMAIL.search(dom), EMAIL.search(dom)
 
     # The dashboard on a desk: headings, the funnel's numbers, the state machine.
-    dom = _look(browser, tmp_path, out / "dashboard.html", DESK, "dashboard-en-desk")
+    dom = _look(browser, tmp_path, out / "staff" / "dashboard.html", DESK, "dashboard-en-desk")
     seen = text_of(dom)
     for heading in ("Program dashboard", "Libraries by country", "Partnership funnel",
                     "Time to partnership", "Response times", "Activities logged per month",
@@ -111,5 +112,7 @@ def test_a_person_reads_the_report_on_a_phone_and_a_desk(
     assert funnel["trial"] == ["1", "1"] and funnel["lapsed"] == ["1"]
     assert "proposed: 4 (now 1)" in dom  # the funnel chart's accessible title
     assert "<svg" in dom and 'data-state="mou_sent"' in dom
-    dom = _look(browser, tmp_path, out / "zh" / "dashboard.html", PHONE, "dashboard-zh-phone")
+    dom = _look(
+        browser, tmp_path, out / "staff" / "zh" / "dashboard.html", PHONE, "dashboard-zh-phone"
+    )
     assert "合作进展漏斗" in text_of(dom) and '<html lang="zh">' in dom

@@ -221,3 +221,24 @@ def test_two_libraries_from_application_to_signed_mou(program: ProgramUnderTest)
             )
             == 0
         )
+
+
+def test_library_text_reaches_subjects_decoded_and_the_relay_hears_our_domain(
+    program: ProgramUnderTest,
+) -> None:
+    """A library name typed as an RFC 2047 encoded word is decoded, never passed on as one."""
+    body = (
+        application(3)
+        .decode()
+        .replace(
+            "Library name: Biblioteca Municipal de Segovia",
+            "Library name: =?utf-8?b?5p2t5bee?= Public Library",
+        )
+    )
+    program.send(body.encode(), sender="maria3@biblioteca.example.es")
+    program.step()
+    [ack] = program.new_mail()
+    assert ack.subject == "杭州 Public Library is now on the Sister Libraries list"
+    wire = program.sink.received[-1]
+    assert b"=?utf-8?b?5p2t5bee?=" not in wire.content
+    assert wire.host_name == "program.example"  # smtp.helo_name defaults to the program's domain

@@ -22,6 +22,7 @@ from mailflow.admin.csv_rows import (
     ImportRow,
     Validation,
     library_key,
+    neutralise_cell,
     parse_rows,
 )
 from mailflow.countries import country_key
@@ -146,9 +147,10 @@ def export_csv(session: Session) -> tuple[str, int]:
         fields = dict(library.fields or {})
         fields["library_name"] = fields.get("library_name") or library.name
         contacts = sorted(library.contacts, key=lambda c: c.id)
-        writer.writerow(
-            [library.id, library.state, library.created_at.isoformat()]
-            + [fields.get(key, "") for key in APPLICATION_FIELDS]
+        row = (
+            [str(library.id), library.state, library.created_at.isoformat()]
+            + [str(fields.get(key) or "") for key in APPLICATION_FIELDS]
             + ["; ".join(f"{c.email}:{c.status}" for c in contacts)]
         )
+        writer.writerow([neutralise_cell(cell) for cell in row])
     return out.getvalue(), count

@@ -27,6 +27,9 @@ from mailflow.parse.forms import (
 
 __all__ = [
     "EXPORT_COLUMNS",
+    "FORMULA_STARTS",
+    "neutralise_cell",
+    "restore_cell",
     "Importable",
     "UnreadableFile",
     "ImportRow",
@@ -101,6 +104,24 @@ class Table:
     records: list[tuple[int, list[str]]]  # (spreadsheet row number, cells); the header is row 1
     delimiter: str
     encoding: str
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection, e.g.
+# `=HYPERLINK(...)` in a library name); our export writes them behind a `'`, which Excel and
+# LibreOffice treat as "text", and our import takes it off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str) -> str:
+    """A cell a spreadsheet will show as text, never run as a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def restore_cell(value: str) -> str:
+    """The value `neutralise_cell` was given (a `'` only before a formula start is ours)."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 def read_table(data: bytes) -> Table:
@@ -223,7 +244,7 @@ def _row(
 ) -> tuple[ImportRow | None, list[str]]:
     values: dict[str, str] = {}
     for key, cell in zip(keys, cells, strict=False):
-        cell = cell.strip()
+        cell = restore_cell(cell.strip())
         if key and key not in values and not is_placeholder(cell):
             values[key] = cell
     errors: list[str] = []

@@ -179,10 +179,13 @@ def match(config: str | None, dry_run: bool, as_json: bool) -> None:
     "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write the public list and the dashboard into.",
+    help="Folder to write into: public/ (the list to publish) and staff/ (the dashboard).",
 )
 def report(config: str | None, out_dir: Path) -> None:
-    """Write the public "Libraries Seeking Sisters" page and the staff dashboard (en, zh)."""
+    """Write the public "Libraries Seeking Sisters" page and the staff dashboard (en, zh).
+
+    Publish OUT/public/ only; OUT/staff/ holds the dashboard, which names contacts.
+    """
     from mailflow.report import write_report
 
     services = open_services(config, read_only=True)

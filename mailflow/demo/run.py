@@ -78,7 +78,7 @@ class Demo:
         port = free_port()
         env = {
             "MAILFLOW_DATABASE_URL": f"sqlite:///{folder / 'mailflow.sqlite3'}",
-            "MAILFLOW_PROGRAM_SECRET": secrets.token_urlsafe(24),
+            "MAILFLOW_PROGRAM_SECRET": secrets.token_urlsafe(32),
             "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
             "MAILFLOW_PROGRAM_STAFF": parseaddr(COORDINATOR)[1],
             "MAILFLOW_INBOUND_LISTEN": "smtp",
@@ -331,7 +331,8 @@ class Demo:
         echo("")
         echo("Where everything is")
         echo(f"  every mail mailflow sent, as files:  {self.folder / 'mail'}")
-        echo(f"  the public list and the dashboard:   {pages[0].parent}")
+        echo(f"  the public list (to publish):        {self.folder / 'site' / 'public'}")
+        echo(f"  the staff dashboard (not public):    {self.folder / 'site' / 'staff'}")
         echo(f"  the database:                        {self.folder / 'mailflow.sqlite3'}")
         echo(f"  look inside:  mailflow partnerships -c {self.folder / 'mailflow.toml'}")
         self.close()

@@ -15,7 +15,8 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email.header import Header
+from email.errors import HeaderParseError
+from email.header import Header, decode_header, make_header
 from email.utils import format_datetime
 from types import MappingProxyType
 
@@ -59,6 +60,21 @@ def _checked(name: str, value: str) -> str:
     if "\r" in value or "\n" in value or "\x00" in value:
         raise ValueError(f"header injection in {name}")
     return value
+
+
+def header_text(value: str) -> str:
+    """Text as a reader would see it, RFC 2047 encoded words decoded.
+
+    Library text may hold encoded words (`=?utf-8?b?5p2t5bee?=` typed into a form, or copied
+    from a subject); copied verbatim into our headers, a mail client would decode them there,
+    showing whatever (CR, LF, other headers' look-alikes) they carry under our name.
+    """
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, UnicodeError, HeaderParseError):
+        return value  # undecodable: compose() wraps it whole in an encoded word of its own
 
 
 def _bare_id(name: str, value: str) -> str:
@@ -186,12 +202,13 @@ def _addresses(name: str, values: Sequence[str]) -> str:
             display = display[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         if not (spec.isascii() and _ADDR_SPEC.fullmatch(spec)):
             raise ValueError(f"bad address in {name}: {spec!r}")
-        rendered.append(f"{_display_name(display)} <{spec}>" if display else spec)
+        rendered.append(f"{_display_name(name, display)} <{spec}>" if display else spec)
     return _fold(name, rendered, ", ")
 
 
-def _display_name(display: str) -> str:
-    if not display.isascii():
+def _display_name(name: str, display: str) -> str:
+    display = _checked(name, header_text(display))
+    if not display.isascii() or "=?" in display:
         # RFC 2047 encoded words (e.g. =?utf-8?b?546L5Li9?=), folded between words if long.
         return Header(display, "utf-8").encode(linesep=CRLF)
     if _ATOMS.match(display):
@@ -201,8 +218,9 @@ def _display_name(display: str) -> str:
 
 
 def _unstructured(name: str, value: str) -> str:
-    _checked(name, value)
-    if not value.isascii():
+    # Checked before and after decoding: an encoded word may carry a CR or LF too.
+    value = _checked(name, header_text(_checked(name, value)))
+    if not value.isascii() or "=?" in value:
         return f"{name}: " + Header(value, "utf-8", header_name=name).encode(linesep=CRLF)
     return _fold(name, value.split(" "), " ")
 

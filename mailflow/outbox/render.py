@@ -20,6 +20,7 @@ import yaml
 from markupsafe import Markup, escape
 
 from mailflow.errors import ConfigError
+from mailflow.outbox.compose import header_text
 from mailflow.parse.forms import APPLICATION_FIELDS, FIELD_LABELS, MOU_FIELDS
 from mailflow.resources import default_templates
 
@@ -170,8 +171,8 @@ def _show(value: object) -> str:
 
 
 def oneline(value: Any) -> str:
-    """Collapse whitespace: user input in a subject line must not break the header."""
-    return " ".join(str(value).split())
+    """Decode encoded words, collapse whitespace: user input must not break a header line."""
+    return " ".join(header_text(str(value)).split())
 
 
 def quote(value: Any) -> str:

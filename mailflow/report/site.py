@@ -20,10 +20,13 @@ from mailflow.report.graph import parse_mermaid, state_svg
 from mailflow.report.i18n import country_name, state_name, ui
 from mailflow.store.db import Database
 
-__all__ = ["PAGES", "write_report"]
+__all__ = ["PAGES", "SECTIONS", "write_report"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 PAGES = {"index": "index.html", "dashboard": "dashboard.html"}
+# Each page's folder under the report folder: the public list is published as a whole folder,
+# the dashboard (contact addresses, staff figures) never sits beside it.
+SECTIONS = {"index": "public", "dashboard": "staff"}
 
 
 def _environment() -> jinja2.Environment:
@@ -42,9 +45,15 @@ def _prefix(locale: str, locales: Sequence[str]) -> str:
     return "" if locale == locales[0] else f"{locale}/"
 
 
-def _href(page: str, source: str, target: str, locales: Sequence[str]) -> str:
+def _href(
+    page: str, source: str, target: str, locales: Sequence[str], from_page: str | None = None
+) -> str:
+    """A relative link from `from_page` (default: `page`) in `source` to `page` in `target`."""
+    from_page = from_page or page
     up = "../" if _prefix(source, locales) else ""
-    return f"{up}{_prefix(target, locales)}{PAGES[page]}"
+    if SECTIONS[page] == SECTIONS[from_page]:
+        return f"{up}{_prefix(target, locales)}{PAGES[page]}"
+    return f"{up}../{SECTIONS[page]}/{_prefix(target, locales)}{PAGES[page]}"
 
 
 def _date_time(value: datetime | None, locale: str) -> str:
@@ -70,7 +79,7 @@ def _context(locale: str, locales: Sequence[str], page: str, now: datetime, prog
             }
             for other in locales
         ],
-        "nav": {p: _href(p, locale, locale, locales) for p in PAGES},
+        "nav": {p: _href(p, locale, locale, locales, from_page=page) for p in PAGES},
         "country": lambda key: country_name(key, locale),
         "languages": lambda codes: language_names(codes, locale),
         "kind": lambda value: library_type(value, locale) if value != "?" else t["unknown"],
@@ -105,10 +114,11 @@ def write_report(
     program_name: str,
     locales: Sequence[str] = ("en", "zh"),
 ) -> list[Path]:
-    """Write index.html (public list) and dashboard.html per locale; return the files written.
+    """Write the public list and the staff dashboard per locale; return the files written.
 
-    The first locale is written at ``out_dir``, each other one under ``out_dir/<locale>/``.
-    The public page carries no contact detail; the dashboard is for staff.
+    ``out_dir/public/index.html`` carries no contact detail and is the folder to publish;
+    ``out_dir/staff/dashboard.html`` is for staff only. In each, the first locale is at the
+    folder's root and each other one in ``<locale>/``.
     """
     if not locales:
         raise ValueError("at least one locale")
@@ -120,9 +130,13 @@ def write_report(
     env = _environment()
     written: list[Path] = []
     for locale in locales:
-        folder = out_dir / _prefix(locale, locales)
-        folder.mkdir(parents=True, exist_ok=True)
+        # Earlier versions wrote the dashboard beside the public page; a folder published as a
+        # whole would still serve that copy with its contact addresses.
+        (out_dir / _prefix(locale, locales) / PAGES["dashboard"]).unlink(missing_ok=True)
+    for locale in locales:
         for page in PAGES:
+            folder = out_dir / SECTIONS[page] / _prefix(locale, locales)
+            folder.mkdir(parents=True, exist_ok=True)
             ctx = _context(locale, locales, page, now, program_name)
             if page == "index":
                 ctx["data"] = public

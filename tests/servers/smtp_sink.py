@@ -37,6 +37,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     content: bytes  # exactly as sent (aiosmtpd's original_content: CRLF, dots unstuffed)
+    host_name: str = ""  # the name the client greeted with (EHLO/HELO)
 
 
 @dataclass
@@ -81,7 +82,12 @@ class _Handler:
             self.count += 1
             if self.keep:
                 self.received.append(
-                    Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), content)
+                    Received(
+                        envelope.mail_from or "",
+                        tuple(envelope.rcpt_tos),
+                        content,
+                        session.host_name or "",
+                    )
                 )
         return "250 2.0.0 Message accepted"
 
