@@ -37,6 +37,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     content: bytes  # exactly as sent (aiosmtpd's original_content: CRLF, dots unstuffed)
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters, e.g. SMTPUTF8, BODY=8BITMIME
 
 
 @dataclass
@@ -81,7 +82,12 @@ class _Handler:
             self.count += 1
             if self.keep:
                 self.received.append(
-                    Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), content)
+                    Received(
+                        envelope.mail_from or "",
+                        tuple(envelope.rcpt_tos),
+                        content,
+                        tuple(envelope.mail_options),
+                    )
                 )
         return "250 2.0.0 Message accepted"
 
@@ -153,6 +159,7 @@ class SmtpSink:
             hostname=self.host,
             port=self.port,
             server_hostname="sink.example",
+            enable_SMTPUTF8=True,  # a real relay (Postfix) offers it; mailflow uses it if needed
             **self._kwargs,
         )
         self.controller.start()
