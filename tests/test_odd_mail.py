@@ -172,6 +172,19 @@ def test_rfc6531_application_is_stored_processed_and_acknowledged(world: World) 
     assert email.message_from_bytes(sent2.content, policy=default)["To"] == wire
 
 
+def test_a_refused_a_label_address_marks_the_unicode_contact_failed(world: World) -> None:
+    contact = f"wang@{IDN}"
+    raw = raw_mail(
+        sender=f"Wang <{contact}>".encode(), body=zh_application(contact, "王芳", "无锡")
+    )
+    world.sink.fail_rcpt(f"wang@{A_LABELS}", 550)  # the relay knows only the A-label form
+    assert world.send(raw, contact) == {}
+    world.run()
+    with world.services.db.unit_of_work() as s:
+        (library,) = s.scalars(select(Library))
+        assert [(c.email, c.status) for c in library.contacts] == [(contact, "failed")]
+
+
 # -- 2. non-ASCII and malformed Message-IDs, In-Reply-To, References --------------------------
 def test_odd_message_ids_are_kept_and_sanitised_where_reused(world: World) -> None:
     odd_id = f"申请.一@{IDN}"

@@ -101,3 +101,31 @@ def reusable_id(value: str | None) -> str | None:
             for c in domain
         )
     return safe[:MAX_REUSED_ID] or None
+
+
+def address_forms(address: str) -> list[str]:
+    """The lower-case spellings of one address: as written, and its domain as A-labels
+    (xn--, what bounces and some clients report) and as Unicode (what people type)."""
+    address = address.strip().lower()
+    forms = [address]
+    local, at, domain = address.rpartition("@")
+    if at and domain:
+        for convert in (_to_ascii, _to_unicode):
+            other = convert(domain)
+            if other and other != domain:
+                forms.append(f"{local}@{other}")
+    return forms
+
+
+def _to_ascii(domain: str) -> str | None:
+    try:
+        return domain.encode("idna").decode("ascii") if not domain.isascii() else None
+    except UnicodeError:
+        return None
+
+
+def _to_unicode(domain: str) -> str | None:
+    try:
+        return domain.encode("ascii").decode("idna") if "xn--" in domain else None
+    except UnicodeError:
+        return None
