@@ -406,3 +406,21 @@ def test_reused_ids_and_wire_addresses() -> None:
             message_id="m.1@program.example", date=datetime(2026, 11, 21, tzinfo=UTC),
             origin="program.example", in_reply_to="标识@x",
         )  # fmt: skip
+
+
+def test_lmtp_endpoint_accepts_smtputf8(make_services: Callable[..., Services]) -> None:
+    services = make_services()
+    ep = Endpoint(services.db, services.clock, PROGRAM, protocol="lmtp", port=free_port())
+    ep.start()
+    address = f"李明@{IDN}"
+    raw = raw_mail(sender=f"李明 <{address}>".encode(), body=b"hello\n")
+    try:
+        with smtplib.LMTP(ep.host, ep.port, local_hostname="localhost") as lmtp:
+            lmtp.ehlo_or_helo_if_needed()
+            assert lmtp.has_extn("smtputf8")
+            assert lmtp.sendmail(address, [PROGRAM], raw, mail_options=["SMTPUTF8"]) == {}
+    finally:
+        ep.stop()
+    with services.db.unit_of_work() as s:
+        (row,) = s.scalars(select(InboxMessage))
+        assert (row.source, row.envelope_from, row.raw) == ("lmtp", address, raw)
