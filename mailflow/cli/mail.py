@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -73,6 +74,16 @@ def run(config: str | None, once: bool, now: str | None) -> None:
     click.echo(f"mailflow: stopped after processing {runtime.totals.total} messages")
 
 
+def _echo_json_line(out: dict) -> None:
+    """One JSON object on one line, in strict UTF-8 whatever the locale: a lone surrogate
+    (from undecodable input or a file name) becomes U+FFFD, never invalid bytes."""
+    line = _SURROGATE.sub("\ufffd", json.dumps(out, ensure_ascii=False))
+    click.echo(line.encode("utf-8") + b"\n", nl=False)
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, per line.")
@@ -108,7 +119,7 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
             out = {"file": str(path), "error": f"{type(exc).__name__}: {exc}"}
             failed = True
         if as_json:
-            click.echo(json.dumps(out, ensure_ascii=False))
+            _echo_json_line(out)
         else:
             _print_human(out)
     if failed:

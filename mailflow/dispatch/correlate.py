@@ -19,6 +19,7 @@ from mailflow.dispatch.libraries import CONTACT_FIELDS
 from mailflow.dispatch.turn import Outcome, Outcomes, Record, Turn, load_record, machine_of
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
+from mailflow.parse.clean import reusable_id
 from mailflow.parse.dates import parse_date, parse_duration_months
 from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
 from mailflow.parse.intents import detect_intent, prefers_informal
@@ -32,6 +33,7 @@ PROFILE_FIELDS = (
 )
 # A reply counts as a whole (re)application form when it carries this many application fields.
 FORM_FIELDS_MIN = 3
+_MAX_LOOKUP_IDS = 50  # References ids looked up, newest first; clients keep far fewer
 _FIELD_LINE = re.compile(r"^\s*[^:：\n]{1,40}[:：]")
 
 
@@ -58,7 +60,10 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
     """The record (or needs-a-person item) a reply names: its token, else the mail it answers."""
     ref = facts.token.partition(".")[0] if facts.token else None  # parse verified it
     if ref is None:
-        ids = [i for i in (facts.in_reply_to, *reversed(facts.references)) if i]
+        # Our own ids are ASCII dot-atoms; what the sender wrote is looked up in that form,
+        # and only the most recent few (a References header can hold thousands).
+        candidates = (facts.in_reply_to, *reversed(facts.references[-_MAX_LOOKUP_IDS:]))
+        ids = list(dict.fromkeys(i for i in map(reusable_id, candidates) if i))
         if ids:
             sent = turn.session.scalars(
                 select(Outbox).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc())

@@ -17,8 +17,9 @@ from mailflow.dispatch.turn import Record, Turn, machine_of, ref_of
 from mailflow.engine import actions as fx
 from mailflow.engine.events import Event
 from mailflow.log import OUTBOX
-from mailflow.outbox.compose import compose, make_message_id
+from mailflow.outbox.compose import compose, make_message_id, wire_address
 from mailflow.outbox.render import blank_form, field_label
+from mailflow.parse.clean import reusable_id
 from mailflow.parse.forms import MOU_FIELDS, REQUIRED_MOU_FIELDS, missing
 from mailflow.parse.timezones import tzinfo_for
 from mailflow.parse.tokens import make_token
@@ -289,8 +290,13 @@ def enqueue(
     thread_key: str,
     in_reply_to: str | None = None,
     send_at: datetime | None = None,
-) -> Outbox:
-    """Render, compose and store one mail; the drainer sends it after this transaction commits."""
+) -> Outbox | None:
+    """Render, compose and store one mail; the drainer sends it after this transaction commits.
+
+    A mail that cannot be composed (an address the mail format cannot carry, a header that
+    would break a line) is not sent: it is recorded as suppressed and staff are told, and the
+    message that caused it is processed as usual (None is returned).
+    """
     program = turn.program
     ctx = {
         "program": {"name": program.name, "address": program.program_address, "website": program.website},
@@ -304,18 +310,24 @@ def enqueue(
     else:
         rendered = turn.renderer.render(template, locales[0], ctx)
     last, references = _thread(turn, thread_key)
+    # The sender's Message-ID as we may reuse it (ASCII, no spaces or brackets), or none.
+    in_reply_to = reusable_id(in_reply_to)
     if in_reply_to:
         references = [*references, in_reply_to][-THREAD_DEPTH:]
         last = in_reply_to
     key = f"{ref_of(record)}.{turn.ids()[:12]}" if record is not None else turn.ids()
     message_id = make_message_id(key, program.domain)
     reply_to = program.reply_address(make_token(program.secret, token_ref)) if token_ref else None
-    raw = compose(
-        sender=f"{program.name} <{program.program_address}>", to=list(to), cc=list(cc),
-        subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id,
-        date=turn.now, in_reply_to=last, references=references, reply_to=reply_to,
-        auto_submitted=True, origin=program.domain,
-    )  # fmt: skip
+    try:
+        raw = compose(
+            sender=f"{program.name} <{program.program_address}>", to=list(to), cc=list(cc),
+            subject=rendered.subject, text=rendered.text, html=rendered.html,
+            message_id=message_id, date=turn.now, in_reply_to=last, references=references,
+            reply_to=reply_to, auto_submitted=True, origin=program.domain,
+        )  # fmt: skip
+    except ValueError as exc:  # compose()'s refusals, UnicodeEncodeError included
+        not_composed(turn, template, [*to, *cc], record, str(exc))
+        return None
     row = Outbox(
         message_id=message_id,
         record_type=machine_of(record) if record is not None else None,
@@ -323,7 +335,7 @@ def enqueue(
         template=template,
         locale=rendered.locale,
         sender=program.program_address,
-        recipients=sorted({*(a.lower() for a in to), *(a.lower() for a in cc)}),
+        recipients=sorted({wire_address(a).lower() for a in (*to, *cc)}),
         thread_key=thread_key,
         subject=rendered.subject,
         raw=raw,
@@ -336,6 +348,24 @@ def enqueue(
     turn.session.add(row)
     OUTBOX.debug("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
     return row
+
+
+def not_composed(
+    turn: Turn, template: str, recipients: Sequence[str], record: Record | None, why: str
+) -> None:
+    """A mail that could not be composed: suppressed with the reason, an open item for staff,
+    and (unless it was itself a mail to staff) a notice saying what was not sent and why."""
+    from mailflow.dispatch import attention  # attention sends through this module
+
+    shown = ", ".join(recipients)[:300]
+    reason = f"could not compose {template} to {shown}: {why}"[:2000]
+    for recipient in recipients or ["(none)"]:
+        suppress(turn, recipient[:320], template, reason)
+    attention.open_item(
+        turn, "not-composed", reason, record, {"template": template, "recipients": [*recipients]}
+    )
+    if not template.startswith("staff-"):
+        to_staff(turn, "staff-notice", reason, record)
 
 
 def suppress(turn: Turn, recipient: str, template: str | None, reason: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from mailflow.dispatch import attention, letters
 from mailflow.dispatch.turn import Outcome, Outcomes, Turn
 from mailflow.parse import Facts
+from mailflow.parse.clean import address_forms
 from mailflow.parse.forms import APPLICATION_FIELDS, REQUIRED_APPLICATION_FIELDS, missing
 from mailflow.store.schema import Contact, History, Library, Partnership
 
@@ -19,10 +20,13 @@ CONTACT_FIELDS = ("contact_email", "contact_name")
 
 
 def contact_for(turn: Turn, address: str) -> Contact | None:
-    """The contact with this address, in any library."""
+    """The contact with this address, in any library; an IDN domain matches in either form
+    (a bounce names the A-labels we sent to, the library typed the Unicode)."""
     if not address:
         return None
-    return turn.session.scalar(select(Contact).where(Contact.email == address.lower()))
+    return turn.session.scalars(
+        select(Contact).where(Contact.email.in_(address_forms(address))).order_by(Contact.id)
+    ).first()
 
 
 def application_fields(facts: Facts) -> dict[str, str]:

@@ -19,6 +19,7 @@ _TRACE = frozenset(
     {b"received", b"return-path", b"delivered-to", b"x-original-to", b"x-delivered-to"}
 )
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 
 
@@ -66,7 +67,15 @@ def message_id_of(raw: bytes) -> str | None:
     if not match:
         return None
     value = re.sub(rb"\s+", b"", match.group(1)).strip(b"<>")
-    return value.decode("ascii", "replace")[:998] or None
+    # A lookup key, not the record (the raw bytes are): UTF-8 ids (RFC 6532) kept readable,
+    # NUL and other controls dropped, as PostgreSQL refuses NUL and the sender would get 451
+    # for ever.
+    text = value.decode("utf-8", "replace")
+    return _CONTROLS.sub("", text)[:998] or None
+
+
+def _printable(value: str | None) -> str | None:
+    return _CONTROLS.sub("", value) if value is not None else None
 
 
 def raw_mail(incoming: Incoming) -> queues.RawMail:
@@ -78,8 +87,8 @@ def raw_mail(incoming: Incoming) -> queues.RawMail:
         mailbox=incoming.mailbox,
         uidvalidity=incoming.uidvalidity,
         uid=incoming.uid,
-        envelope_from=incoming.envelope_from,
-        envelope_to=incoming.envelope_to,
+        envelope_from=_printable(incoming.envelope_from),
+        envelope_to=tuple(a for a in map(_printable, incoming.envelope_to) if a),
     )
 
 

@@ -141,6 +141,8 @@ class Endpoint:
             data_size_limit=max_message_bytes,
             server_hostname="mailflow",
             ident="mailflow",
+            # RFC 6531: internationalised addresses (李明@图书馆.中国) can reach us over SMTP.
+            enable_SMTPUTF8=True,
         )
         self.host, self.port, self.protocol = host, port, protocol
 

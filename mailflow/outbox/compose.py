@@ -31,6 +31,8 @@ _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 _ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$")  # display names that need no quotes
 _NAME_ADDR = re.compile(r"\s*(.*?)\s*<([^<>]*)>\s*")
 _ADDR_SPEC = re.compile(r"[^\s<>(),;:@\"]+@[A-Za-z0-9.\-\[\]:]+")  # plus isascii(): no SMTPUTF8
+# RFC 6531/6532: a UTF-8 local part (李明@图书馆.中国); the mail then needs SMTPUTF8.
+_UTF8_ADDR_SPEC = re.compile(r"[^\s<>(),;:@\"\\\x00-\x1f\x7f]+@[^\s<>(),;:@\"\\\x00-\x1f\x7f\[\]]+")
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII except ':'
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+")  # outside dot-atom-text
 # Headers compose() owns; an extra header with one of these names would make a second copy.
@@ -81,9 +83,21 @@ def _bare_id(name: str, value: str) -> str:
     value = _checked(name, value).strip()
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1]
-    if not value or any(c in value for c in "<> \t"):
+    if not value or not value.isascii() or any(c in value for c in "<> \t"):
         raise ValueError(f"malformed message id in {name}: {value!r}")
     return value
+
+
+def wire_address(address: str) -> str:
+    """The address as it travels: an IDN domain as A-labels (xn--) when the local part is
+    ASCII, so no SMTPUTF8 is needed; a UTF-8 local part is kept as is (SMTPUTF8 only then)."""
+    local, at, domain = address.strip().rpartition("@")
+    if not at or domain.isascii() or not local.isascii():
+        return address.strip()
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address.strip()  # compose() refuses it, with the reason
 
 
 def make_message_id(outbox_key: str, domain: str) -> str:
@@ -161,7 +175,7 @@ def compose(
 
     if html is None:
         parts = [*headers, *_text_part("plain", text)]
-        return (CRLF.join(parts)).encode("ascii")
+        return _encoded(CRLF.join(parts))
     boundary = "=_mailflow_" + hashlib.sha256(mid.encode()).hexdigest()[:24]
     # "=_" cannot occur in quoted-printable output, so the boundary never collides with a body.
     parts = [
@@ -175,7 +189,12 @@ def compose(
         f"--{boundary}--",
         "",
     ]
-    return CRLF.join(parts).encode("ascii")
+    return _encoded(CRLF.join(parts))
+
+
+def _encoded(message: str) -> bytes:
+    # ASCII but for a UTF-8 address (RFC 6532), the one thing that cannot be encoded-word'ed.
+    return message.encode("utf-8")
 
 
 def _text_part(subtype: str, body: str) -> list[str]:
@@ -200,7 +219,9 @@ def _addresses(name: str, values: Sequence[str]) -> str:
         display, spec = match.groups() if match else ("", value.strip())
         if len(display) > 1 and display[0] == display[-1] == '"':
             display = display[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        if not (spec.isascii() and _ADDR_SPEC.fullmatch(spec)):
+        spec = wire_address(spec)
+        pattern = _ADDR_SPEC if spec.isascii() else _UTF8_ADDR_SPEC
+        if not pattern.fullmatch(spec) or "\ufffd" in spec:
             raise ValueError(f"bad address in {name}: {spec!r}")
         rendered.append(f"{_display_name(name, display)} <{spec}>" if display else spec)
     return _fold(name, rendered, ", ")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from email.message import Message
-from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
 
 from mailflow.parse.charsets import decode_header_value
 from mailflow.parse.facts import Bounce
-from mailflow.parse.message import parse_bytes
+from mailflow.parse.mailheaders import safe_getaddresses
+from mailflow.parse.message import parse_bytes, walk
 
 _DAEMON_LOCALPARTS = {"mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "postmaster"}
 _DAEMON_NAMES = re.compile(r"mail delivery (subsystem|system|service)|mailer.daemon", re.I)
@@ -40,7 +40,7 @@ def _body(part: Message) -> bytes:
 def _dsn_blocks(msg: Message) -> list[Message]:
     """The per-message and per-recipient field blocks of every message/delivery-status part."""
     blocks: list[Message] = []
-    for part in msg.walk():
+    for part in walk(msg):
         if part.get_content_type() != "message/delivery-status":
             continue
         payload = part.get_payload()
@@ -85,7 +85,7 @@ def _looks_like_bounce(msg: Message) -> bool:
         report = str(msg.get_param("report-type", "") or "").lower()
         if report == "delivery-status":
             return True
-    name, address = parseaddr(str(msg.get("from", "")))
+    name, address = next(iter(safe_getaddresses([str(msg.get("from", ""))])), ("", ""))
     local = address.split("@", 1)[0].lower()
     subject = decode_header_value(str(msg.get("subject", "")))
     if local in _DAEMON_LOCALPARTS - {"postmaster"} or _DAEMON_NAMES.search(name or address):
@@ -98,7 +98,7 @@ def _looks_like_bounce(msg: Message) -> bool:
 def _body_text(msg: Message, limit: int = 200_000) -> str:
     """Human-readable text parts (not the returned original), for status codes."""
     chunks: list[str] = []
-    for part in msg.walk():
+    for part in walk(msg):
         if (
             part.get_content_maintype() == "text"
             and part.get_content_type() != "text/rfc822-headers"
@@ -147,13 +147,15 @@ def _text_recipients(text: str) -> set[str]:
 
 def _original_recipient(msg: Message) -> str | None:
     """The single To of the returned original, when the bounce names no recipient itself."""
-    for part in msg.walk():
+    for part in walk(msg):
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
             payload = part.get_payload()
             original = payload[0] if isinstance(payload, list) and payload else None
             if not isinstance(original, Message):
                 original = parse_bytes(_body(part))
-            pairs = getaddresses(original.get_all("to", []) + original.get_all("cc", []))
+            pairs = safe_getaddresses(
+                [str(v) for v in original.get_all("to", []) + original.get_all("cc", [])]
+            )
             found = {a for _, addr in pairs if (a := _clean(addr))}
             return found.pop() if len(found) == 1 else None
     return None

@@ -8,6 +8,7 @@ from email import errors
 from email.utils import getaddresses, parsedate_to_datetime
 
 from mailflow.parse.charsets import decode_header_value, unescape_surrogates
+from mailflow.parse.clean import MAX_COMMENT_DEPTH, comment_depth, flatten_comments
 from mailflow.parse.facts import Address
 
 ANGLE_ID = re.compile(r"<([^<>\s]+)>")
@@ -21,14 +22,33 @@ def msg_id(value: str | None) -> str | None:
     return found.group(1) if found else value.strip().split()[0].strip("<>") or None
 
 
-def addresses(raw: str | None, hint: str | None) -> list[tuple[str, str]]:
+def safe_getaddresses(
+    values: list[str], defects: list[str] | None = None, name: str = "address"
+) -> list[tuple[str, str]]:
+    """`email.utils.getaddresses`, but comments nested deeper than MAX_COMMENT_DEPTH are
+    flattened first: the stdlib parser recurses once per level (RecursionError at ~500)."""
+    flat = []
+    for value in values:
+        if "(" in value and comment_depth(value) > MAX_COMMENT_DEPTH:
+            value = flatten_comments(value)
+            if defects is not None:
+                defects.append(f"deep-nesting:{name}")
+        flat.append(value)
+    try:
+        return getaddresses(flat)
+    except Exception:  # noqa: BLE001 - a header we cannot read is no address, not a crash
+        if defects is not None:
+            defects.append(f"malformed-header:{name}")
+        return []
+
+
+def addresses(
+    raw: str | None, hint: str | None, defects: list[str] | None = None, name: str = "address"
+) -> list[tuple[str, str]]:
     """[(lower-case address, decoded name)]; parse before decoding so encoded commas stay."""
     if not raw:
         return []
-    try:
-        pairs = getaddresses([re.sub(r"\r?\n(?=[ \t])", "", raw)])
-    except Exception:
-        return []
+    pairs = safe_getaddresses([re.sub(r"\r?\n(?=[ \t])", "", raw)], defects, name)
     return [
         (unescape_surrogates(addr, hint).strip().lower(), decode_header_value(name, hint=hint))
         for name, addr in pairs
@@ -39,7 +59,7 @@ def address_list(
     raw: str | None, hint: str | None, name: str, defects: list[str]
 ) -> tuple[str, ...]:
     """Distinct lower-case addresses of an address header; junk entries become a defect."""
-    found = [a for a, _ in addresses(raw, hint)]
+    found = [a for a, _ in addresses(raw, hint, defects, name)]
     good = [a for a in found if "@" in a and " " not in a]
     if raw and raw.strip() and len(good) < len([a for a in found if a]):
         defects.append(f"malformed-header:{name}")
@@ -51,10 +71,12 @@ def sender(raw: str | None, hint: str | None, defects: list[str]) -> Address:
     if raw is None:
         defects.append("no-from")
         return Address("")
-    for addr, name in addresses(raw, hint):
+    for addr, name in addresses(raw, hint, defects, "from"):
         if "@" in addr and " " not in addr:
             return Address(addr, " ".join(name.split()))
     defects.append("malformed-header:from")
+    if "(" in raw and comment_depth(raw) > MAX_COMMENT_DEPTH:
+        raw = flatten_comments(raw)
     whole = decode_header_value(raw, hint=hint).replace('"', "")
     return Address("", " ".join(whole.split()))
 

@@ -16,6 +16,7 @@ from mailflow.parse.charsets import (
     decode_header_value,
     unescape_surrogates,
 )
+from mailflow.parse.clean import MAX_MIME_DEPTH, clean
 from mailflow.parse.facts import Address, Attachment, DecodedMessage
 from mailflow.parse.htmltext import docx_text, html_to_text
 from mailflow.parse.mailheaders import (
@@ -48,6 +49,12 @@ def parse_bytes(raw: bytes) -> Message:
     repaired, repairs = repair_header_block(raw)
     try:
         msg = BytesParser(policy=_POLICY).parsebytes(repaired)
+    except RecursionError:
+        # MIME nested past what the feedparser's recursion survives (~300 levels): keep the
+        # headers (sender, subject, ids) and take the body as opaque text.
+        msg = BytesParser(policy=_POLICY).parsebytes(repaired, headersonly=True)
+        msg.set_type("text/plain")
+        repairs.append(errors.MessageDefect("deep-nesting:mime"))
     except Exception as exc:  # the feedparser is lenient; this is a last resort
         msg = Message(policy=_POLICY)
         msg.set_payload(raw.decode("windows-1252", errors="replace"))
@@ -100,16 +107,46 @@ def _charset(part: Message) -> str | None:
     return clean_label(unescape_surrogates(value)) if value else None
 
 
-def _leaves(part: Message) -> Iterator[tuple[Message, Message | None]]:
-    """Leaf parts with their parent; message/* parts are leaves (their text is not ours)."""
-    stack: list[tuple[Message, Message | None]] = [(part, None)]
+def walk(msg: Message) -> Iterator[Message]:
+    """Every part, depth first, like `Message.walk` but without recursion and not below
+    MAX_MIME_DEPTH (see `too_deep`)."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
     while stack:
-        current, parent = stack.pop()
+        current, depth = stack.pop()
+        yield current
+        payload = current.get_payload() if current.is_multipart() else None
+        if isinstance(payload, list) and depth < MAX_MIME_DEPTH:
+            stack.extend((sub, depth + 1) for sub in reversed(payload) if isinstance(sub, Message))
+
+
+def too_deep(msg: Message) -> bool:
+    """True when parts lie below MAX_MIME_DEPTH (they are not decoded)."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    while stack:
+        current, depth = stack.pop()
+        payload = current.get_payload() if current.is_multipart() else None
+        if isinstance(payload, list) and payload:
+            if depth >= MAX_MIME_DEPTH:
+                return True
+            stack.extend((sub, depth + 1) for sub in payload if isinstance(sub, Message))
+    return False
+
+
+def _leaves(part: Message) -> Iterator[tuple[Message, Message | None]]:
+    """Leaf parts with their parent; message/* parts are leaves (their text is not ours).
+
+    Parts below MAX_MIME_DEPTH are skipped: nesting that deep is an attack, not a letter.
+    """
+    stack: list[tuple[Message, Message | None, int]] = [(part, None, 0)]
+    while stack:
+        current, parent, depth = stack.pop()
         if current.get_content_maintype() == "multipart" and current.is_multipart():
             payload = current.get_payload()
-            if isinstance(payload, list):  # always so for a multipart; narrows the type
+            if isinstance(payload, list) and depth < MAX_MIME_DEPTH:
                 stack.extend(
-                    (sub, current) for sub in reversed(payload) if isinstance(sub, Message)
+                    (sub, current, depth + 1)
+                    for sub in reversed(payload)
+                    if isinstance(sub, Message)
                 )
         else:
             yield current, parent
@@ -148,7 +185,7 @@ def _part_text(part: Message, data: bytes, defects: list[str]) -> str:
         meta = _META_CHARSET.search(data[:4096])
         label = clean_label(meta.group(1).decode("ascii")) if meta else None
     text = decode_bytes(data, label, defects)
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # NUL: clean() records it
     if _param(part, "format")[1].lower() == "flowed":
         text = _unflow(text, _param(part, "delsp")[1].lower() == "yes")
     return text
@@ -179,7 +216,7 @@ def _is_attachment(part: Message, filename: str | None) -> bool:
 
 def _charset_hint(msg: Message) -> str | None:
     """Raw 8-bit headers are usually in the body's charset; use it as a decoding hint."""
-    return next((c for p in msg.walk() if (c := _charset(p)) and c not in ("us-ascii",)), None)
+    return next((c for p in walk(msg) if (c := _charset(p)) and c not in ("us-ascii",)), None)
 
 
 def attachment(raw: bytes, n: int) -> tuple[Attachment, bytes] | None:
@@ -236,8 +273,8 @@ def _body(
 
 
 def _defect_names(msg: Message) -> list[str]:
-    names: list[str] = []
-    for part in msg.walk():
+    names: list[str] = ["deep-nesting:mime"] if too_deep(msg) else []
+    for part in walk(msg):
         for defect in getattr(part, "defects", []):
             if type(defect) is errors.MessageDefect and defect.args:
                 names.append(str(defect.args[0]))
@@ -282,20 +319,42 @@ def _decode_message(msg: Message) -> DecodedMessage:
     subject = decode_header_value(first.get("subject", ""), defects, "subject", hint)
     in_reply_to = first.get("in-reply-to")
     refs = unescape_surrogates(first.get("references", ""))
+    from_ = sender(first.get("from"), hint, defects)
+
+    def line(value: str | None, field: str) -> str:
+        return clean(value or "", field, defects)
+
+    def ids(value: str | None, field: str) -> str | None:
+        # Kept as sent (the raw bytes stay in the inbox); only what cannot be stored goes.
+        return line(value, field) or None if value else None
+
     return DecodedMessage(
-        message_id=message_id,
-        from_=sender(first.get("from"), hint, defects),
-        to=address_list(first.get("to"), hint, "to", defects),
-        cc=address_list(first.get("cc"), hint, "cc", defects),
-        reply_to=address_list(first.get("reply-to"), hint, "reply-to", defects),
-        subject=" ".join(subject.split()),
+        message_id=ids(message_id, "message-id"),
+        from_=Address(line(from_.address, "from"), line(from_.name, "from")),
+        to=tuple(line(a, "to") for a in address_list(first.get("to"), hint, "to", defects)),
+        cc=tuple(line(a, "cc") for a in address_list(first.get("cc"), hint, "cc", defects)),
+        reply_to=tuple(
+            line(a, "reply-to")
+            for a in address_list(first.get("reply-to"), hint, "reply-to", defects)
+        ),
+        subject=" ".join(line(subject, "subject").split()),
         date=parse_date(first.get("date"), defects),
-        in_reply_to=msg_id(unescape_surrogates(in_reply_to)) if in_reply_to else None,
-        references=tuple(ANGLE_ID.findall(refs) or refs.split()),
-        headers=headers,
-        text=text,
-        html=html,
-        attachments=tuple(attachments),
-        attachment_texts=tuple(attachment_texts),
+        in_reply_to=ids(msg_id(unescape_surrogates(in_reply_to)), "in-reply-to")
+        if in_reply_to
+        else None,
+        references=tuple(
+            r for r in (ids(r, "references") for r in ANGLE_ID.findall(refs) or refs.split()) if r
+        ),
+        headers=tuple((line(k, "headers"), line(v, "headers")) for k, v in headers),
+        text=clean(text, "text", defects, multiline=True),
+        html=clean(html, "html", defects, multiline=True) if html is not None else None,
+        attachments=tuple(
+            replace(a, filename=line(a.filename, "filename")) if a.filename else a
+            for a in attachments
+        ),
+        attachment_texts=tuple(
+            (line(name, "filename"), clean(body, "attachment", defects, multiline=True))
+            for name, body in attachment_texts
+        ),
         defects=tuple(dict.fromkeys([*defects, *_defect_names(msg)])),
     )

@@ -13,7 +13,8 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable
-from email.utils import getaddresses
+
+from mailflow.parse.mailheaders import safe_getaddresses
 
 __all__ = ["SIG_LENGTH", "find_token", "make_token", "verify_token"]
 
@@ -46,7 +47,7 @@ def verify_token(secret: bytes, token: str) -> str | None:
 
 def _addr_specs(value: str) -> list[str]:
     # Accept bare addresses as well as header values ("Name <a@b>, c@d").
-    return [addr for _name, addr in getaddresses([value]) if addr]
+    return [addr for _name, addr in safe_getaddresses([value]) if addr]
 
 
 def find_token(addresses: Iterable[str], program_address: str) -> tuple[str | None, str | None]:

@@ -38,6 +38,7 @@ class Received:
     rcpt_tos: tuple[str, ...]
     content: bytes  # exactly as sent (aiosmtpd's original_content: CRLF, dots unstuffed)
     host_name: str = ""  # the name the client greeted with (EHLO/HELO)
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters, e.g. SMTPUTF8, BODY=8BITMIME
 
 
 @dataclass
@@ -87,6 +88,7 @@ class _Handler:
                         tuple(envelope.rcpt_tos),
                         content,
                         session.host_name or "",
+                        tuple(envelope.mail_options),
                     )
                 )
         return "250 2.0.0 Message accepted"
@@ -159,6 +161,7 @@ class SmtpSink:
             hostname=self.host,
             port=self.port,
             server_hostname="sink.example",
+            enable_SMTPUTF8=True,  # a real relay (Postfix) offers it; mailflow uses it if needed
             **self._kwargs,
         )
         self.controller.start()

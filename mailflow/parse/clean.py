@@ -1,0 +1,131 @@
+"""Limits on hostile structure, and the cleaning every decoded value passes through. Pure.
+
+PostgreSQL refuses NUL in text (and JSON) columns, and a lone surrogate cannot be encoded as
+UTF-8 at all; either would make a mail impossible to store or print. Such characters are
+removed (or replaced) once, here, and recorded as defects; the raw bytes stay untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from urllib.parse import quote
+
+# Comment nesting in an address header the stdlib parser (which recurses per level) is given;
+# real mail nests at most two or three.
+MAX_COMMENT_DEPTH = 32
+# MIME nesting decoded; deeper parts are not walked. Real mail (a forward of a forward of a
+# signed message) rarely passes ten.
+MAX_MIME_DEPTH = 40
+# A Message-ID we reuse in our own headers or look up is cut to this length (RFC 5322's line).
+MAX_REUSED_ID = 250
+
+# C0 controls except TAB/LF, DEL and the C1 block (left by latin-1 mis-decoding).
+_CONTROLS_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+_DOT_ATOM_TEXT = "!#$%&'*+-/=?^_`{|}~."  # what a reused id keeps besides letters and digits
+
+
+def clean(value: str, field: str, defects: list[str], *, multiline: bool = False) -> str:
+    """value without control characters (TAB/LF kept if multiline) and lone surrogates.
+
+    Each kind found adds a defect naming the field, e.g. ``control-characters:subject``.
+    """
+    if value.isascii() and value.isprintable():
+        return value  # the common case: nothing to scan twice
+    pattern = _CONTROLS_TEXT if multiline else _CONTROLS_LINE
+    if not multiline:
+        value = re.sub(r"[\t\r\n]+", " ", value)  # folding whitespace is a space, not a defect
+    cleaned = pattern.sub("", value)
+    if cleaned != value:
+        defects.append(f"control-characters:{field}")
+    replaced = _SURROGATES.sub("\ufffd", cleaned)
+    if replaced != cleaned:
+        defects.append(f"undecodable:{field}")
+    return replaced
+
+
+def comment_depth(value: str) -> int:
+    """The deepest nesting of (comments) in an address header; quoted strings do not count."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"' and depth == 0:
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")" and depth:
+            depth -= 1
+    return deepest
+
+
+def flatten_comments(value: str) -> str:
+    """value with every (comment) removed, innermost first, without recursion."""
+    innermost = re.compile(r"\((?:[^()\\]|\\.)*\)")
+    while True:
+        value, n = innermost.subn(" ", value)
+        if not n:
+            return value.replace("(", " ").replace(")", " ")  # unbalanced leftovers
+
+
+def reusable_id(value: str | None) -> str | None:
+    """A Message-ID safe to put in our own In-Reply-To/References and to look up: ASCII,
+    no spaces or brackets. Non-ASCII (RFC 6532) ids are percent-encoded, deterministically,
+    so the same incoming id always gives the same reused one; None if nothing is left.
+    """
+    if not value:
+        return None
+    # Whitespace goes as in the inbox's lookup key (a folded id is one id).
+    value = _SURROGATES.sub("", re.sub(r"[\s\x00-\x1f\x7f-\x9f]+", "", value)).strip("<>")
+    local, at, domain = value.rpartition("@")
+    if not at:
+        local, domain = value, ""
+    if domain and not domain.isascii():
+        with contextlib.suppress(UnicodeError):  # if not IDNA, percent-encoded below
+            domain = domain.encode("idna").decode("ascii")
+    safe = "".join(
+        c if c.isascii() and (c.isalnum() or c in _DOT_ATOM_TEXT) else quote(c, safe="")
+        for c in local
+    )
+    if domain:
+        safe += "@" + "".join(
+            c if c.isascii() and (c.isalnum() or c in "-.[]:") else quote(c, safe="")
+            for c in domain
+        )
+    return safe[:MAX_REUSED_ID] or None
+
+
+def address_forms(address: str) -> list[str]:
+    """The lower-case spellings of one address: as written, and its domain as A-labels
+    (xn--, what bounces and some clients report) and as Unicode (what people type)."""
+    address = address.strip().lower()
+    forms = [address]
+    local, at, domain = address.rpartition("@")
+    if at and domain:
+        for convert in (_to_ascii, _to_unicode):
+            other = convert(domain)
+            if other and other != domain:
+                forms.append(f"{local}@{other}")
+    return forms
+
+
+def _to_ascii(domain: str) -> str | None:
+    try:
+        return domain.encode("idna").decode("ascii") if not domain.isascii() else None
+    except UnicodeError:
+        return None
+
+
+def _to_unicode(domain: str) -> str | None:
+    try:
+        return domain.encode("ascii").decode("idna") if "xn--" in domain else None
+    except UnicodeError:
+        return None
