@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 
+import dkim.dnsplug
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 
@@ -21,6 +22,7 @@ from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transport import MaildirTransport, Transport
 from mailflow.outbox.render import DEFAULT_TEMPLATES, Renderer
 from mailflow.outbox.samples import TEMPLATE_NAMES, sample_context
+from mailflow.parse.authn import DnsFunc
 from mailflow.resources import default_rules
 from mailflow.settings import Settings, setting_default
 from mailflow.store.db import Database
@@ -34,6 +36,7 @@ CODE_TEMPLATES = (
     "staff-digest",
     "staff-merge-proposal",
     "staff-status",
+    "staff-confirm",
     "library-not-understood",
 )
 
@@ -85,11 +88,13 @@ def build(
     transport: Transport | None = None,
     create: bool = True,
     read_only: bool = False,
+    dnsfunc: DnsFunc | None = None,
 ) -> Services:
     """Everything a command needs.
 
     create: make the database when it is missing (`run`); otherwise a missing one is refused.
     read_only: for commands that only look: no database made, no secret file, no outgoing/.
+    dnsfunc: the DNS lookup staff DKIM verification uses; dkimpy's resolver unless given.
     """
     # Rules and templates first, with a stand-in secret: a broken file stops us before
     # anything exists on disk.
@@ -99,6 +104,7 @@ def build(
         db.upgrade()
     if not read_only or settings.has_secret():
         workflow.program = replace(workflow.program, secret=settings.secret())
+    workflow.program = replace(workflow.program, dnsfunc=dnsfunc or dkim.dnsplug.get_txt)
     if transport is None and not read_only:
         transport = build_transport(settings)
     return Services(
@@ -207,6 +213,8 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         work_end=work_end,
         default_timezone=settings["schedule.default_timezone"],
         default_locale=settings["templates.default_locale"],
+        trusted_authserv_ids=tuple(settings["staff.trusted_authserv_ids"]),
+        confirm_days=settings["staff.confirm_days"],
     )
     return Workflow(program=program, rules=rules, renderer=renderer)
 

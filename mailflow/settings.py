@@ -45,6 +45,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("program.staff", [], "Staff addresses (list). Only these may send commands by mail."),
     Setting(
+        "staff.trusted_authserv_ids",
+        [],
+        "Receiving hosts (authserv-ids) whose topmost Authentication-Results header is believed for"
+        " staff commands (list); empty: only DKIM that mailflow verifies itself.",
+    ),
+    Setting(
+        "staff.confirm_days",
+        2,
+        "An unauthenticated staff command is confirmed by mail within this many days, or not at all.",
+    ),
+    Setting(
         "program.secret",
         "",
         "Secret that signs reply tokens. Environment only (MAILFLOW_PROGRAM_SECRET); else secret_file.",

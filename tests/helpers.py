@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,10 @@ T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 SECRET = "test-secret-long-enough-for-32-bytes-of-hmac-key"
 PROGRAM = "sisters@program.example"
 STAFF = "coordinator@program.example"
+# The receiving host the tests' program trusts (staff.trusted_authserv_ids), and the verdict it
+# writes on staff mail: mail() and program.reply() add it to staff mail unless told not to.
+TRUSTED_MX = "mx.program.example"
+STAFF_VERDICT = f"{TRUSTED_MX}; dmarc=pass header.from=program.example"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -61,6 +65,7 @@ def make_services(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Service
             "MAILFLOW_PROGRAM_SECRET": SECRET,
             "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
             "MAILFLOW_PROGRAM_STAFF": STAFF,
+            "MAILFLOW_STAFF_TRUSTED_AUTHSERV_IDS": TRUSTED_MX,
             "MAILFLOW_INBOUND_LISTEN": "off",
             "MAILFLOW_OUTBOUND_MAILDIR": str(tmp_path / "outgoing"),
             **env,
@@ -85,9 +90,15 @@ def mail(
     headers: dict[str, str] | None = None,
     date: datetime = T0,
     message_id: str | None = None,
+    authenticated: bool | None = None,
 ) -> bytes:
-    """A plain (optionally multipart/alternative) message as a mail client would send it."""
+    """A plain (optionally multipart/alternative) message as a mail client would send it.
+
+    authenticated: the trusted receiving host's dmarc=pass on top; by default for staff mail.
+    """
     msg = EmailMessage()
+    if authenticated or (authenticated is None and is_staff_sender(sender)):
+        msg["Authentication-Results"] = STAFF_VERDICT
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
@@ -99,6 +110,10 @@ def mail(
     if html is not None:
         msg.add_alternative(html, subtype="html")
     return msg.as_bytes(policy=SMTP)  # CRLF, as mail travels on the wire
+
+
+def is_staff_sender(sender: str) -> bool:
+    return parseaddr(sender)[1].lower() in STAFF.lower().split(",")
 
 
 APPLICATION_EN = """Dear program team,

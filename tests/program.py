@@ -21,10 +21,11 @@ from mailflow.clock import FrozenClock
 from mailflow.demo.clients import reply_bytes
 from mailflow.demo.world import free_port
 from mailflow.inbound.lmtp import Endpoint
+from mailflow.parse.authn import DnsFunc
 from mailflow.runtime import OnceReport, Runtime
 from mailflow.settings import load
 from mailflow.store.schema import Library, Outbox, Partnership
-from tests.helpers import PROGRAM, SECRET, STAFF, T0
+from tests.helpers import PROGRAM, SECRET, STAFF, STAFF_VERDICT, T0, TRUSTED_MX, is_staff_sender
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp_sink import SmtpSink
 
@@ -53,7 +54,14 @@ class Sent:
 
 class ProgramUnderTest:
     def __init__(
-        self, db_url: str, dovecot: Dovecot, user: MailUser, sink: SmtpSink, tmp: Path, **env: str
+        self,
+        db_url: str,
+        dovecot: Dovecot,
+        user: MailUser,
+        sink: SmtpSink,
+        tmp: Path,
+        dnsfunc: DnsFunc | None = None,
+        **env: str,
     ) -> None:
         self.dovecot, self.user, self.sink = dovecot, user, sink
         self.clock = FrozenClock(T0)
@@ -64,6 +72,7 @@ class ProgramUnderTest:
                 "MAILFLOW_PROGRAM_SECRET": SECRET,
                 "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
                 "MAILFLOW_PROGRAM_STAFF": STAFF,
+                "MAILFLOW_STAFF_TRUSTED_AUTHSERV_IDS": TRUSTED_MX,
                 "MAILFLOW_INBOUND_LISTEN": "off",
                 "MAILFLOW_IMAP_HOST": dovecot.host,
                 "MAILFLOW_IMAP_PORT": str(dovecot.imap_port),
@@ -77,7 +86,8 @@ class ProgramUnderTest:
                 **env,
             },
         )
-        self.services: Services = build(settings, self.clock)
+        # No DNS in tests: DKIM keys come from the test's own lookup (none: nothing verifies).
+        self.services: Services = build(settings, self.clock, dnsfunc=dnsfunc or _no_dns)
         self.runtime = Runtime(self.services)
         self._seen = 0
         self.endpoint: Endpoint | None = None
@@ -142,6 +152,10 @@ class ProgramUnderTest:
             return s.get(Partnership, pid)
 
 
+def _no_dns(name: bytes, timeout: int = 5) -> None:
+    return None
+
+
 def for_address(mails: list[Sent], address: str) -> list[Sent]:
     return [m for m in mails if address in m.to]
 
@@ -154,9 +168,15 @@ def reply(
     client: str = "gmail",
     subject_prefix: str = "Re: ",
     to: str | None = None,
+    authenticated: bool | None = None,
 ) -> bytes:
-    """A reply to `original` from `sender`, quoting it the way `client` does."""
+    """A reply to `original` from `sender`, quoting it the way `client` does.
+
+    authenticated: the trusted receiving host's dmarc=pass on it; by default for staff mail.
+    """
+    verdict = authenticated or (authenticated is None and is_staff_sender(sender))
     return reply_bytes(
         original=original.msg, original_text=original.text, sender=sender, body=body,
         date=T0 + timedelta(days=30), client=client, to=to,
+        extra_headers=[("Authentication-Results", STAFF_VERDICT)] if verdict else (),
     )  # fmt: skip

@@ -39,6 +39,7 @@ def cli(
         "MAILFLOW_PROGRAM_SECRET": SECRET,
         "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
         "MAILFLOW_PROGRAM_STAFF": STAFF,
+        "MAILFLOW_STAFF_TRUSTED_AUTHSERV_IDS": "mx.program.example",
         "MAILFLOW_INBOUND_LISTEN": "off",
         "MAILFLOW_OUTBOUND_TRANSPORT": "maildir",
         "MAILFLOW_OUTBOUND_MAILDIR": str(tmp_path / "outgoing"),

@@ -59,6 +59,7 @@ def cli(db_url: str, tmp_path: Path, **env: str) -> Callable[..., Result]:
             "MAILFLOW_PROGRAM_SECRET": SECRET,
             "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
             "MAILFLOW_PROGRAM_STAFF": STAFF,
+            "MAILFLOW_STAFF_TRUSTED_AUTHSERV_IDS": "mx.program.example",
             "MAILFLOW_INBOUND_LISTEN": "off",
             "MAILFLOW_OUTBOUND_TRANSPORT": "maildir",
             "MAILFLOW_OUTBOUND_MAILDIR": str(tmp_path / "outgoing"),

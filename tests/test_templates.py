@@ -38,7 +38,7 @@ EXPECTED_NAMES = {
     "partnership-evaluation", "partnership-review-reminder", "partnership-renewed",
     "partnership-closed", "partnership-informal-confirmed", "staff-proposal",
     "staff-needs-person", "staff-escalation", "staff-notice", "staff-digest", "staff-merge-proposal",
-    "staff-status",
+    "staff-status", "staff-confirm",
 }  # fmt: skip
 
 
@@ -417,9 +417,12 @@ EXPECTED_META = {
     "staff-digest": ({"status"}, None),
     "staff-merge-proposal": ({"merge", "note"}, None),
     "staff-status": (set(), None),
+    "staff-confirm": ({"confirm"}, None),
 }
 LIBRARY_WORDS = {"yes", "no", "informal", "mou", "fields", "text", "withdraw", "contact"}
-STAFF_WORDS = {"approve", "reject", "note", "resume", "close", "skip-mou", "merge", "status"}
+STAFF_WORDS = {
+    "approve", "reject", "note", "resume", "close", "skip-mou", "merge", "status", "confirm",
+}  # fmt: skip
 # How a mail's text invites each reply, per locale (staff verbs: '"merge"' / '（merge）').
 INVITES = {
     "en": {
@@ -585,7 +588,7 @@ def test_staff_mail_in_chinese(name: str) -> None:
     for verb in zh_renderer.meta(name).expects:  # the English and the Chinese command word
         assert f"（{verb}）" in out.text
     chinese = {"approve": "批准", "reject": "驳回", "note": "备注", "resume": "恢复"}
-    chinese |= {"close": "关闭", "merge": "合并", "status": "状态"}
+    chinese |= {"close": "关闭", "merge": "合并", "status": "状态", "confirm": "确认"}
     for verb in zh_renderer.meta(name).expects:
         assert f"“{chinese[verb]}”" in out.text or f"{chinese[verb]}/" in out.text
 

@@ -68,6 +68,9 @@ class DemoResult:
     pages: list[Path]
 
 
+DEMO_MX = "mx.demo.example"  # the authserv-id of the (pretend) receiving host staff mail passes
+
+
 class Demo:
     def __init__(self, folder: Path, echo: Callable[[str], None]) -> None:
         self.folder, self.echo = folder, echo
@@ -81,6 +84,8 @@ class Demo:
             "MAILFLOW_PROGRAM_SECRET": secrets.token_urlsafe(32),
             "MAILFLOW_PROGRAM_ADDRESS": PROGRAM,
             "MAILFLOW_PROGRAM_STAFF": parseaddr(COORDINATOR)[1],
+            # The demo's world plays the receiving host that vouches for the coordinator's mail.
+            "MAILFLOW_STAFF_TRUSTED_AUTHSERV_IDS": DEMO_MX,
             "MAILFLOW_INBOUND_LISTEN": "smtp",
             "MAILFLOW_INBOUND_PORT": str(port),
             "MAILFLOW_OUTBOUND_TRANSPORT": "smtp",
@@ -193,8 +198,10 @@ class Demo:
         return said
 
     def answer_staff(self, mail: Delivered, body: str) -> None:
+        domain = parseaddr(COORDINATOR)[1].rpartition("@")[2]
+        verdict = ("Authentication-Results", f"{DEMO_MX}; dmarc=pass header.from={domain}")
         raw = reply_bytes(original=mail.msg, original_text=mail.text, sender=COORDINATOR, body=body,
-                          date=self.clock.now(), client="outlook")  # fmt: skip
+                          date=self.clock.now(), client="outlook", extra_headers=[verdict])  # fmt: skip
         self.send(COORDINATOR, raw, to=str(mail.msg["Reply-To"] or PROGRAM))
 
     # -- narrative ---------------------------------------------------------------------------------

@@ -3,11 +3,19 @@
 The record comes from the reply token of the mail staff answer (a proposal, an escalation, a
 needs-a-person item). Answers to staff (a `status`, "not possible in this state") are staff
 answers, not items needing a person.
+
+A From header proves nothing: a command acts only when the mail is authenticated for the staff
+address (parse/authn.py: DKIM verified here, or a trusted receiving host's Authentication-Results).
+Otherwise nothing happens and the staff address, as the settings write it, is asked to reply
+`confirm` to a mail carrying a one-time token (`c12`); that reply runs the stored command once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select
 
 from mailflow.dispatch import attention, letters, libraries
 from mailflow.dispatch.apply import apply_event
@@ -16,8 +24,19 @@ from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Record, Turn, load_
 from mailflow.engine.definition import Command
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
+from mailflow.parse.authn import authenticated_by
 from mailflow.parse.intents import split_pair
-from mailflow.store.schema import AttentionItem, Contact, Library, Partnership
+from mailflow.store.schema import (
+    AttentionItem,
+    Contact,
+    InboxMessage,
+    Library,
+    Partnership,
+    StaffConfirmation,
+)
+
+CONFIRM_TEMPLATE = "staff-confirm"
+UNAUTHENTICATED = "unauthenticated"  # the attention item: one per sender per day
 
 Handler = Callable[[Turn, Facts, Command, str, "Record | AttentionItem | None"], Outcome]
 
@@ -29,9 +48,14 @@ def answer(turn: Turn, facts: Facts, text: str, lines: list[str] | None = None) 
     return Outcome(Outcomes.STAFF_ANSWER, f"staff answered: {text}")
 
 
-def run_command(turn: Turn, facts: Facts) -> Outcome:
+def run_command(turn: Turn, facts: Facts, *, confirmed: bool = False) -> Outcome:
+    """Act on a staff command; confirmed: its staff address has confirmed it by mail."""
     verb, _, argument = (facts.command or "").partition(" ")
     command = turn.wf.commands.get(verb)
+    # `confirm` needs no authentication: the round trip to the configured address proves it.
+    is_confirm = command is not None and command.run == "confirm"
+    if not confirmed and not is_confirm and authenticated(turn, facts) is None:
+        return ask_to_confirm(turn, facts)
     if command is None:
         return answer(turn, facts, f"{verb}: not a command ({', '.join(turn.wf.commands)})")
     if not _may(turn, command, facts.from_.address):
@@ -53,6 +77,86 @@ def run_command(turn: Turn, facts: Facts) -> Outcome:
     if command.run is not None:
         return HANDLERS[command.run](turn, facts, command, argument, target)
     return _event_command(turn, facts, command, argument, target)
+
+
+def authenticated(turn: Turn, facts: Facts) -> str | None:
+    """How the command's mail is authenticated for its sender (see parse/authn.py), or None."""
+    row = turn.session.get(InboxMessage, turn.cause.inbox_id) if turn.cause.inbox_id else None
+    if row is None:
+        return None
+    program = turn.program
+    return authenticated_by(
+        row.raw, facts.from_.address, dnsfunc=program.dnsfunc,
+        trusted_authserv_ids=program.trusted_authserv_ids,
+    )  # fmt: skip
+
+
+def ask_to_confirm(turn: Turn, facts: Facts) -> Outcome:
+    """Do nothing yet: ask the staff address itself (never the sender as written, never a
+    Reply-To) whether it sent this command, and tell coordinators once per sender per day."""
+    address = turn.program.configured_address(facts.from_.address)
+    if address is None:  # parse reads commands only from staff addresses; defensive
+        return Outcome(
+            Outcomes.STAFF_UNCONFIRMED, "unauthenticated command from a non-staff address"
+        )
+    command = (facts.command or "").strip()
+    pending = StaffConfirmation(
+        inbox_id=turn.cause.inbox_id, address=address, command=command, created_at=turn.now,
+        expires_at=turn.now + timedelta(days=turn.program.confirm_days),
+    )  # fmt: skip
+    turn.session.add(pending)
+    turn.session.flush()
+    letters.enqueue(
+        turn, template=CONFIRM_TEMPLATE, locales=[turn.program.default_locale], to=[address],
+        context={"recipient": {"name": "", "email": address}, "command": command,
+                 "expires": pending.expires_at.date().isoformat(),
+                 "message": attention.message_view(turn, facts, "not authenticated")},
+        record=None, token_ref=f"c{pending.id}", thread_key=f"confirm:{pending.id}",
+    )  # fmt: skip
+    reason = f"a staff command from {address} was not authenticated; it acts only if confirmed"
+    recent = turn.session.scalar(
+        select(AttentionItem.id).where(
+            AttentionItem.code == UNAUTHENTICATED, AttentionItem.reason == reason,
+            AttentionItem.created_at > turn.now - timedelta(days=1),
+        )
+    )  # fmt: skip
+    if recent is None:
+        attention.open_item(turn, UNAUTHENTICATED, reason, data={"sender": address})
+    text = f"not authenticated: {command!r} waits for confirmation #{pending.id} by {address}"
+    return Outcome(Outcomes.STAFF_UNCONFIRMED, text)
+
+
+def confirm(turn: Turn, facts: Facts, command: Command, argument: str, target: object) -> Outcome:
+    """`confirm` in reply to a confirmation mail: run the command it asked about, once."""
+    ref = (facts.token or "").partition(".")[0]  # parse verified the token
+    pending = (
+        turn.session.get(StaffConfirmation, int(ref[1:]))
+        if ref.startswith("c") and ref[1:].isdigit()
+        else None
+    )
+    sender = facts.from_.address.lower()
+    if pending is None or pending.address.lower() != sender:
+        return Outcome(Outcomes.STAFF_REFUSED, "confirm: no confirmation of this address named")
+    if pending.used_at is not None:
+        return Outcome(Outcomes.STAFF_REFUSED, f"confirm: #{pending.id} was used already")
+    if pending.expires_at <= turn.now:
+        return Outcome(Outcomes.STAFF_REFUSED, f"confirm: #{pending.id} expired")
+    pending.used_at, pending.used_inbox_id = turn.now, turn.cause.inbox_id
+    for item in turn.session.scalars(
+        select(AttentionItem).where(
+            AttentionItem.code == UNAUTHENTICATED, AttentionItem.resolved_at.is_(None)
+        )
+    ):
+        if item.data.get("sender") == pending.address:
+            attention.resolve(turn, item, f"confirmed by {pending.address}")
+    from mailflow.dispatch.inbox import read_facts  # inbox imports this module
+
+    original = turn.session.get(InboxMessage, pending.inbox_id)
+    assert original is not None
+    facts_then = read_facts(turn, original.raw)
+    then = turn.because(Cause("message", inbox_id=original.id, message_id=facts_then.message_id))
+    outcome = run_command(then, facts_then, confirmed=True)
+    return Outcome(outcome.code, f"confirmed #{pending.id}: {outcome.text}")
 
 
 def _may(turn: Turn, command: Command, sender: str) -> bool:
@@ -161,4 +265,6 @@ def contact(turn: Turn, facts: Facts, command: Command, argument: str, target: o
     return Outcome(Outcomes.STAFF_COMMAND, f"staff contact: library #{target.id}: {text}")
 
 
-HANDLERS: dict[str, Handler] = {"pair": pair, "status": status, "merge": merge, "contact": contact}
+HANDLERS: dict[str, Handler] = {
+    "pair": pair, "status": status, "merge": merge, "contact": contact, "confirm": confirm,
+}  # fmt: skip

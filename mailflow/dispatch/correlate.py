@@ -70,8 +70,8 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
             ).first()
             if sent is not None and sent.record_type and sent.record_id:
                 ref = f"{sent.record_type[0]}{sent.record_id}"
-    if ref is None or not ref[1:].isdigit():
-        return None
+    if ref is None or not ref[1:].isdigit() or ref[0] not in "npl":
+        return None  # a confirmation (`c12`) names no record: commands.confirm reads it
     if ref[0] == "n":
         return turn.session.get(AttentionItem, int(ref[1:]))
     return load_record(turn.session, {"p": "partnership", "l": "library"}.get(ref[0]), int(ref[1:]))

@@ -90,13 +90,7 @@ def process_pending(
 
 def handle_message(turn: Turn, row: InboxMessage) -> tuple[str, Outcome]:
     """Parse once, act, and keep the facts with the outcome (a code and the words)."""
-    program = turn.program
-    facts = parse_message(
-        row.raw, program_address=program.program_address, secret=program.secret,
-        staff=(*program.staff, *filter(None, [program.mentor_address])),
-        commands=turn.wf.rules.command_words(),
-        text_verbs=turn.wf.rules.text_verbs(),
-    )  # fmt: skip
+    facts = read_facts(turn, row.raw)
     turn = turn.because(Cause("message", inbox_id=row.id, message_id=facts.message_id))
     outcome = act(turn, facts)
     turn.session.add(
@@ -112,6 +106,17 @@ def handle_message(turn: Turn, row: InboxMessage) -> tuple[str, Outcome]:
     row.status, row.processed_at = outcome.inbox_status, turn.now
     row.error = outcome.text if outcome.code is Outcomes.QUARANTINED else None
     return facts.kind, outcome
+
+
+def read_facts(turn: Turn, raw: bytes) -> Facts:
+    """One stored message read as the program reads it (a confirmed command is read again)."""
+    program = turn.program
+    return parse_message(
+        raw, program_address=program.program_address, secret=program.secret,
+        staff=(*program.staff, *filter(None, [program.mentor_address])),
+        commands=turn.wf.rules.command_words(),
+        text_verbs=turn.wf.rules.text_verbs(),
+    )  # fmt: skip
 
 
 def unreadable(facts: Facts) -> bool:

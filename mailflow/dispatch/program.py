@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time
 
@@ -23,6 +24,11 @@ class ProgramContext:
     work_end: time = time(17, 0)
     default_timezone: str = "UTC"
     default_locale: str = "en"
+    # Staff authentication (parse/authn.py): the hosts whose Authentication-Results count, the
+    # DNS lookup DKIM verification uses (None: no DKIM check), and how long a confirmation lasts.
+    trusted_authserv_ids: tuple[str, ...] = ()
+    dnsfunc: Callable[..., bytes | str | None] | None = None
+    confirm_days: int = 2
 
     @property
     def domain(self) -> str:
@@ -35,6 +41,14 @@ class ProgramContext:
     def reply_address(self, token: str) -> str:
         local, _, domain = self.program_address.partition("@")
         return f"{local}+{token}@{domain}"
+
+    def configured_address(self, address: str) -> str | None:
+        """The staff or mentor address as the settings write it, for a sender that is one."""
+        wanted = address.strip().lower()
+        for configured in (*self.staff, *filter(None, [self.mentor])):
+            if wanted and configured.lower() == wanted:
+                return configured
+        return None
 
     def is_staff(self, address: str) -> bool:
         return bool(address) and address.lower() in {s.lower() for s in self.staff}

@@ -38,6 +38,8 @@ class Outcomes(StrEnum):
     QUARANTINED = "quarantined"
     STAFF_COMMAND = "staff-command"  # a staff command acted
     STAFF_ANSWER = "staff-answer"  # a staff command was answered (status, not possible, ...)
+    STAFF_UNCONFIRMED = "staff-unconfirmed"  # unauthenticated: the staff address is asked first
+    STAFF_REFUSED = "staff-refused"  # a confirmation that is used, expired or not that address's
 
 
 @dataclass(frozen=True)

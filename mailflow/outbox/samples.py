@@ -248,6 +248,12 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
         "message": STATUS_MESSAGE,
         "recipient": STAFF,
     },
+    "staff-confirm": {
+        "command": "close",
+        "expires": "2026-03-07",
+        "message": STATUS_MESSAGE | {"text": "close", "reason": "not authenticated"},
+        "recipient": STAFF,
+    },
     "staff-escalation": {
         "reason": "stalled",
         "partnership": TRIAL | {"state": "stalled"},

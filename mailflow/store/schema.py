@@ -320,3 +320,18 @@ class AttentionItem(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(320))
     resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class StaffConfirmation(Base):
+    """A staff command that arrived unauthenticated: it acts only once its address confirms it."""
+
+    __tablename__ = "staff_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"))  # the command, as it came
+    address: Mapped[str] = mapped_column(String(320), index=True)  # as the settings write it
+    command: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))  # the confirmation
