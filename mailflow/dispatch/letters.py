@@ -314,7 +314,7 @@ def enqueue(
         sender=f"{program.name} <{program.program_address}>", to=list(to), cc=list(cc),
         subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=message_id,
         date=turn.now, in_reply_to=last, references=references, reply_to=reply_to,
-        auto_submitted=True, origin=program.domain,
+        auto_submitted=True, origin=program.domain, origin_secret=program.secret,
     )  # fmt: skip
     row = Outbox(
         message_id=message_id,
