@@ -207,6 +207,8 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         work_end=work_end,
         default_timezone=settings["schedule.default_timezone"],
         default_locale=settings["templates.default_locale"],
+        max_away_days=int(settings["schedule.max_away_days"]),
+        token_grace_days=int(settings["program.token_grace_days"]),
     )
     return Workflow(program=program, rules=rules, renderer=renderer)
 

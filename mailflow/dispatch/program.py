@@ -23,6 +23,8 @@ class ProgramContext:
     work_end: time = time(17, 0)
     default_timezone: str = "UTC"
     default_locale: str = "en"
+    max_away_days: int = 60  # an out-of-office pauses reminders for at most this long
+    token_grace_days: int = 30  # a token of a record in a final state acts this long after
 
     @property
     def domain(self) -> str:
