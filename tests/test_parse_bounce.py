@@ -146,3 +146,12 @@ def test_mixed_report_keeps_permanent_failures_sorted_and_deduplicated() -> None
 def test_garbage_is_not_a_bounce() -> None:
     assert detect_bounce(b"") is None
     assert detect_bounce(b"\x00\xff garbage \x80\x81\n\n\xfe") is None
+
+
+def test_an_address_named_spam_is_no_spam_verdict() -> None:
+    raw = (DATA / "bounces" / "postfix_dsn_user_unknown.eml").read_bytes()
+    raw = raw.replace(b"old.contact@library.example.org", b"spam@antivirus-lib.example.org")
+    raw = raw.replace(b"Old.Contact@Library.Example.org", b"spam@antivirus-lib.example.org")
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("spam@antivirus-lib.example.org",)
+    assert found.statuses == ("5.1.1",) and not found.spam_verdict

@@ -26,6 +26,7 @@ from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, load_record
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
+from mailflow.parse.bounce import NAMES
 from mailflow.parse.facts import Bounce
 from mailflow.store.schema import History, Outbox
 
@@ -149,7 +150,8 @@ def on_permanent_failure(
     def handle(session: Session, row: Outbox, exc: Exception) -> None:
         turn = Turn(session, wf, clock.now(), Cause("engine"))
         refused = [r.lower() for r in (getattr(exc, "recipients", None) or row.recipients)]
-        if _CONTENT_REFUSAL.search(str(exc)):
+        # Addresses and host names in the error say nothing about content ("spam@lib.example").
+        if _CONTENT_REFUSAL.search(NAMES.sub(" ", str(exc))):
             # The mail failed; the address did not. The relay's words may quote the content.
             reason = f"the relay refused the content of {row.template} to {', '.join(refused)}"
             code = m.group(0) if (m := re.search(r"\b5\.7\.\d{1,3}\b", str(exc))) else None

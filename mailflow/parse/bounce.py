@@ -26,6 +26,8 @@ _SMTP_REPLY = re.compile(r"\b([45])\d\d[ -]")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 # A Message-ID quoted in a report's text ("Message-ID: <...>", Exchange's "Original message ID").
 _QUOTED_ID = re.compile(r"message[- _]?id\s*[:=]?\s*<([^<>\s]+@[^<>\s]+)>", re.I)
+# Addresses and host names (a dotted name with a letter: not a status code like 5.7.1).
+NAMES = re.compile(r"\S+@\S+|\b(?=[\w-]*[^\W\d_])[\w-]+(?:\.[\w-]+)+\b")
 # Words by which receivers say they refused the content, not the address.
 _SPAM_VERDICT = re.compile(
     r"\bspam\b|junk mail|content (was )?rejected|message content|blocked by (policy|filter)"
@@ -197,7 +199,8 @@ def _with_references(found: Bounce, msg: Message) -> Bounce:
         found.permanent,
         message_ids=_returned_ids(msg),
         statuses=tuple(dict.fromkeys(statuses)),
-        spam_verdict=bool(_SPAM_VERDICT.search(text)),
+        # Addresses and host names say nothing about a verdict ("spam@lib.example.org").
+        spam_verdict=bool(_SPAM_VERDICT.search(NAMES.sub(" ", text))),
     )
 
 
