@@ -215,6 +215,8 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         default_locale=settings["templates.default_locale"],
         trusted_authserv_ids=tuple(settings["staff.trusted_authserv_ids"]),
         confirm_days=settings["staff.confirm_days"],
+        max_away_days=int(settings["schedule.max_away_days"]),
+        token_grace_days=int(settings["program.token_grace_days"]),
     )
     return Workflow(program=program, rules=rules, renderer=renderer)
 

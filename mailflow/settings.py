@@ -109,6 +109,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
     Setting("program.website", "", "The program's public web page, linked from mail."),
     Setting(
+        "program.token_grace_days",
+        30,
+        "A reply token stops acting this many days after its record reaches a final state.",
+    ),
+    Setting(
         "program.mentor",
         "",
         "Who is in copy of introductions and gets escalations; empty: the first staff address.",
@@ -176,6 +181,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("schedule.default_timezone", "UTC", "Time zone of a library that did not give one."),
     Setting("schedule.digest_time", "08:00", "When the daily staff digest goes out (UTC)."),
+    Setting(
+        "schedule.max_away_days",
+        60,
+        "An out-of-office pauses a contact's reminders for at most this many days.",
+    ),
     Setting(
         "matching.weekly",
         "mon 06:00",

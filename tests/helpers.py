@@ -184,3 +184,15 @@ def application(n: int, *, lang: str = "en") -> bytes:
     if n != 1:
         body = body.replace("City: Segovia\n", f"City: Segovia {n}\n")
     return mail(sender=f"Maria Lopez <maria{n}@biblioteca.example.es>", body=body)
+
+
+def bounce_for(address: str, message_id: str, status: bytes = b"5.1.1") -> bytes:
+    """A real Postfix DSN (tests/data/bounces), rewritten: `address` failed for the mail whose
+    Message-ID is `message_id` (returned in the DSN's attached original, as Postfix does).
+    """
+    raw = (Path(__file__).parent / "data" / "bounces" / "postfix_dsn_user_unknown.eml").read_bytes()
+    for old in (b"Old.Contact@Library.Example.org", b"old.contact@library.example.org"):
+        raw = raw.replace(old, address.encode())
+    raw = raw.replace(b"mf.outbox.101@program.example", message_id.strip("<>").encode())
+    # CRLF, as on the wire: smtplib sends bytes as they are, and bare LFs make one long line.
+    return raw.replace(b"5.1.1", status).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")

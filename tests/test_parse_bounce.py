@@ -33,8 +33,44 @@ DATA = Path(__file__).parent / "data"
 )
 def test_golden_bounces(name: str, expected: Bounce) -> None:
     raw = (DATA / "bounces" / name).read_bytes()
-    assert detect_bounce(raw) == expected
-    assert detect_bounce(parse_bytes(raw)) == expected  # bytes or a parsed Message
+    found = detect_bounce(raw)
+    assert found is not None
+    assert (found.recipients, found.permanent) == (expected.recipients, expected.permanent)
+    assert detect_bounce(parse_bytes(raw)) == found  # bytes or a parsed Message
+    # Every golden report returns the original (attached or as headers): its Message-ID is
+    # what ties the bounce to a mail we sent.
+    assert len(found.message_ids) == 1 and found.message_ids[0].startswith("mf.outbox.10")
+    assert not found.spam_verdict
+
+
+GOLDEN_STATUSES = {
+    "postfix_dsn_user_unknown.eml": ("5.1.1",),
+    "postfix_delayed.eml": ("4.4.1",),
+    "office365_ndr.eml": ("5.1.10",),
+    "netease_tuixin.eml": (),
+}
+
+
+@pytest.mark.parametrize(("name", "statuses"), GOLDEN_STATUSES.items())
+def test_golden_bounce_statuses(name: str, statuses: tuple[str, ...]) -> None:
+    found = detect_bounce((DATA / "bounces" / name).read_bytes())
+    assert found is not None and found.statuses == statuses
+
+
+def test_content_rejection_and_message_id_quoted_in_text() -> None:
+    """A text-only report that quotes the Message-ID and refuses the content as spam."""
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\n"
+        b"To: sisters@program.example\nReturn-Path: <>\n"
+        b"Subject: Undelivered Mail Returned to Sender\n\n"
+        b"<amy@lib.example.org>: host mx.lib.example.org said:\n"
+        b"    554 5.7.1 Message rejected as spam by content filter\n\n"
+        b"Original message ID: <Mailflow.P1.abc@program.example>\n"
+    )
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("amy@lib.example.org",)
+    assert found.message_ids == ("Mailflow.P1.abc@program.example",)
+    assert "5.7.1" in found.statuses and found.spam_verdict
 
 
 @pytest.mark.parametrize("folder", ["mime", "autoreplies"])
@@ -100,9 +136,22 @@ def test_mixed_report_keeps_permanent_failures_sorted_and_deduplicated() -> None
         b"Final-Recipient: rfc822; zed@lib.example.org\nAction: failed\nStatus: 5.2.1\n"
         b"--b--\n"
     )
-    assert detect_bounce(raw) == Bounce(("amy@lib.example.org", "zed@lib.example.org"), True)
+    assert detect_bounce(raw) == Bounce(
+        ("amy@lib.example.org", "zed@lib.example.org"),
+        True,
+        statuses=("5.2.1", "4.2.2", "5.1.1"),  # no original returned: no Message-ID to tie it
+    )
 
 
 def test_garbage_is_not_a_bounce() -> None:
     assert detect_bounce(b"") is None
     assert detect_bounce(b"\x00\xff garbage \x80\x81\n\n\xfe") is None
+
+
+def test_an_address_named_spam_is_no_spam_verdict() -> None:
+    raw = (DATA / "bounces" / "postfix_dsn_user_unknown.eml").read_bytes()
+    raw = raw.replace(b"old.contact@library.example.org", b"spam@antivirus-lib.example.org")
+    raw = raw.replace(b"Old.Contact@Library.Example.org", b"spam@antivirus-lib.example.org")
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("spam@antivirus-lib.example.org",)
+    assert found.statuses == ("5.1.1",) and not found.spam_verdict

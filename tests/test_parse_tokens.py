@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.parse.tokens import find_token, make_token, verify_token
+from mailflow.parse.tokens import find_token, make_token, origin_mark, verify_origin, verify_token
 
 SECRET = b"test-secret"
 PROGRAM = "sisters@program.example"
@@ -102,3 +102,15 @@ def test_golden_files_carry_valid_tokens(name: str) -> None:
     assert token == EXPECTED[name]["token"]
     if token is not None:
         assert verify_token(SECRET, token) == token.split(".")[0]
+
+
+def test_origin_mark_verifies_only_for_its_message_id_and_secret() -> None:
+    mark = origin_mark("program.example", SECRET, "<mailflow.p1.abc@program.example>")
+    assert mark.startswith("program.example; ")
+    assert verify_origin(SECRET, mark, "mailflow.p1.abc@program.example")
+    assert not verify_origin(SECRET, mark, "mailflow.p2.abc@program.example")  # moved
+    assert not verify_origin(
+        b"another-secret-of-at-least-32-bytes!!", mark, "mailflow.p1.abc@program.example"
+    )
+    assert not verify_origin(SECRET, "program.example", "mailflow.p1.abc@program.example")
+    assert not verify_origin(SECRET, None, "mailflow.p1.abc@program.example")

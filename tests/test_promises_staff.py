@@ -18,10 +18,17 @@ from sqlalchemy import select
 
 from mailflow import admin
 from mailflow.cli import main
-from mailflow.parse import parse_message
 from mailflow.store.schema import Activity, AttentionItem, History, MessageFacts
 from tests.data.make_docx import make_docx
-from tests.helpers import APPLICATION_EN, PROGRAM, SECRET, STAFF, application, mail
+from tests.helpers import (
+    APPLICATION_EN,
+    PROGRAM,
+    SECRET,
+    STAFF,
+    application,
+    bounce_for,
+    mail,
+)
 from tests.program import ProgramUnderTest, Sent, for_address, reply
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp_sink import SmtpSink
@@ -135,13 +142,6 @@ def library_notes(p: ProgramUnderTest, library_id: int) -> list[str]:
         return [h.note for h in rows]
 
 
-def bounce_for(address: str) -> bytes:
-    """A real Postfix DSN, rewritten to say `address` does not exist."""
-    raw = (Path(__file__).parent / "data" / "bounces" / "postfix_dsn_user_unknown.eml").read_bytes()
-    recipients = parse_message(raw, program_address=PROGRAM, secret=None).bounce.recipients
-    return re.sub(re.escape(recipients[0]).encode(), address.encode(), raw, flags=re.I)
-
-
 # -- 10. `note` on every mail that invites it; the needs-a-person queue -------------------------
 
 
@@ -199,7 +199,8 @@ def test_note_on_escalation_and_notice_mails_is_kept_and_resolves(
     p = start()
     en, zh = offered(p, proposed(p))
     # Segovia's address bounces: a notice (library unreachable) to staff, an open item.
-    p.deliver(bounce_for(SEGOVIA))  # over IMAP: the DSN's long lines are no SMTP mail
+    # Over IMAP: the DSN's long lines are no SMTP mail. It returns the offer we sent Segovia.
+    p.deliver(bounce_for(SEGOVIA, str(en.msg["Message-ID"])))
     p.step()
     (notice,) = p.new_mail()
     assert notice.to == (STAFF,) and '"note" followed by your text' in notice.text

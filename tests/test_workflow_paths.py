@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from mailflow.store.schema import DeclinedPair, Suppressed
-from tests.helpers import PROGRAM, STAFF, application, mail
+from mailflow.store.schema import DeclinedPair, MessageFacts, Outbox, Suppressed
+from tests.helpers import STAFF, application, bounce_for, mail
 from tests.program import ProgramUnderTest, Sent, for_address, reply
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp_sink import SmtpSink
@@ -127,11 +127,8 @@ def test_a_bounce_marks_the_contact_and_tells_staff_without_answering(
 ) -> None:
     p = program
     en, zh = offered(p)
-    raw = (Path(__file__).parent / "data" / "bounces" / "postfix_dsn_user_unknown.eml").read_bytes()
-    from mailflow.parse import parse_message
-
-    recipients = parse_message(raw, program_address=PROGRAM, secret=None).bounce.recipients
-    p.deliver(re.sub(re.escape(recipients[0]).encode(), SEGOVIA.encode(), raw, flags=re.I))
+    # A real Postfix DSN that returns the offer we sent Segovia (its Message-ID).
+    p.deliver(bounce_for(SEGOVIA, str(en.msg["Message-ID"])))
     p.step()
     mails = p.new_mail()
     assert [m.to for m in mails] == [(STAFF,)]
@@ -204,3 +201,119 @@ def test_could_not_understand_is_answered_once_a_day(program: ProgramUnderTest) 
     )
     p.step()
     assert len(for_address(p.new_mail(), "reader@town.example")) == 1
+
+
+# -- Issue 8: only a library speaks for itself (bounces, away messages, our own mark, old tokens) --
+def last_outcome(p: ProgramUnderTest) -> tuple[str, str]:
+    with p.services.db.unit_of_work() as s:
+        facts = s.scalars(select(MessageFacts).order_by(MessageFacts.id.desc())).first()
+        assert facts is not None
+        return facts.outcome_code, facts.outcome
+
+
+def test_a_bounce_counts_only_when_it_returns_a_mail_we_sent(program: ProgramUnderTest) -> None:
+    p = program
+    en, zh = offered(p)
+    # A forged delivery-failure notice, sent like any mail to the SMTP endpoint: it names
+    # Segovia's address but returns no mail of ours.
+    p.send(bounce_for(SEGOVIA, "20261130.4711@attacker.example"), sender="")
+    p.step()
+    assert p.new_mail() == []
+    segovia = p.library(SEGOVIA_NAME)
+    assert segovia.contacts[0].status == "ok" and segovia.state != "unreachable"
+    code, text = last_outcome(p)
+    assert code == "bounce" and "refers to no mail we sent" in text
+    # A report that returns a mail we sent to someone else cannot fail Segovia either.
+    p.send(bounce_for(SEGOVIA, str(zh.msg["Message-ID"])), sender="")
+    p.step()
+    assert p.library(SEGOVIA_NAME).contacts[0].status == "ok"
+    assert "did not go to" in last_outcome(p)[1]
+    # The real one returns the offer we sent her: the address is dead, the library unreachable.
+    p.send(bounce_for(SEGOVIA, str(en.msg["Message-ID"])), sender="")
+    p.step()
+    segovia = p.library(SEGOVIA_NAME)
+    assert segovia.contacts[0].status == "failed" and segovia.state == "unreachable"
+    assert [m.to for m in p.new_mail()] == [(STAFF,)]
+
+
+def test_a_content_rejection_fails_the_mail_not_the_address(program: ProgramUnderTest) -> None:
+    p = program
+    en, zh = offered(p)
+    refused = bounce_for(SEGOVIA, str(en.msg["Message-ID"]), status=b"5.7.1").replace(
+        b"User unknown in local recipient table", b"Message content rejected as spam"
+    )
+    p.send(refused, sender="")
+    p.step()
+    segovia = p.library(SEGOVIA_NAME)
+    assert segovia.contacts[0].status == "ok" and segovia.state != "unreachable"
+    with p.services.db.unit_of_work() as s:
+        offer = s.scalar(
+            select(Outbox).where(Outbox.message_id == en.msg["Message-ID"].strip("<>"))
+        )
+        assert offer is not None and offer.status == "failed" and "5.7.1" in offer.last_error
+    (notice,) = p.new_mail()  # staff are told, without the refused mail's words
+    assert notice.to == (STAFF,) and "5.7.1" in notice.text
+    offer_lines = [ln for ln in en.text.splitlines() if len(ln.strip()) > 40]
+    assert offer_lines and not any(ln.strip() in notice.text for ln in offer_lines)
+    # The same at DATA: the relay refuses the reminder's content (554 5.7.1); the address lives.
+    p.sink.fail_data(554, times=1, containing=SEGOVIA.encode())
+    p.advance(days=7)
+    p.step()  # the staff notice, queued when the reminder was refused
+    assert p.library(SEGOVIA_NAME).contacts[0].status == "ok"
+    mails = p.new_mail()
+    assert any("refused the content" in m.text for m in for_address(mails, STAFF))
+
+
+def test_an_out_of_office_pauses_for_at_most_60_days_and_a_reply_lifts_it(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    en, zh = offered(p)
+    away = mail(
+        sender=f"Maria Lopez <{SEGOVIA}>",
+        to=en.reply_to,
+        subject=f"Automatic reply: {en.subject}",
+        body="I am out of the office until 1 March 2031 with no access to e-mail.",
+        headers={"Auto-Submitted": "auto-replied", "In-Reply-To": str(en.msg["Message-ID"])},
+    )
+    p.deliver(away)
+    p.step()
+    paused = p.library(SEGOVIA_NAME).contacts[0].paused_until
+    assert paused is not None and paused == p.clock.now() + timedelta(days=60)
+    assert "capped" in last_outcome(p)[1]
+    # She writes back herself: she is there, the pause is lifted at once.
+    p.deliver(reply(en, SEGOVIA, "Sorry, I am still thinking about it.", client="gmail"))
+    p.step()
+    assert p.library(SEGOVIA_NAME).contacts[0].paused_until is None
+
+
+def test_only_our_signed_origin_mark_drops_a_mail(program: ProgramUnderTest) -> None:
+    p = program
+    en, zh = offered(p)
+    # A library's answer that carries the header by name only is read like any other.
+    yes = reply(en, SEGOVIA, "Yes please!", client="gmail")
+    p.deliver(b"X-Mailflow-Origin: program.example\r\n" + yes)
+    p.step()
+    code, text = last_outcome(p)
+    assert code == "event" and "accept" in text
+    # Our own offer coming back (a forwarding loop) is dropped.
+    p.deliver(zh.msg.as_bytes())
+    p.step()
+    assert last_outcome(p)[0] == "own-mail"
+
+
+def test_a_token_of_a_record_closed_long_ago_moves_nothing(program: ProgramUnderTest) -> None:
+    p = program
+    en, zh = offered(p)
+    p.deliver(reply(zh, HANGZHOU, "不用了，谢谢。", client="qq"))
+    p.step()
+    assert p.partnership(1).state == "declined"  # a final state
+    p.new_mail()
+    p.advance(days=31)  # past program.token_grace_days (30)
+    p.new_mail()
+    p.deliver(reply(en, SEGOVIA, "Yes please!", client="gmail"))  # the old offer's token
+    p.step()
+    code, text = last_outcome(p)
+    assert code == "needs-person" and "expired" in text
+    assert p.partnership(1).state == "declined"
+    assert [m.to for m in p.new_mail()] == [(STAFF,)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -75,6 +76,24 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
     if ref[0] == "n":
         return turn.session.get(AttentionItem, int(ref[1:]))
     return load_record(turn.session, {"p": "partnership", "l": "library"}.get(ref[0]), int(ref[1:]))
+
+
+def expired(turn: Turn, record: Record) -> str | None:
+    """Why a reference to `record` no longer acts: it reached a final state too long ago.
+
+    Tokens never change, so a closed record's token would verify forever; after the grace
+    period, mail naming it goes to a person instead.
+    """
+    state = turn.machine(record).states.get(record.state)
+    if state is None or not state.final:
+        return None
+    grace = timedelta(days=turn.program.token_grace_days)
+    if record.updated_at + grace > turn.now:
+        return None
+    return (
+        f"the reply names {machine_of(record)} #{record.id}, {record.state} since "
+        f"{record.updated_at:%Y-%m-%d}: its token expired {grace.days} days after that"
+    )
 
 
 def signals(facts: Facts) -> set[str]:
@@ -162,6 +181,8 @@ def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
             return Unmatched("a withdrawal from an address that is no contact")
         return Match(contact.library, Event("withdrawal", turn.now, sender=sender), contact)
     target = referenced(turn, facts) if facts.kind == "reply" else None
+    if isinstance(target, Library | Partnership) and (why := expired(turn, target)):
+        return Unmatched(why, target)
     if isinstance(target, Library | Partnership):
         return _reply(turn, facts, target, contact)
     if facts.kind in ("application", "reply") and (

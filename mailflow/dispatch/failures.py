@@ -1,14 +1,21 @@
 """Failed addresses, in one place: bounces that come back by mail, and relays that refuse.
 
-Either way the contact is marked (a temporary failure `bouncing`, a permanent one `failed`),
+A bounce by mail counts only when it quotes the Message-ID of a mail we sent (the `outbox`
+table), and only against that mail's recipients: anyone can write a delivery report naming any
+address. A content rejection (a 5.7.x status, a spam verdict) fails that one mail and leaves the
+address alone: the address works, the receiver disliked the mail.
+
+Otherwise the contact is marked (a temporary failure `bouncing`, a permanent one `failed`),
 history keeps why, and a library left with no working address becomes unreachable (the rules
 tell staff).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
@@ -19,6 +26,8 @@ from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, load_record
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
+from mailflow.parse.bounce import NAMES
+from mailflow.parse.facts import Bounce
 from mailflow.store.schema import History, Outbox
 
 UNREACHABLE = "contacts-unreachable"
@@ -54,20 +63,83 @@ def mark_failed(turn: Turn, addresses: Iterable[str], permanent: bool, why: str)
     return marked
 
 
+def content_rejected(found: Bounce) -> bool:
+    """The receiver refused what the mail said (policy, spam), not the address."""
+    return found.spam_verdict or any(s.startswith("5.7.") for s in found.statuses)
+
+
+def sent_by_us(turn: Turn, message_ids: Iterable[str]) -> list[Outbox]:
+    """The outbox rows of the quoted Message-IDs (as quoted, or lower-cased by a relay)."""
+    ids = {m.strip().strip("<>") for m in message_ids} - {""}
+    if not ids:
+        return []
+    wanted = ids | {m.lower() for m in ids}
+    return list(turn.session.scalars(select(Outbox).where(Outbox.message_id.in_(wanted))))
+
+
 def bounce(turn: Turn, facts: Facts) -> Outcome:
     """A delivery status notification (or a look-alike) came back by mail."""
-    assert facts.bounce is not None
-    recipients = list(facts.bounce.recipients)
-    marked = mark_failed(turn, recipients, bool(facts.bounce.permanent), "bounce")
+    found = facts.bounce
+    assert found is not None
+    sent = sent_by_us(turn, found.message_ids)
+    if not sent:
+        return Outcome(
+            Outcomes.BOUNCE,
+            "bounce: refers to no mail we sent (no Message-ID of ours quoted); "
+            "no contact changed; not answered",
+        )
+    # Only the addresses the quoted mail went to: a report cannot fail anyone else.
+    ours = {r.lower() for row in sent for r in row.recipients}
+    recipients = [r for r in found.recipients if r in ours]
+    if content_rejected(found):
+        return _content_rejection(turn, found, sent, recipients)
+    marked = mark_failed(turn, recipients, bool(found.permanent), "bounce")
     unknown = len(recipients) - len(marked)
     parts = []
     if marked:
         parts.append("flagged " + ", ".join(marked))
     if unknown:
         parts.append(f"{unknown} address(es) that are no contact")
-    if not recipients:
+    if others := len(found.recipients) - len(recipients):
+        parts.append(f"{others} address(es) the quoted mail did not go to, ignored")
+    if not found.recipients:
         parts.append("no readable recipient")
     return Outcome(Outcomes.BOUNCE, "bounce: " + "; ".join(parts) + "; not answered")
+
+
+def _content_rejection(
+    turn: Turn, found: Bounce, sent: list[Outbox], recipients: list[str]
+) -> Outcome:
+    """That mail failed; the address stays as it is. Staff are told without the mail's content."""
+    codes = ", ".join(found.statuses) or "a spam or policy verdict"
+    who = ", ".join(recipients) or "its recipient"
+    for row in sent:
+        row.status = "failed"
+        row.last_error = f"content rejected by the receiving server ({codes})"
+        reason = f"the receiving server refused the content of {row.template} to {who} ({codes})"
+        _tell_staff(turn, row, reason)
+    return Outcome(
+        Outcomes.BOUNCE,
+        f"bounce: content rejected ({codes}) for {who}; that mail failed, "
+        "the address stays as it is; staff told; not answered",
+    )
+
+
+def _tell_staff(turn: Turn, row: Outbox, reason: str) -> None:
+    if row.template.startswith("staff-"):
+        return  # staff mail that fails is logged; telling staff by mail would loop
+    record = load_record(turn.session, row.record_type, row.record_id)
+    if record is not None:
+        attention.escalate(turn, record, "staff-notice", reason)
+    else:
+        attention.open_item(turn, "delivery-failed", reason)
+        letters.to_staff(turn, "staff-notice", reason)
+
+
+# A relay's refusal that names the content, not the address (554 5.7.1 at DATA, spam words).
+_CONTENT_REFUSAL = re.compile(
+    r"\b5\.7\.\d{1,3}\b|\bspam\b|policy|blocked|virus|malware|content", re.I
+)
 
 
 def on_permanent_failure(
@@ -78,15 +150,15 @@ def on_permanent_failure(
     def handle(session: Session, row: Outbox, exc: Exception) -> None:
         turn = Turn(session, wf, clock.now(), Cause("engine"))
         refused = [r.lower() for r in (getattr(exc, "recipients", None) or row.recipients)]
+        # Addresses and host names in the error say nothing about content ("spam@lib.example").
+        if _CONTENT_REFUSAL.search(NAMES.sub(" ", str(exc))):
+            # The mail failed; the address did not. The relay's words may quote the content.
+            reason = f"the relay refused the content of {row.template} to {', '.join(refused)}"
+            code = m.group(0) if (m := re.search(r"\b5\.7\.\d{1,3}\b", str(exc))) else None
+            _tell_staff(turn, row, reason + (f" ({code})" if code else ""))
+            return
         mark_failed(turn, refused, True, f"relay refused {row.template}")
-        if row.template.startswith("staff-"):
-            return  # staff mail that fails is logged; telling staff by mail would loop
-        record = load_record(session, row.record_type, row.record_id)
         reason = f"delivery of {row.template} to {', '.join(refused)} failed permanently: {exc}"
-        if record is not None:
-            attention.escalate(turn, record, "staff-notice", reason)
-        else:
-            attention.open_item(turn, "delivery-failed", reason)
-            letters.to_staff(turn, "staff-notice", reason)
+        _tell_staff(turn, row, reason)
 
     return handle

@@ -134,6 +134,7 @@ def act(turn: Turn, facts: Facts) -> Outcome:
         return failures.bounce(turn, facts)
     if facts.kind == "auto_reply":
         return libraries.auto_reply(turn, facts)
+    libraries.back_from_away(turn, facts)
     if facts.kind == "command":
         return commands.run_command(turn, facts)
     if facts.token_forged:

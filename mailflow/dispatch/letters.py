@@ -324,6 +324,7 @@ def enqueue(
             subject=rendered.subject, text=rendered.text, html=rendered.html,
             message_id=message_id, date=turn.now, in_reply_to=last, references=references,
             reply_to=reply_to, auto_submitted=True, origin=program.domain,
+            origin_secret=program.secret,
         )  # fmt: skip
     except ValueError as exc:  # compose()'s refusals, UnicodeEncodeError included
         not_composed(turn, template, [*to, *cc], record, str(exc))

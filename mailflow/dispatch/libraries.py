@@ -7,6 +7,8 @@ and city), goes to staff as a proposed merge instead of changing or duplicating 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, or_, select
 
 from mailflow.dispatch import attention, letters
@@ -215,9 +217,22 @@ def auto_reply(turn: Turn, facts: Facts) -> Outcome:
     contact = contact_for(turn, facts.from_.address)
     until = facts.auto_reply_until
     if contact is not None and until is not None:
-        contact.paused_until = until
+        # Anyone can send an out-of-office "until 2031": the pause is capped, and any later
+        # mail from the contact lifts it (back_from_away).
+        cap = turn.now + timedelta(days=turn.program.max_away_days)
+        contact.paused_until = min(until, cap)
         text = (
-            f"auto-reply recorded; reminders to contact #{contact.id} wait until {until:%Y-%m-%d}"
+            f"auto-reply recorded; reminders to contact #{contact.id} wait until "
+            f"{contact.paused_until:%Y-%m-%d}" + (" (capped)" if until > cap else "")
         )
         return Outcome(Outcomes.AUTO_REPLY, text + "; never answered")
     return Outcome(Outcomes.AUTO_REPLY, "auto-reply recorded; never answered")
+
+
+def back_from_away(turn: Turn, facts: Facts) -> str | None:
+    """Mail from a paused contact that is no auto-reply: the person is there, reminders resume."""
+    contact = contact_for(turn, facts.from_.address)
+    if contact is None or contact.paused_until is None or contact.paused_until <= turn.now:
+        return None
+    contact.paused_until = None
+    return f"contact #{contact.id} wrote: reminders resume"

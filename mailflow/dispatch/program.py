@@ -29,6 +29,8 @@ class ProgramContext:
     trusted_authserv_ids: tuple[str, ...] = ()
     dnsfunc: Callable[..., bytes | str | None] | None = None
     confirm_days: int = 2
+    max_away_days: int = 60  # an out-of-office pauses reminders for at most this long
+    token_grace_days: int = 30  # a token of a record in a final state acts this long after
 
     @property
     def domain(self) -> str:

@@ -20,6 +20,8 @@ from email.header import Header, decode_header, make_header
 from email.utils import format_datetime
 from types import MappingProxyType
 
+from mailflow.parse.tokens import origin_mark
+
 CRLF = "\r\n"
 LINE = 78  # RFC 5322's recommended line length; folding keeps headers under it
 
@@ -131,6 +133,7 @@ def compose(
     reply_to: str | None = None,
     auto_submitted: bool = True,
     origin: str,
+    origin_secret: bytes | None = None,
     extra_headers: Mapping[str, str] = _NO_HEADERS,
 ) -> bytes:
     """The wire bytes (CRLF) of one outgoing mail: text/plain, or multipart/alternative.
@@ -164,7 +167,10 @@ def compose(
         # non-delivery reports, and bounces are how we learn an address is dead.
         headers.append("Auto-Submitted: auto-generated")
         headers.append("X-Auto-Response-Suppress: OOF, AutoReply")
-    headers.append(_unstructured("X-Mailflow-Origin", origin))
+    # Signed over the Message-ID, so mailflow drops only its own mail coming back, never a
+    # stranger's mail that merely carries the header.
+    mark = origin_mark(origin, origin_secret, mid) if origin_secret is not None else origin
+    headers.append(_unstructured("X-Mailflow-Origin", mark))
     for name, value in extra_headers.items():
         if not _FIELD_NAME.match(name):
             raise ValueError(f"bad header name {name!r}")

@@ -24,6 +24,16 @@ _BOUNCE_SUBJECT = re.compile(
 _STATUS = re.compile(r"\b([245])\.\d{1,3}\.\d{1,3}\b")
 _SMTP_REPLY = re.compile(r"\b([45])\d\d[ -]")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# A Message-ID quoted in a report's text ("Message-ID: <...>", Exchange's "Original message ID").
+_QUOTED_ID = re.compile(r"message[- _]?id\s*[:=]?\s*<([^<>\s]+@[^<>\s]+)>", re.I)
+# Addresses and host names (a dotted name with a letter: not a status code like 5.7.1).
+NAMES = re.compile(r"\S+@\S+|\b(?=[\w-]*[^\W\d_])[\w-]+(?:\.[\w-]+)+\b")
+# Words by which receivers say they refused the content, not the address.
+_SPAM_VERDICT = re.compile(
+    r"\bspam\b|junk mail|content (was )?rejected|message content|blocked by (policy|filter)"
+    r"|policy (violation|rejection)|virus|malware|blacklist|blocklist|spamhaus",
+    re.I,
+)
 
 
 def _clean(address: str) -> str | None:
@@ -161,14 +171,54 @@ def _original_recipient(msg: Message) -> str | None:
     return None
 
 
+def _returned_ids(msg: Message) -> tuple[str, ...]:
+    """Message-IDs of the returned original: its attached headers first, then quoted in text."""
+    found: list[str] = []
+    for part in msg.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            payload = part.get_payload()
+            original = payload[0] if isinstance(payload, list) and payload else None
+            if not isinstance(original, Message):
+                original = parse_bytes(_body(part))
+            value = str(original.get("message-id", "") or "").strip()
+            if m := re.fullmatch(r"<?([^<>\s]+@[^<>\s]+?)>?", value):
+                found.append(m.group(1))
+        elif part.get_content_maintype() == "text":
+            text = _body(part)[:200_000].decode("utf-8", "replace")
+            found.extend(m.group(1) for m in _QUOTED_ID.finditer(text))
+    return tuple(dict.fromkeys(found))
+
+
+def _with_references(found: Bounce, msg: Message) -> Bounce:
+    """The bounce with what ties it to a mail (returned Message-IDs) and why it failed."""
+    text = _body_text(msg)
+    statuses = [m.group(0) for m in _STATUS.finditer(text)]
+    for block in _dsn_blocks(msg):
+        statuses += [m.group(0) for m in _STATUS.finditer(str(block.get("status", "")))]
+        text += "\n" + str(block.get("diagnostic-code", ""))
+    return Bounce(
+        found.recipients,
+        found.permanent,
+        message_ids=_returned_ids(msg),
+        statuses=tuple(dict.fromkeys(statuses)),
+        # Addresses and host names say nothing about a verdict ("spam@lib.example.org").
+        spam_verdict=bool(_SPAM_VERDICT.search(NAMES.sub(" ", text))),
+    )
+
+
 def detect_bounce(msg: Message | bytes) -> Bounce | None:
-    """Return the failed recipients and whether the failure is permanent, or None.
+    """Return the failed recipients, whether it is permanent, and the returned mail's ids.
 
     `msg` may be raw bytes or a Message from message.parse_bytes(). Permanent and temporary
     failures in one report give the permanent ones only (a delay is not news beside them).
     """
     if isinstance(msg, bytes | bytearray):
         msg = parse_bytes(bytes(msg))
+    found = _detect(msg)
+    return _with_references(found, msg) if found is not None else None
+
+
+def _detect(msg: Message) -> Bounce | None:
     permanent, temporary, seen = _from_dsn(msg)
     if permanent:
         return Bounce(tuple(sorted(permanent)), True)

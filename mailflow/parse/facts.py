@@ -27,6 +27,11 @@ class Attachment:
 class Bounce:
     recipients: tuple[str, ...]  # lower-case addresses that failed
     permanent: bool | None  # True 5.x.x, False 4.x.x, None unknown
+    # The Message-IDs (no angle brackets) of the returned mail, as the report quotes them: only
+    # these tie a bounce to a mail we sent; anyone can write a report naming any address.
+    message_ids: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()  # enhanced status codes in the report ("5.1.1", "5.7.1")
+    spam_verdict: bool = False  # the report says the content was refused as spam or policy
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from mailflow.parse import autoreply, bounce, forms, intents, language, message,
 from mailflow.parse.facts import DecodedMessage, Facts
 
 # The header mailflow puts on everything it sends, so its own mail is dropped if it comes back.
+# It carries an HMAC over the Message-ID: only a verified one marks our own mail.
 OWN_HEADER = "x-mailflow-origin"
 
 _APPLICATION_SUBJECT = re.compile(
@@ -103,8 +104,16 @@ def parse_message(
         intent=intent if kind in ("reply", "unknown") else None,
         command=command,
         defects=tuple(defects),
-        mailflow_own=decoded.header(OWN_HEADER) is not None,
+        mailflow_own=_own(decoded, secret),
     )
+
+
+def _own(decoded: DecodedMessage, secret: bytes | None) -> bool:
+    """Our own mail come back: the origin mark verifies (without a secret: the header is there)."""
+    value = decoded.header(OWN_HEADER)
+    if secret is None:
+        return value is not None
+    return tokens.verify_origin(secret, value, decoded.message_id)
 
 
 def _classify(
