@@ -189,6 +189,29 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("matching.weight_waited", "1.0", "Weight of how long the libraries have waited."),
     Setting(
+        "limits.mails_per_address_per_day",
+        3,
+        (
+            "Automatic answers to an address's own mail per 24 hours; more are not sent (and an "
+            "identical answer is never sent twice in that time). Staff command answers are exempt."
+        ),
+    ),
+    Setting(
+        "limits.hold_after_messages",
+        10,
+        "An address that sends more mails than this within limits.hold_window_minutes is held.",
+    ),
+    Setting(
+        "limits.hold_window_minutes",
+        10,
+        "Window for limits.hold_after_messages; a held address's mail is read but not answered.",
+    ),
+    Setting(
+        "limits.staff_notices_per_hour",
+        5,
+        "Needs-a-person mails to staff per hour; faster ones are only listed in the digest.",
+    ),
+    Setting(
         "report.dir",
         "",
         (

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
+from mailflow.dispatch import limits
 from mailflow.dispatch.turn import Record, Turn, machine_of, ref_of
 from mailflow.engine import actions as fx
 from mailflow.engine.events import Event
@@ -289,8 +290,11 @@ def enqueue(
     thread_key: str,
     in_reply_to: str | None = None,
     send_at: datetime | None = None,
-) -> Outbox:
-    """Render, compose and store one mail; the drainer sends it after this transaction commits."""
+) -> Outbox | None:
+    """Render, compose and store one mail; the drainer sends it after this transaction commits.
+
+    None when the loop limits (dispatch/limits.py) stop it: a Suppressed row says why instead.
+    """
     program = turn.program
     ctx = {
         "program": {"name": program.name, "address": program.program_address, "website": program.website},
@@ -316,6 +320,11 @@ def enqueue(
         date=turn.now, in_reply_to=last, references=references, reply_to=reply_to,
         auto_submitted=True, origin=program.domain,
     )  # fmt: skip
+    why = limits.why_not(turn, template, [*to, *cc], raw)
+    if why is not None:
+        for address in sorted({a.lower() for a in (*to, *cc)}):
+            suppress(turn, address, template, why)
+        return None
     row = Outbox(
         message_id=message_id,
         record_type=machine_of(record) if record is not None else None,
