@@ -192,8 +192,9 @@ SETTINGS: tuple[Setting, ...] = (
         "limits.mails_per_address_per_day",
         3,
         (
-            "Automatic answers to an address's own mail per 24 hours; more are not sent (and an "
-            "identical answer is never sent twice in that time). Staff command answers are exempt."
+            "Automatic mails an address may get in 24 hours because of incoming mail; after that "
+            "its own mail is read but not answered (an identical answer is never sent twice in "
+            "24 hours either). Staff command answers are exempt."
         ),
     ),
     Setting(

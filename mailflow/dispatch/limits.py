@@ -73,6 +73,8 @@ def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) ->
             return (
                 f"{sender} got {got} automatic mails in 24 hours (limits.mails_per_address_per_day)"
             )
+    if turn.cause.kind != "message":
+        return None  # a timer's or a command's mail is the workflow, not an answer
     mine = None
     for row in turn.session.scalars(
         select(Outbox).where(Outbox.template == template, Outbox.created_at > since)
