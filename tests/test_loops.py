@@ -9,7 +9,9 @@ message is still `done` with an outcome.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
@@ -191,6 +193,12 @@ def test_needs_person_notices_faster_than_the_rate_go_into_the_digest(
         items = s.scalars(select(AttentionItem).where(AttentionItem.resolved_at.is_(None))).all()
     assert len(items) == 8  # every one is open, so the digest lists it
     nothing_lost(p)
+    p.clock.advance(timedelta(days=1))
+    assert p.runtime.digest()
+    p.step()
+    (digest,) = for_address(p.new_mail(), STAFF)
+    listed = {int(n) for n in re.findall(r"^- #(\d+) from ", digest.text, flags=re.M)}
+    assert listed == {i.id for i in items}
 
 
 def test_our_token_in_the_body_is_not_a_new_application(program: ProgramUnderTest) -> None:

@@ -76,12 +76,15 @@ def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) ->
     if turn.cause.kind != "message":
         return None  # a timer's or a command's mail is the workflow, not an answer
     mine = None
-    for row in turn.session.scalars(
-        select(Outbox).where(Outbox.template == template, Outbox.created_at > since)
+    for row_id, row_recipients in turn.session.execute(
+        select(Outbox.id, Outbox.recipients).where(
+            Outbox.template == template, Outbox.created_at > since
+        )
     ):
-        if set(row.recipients) & set(addresses):
+        if set(row_recipients) & set(addresses):  # only these raw bytes are loaded and read
             mine = mine or text_hash(raw)
-            if text_hash(row.raw) == mine:
+            sent = turn.session.scalar(select(Outbox.raw).where(Outbox.id == row_id))
+            if sent is not None and text_hash(sent) == mine:
                 return "the same answer went to this address in the last 24 hours"
     return None
 
