@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 
 from mailflow.clock import Clock, SystemClock
-from mailflow.dispatch import ProgramContext, Workflow
+from mailflow.dispatch import Limits, ProgramContext, Workflow
 from mailflow.dispatch.commands import HANDLERS
 from mailflow.engine.check import check_rules
 from mailflow.engine.definition import Rules
@@ -217,6 +217,12 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         confirm_days=settings["staff.confirm_days"],
         max_away_days=int(settings["schedule.max_away_days"]),
         token_grace_days=int(settings["program.token_grace_days"]),
+        limits=Limits(
+            mails_per_address_per_day=settings["limits.mails_per_address_per_day"],
+            hold_after_messages=settings["limits.hold_after_messages"],
+            hold_window_minutes=settings["limits.hold_window_minutes"],
+            staff_notices_per_hour=settings["limits.staff_notices_per_hour"],
+        ),
     )
     return Workflow(program=program, rules=rules, renderer=renderer)
 

@@ -210,6 +210,31 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("matching.weight_waited", "1.0", "Weight of how long the libraries have waited."),
     Setting(
+        "limits.mails_per_address_per_day",
+        3,
+        (
+            "Automatic mails an address may get in 24 hours because of incoming mail; after that "
+            "its own mail is read but not answered (an identical answer is never sent twice in "
+            "24 hours either). Staff command answers, and mail of a turn that moved a record to "
+            "another state, are exempt."
+        ),
+    ),
+    Setting(
+        "limits.hold_after_messages",
+        10,
+        "An address that sends more mails than this within limits.hold_window_minutes is held.",
+    ),
+    Setting(
+        "limits.hold_window_minutes",
+        10,
+        "Window for limits.hold_after_messages; a held address's mail is read but not answered.",
+    ),
+    Setting(
+        "limits.staff_notices_per_hour",
+        5,
+        "Needs-a-person mails to staff per hour; faster ones are only listed in the digest.",
+    ),
+    Setting(
         "report.dir",
         "",
         (

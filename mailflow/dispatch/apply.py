@@ -86,6 +86,8 @@ def _apply_one(
             "%s #%s in %s: no rule for %s", machine.name, record.id, record.state, event.name
         )
         return decision
+    if decision.changed:
+        turn.progressed = True
     emitted: list[fx.Emit] = []
     # Timers first: the timers of a state being entered come last in the decision, but a mail
     # sent on the way in (library-missing) states the date one of them falls due.

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mailflow.dispatch import letters
+from mailflow.dispatch import letters, limits
 from mailflow.dispatch.turn import Outcome, Outcomes, Record, Turn, machine_of
 from mailflow.parse import Facts
 from mailflow.store.schema import AttentionItem
@@ -57,9 +57,21 @@ def needs_person(
 ) -> Outcome:
     """Open an item for a message nobody could act on, and mail staff (a `note` resolves it)."""
     item = open_item(turn, str(code), reason, record)
+    if limits.staff_rate_exceeded(turn):
+        # The item is open and the digest lists it; only the mail of its own is left out.
+        letters.suppress(turn, "(staff)", "staff-needs-person", limits.BATCHED)
+        return Outcome(code, f"needs a person: {reason}; {limits.BATCHED}")
     extra = {"message": message_view(turn, facts, reason)}
     letters.to_staff(turn, "staff-needs-person", reason, record, extra, token_ref=f"n{item.id}")
     return Outcome(code, f"needs a person: {reason}")
+
+
+def tell_held(turn: Turn, sender: str, reason: str) -> None:
+    """Coordinators hear once a day that an address is held: one item, one mail."""
+    if limits.told_today(turn, sender):
+        return
+    open_item(turn, limits.HELD_CODE, reason, data={"address": sender})
+    letters.to_staff(turn, "staff-notice", reason)
 
 
 def open_items(turn: Turn, record: Record) -> list[AttentionItem]:

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from mailflow.dispatch import libraries
+from mailflow.dispatch import libraries, limits
 from mailflow.dispatch.libraries import CONTACT_FIELDS
 from mailflow.dispatch.turn import Outcome, Outcomes, Record, Turn, load_record, machine_of
 from mailflow.engine.events import Event
@@ -231,6 +231,10 @@ def _reply(
 
 
 def _application(turn: Turn, facts: Facts, contact: Contact | None) -> Match | Outcome:
+    ours = limits.looks_like_ours(turn, facts)
+    if ours is not None:
+        # A list re-posting our acknowledgement reads like a form; answering it would loop.
+        return Outcome(Outcomes.OWN_MAIL, f"not an application: {ours}; not answered")
     fields = libraries.application_fields(facts)
     event = Event("application", turn.now, sender=facts.from_.address, fields=fields)
     if contact is not None:

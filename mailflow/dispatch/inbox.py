@@ -9,14 +9,14 @@ again and never acted on twice; a message whose handling raises is dead-lettered
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
-from mailflow.dispatch import attention, commands, failures, letters, libraries
+from mailflow.dispatch import attention, commands, failures, letters, libraries, limits
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import Match, Unmatched, correlate
 from mailflow.dispatch.program import Workflow
@@ -91,7 +91,9 @@ def process_pending(
 def handle_message(turn: Turn, row: InboxMessage) -> tuple[str, Outcome]:
     """Parse once, act, and keep the facts with the outcome (a code and the words)."""
     facts = read_facts(turn, row.raw)
-    turn = turn.because(Cause("message", inbox_id=row.id, message_id=facts.message_id))
+    turn = turn.because(
+        Cause("message", inbox_id=row.id, message_id=facts.message_id, sender=facts.from_.address)
+    )
     outcome = act(turn, facts)
     turn.session.add(
         MessageFacts(
@@ -130,6 +132,16 @@ def act(turn: Turn, facts: Facts) -> Outcome:
         return Outcome(Outcomes.QUARANTINED, "quarantined: empty message with no sender")
     if facts.mailflow_own:
         return Outcome(Outcomes.OWN_MAIL, "dropped: mailflow's own mail came back; not answered")
+    hold = limits.held(turn, facts) if facts.kind != "bounce" else None
+    if hold is not None:
+        # Read and acted on as usual, but nothing is sent: no answer can feed a loop.
+        attention.tell_held(turn, facts.from_.address, hold)
+        outcome = act_on(replace(turn, silenced=hold), facts)
+        return Outcome(outcome.code, f"{outcome.text}; not answered: sender held")
+    return act_on(turn, facts)
+
+
+def act_on(turn: Turn, facts: Facts) -> Outcome:
     if facts.kind == "bounce":
         return failures.bounce(turn, facts)
     if facts.kind == "auto_reply":

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
+from mailflow.dispatch import limits
 from mailflow.dispatch.turn import Record, Turn, machine_of, ref_of
 from mailflow.engine import actions as fx
 from mailflow.engine.events import Event
@@ -296,6 +297,7 @@ def enqueue(
     A mail that cannot be composed (an address the mail format cannot carry, a header that
     would break a line) is not sent: it is recorded as suppressed and staff are told, and the
     message that caused it is processed as usual (None is returned).
+    None too when the loop limits (dispatch/limits.py) stop it: a Suppressed row says why.
     """
     program = turn.program
     ctx = {
@@ -328,6 +330,11 @@ def enqueue(
         )  # fmt: skip
     except ValueError as exc:  # compose()'s refusals, UnicodeEncodeError included
         not_composed(turn, template, [*to, *cc], record, str(exc))
+        return None
+    why = limits.why_not(turn, template, [*to, *cc], raw)
+    if why is not None:
+        for address in sorted({a.lower() for a in (*to, *cc)}):
+            suppress(turn, address, template, why)
         return None
     row = Outbox(
         message_id=message_id,

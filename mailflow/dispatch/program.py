@@ -11,6 +11,16 @@ from mailflow.outbox.render import Renderer
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How much automatic mail one correspondent may cause (settings `limits.*`)."""
+
+    mails_per_address_per_day: int = 3  # answers to an address's own mail, per 24 hours
+    hold_after_messages: int = 10  # more mails than this from one address in the window: held
+    hold_window_minutes: int = 10
+    staff_notices_per_hour: int = 5  # faster needs-a-person notices go into the digest only
+
+
+@dataclass(frozen=True)
 class ProgramContext:
     program_address: str
     secret: bytes
@@ -31,6 +41,7 @@ class ProgramContext:
     confirm_days: int = 2
     max_away_days: int = 60  # an out-of-office pauses reminders for at most this long
     token_grace_days: int = 30  # a token of a record in a final state acts this long after
+    limits: Limits = field(default_factory=lambda: Limits())
 
     @property
     def domain(self) -> str:

@@ -62,6 +62,7 @@ class Cause:
     timer_id: int | None = None
     message_id: str | None = None  # the incoming Message-ID, to thread our answer to it
     by: str | None = None  # the staff address a command came from
+    sender: str | None = None  # the incoming message's From address (loop limits count by it)
 
 
 def new_id() -> str:
@@ -77,6 +78,11 @@ class Turn:
     ids: Callable[[], str] = new_id
     # Timers scheduled in this turn, so a mail can quote the date it promises (its `deadline`).
     scheduled: dict[tuple[str, int, str], datetime] = field(default_factory=dict)
+    # Why this turn sends nothing (its sender is held for flooding); None: it may send.
+    silenced: str | None = None
+    # A record changed state in this turn: its mail is the workflow moving on (an offer, an
+    # introduction), not an answer a loop could cause, so the per-address limit lets it pass.
+    progressed: bool = False
 
     @property
     def program(self) -> ProgramContext:

@@ -1,0 +1,175 @@
+"""Limits on automatic mail, so a correspondent that answers everything cannot start a loop.
+
+Our `X-Mailflow-Origin` header and the other side's `Auto-Submitted` stop loops only when they
+survive; a vacation script without RFC 3834 headers or a mailing list that strips headers keeps
+them going. These limits hold without any header: answers to an address's own mail are counted
+per day, an identical answer is never sent twice, an address that floods us is held (read, not
+answered), and mail that is our own text coming back is not a new application.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from email.policy import default
+
+from sqlalchemy import select
+
+from mailflow.dispatch.turn import Turn
+from mailflow.parse import Facts
+from mailflow.parse.tokens import verify_token
+from mailflow.store.schema import AttentionItem, InboxMessage, MessageFacts, Outbox
+
+WINDOW = timedelta(days=1)
+# Staff mail caused by a staff member's own mail that is not a command: what a vacation script
+# answering our notices causes. Command answers (status, refusals) to staff are never limited.
+LOOP_PRONE_STAFF = frozenset({"staff-needs-person"})
+BATCHED = "batched into the digest"
+HELD_CODE = "sender-held"
+# Our own mail coming back: this share of its longer lines appear in what the sender "wrote".
+OWN_TEXT_SHARE = 0.6
+OWN_TEXT_MIN_LINES = 3
+OWN_LINE_MIN_CHARS = 20
+OWN_LOOKBACK = timedelta(days=7)
+OWN_LOOKBACK_ROWS = 20
+
+
+def text_hash(raw: bytes) -> str:
+    """The hash of what a reader sees of a composed mail: its subject and plain text."""
+    msg = email.message_from_bytes(raw, policy=default)
+    body = msg.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    return hashlib.sha256(f"{msg['Subject']}\n{text.strip()}".encode()).hexdigest()
+
+
+def counted(turn: Turn, template: str, address: str) -> bool:
+    """Whether a mail to `address` counts against the limits (staff commands' answers do not)."""
+    return not turn.program.is_staff(address) or template in LOOP_PRONE_STAFF
+
+
+def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) -> str | None:
+    """Why an automatic mail must not go out (a Suppressed row's reason), or None: send it."""
+    if turn.silenced:
+        return turn.silenced
+    addresses = [a.lower() for a in recipients if counted(turn, template, a)]
+    if not addresses:
+        return None
+    since = turn.now - WINDOW
+    sender = (turn.cause.sender or "").lower()
+    if turn.cause.kind == "message" and sender in addresses and not turn.progressed:
+        # Only answers to the address's own mail are stopped: a loop is us answering its
+        # answers; mail a timer or a staff decision causes is the workflow, not a loop. What
+        # it already got today because of any incoming mail counts, so a loop's first mail does.
+        rows = turn.session.execute(
+            select(Outbox.recipients, Outbox.template).where(
+                Outbox.inbox_id.is_not(None), Outbox.created_at > since
+            )
+        )
+        got = sum(1 for r, t in rows if sender in r and counted(turn, t, sender))
+        if got >= turn.program.limits.mails_per_address_per_day:
+            return (
+                f"{sender} got {got} automatic mails in 24 hours (limits.mails_per_address_per_day)"
+            )
+    if turn.cause.kind != "message":
+        return None  # a timer's or a command's mail is the workflow, not an answer
+    mine = None
+    for row_id, row_recipients in turn.session.execute(
+        select(Outbox.id, Outbox.recipients).where(
+            Outbox.template == template, Outbox.created_at > since
+        )
+    ):
+        if set(row_recipients) & set(addresses):  # only these raw bytes are loaded and read
+            mine = mine or text_hash(raw)
+            sent = turn.session.scalar(select(Outbox.raw).where(Outbox.id == row_id))
+            if sent is not None and text_hash(sent) == mine:
+                return "the same answer went to this address in the last 24 hours"
+    return None
+
+
+def held(turn: Turn, facts: Facts) -> str | None:
+    """Why the sender is held for flooding us, or None. The current message counts too."""
+    sender = facts.from_.address
+    if not sender:
+        return None
+    limits = turn.program.limits
+    since = turn.now - timedelta(minutes=limits.hold_window_minutes)
+    recent = turn.session.scalars(
+        select(InboxMessage.id)
+        .join(MessageFacts, MessageFacts.inbox_id == InboxMessage.id)
+        .where(MessageFacts.from_address == sender, InboxMessage.received_at > since)
+    ).all()
+    if len(recent) + 1 <= limits.hold_after_messages:
+        return None
+    return (
+        f"{sender} sent more than {limits.hold_after_messages} mails in "
+        f"{limits.hold_window_minutes} minutes: held, read but not answered"
+    )
+
+
+def told_today(turn: Turn, sender: str) -> bool:
+    """Whether coordinators were told in the last 24 hours that this address is held."""
+    items = turn.session.scalars(
+        select(AttentionItem).where(
+            AttentionItem.code == HELD_CODE, AttentionItem.created_at > turn.now - WINDOW
+        )
+    )
+    return any((i.data or {}).get("address") == sender for i in items)
+
+
+def staff_rate_exceeded(turn: Turn) -> bool:
+    """Needs-a-person notices come faster than staff_notices_per_hour: batch them in the digest."""
+    sent = turn.session.scalars(
+        select(Outbox.id).where(
+            Outbox.template == "staff-needs-person",
+            Outbox.created_at > turn.now - timedelta(hours=1),
+        )
+    ).all()
+    return len(sent) >= turn.program.limits.staff_notices_per_hour
+
+
+def _lines(text: str) -> set[str]:
+    out = set()
+    for line in text.splitlines():
+        line = " ".join(line.lstrip("> ").split())
+        if len(line) >= OWN_LINE_MIN_CHARS:
+            out.add(line)
+    return out
+
+
+def looks_like_ours(turn: Turn, facts: Facts) -> str | None:
+    """Why a message is our own mail coming back (our token or our text in its body), or None."""
+    program = turn.program
+    local, _, domain = program.program_address.partition("@")
+    pattern = rf"{re.escape(local)}\+([a-z0-9.]{{3,60}})@{re.escape(domain)}"
+    for found in re.finditer(pattern, facts.text[:200_000], re.I):
+        if verify_token(program.secret, found.group(1)):
+            return "it carries mailflow's reply token in its text"
+    sender = facts.from_.address
+    if sender == program.program_address:
+        return "it comes from mailflow's own address"  # a list re-posting us under our From
+    wrote = _lines(facts.reply_text)
+    if not wrote or not sender:
+        return None
+    since = turn.now - OWN_LOOKBACK
+    rows = turn.session.execute(
+        select(Outbox.raw, Outbox.recipients)
+        .where(Outbox.created_at > since)
+        .order_by(Outbox.id.desc())
+        .limit(OWN_LOOKBACK_ROWS * 10)
+    )
+    looked = 0
+    for raw, recipients in rows:
+        if sender not in recipients:
+            continue
+        looked += 1
+        msg = email.message_from_bytes(raw, policy=default)
+        body = msg.get_body(("plain",))
+        ours = _lines(body.get_content() if body is not None else "")
+        if len(ours) >= OWN_TEXT_MIN_LINES and len(ours & wrote) >= OWN_TEXT_SHARE * len(ours):
+            return "its text is a mail mailflow sent to this address"
+        if looked >= OWN_LOOKBACK_ROWS:
+            break
+    return None
