@@ -1,4 +1,5 @@
 from tests.helpers import db, db_url, make_services  # noqa: F401
+from tests.program import program  # noqa: F401 - a file may define its own `program`
 from tests.servers.fixtures import *  # noqa: F403
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import email
 import smtplib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from mailflow.app import Services, build
@@ -154,6 +156,18 @@ class ProgramUnderTest:
 
 def _no_dns(name: bytes, timeout: int = 5) -> None:
     return None
+
+
+@pytest.fixture
+def program(
+    db_url: str, dovecot: Dovecot, dovecot_user: MailUser, tmp_path: Path
+) -> Iterator[ProgramUnderTest]:
+    """A program on the shared Dovecot and a fresh SMTP sink (tests/conftest.py serves it)."""
+    sink = SmtpSink().start()
+    p = ProgramUnderTest(db_url, dovecot, dovecot_user, sink, tmp_path)
+    yield p
+    p.close()
+    sink.stop()
 
 
 def for_address(mails: list[Sent], address: str) -> list[Sent]:

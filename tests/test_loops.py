@@ -10,37 +10,21 @@ message is still `done` with an outcome.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from mailflow.store.schema import AttentionItem, InboxMessage, MessageFacts, Outbox, Suppressed
 from tests.helpers import APPLICATION_MISSING_CITY, STAFF, application, mail
 from tests.program import ProgramUnderTest, Sent, for_address
-from tests.servers.dovecot import Dovecot, MailUser
-from tests.servers.smtp_sink import SmtpSink
 
 ROUNDS = 20
 SEGOVIA = "maria1@biblioteca.example.es"
 NAIROBI = "john@nairobi-library.example.ke"
 LIST = "sisters-team@lists.segovia.example.es"
-
-
-@pytest.fixture
-def program(
-    db_url: str, dovecot: Dovecot, dovecot_user: MailUser, tmp_path: Path
-) -> Iterator[ProgramUnderTest]:
-    sink = SmtpSink().start()
-    p = ProgramUnderTest(db_url, dovecot, dovecot_user, sink, tmp_path)
-    yield p
-    p.close()
-    sink.stop()
 
 
 def plain(sender: str, to: str, subject: str, body: str) -> bytes:

@@ -13,13 +13,10 @@ and a Chinese one (Hangzhou), so every reply that matters is tried in both langu
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.policy import default
-from pathlib import Path
 
-import pytest
 from sqlalchemy import or_, select
 
 from mailflow.engine.machine import add_months
@@ -37,8 +34,6 @@ from mailflow.store.schema import (
 )
 from tests.helpers import STAFF, application, mail
 from tests.program import ProgramUnderTest, Sent, for_address, reply
-from tests.servers.dovecot import Dovecot, MailUser
-from tests.servers.smtp_sink import SmtpSink
 from tests.test_workflow_e2e import MOU_EN, MOU_ZH
 from tests.test_workflow_paths import HANGZHOU, SEGOVIA, SEGOVIA_NAME, offered
 
@@ -58,17 +53,6 @@ def mou_with(text: str, **lines: str) -> str:
 
 MOU_EN_SOON = mou_with(MOU_EN, Review_date=f"Review date: {SOON}")
 MOU_ZH_SOON = mou_with(MOU_ZH, 审查日期=f"审查日期：{SOON}")
-
-
-@pytest.fixture
-def program(
-    db_url: str, dovecot: Dovecot, dovecot_user: MailUser, tmp_path: Path
-) -> Iterator[ProgramUnderTest]:
-    sink = SmtpSink().start()
-    p = ProgramUnderTest(db_url, dovecot, dovecot_user, sink, tmp_path)
-    yield p
-    p.close()
-    sink.stop()
 
 
 # -- pairs of libraries ---------------------------------------------------------------------------

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from mailflow.store.schema import DeclinedPair, MessageFacts, Outbox, Suppressed
 from tests.helpers import STAFF, application, bounce_for, mail
 from tests.program import ProgramUnderTest, Sent, for_address, reply
-from tests.servers.dovecot import Dovecot, MailUser
-from tests.servers.smtp_sink import SmtpSink
 
 SEGOVIA, HANGZHOU = "maria1@biblioteca.example.es", "wangli2@library.example.cn"
 SEGOVIA_NAME, HANGZHOU_NAME = "Biblioteca Municipal de Segovia", "杭州市西湖区图书馆"
-
-
-@pytest.fixture
-def program(
-    db_url: str, dovecot: Dovecot, dovecot_user: MailUser, tmp_path: Path
-) -> Iterator[ProgramUnderTest]:
-    sink = SmtpSink().start()
-    p = ProgramUnderTest(db_url, dovecot, dovecot_user, sink, tmp_path)
-    yield p
-    p.close()
-    sink.stop()
 
 
 def offered(p: ProgramUnderTest) -> tuple[Sent, Sent]:
