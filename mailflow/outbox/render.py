@@ -21,6 +21,13 @@ from markupsafe import Markup, escape
 
 from mailflow.errors import ConfigError
 from mailflow.outbox.compose import header_text
+from mailflow.outbox.frontmatter import (
+    META_KEYS,
+    FrontMatterError,
+    TemplateMeta,
+    key_line,
+    parse_front_matter,
+)
 from mailflow.parse.forms import APPLICATION_FIELDS, FIELD_LABELS, MOU_FIELDS
 from mailflow.resources import default_templates
 
@@ -60,75 +67,6 @@ class Rendered:
     text: str
     html: str
     locale: str
-
-
-@dataclass(frozen=True)
-class TemplateMeta:
-    """A template's front matter: the replies its mail invites, the timer whose date it quotes."""
-
-    expects: tuple[str, ...] = ()
-    deadline: str | None = None
-
-
-META_KEYS = ("expects", "deadline")
-META_OPEN, META_CLOSE = "{#---", "---#}"
-
-
-class _MetaError(ValueError):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-def _key_line(lines: Sequence[str], key: object) -> int:
-    """The file line (1-based) of ``key:`` in the front matter, else its first line."""
-    for i, line in enumerate(lines, start=2):
-        if re.match(rf"{re.escape(str(key))}\s*:", line):
-            return i
-    return 1
-
-
-def _parse_meta(source: str) -> tuple[TemplateMeta, list[str]]:
-    """The front matter of a template's source, and its lines (file line = index + 2).
-
-    Unknown keys are left out here; `Renderer.check_meta` reports them.
-    """
-    lines = source.splitlines()
-    if not lines or lines[0] != META_OPEN:
-        return TemplateMeta(), []
-    try:
-        end = lines.index(META_CLOSE)
-    except ValueError:
-        raise _MetaError(1, f"front matter has no closing {META_CLOSE!r} line") from None
-    block = lines[1:end]
-    if any("#}" in line for line in block):  # would end the Jinja comment early
-        line = next(i for i, ln in enumerate(block, start=2) if "#}" in ln)
-        raise _MetaError(line, "front matter must not contain '#}'")
-    try:
-        data = yaml.safe_load("\n".join(block))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        what = getattr(exc, "problem", None) or str(exc)
-        raise _MetaError(line, f"front matter is not valid YAML: {what}") from exc
-    if data is None:
-        return TemplateMeta(), block
-    if not isinstance(data, dict):
-        raise _MetaError(2, "front matter must be a mapping (expects: [...], deadline: ...)")
-    expects = data.get("expects") or []
-    if isinstance(expects, str | bool):
-        expects = [expects]
-    if not isinstance(expects, list):
-        raise _MetaError(_key_line(block, "expects"), "expects must be a list")
-    # YAML 1.1 reads a bare yes/no as a boolean; in `expects` they are the reply words.
-    words = [{True: "yes", False: "no"}.get(w, w) if isinstance(w, bool) else w for w in expects]
-    if not all(isinstance(w, str) and w for w in words):
-        raise _MetaError(_key_line(block, "expects"), "expects must be a list of words")
-    deadline = data.get("deadline")
-    if deadline is not None and not (isinstance(deadline, str) and deadline.strip()):
-        raise _MetaError(_key_line(block, "deadline"), "deadline must be a timer name")
-    meta = TemplateMeta(tuple(words), deadline.strip() if deadline else None)
-    return meta, block
 
 
 def language_name(code: str, locale: str = "en") -> str:
@@ -302,8 +240,8 @@ class Renderer:
             else:
                 raise ConfigError(f"no template {name}.txt.j2 in any locale")
             try:
-                self._meta[name] = _parse_meta(source[0])[0]
-            except _MetaError as exc:
+                self._meta[name] = parse_front_matter(source[0])[0]
+            except FrontMatterError as exc:
                 raise ConfigError(f"{source[1]}:{exc.line}: {exc}") from exc
         return self._meta[name]
 
@@ -328,8 +266,8 @@ class Renderer:
                     continue
                 source, path = found
                 try:
-                    meta, block = _parse_meta(source)
-                except _MetaError as exc:
+                    meta, block = parse_front_matter(source)
+                except FrontMatterError as exc:
                     problems.append(f"{path}:{exc.line}: {exc}")
                     continue
                 data = yaml.safe_load("\n".join(block)) if block else None
@@ -337,7 +275,7 @@ class Renderer:
                     if key not in META_KEYS:
                         known = ", ".join(META_KEYS)
                         problems.append(
-                            f"{path}:{_key_line(block, key)}: unknown front matter key "
+                            f"{path}:{key_line(block, key)}: unknown front matter key "
                             f"{key!r} (known: {known})"
                         )
                 if first is None:
@@ -348,7 +286,7 @@ class Renderer:
                     mine, theirs = getattr(meta, key), getattr(ref, key)
                     if (set(mine) != set(theirs)) if key == "expects" else mine != theirs:
                         problems.append(
-                            f"{path}:{_key_line(block, key)}: {key} {_show(mine)} disagrees with "
+                            f"{path}:{key_line(block, key)}: {key} {_show(mine)} disagrees with "
                             f"{_show(theirs)} in {ref_path}"
                         )
         return problems
