@@ -160,6 +160,10 @@ class Runtime:
                 port=s["inbound.port"],
                 max_message_bytes=s["inbound.max_message_bytes"],
                 on_stored=self._wake.set,
+                max_connections=s["inbound.max_connections"],
+                max_per_client=s["inbound.max_per_client"],
+                idle_timeout_seconds=s["inbound.idle_timeout_seconds"],
+                max_line_bytes=s["inbound.max_line_bytes"],
             )
             self.endpoint.start()
         self._threads = [

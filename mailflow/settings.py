@@ -105,6 +105,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inbound.host", "127.0.0.1", "Address the inbound endpoint listens on."),
     Setting("inbound.port", 8025, "Port the inbound endpoint listens on."),
     Setting("inbound.max_message_bytes", 33554432, "Larger messages are refused with 552."),
+    Setting(
+        "inbound.max_connections",
+        100,
+        "Open endpoint connections in all; more are answered 421 and closed at once (0: no cap).",
+    ),
+    Setting(
+        "inbound.max_per_client",
+        20,
+        "Open endpoint connections from one client address; more get 421 (0: no cap).",
+    ),
+    Setting(
+        "inbound.idle_timeout_seconds",
+        60,
+        "An endpoint connection that sends nothing for this long is closed.",
+    ),
+    Setting(
+        "inbound.max_line_bytes",
+        262144,
+        "Longest line the endpoint reads in a message (RFC 5321 says 1,000; real mail has longer);"
+        " a message with a longer line is refused with 500.",
+    ),
     Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
     Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
     Setting("program.website", "", "The program's public web page, linked from mail."),
