@@ -217,6 +217,7 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         confirm_days=settings["staff.confirm_days"],
         max_away_days=int(settings["schedule.max_away_days"]),
         token_grace_days=int(settings["program.token_grace_days"]),
+        reply_token=settings["mail.reply_token"],
         limits=Limits(
             mails_per_address_per_day=settings["limits.mails_per_address_per_day"],
             hold_after_messages=settings["limits.hold_after_messages"],

@@ -256,6 +256,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Needs-a-person mails to staff per hour; faster ones are only listed in the digest.",
     ),
     Setting(
+        "mail.reply_token",
+        "subaddress",
+        (
+            "Where replies carry their token: subaddress (Reply-To program+token@...; the mail "
+            "system must deliver sub-addresses) or subject (Reply-To the plain address; our "
+            "Message-ID and a [SL-p12] subject tag). `mailflow check-mail` tells which works."
+        ),
+    ),
+    Setting(
         "report.dir",
         "",
         (
@@ -435,6 +444,10 @@ def load(config: Path | None = None, env: dict[str, str] | None = None) -> Setti
     if values["outbound.transport"] not in ("smtp", "maildir"):
         raise ConfigError(
             f"outbound.transport must be smtp or maildir, not {values['outbound.transport']!r}"
+        )
+    if values["mail.reply_token"] not in ("subaddress", "subject"):
+        raise ConfigError(
+            f"mail.reply_token must be subaddress or subject, not {values['mail.reply_token']!r}"
         )
     if values["inbound.listen"] not in ("smtp", "lmtp", "off"):
         raise ConfigError(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from mailflow.dispatch import attention, letters, libraries
 from mailflow.dispatch.apply import apply_event
-from mailflow.dispatch.correlate import referenced
+from mailflow.dispatch.correlate import referenced, reply_ref
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Record, Turn, load_record, machine_of
 from mailflow.engine.definition import Command
 from mailflow.engine.events import Event
@@ -64,7 +64,7 @@ def run_command(turn: Turn, facts: Facts, *, confirmed: bool = False) -> Outcome
         Cause("staff", inbox_id=turn.cause.inbox_id, message_id=facts.message_id,
               by=facts.from_.address)
     )  # fmt: skip
-    target = referenced(turn, facts)
+    target = referenced(turn, facts, tag=True)
     if isinstance(target, AttentionItem) and command.needs in ("library", "partnership", "record"):
         # A needs-a-person mail about a library ("I am the new contact") names that library; the
         # command resolves the record's open items, this one among them.
@@ -128,7 +128,8 @@ def ask_to_confirm(turn: Turn, facts: Facts) -> Outcome:
 
 def confirm(turn: Turn, facts: Facts, command: Command, argument: str, target: object) -> Outcome:
     """`confirm` in reply to a confirmation mail: run the command it asked about, once."""
-    ref = (facts.token or "").partition(".")[0]  # parse verified the token
+    # The token, or our confirmation mail's Message-ID it answers; never the subject tag.
+    ref = reply_ref(turn, facts) or ""
     pending = (
         turn.session.get(StaffConfirmation, int(ref[1:]))
         if ref.startswith("c") and ref[1:].isdigit()

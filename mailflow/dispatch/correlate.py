@@ -1,7 +1,8 @@
 """Correlate: a message's facts become the record it concerns and the event it means.
 
-Which record: the signed reply token, then In-Reply-To/References against the mail we sent,
-then the sender's address (docs/architecture.md). What event: the rules' reply table of the
+Which record: the signed reply token, then In-Reply-To/References against the mail we sent to
+the sender, then the subject tag ([SL-p12], only where it agrees with the sender being that
+record's contact: a hint, not proof), then the sender's address (docs/architecture.md). What event: the rules' reply table of the
 record's state (rules/*.yaml `replies`, docs/rules.md), read against the signals the reply
 carries. A reply from someone who is not a contact of that record moves nothing; it goes to a
 person.
@@ -24,6 +25,7 @@ from mailflow.parse.clean import reusable_id
 from mailflow.parse.dates import parse_date, parse_duration_months
 from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
 from mailflow.parse.intents import detect_intent, prefers_informal
+from mailflow.parse.tokens import subject_tag
 from mailflow.store.schema import AttentionItem, Contact, Library, Outbox, Partnership
 
 # Application fields a reply may correct; "Time zone: teatime" is one too (parse keeps it as
@@ -36,6 +38,9 @@ PROFILE_FIELDS = (
 FORM_FIELDS_MIN = 3
 _MAX_LOOKUP_IDS = 50  # References ids looked up, newest first; clients keep far fewer
 _FIELD_LINE = re.compile(r"^\s*[^:：\n]{1,40}[:：]")
+# Our Message-IDs start with the ref of the token the mail carries (outbox/compose.py), when
+# mail.reply_token = subject or the mail is about a record.
+_MESSAGE_ID_REF = re.compile(r"mailflow\.([a-z][0-9]{1,12})\.")
 
 
 @dataclass(frozen=True)
@@ -57,20 +62,62 @@ class Match:
     created: bool = False  # a new library
 
 
-def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
-    """The record (or needs-a-person item) a reply names: its token, else the mail it answers."""
-    ref = facts.token.partition(".")[0] if facts.token else None  # parse verified it
-    if ref is None:
-        # Our own ids are ASCII dot-atoms; what the sender wrote is looked up in that form,
-        # and only the most recent few (a References header can hold thousands).
-        candidates = (facts.in_reply_to, *reversed(facts.references[-_MAX_LOOKUP_IDS:]))
-        ids = list(dict.fromkeys(i for i in map(reusable_id, candidates) if i))
-        if ids:
-            sent = turn.session.scalars(
-                select(Outbox).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc())
-            ).first()
-            if sent is not None and sent.record_type and sent.record_id:
-                ref = f"{sent.record_type[0]}{sent.record_id}"
+def reply_ref(turn: Turn, facts: Facts) -> str | None:
+    """The ref (`p12`, `n3`, `c7`) a reply proves: its verified token, else a mail we sent to
+    its sender that it answers (In-Reply-To/References). Both are proof: the token is signed,
+    and our Message-IDs are unguessable and only our recipients have them. Staff may answer a
+    mail sent to another staff address (their authority comes from authentication)."""
+    if facts.token:
+        return facts.token.partition(".")[0]  # parse verified it
+    # Our own ids are ASCII dot-atoms; what the sender wrote is looked up in that form,
+    # and only the most recent few (a References header can hold thousands).
+    candidates = (facts.in_reply_to, *reversed(facts.references[-_MAX_LOOKUP_IDS:]))
+    ids = list(dict.fromkeys(i for i in map(reusable_id, candidates) if i))
+    if not ids:
+        return None
+    sender = facts.from_.address.lower()
+    for sent in turn.session.scalars(
+        select(Outbox).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc())
+    ):
+        if sender not in sent.recipients and not turn.program.is_staff(sender):
+            continue
+        named = _MESSAGE_ID_REF.match(sent.message_id)
+        if named:
+            return named.group(1)
+        if sent.record_type and sent.record_id:
+            return f"{sent.record_type[0]}{sent.record_id}"
+    return None
+
+
+def referenced(turn: Turn, facts: Facts, *, tag: bool = False) -> Record | AttentionItem | None:
+    """The record (or needs-a-person item) a reply names: its token, else the mail it answers;
+    tag: else its subject tag (for staff, whose commands need authentication anyway)."""
+    ref = reply_ref(turn, facts)
+    if ref is None and tag:
+        ref = subject_tag(facts.subject)
+    return _load_ref(turn, ref)
+
+
+def tagged(turn: Turn, facts: Facts, contact: Contact | None) -> Record | None:
+    """The record the subject tag names, when the sender is its contact; else None.
+
+    The tag is not signed: it only picks, among the records the sender's address already ties
+    it to, the one the mail is about (which partnership of its library), never more.
+    """
+    target = _load_ref(turn, subject_tag(facts.subject))
+    if contact is None or target is None:
+        return None
+    if isinstance(target, Library) and target.id == contact.library_id:
+        return target
+    if isinstance(target, Partnership) and contact.library_id in (
+        target.library_a_id,
+        target.library_b_id,
+    ):
+        return target
+    return None
+
+
+def _load_ref(turn: Turn, ref: str | None) -> Record | AttentionItem | None:
     if ref is None or not ref[1:].isdigit() or ref[0] not in "npl":
         return None  # a confirmation (`c12`) names no record: commands.confirm reads it
     if ref[0] == "n":
@@ -181,6 +228,8 @@ def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
             return Unmatched("a withdrawal from an address that is no contact")
         return Match(contact.library, Event("withdrawal", turn.now, sender=sender), contact)
     target = referenced(turn, facts) if facts.kind == "reply" else None
+    if target is None and facts.kind == "reply":
+        target = tagged(turn, facts, contact)
     if isinstance(target, Library | Partnership) and (why := expired(turn, target)):
         return Unmatched(why, target)
     if isinstance(target, Library | Partnership):

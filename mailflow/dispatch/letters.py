@@ -23,7 +23,7 @@ from mailflow.outbox.render import blank_form, field_label
 from mailflow.parse.clean import reusable_id
 from mailflow.parse.forms import MOU_FIELDS, REQUIRED_MOU_FIELDS, missing
 from mailflow.parse.timezones import tzinfo_for
-from mailflow.parse.tokens import make_token
+from mailflow.parse.tokens import make_token, tag_subject
 from mailflow.store.schema import Contact, Library, Outbox, Partnership, Suppressed, Timer
 
 THREAD_DEPTH = 20
@@ -318,12 +318,19 @@ def enqueue(
         references = [*references, in_reply_to][-THREAD_DEPTH:]
         last = in_reply_to
     key = f"{ref_of(record)}.{turn.ids()[:12]}" if record is not None else turn.ids()
+    subject, reply_to = rendered.subject, None
+    if token_ref and program.reply_token == "subject":
+        # No sub-addressing: replies come to the plain address and are known by the Message-ID
+        # they answer (which names the token's ref: correlate.reply_ref) or the subject tag.
+        key = f"{token_ref}.{turn.ids()[:12]}"
+        subject = tag_subject(subject, token_ref)
+    elif token_ref:
+        reply_to = program.reply_address(make_token(program.secret, token_ref))
     message_id = make_message_id(key, program.domain)
-    reply_to = program.reply_address(make_token(program.secret, token_ref)) if token_ref else None
     try:
         raw = compose(
             sender=f"{program.name} <{program.program_address}>", to=list(to), cc=list(cc),
-            subject=rendered.subject, text=rendered.text, html=rendered.html,
+            subject=subject, text=rendered.text, html=rendered.html,
             message_id=message_id, date=turn.now, in_reply_to=last, references=references,
             reply_to=reply_to, auto_submitted=True, origin=program.domain,
             origin_secret=program.secret,
@@ -345,7 +352,7 @@ def enqueue(
         sender=program.program_address,
         recipients=sorted({wire_address(a).lower() for a in (*to, *cc)}),
         thread_key=thread_key,
-        subject=rendered.subject,
+        subject=subject,
         raw=raw,
         status="pending",
         attempts=0,

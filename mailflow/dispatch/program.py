@@ -41,6 +41,9 @@ class ProgramContext:
     confirm_days: int = 2
     max_away_days: int = 60  # an out-of-office pauses reminders for at most this long
     token_grace_days: int = 30  # a token of a record in a final state acts this long after
+    # Where the reply token travels: the reply address (`subaddress`) or, for mailboxes without
+    # sub-addressing, our Message-ID plus a subject tag (`subject`) (settings mail.reply_token).
+    reply_token: str = "subaddress"
     limits: Limits = field(default_factory=lambda: Limits())
 
     @property

@@ -16,11 +16,39 @@ from collections.abc import Iterable
 
 from mailflow.parse.mailheaders import safe_getaddresses
 
-__all__ = ["SIG_LENGTH", "find_token", "make_token", "origin_mark", "verify_origin", "verify_token"]
+__all__ = [
+    "SIG_LENGTH",
+    "SUBJECT_TAG",
+    "find_token",
+    "make_token",
+    "origin_mark",
+    "subject_tag",
+    "tag_subject",
+    "verify_origin",
+    "verify_token",
+]
 
 SIG_LENGTH = 10  # 10 base32 characters = 50 bits: far beyond guessing by mail
 _REF_RE = re.compile(r"[a-z0-9]{1,32}")
 _TOKEN_RE = re.compile(rf"([a-z0-9]{{1,32}})\.([a-z2-7]{{{SIG_LENGTH}}})")
+
+
+# Where sub-addressing does not reach the mailbox (mail.reply_token = subject), the record a mail
+# is about travels in its subject as ``[SL-p12]``. Unsigned: a hint, never proof (docs/security.md).
+SUBJECT_TAG = "SL"
+_SUBJECT_TAG_RE = re.compile(rf"\[{SUBJECT_TAG}-([a-z][0-9]{{1,12}})\]", re.IGNORECASE)
+
+
+def tag_subject(subject: str, ref: str) -> str:
+    """The subject with its ``[SL-ref]`` tag (once, however often it is answered)."""
+    tag = f"[{SUBJECT_TAG}-{ref}]"
+    return subject if tag.lower() in subject.lower() else f"{subject} {tag}".strip()
+
+
+def subject_tag(subject: str) -> str | None:
+    """The ref a subject's last ``[SL-ref]`` tag names (lower-case), or None."""
+    found = _SUBJECT_TAG_RE.findall(subject or "")
+    return found[-1].lower() if found else None
 
 
 def _signature(secret: bytes, ref: str) -> str:
