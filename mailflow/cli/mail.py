@@ -1,4 +1,4 @@
-"""Mail in and its failures: run, parse, messages, deadletters."""
+"""Mail in and its failures: run, parse, messages, deadletters, check-mail."""
 
 from __future__ import annotations
 
@@ -230,4 +230,24 @@ def deadletters_replay(config: str | None, letter_id: int) -> None:
         f"quarantined {report.quarantined}, dead {report.dead}"
     )
     if report.dead:
+        sys.exit(1)
+
+
+@main.command("check-mail")
+@config_option
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the probes.")
+def check_mail(config: str | None, timeout: float) -> None:
+    """Send probes through the relay to the program address (plain and +sub-address) and say
+    what arrives: sub-addressing, Authentication-Results, delivery time, what to change."""
+    from mailflow.admin.mailcheck import check_mail as run_check
+
+    services = open_services(config)
+    smtp = services.settings["outbound.transport"] == "smtp"
+    result = run_check(
+        services.program, services.transport if smtp else None, services.imap_config(),
+        services.db, timeout=timeout,
+    )  # fmt: skip
+    for line in result.lines():
+        click.echo(line)
+    if not result.ok:
         sys.exit(1)

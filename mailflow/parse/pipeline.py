@@ -52,7 +52,11 @@ def parse_message(
     body_for_fields = reply_text
     for _name, text in decoded.attachment_texts:
         body_for_fields += "\n" + text
-    threaded = bool(token or decoded.in_reply_to or decoded.references)
+    # A [SL-p12] subject tag (mail.reply_token = subject) marks a reply too, for clients that
+    # drop In-Reply-To; correlation believes it only where the sender is that record's contact.
+    threaded = bool(
+        token or decoded.in_reply_to or decoded.references or tokens.subject_tag(decoded.subject)
+    )
     app_fields = forms.extract_fields(body_for_fields, form="application")
     mou_fields = forms.extract_fields(body_for_fields, form="mou") if threaded else {}
     fields = {**app_fields, **mou_fields}
