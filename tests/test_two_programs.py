@@ -10,8 +10,8 @@ per day may cross in each direction.
 from __future__ import annotations
 
 import re
-from email.policy import SMTP
 from collections.abc import Callable, Iterator
+from email.policy import SMTP
 from pathlib import Path
 
 import pytest
