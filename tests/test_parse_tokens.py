@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.parse.tokens import find_token, make_token, origin_mark, verify_origin, verify_token
+from mailflow.parse.tokens import (
+    find_token,
+    make_token,
+    origin_mark,
+    subject_tag,
+    tag_subject,
+    verify_origin,
+    verify_token,
+)
 
 SECRET = b"test-secret"
 PROGRAM = "sisters@program.example"
@@ -117,8 +125,6 @@ def test_origin_mark_verifies_only_for_its_message_id_and_secret() -> None:
 
 
 def test_subject_tag_is_added_once_and_read_back() -> None:
-    from mailflow.parse.tokens import subject_tag, tag_subject
-
     tagged = tag_subject("Your sister library", "p12")
     assert tagged == "Your sister library [SL-p12]"
     assert tag_subject(f"Re: {tagged}", "p12") == f"Re: {tagged}"
