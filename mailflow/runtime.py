@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -311,10 +311,13 @@ class Runtime:
 
     def heartbeat(self) -> None:
         source = self.imap_source
+        now = datetime.now(UTC)
         with self.services.db.unit_of_work() as session:
+            # A killed worker's row shows as stale for a day, then goes.
+            workers.forget_stale(session, now - timedelta(days=1))
             workers.heartbeat(
                 session, self.worker, roles=",".join(self.roles()), started_at=self.started_at,
-                now=datetime.now(UTC),
+                now=now,
                 imap_mailbox=source.config.mailbox if source is not None else None,
                 imap_contact_at=source.last_contact if source is not None else None,
             )  # fmt: skip

@@ -44,3 +44,9 @@ def heartbeat(
 
 def remove(session: Session, name: str) -> None:
     session.execute(delete(Worker).where(Worker.name == name))
+
+
+def forget_stale(session: Session, seen_before: datetime) -> int:
+    """Drop rows of processes gone since before `seen_before` (killed, or a restored backup's)."""
+    result = session.execute(delete(Worker).where(Worker.last_seen < seen_before))
+    return int(getattr(result, "rowcount", 0) or 0)
