@@ -290,6 +290,8 @@ class Runtime:
             self.web.start()
 
     def _stop_monitoring(self) -> None:
+        if getattr(self, "scheduler", None) is None:
+            return  # never started: no row, no listener
         if self.web is not None:
             self.web.stop()
         try:
@@ -340,7 +342,7 @@ class Runtime:
         return Probe(
             db=self.services.db,
             clock=self.services.clock,
-            stale_after_seconds=3 * s["workers.heartbeat_seconds"],
+            stale_after_seconds=workers.stale_after_seconds(s["workers.heartbeat_seconds"]),
             started_at=self.started_at,
             threads_alive=threads_alive,
             imap=(lambda: (source.connected, source.last_contact)) if source else (lambda: None),

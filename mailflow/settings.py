@@ -269,7 +269,8 @@ SETTINGS: tuple[Setting, ...] = (
         5,
         (
             "How often each `mailflow run` writes its row in the workers table (mailflow "
-            "status); a row not written for three heartbeats is shown as stale."
+            "status); a row not written for three heartbeats (and at least 30 seconds) is "
+            "shown as stale."
         ),
     ),
 )

@@ -81,9 +81,10 @@ def status(config: str | None, as_json: bool) -> None:
     from datetime import UTC, datetime
 
     from mailflow.admin.status import format_status, snapshot
+    from mailflow.store.workers import stale_after_seconds
 
     services = open_services(config, read_only=True)
-    stale_after = 3 * services.settings["workers.heartbeat_seconds"]
+    stale_after = stale_after_seconds(services.settings["workers.heartbeat_seconds"])
     with services.db.unit_of_work() as session:
         figures = snapshot(session, services.clock.now(), datetime.now(UTC), stale_after)
     click.echo(json.dumps(figures, indent=2) if as_json else format_status(figures))

@@ -16,6 +16,12 @@ from sqlalchemy.orm import Session
 from mailflow.store.schema import Worker
 
 
+def stale_after_seconds(heartbeat_seconds: float) -> float:
+    """A row not written for this long is stale: three heartbeats, and at least 30 seconds,
+    because on SQLite a heartbeat waits while a long batch holds the write lock."""
+    return max(3 * heartbeat_seconds, 30.0)
+
+
 def worker_name() -> str:
     """This process as other workers and operators name it: "<hostname>:<pid>"."""
     return f"{socket.gethostname()}:{os.getpid()}"
