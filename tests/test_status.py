@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 import mailflow.dispatch.inbox
+from mailflow.admin.status import format_status, snapshot
 from mailflow.admin.web import health
 from mailflow.app import build
 from mailflow.cli import main
@@ -33,7 +34,7 @@ from mailflow.runtime import Runtime
 from mailflow.settings import load
 from mailflow.store import workers
 from mailflow.store.db import Database
-from mailflow.store.schema import Worker
+from mailflow.store.schema import Timer, Worker
 from tests.helpers import PROGRAM, SECRET, application, mail
 from tests.program import ProgramUnderTest
 from tests.servers.dovecot import Dovecot, MailUser
@@ -241,3 +242,34 @@ def test_healthz_answers_503_with_the_reason_when_the_imap_server_is_out_of_reac
         runtime.services.db.dispose()
     with Database(db_url).session() as s:
         assert s.scalars(select(Worker)).all() == []
+
+
+def test_status_lists_each_workers_leases_once_the_queue_tables_carry_lease_columns(
+    db: Database,
+) -> None:
+    # The multi-worker claims add a lease owner and a lease end to the queue tables; status
+    # finds them by name, so it needs no change when they arrive. Here they are added by hand.
+    now = datetime.now(UTC)
+    with db.engine.begin() as conn:
+        kind = "TIMESTAMP" if db.is_sqlite else "TIMESTAMP WITH TIME ZONE"
+        conn.execute(text("ALTER TABLE timers ADD COLUMN claimed_by VARCHAR(255)"))
+        conn.execute(text(f"ALTER TABLE timers ADD COLUMN claimed_until {kind}"))
+    with db.unit_of_work() as s:
+        for n in range(3):
+            s.add(Timer(record_type="library", record_id=n, name="remind", state="seeking",
+                        due_at=now, created_at=now))  # fmt: skip
+    until = now + timedelta(minutes=1)
+    bound = until.strftime("%Y-%m-%d %H:%M:%S.%f") if db.is_sqlite else until
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE timers SET claimed_by = 'mail1:4182', claimed_until = :u WHERE id < 3"),
+            {"u": bound},
+        )
+    with db.unit_of_work() as s:
+        figures = snapshot(s, now, now, 30)
+    (lease,) = figures["leases"]
+    assert (lease["table"], lease["owner"], lease["rows"], lease["expired"]) == (
+        "timers", "mail1:4182", 2, False,
+    )  # fmt: skip
+    assert datetime.fromisoformat(lease["until"]) == until
+    assert "lease: mail1:4182 holds 2 timers row(s) until" in format_status(figures)

@@ -105,9 +105,10 @@ def snapshot(
         for w in session.scalars(select(Worker).order_by(Worker.name))
     ]
     contacts = [
-        (_aware(w.imap_contact_at), w.imap_mailbox) for w in session.scalars(select(Worker))
+        (at, w.imap_mailbox)
+        for w in session.scalars(select(Worker))
+        if (at := _aware(w.imap_contact_at)) is not None
     ]
-    contacts = [(at, box) for at, box in contacts if at is not None]
     last_contact, mailbox = max(contacts, key=lambda c: c[0]) if contacts else (None, None)
     cursor = session.scalar(select(func.max(ImapCursor.updated_at)))
     return {

@@ -191,7 +191,7 @@ class WebListener:
     def __init__(self, probe: Probe, host: str, port: int) -> None:
         self.probe = probe
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(MailflowCollector(probe))  # type: ignore[arg-type]
+        self.registry.register(MailflowCollector(probe))
         server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
         self.server = server_class((host, port), _handler(self))
         self.server.daemon_threads = True
