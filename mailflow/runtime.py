@@ -330,7 +330,8 @@ class Runtime:
         source = self.imap_source
 
         def threads_alive() -> dict[str, bool]:
-            return {t.name: t.is_alive() for t in getattr(self, "_threads", [])
+            # ident None: not started yet (the listener starts a moment before the threads).
+            return {t.name: t.is_alive() or t.ident is None for t in getattr(self, "_threads", [])
                     if t.name in ("processor", "drainer")}  # fmt: skip
 
         def counters() -> dict[str, dict[str, int]]:
