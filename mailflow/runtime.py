@@ -5,9 +5,11 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from mailflow.admin.web import Probe, WebListener
 from mailflow.app import Services
 from mailflow.dispatch import ProcessReport, process_pending
 from mailflow.dispatch.digest import send_digest
@@ -18,6 +20,7 @@ from mailflow.inbound.imap import ImapSource
 from mailflow.inbound.lmtp import Endpoint
 from mailflow.log import SCHEDULER
 from mailflow.outbox.drain import DrainReport, drain
+from mailflow.store import workers
 
 
 @dataclass
@@ -37,6 +40,12 @@ class Runtime:
         self.stop_event = threading.Event()
         self.totals = ProcessReport()
         self.endpoint: Endpoint | None = None
+        # Seeing it run (mailflow status, /healthz, /metrics): who we are, what we sent.
+        self.worker = workers.worker_name()
+        self.started_at = datetime.now(UTC)
+        self.sent_totals = {"sent": 0, "retried": 0, "failed": 0}
+        self.imap_source: ImapSource | None = None
+        self.web: WebListener | None = None
 
     # Processing is serialised in-process; the database (BEGIN IMMEDIATE on SQLite, SKIP LOCKED
     # on PostgreSQL) keeps separate processes from taking the same row.
@@ -65,7 +74,7 @@ class Runtime:
     def drain(self) -> DrainReport:
         s = self.services
         assert s.transport is not None
-        return drain(
+        report = drain(
             s.db,
             s.clock,
             s.transport,
@@ -73,6 +82,9 @@ class Runtime:
             base_delay_seconds=s.settings["outbox.retry_base_seconds"],
             on_permanent_failure=on_permanent_failure(s.workflow, s.clock),
         )
+        for name in self.sent_totals:
+            self.sent_totals[name] += getattr(report, name)
+        return report
 
     def match(self, dry_run: bool = False) -> list:
         """The whole pool at once; each chosen pair becomes a proposal for staff."""
@@ -173,6 +185,7 @@ class Runtime:
         config = self.services.imap_config()
         if config is not None:
             source = ImapSource(config, self.services.db, self.services.clock, self.process)
+            self.imap_source = source
             self._threads.append(
                 threading.Thread(
                     target=source.run, args=(self.stop_event,), name="imap", daemon=True
@@ -215,6 +228,7 @@ class Runtime:
                 self._guard(self.write_report), "interval", minutes=15, id="report",
                 coalesce=True, max_instances=1, misfire_grace_time=900,
             )  # fmt: skip
+        self._start_monitoring()
         self.scheduler.start()
         for thread in self._threads:
             thread.start()
@@ -262,6 +276,85 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         for thread in getattr(self, "_threads", []):
             thread.join(timeout=10)
+        self._stop_monitoring()
+
+    # -- seeing it run: the heartbeat row and the web listener ---------------------------------
+    def _start_monitoring(self) -> None:
+        s = self.services.settings
+        every = s["workers.heartbeat_seconds"]
+        listen = s.web_listen()
+        if listen is not None:
+            self.web = WebListener(self.probe(), *listen)  # binds now: a taken port fails here
+        self.heartbeat()  # visible in `mailflow status` from the first second
+        self.scheduler.add_job(
+            self._guard(self.heartbeat), "interval", seconds=every, id="heartbeat",
+            coalesce=True, max_instances=1, misfire_grace_time=every,
+        )  # fmt: skip
+        if self.web is not None:
+            self.web.start()
+
+    def _stop_monitoring(self) -> None:
+        if getattr(self, "scheduler", None) is None:
+            return  # never started: no row, no listener
+        if self.web is not None:
+            self.web.stop()
+        try:
+            with self.services.db.unit_of_work() as session:
+                workers.remove(session, self.worker)
+        except Exception:  # noqa: BLE001 - a stale row is harmless; status shows it as stale
+            SCHEDULER.exception("could not remove worker row %s", self.worker)
+
+    def roles(self) -> list[str]:
+        s = self.services.settings
+        roles = ["processor", "drainer", "scheduler"]
+        if self.imap_source is not None:
+            roles.append("imap")
+        if s["inbound.listen"] != "off":
+            roles.append(s["inbound.listen"])
+        if s.web_listen() is not None:
+            roles.append("web")
+        return roles
+
+    def heartbeat(self) -> None:
+        source = self.imap_source
+        now = datetime.now(UTC)
+        with self.services.db.unit_of_work() as session:
+            # A killed worker's row shows as stale for a day, then goes.
+            workers.forget_stale(session, now - timedelta(days=1))
+            workers.heartbeat(
+                session, self.worker, roles=",".join(self.roles()), started_at=self.started_at,
+                now=now,
+                imap_mailbox=source.config.mailbox if source is not None else None,
+                imap_contact_at=source.last_contact if source is not None else None,
+            )  # fmt: skip
+
+    def probe(self) -> Probe:
+        """What /healthz and /metrics ask this process."""
+        s = self.services.settings
+        source = self.imap_source
+
+        def threads_alive() -> dict[str, bool]:
+            # ident None: not started yet (the listener starts a moment before the threads).
+            return {t.name: t.is_alive() or t.ident is None for t in getattr(self, "_threads", [])
+                    if t.name in ("processor", "drainer")}  # fmt: skip
+
+        def counters() -> dict[str, dict[str, int]]:
+            t = self.totals
+            processed = {"done": t.done, "quarantined": t.quarantined, "dead": t.dead}
+            return {"processed": processed, "outbox": dict(self.sent_totals)}
+
+        quiet = s["imap.idle_renew_seconds"] if s["imap.idle"] else s["imap.poll_seconds"]
+        return Probe(
+            db=self.services.db,
+            clock=self.services.clock,
+            stale_after_seconds=workers.stale_after_seconds(s["workers.heartbeat_seconds"]),
+            started_at=self.started_at,
+            threads_alive=threads_alive,
+            imap=(lambda: (source.connected, source.last_contact)) if source else (lambda: None),
+            imap_quiet_seconds=quiet + 2 * s["imap.timeout_seconds"] + 60,
+            imap_grace_seconds=2 * s["imap.timeout_seconds"] + 30,
+            counters=counters,
+        )
 
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT; then stop cleanly (finish the transaction in hand)."""

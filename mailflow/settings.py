@@ -280,6 +280,29 @@ SETTINGS: tuple[Setting, ...] = (
             "and per mail sent; DEBUG adds addresses and the libraries' own chatter."
         ),
     ),
+    Setting(
+        "log.format",
+        "text",
+        "Log lines as text, or json: one JSON object per line (time, level, logger, message).",
+    ),
+    Setting(
+        "web.listen",
+        "off",
+        (
+            "host:port of the web listener of `mailflow run` (GET /healthz, GET /metrics in the "
+            "Prometheus format), e.g. 127.0.0.1:8080; off: none. It has no login: keep it on "
+            "loopback or a private network."
+        ),
+    ),
+    Setting(
+        "workers.heartbeat_seconds",
+        5,
+        (
+            "How often each `mailflow run` writes its row in the workers table (mailflow "
+            "status); a row not written for three heartbeats (and at least 30 seconds) is "
+            "shown as stale."
+        ),
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -314,6 +337,10 @@ class Settings:
         """The EHLO name: set, or the program's own domain (a relay may reject `localhost`)."""
         name = str(self.values["smtp.helo_name"]).strip()
         return name or self.program_address.rpartition("@")[2] or "localhost"
+
+    def web_listen(self) -> tuple[str, int] | None:
+        """web.listen as (host, port); None when off. "[::1]:8080" for IPv6."""
+        return _host_port(str(self.values["web.listen"]))
 
     @property
     def staff(self) -> tuple[str, ...]:
@@ -453,7 +480,20 @@ def load(config: Path | None = None, env: dict[str, str] | None = None) -> Setti
         raise ConfigError(
             f"inbound.listen must be smtp, lmtp or off, not {values['inbound.listen']!r}"
         )
+    if values["log.format"] not in ("text", "json"):
+        raise ConfigError(f"log.format must be text or json, not {values['log.format']!r}")
+    _host_port(str(values["web.listen"]))
     return Settings(values=values, base_dir=base_dir, source=config)
+
+
+def _host_port(value: str) -> tuple[str, int] | None:
+    value = value.strip()
+    if value in ("", "off"):
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"web.listen must be off or host:port (127.0.0.1:8080), not {value!r}")
+    return host.strip("[]"), int(port)
 
 
 def _secret(settings: Settings, name: str, file_name: str, *, create: bool) -> str:

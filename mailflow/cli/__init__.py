@@ -44,7 +44,7 @@ def build_services(
     from mailflow.app import build
     from mailflow.clock import FrozenClock
 
-    log.configure(settings["log.level"])
+    log.configure(settings["log.level"], settings["log.format"])
     clock = FrozenClock(_parse_now(now)) if now else None
     try:
         return build(settings, clock, create=create, read_only=read_only)

@@ -39,6 +39,12 @@ def run(config: str | None, once: bool, now: str | None) -> None:
             check_port_free(settings["inbound.host"], settings["inbound.port"])
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
+    web = settings.web_listen()
+    if not once and web is not None:
+        try:
+            check_port_free(*web)
+        except ConfigError as exc:
+            raise click.ClickException(f"web.listen: {exc}") from exc
     # `run` is the one command that may start a program from nothing (the embedded default).
     services = build_services(settings, now, create=True)
     runtime = Runtime(services)
@@ -69,6 +75,8 @@ def run(config: str | None, once: bool, now: str | None) -> None:
         )
     if settings["imap.host"]:
         click.echo(f"mailflow: watching IMAP {settings['imap.user']}@{settings['imap.host']}")
+    if web is not None:
+        click.echo(f"mailflow: /healthz and /metrics on http://{web[0]}:{web[1]}/")
     click.echo("mailflow: running; Ctrl-C or SIGTERM stops it")
     runtime.serve_forever()
     click.echo(f"mailflow: stopped after processing {runtime.totals.total} messages")

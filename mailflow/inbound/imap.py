@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -79,6 +80,8 @@ class ImapSource:
         self.client: IMAPClient | None = None
         self.uidvalidity: int | None = None
         self.last_uid = 0
+        # Wall-clock time of the server's last answer (mailflow status, /healthz).
+        self.last_contact: datetime | None = None
 
     # -- connection -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -102,7 +105,12 @@ class ImapSource:
         except NETWORK_ERRORS as exc:
             raise TransientError(f"IMAP {cfg.host}:{cfg.port}: {exc}") from exc
         self.client = client
+        self.last_contact = datetime.now(UTC)
         INBOUND.info("IMAP connected to %s:%s/%s", cfg.host, cfg.port, cfg.folder)
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -134,6 +142,7 @@ class ImapSource:
             if not new:
                 self.process()
                 self._move_done(uidvalidity)
+            self.last_contact = datetime.now(UTC)
             return stored
         except NETWORK_ERRORS as exc:
             raise TransientError(f"IMAP {self.config.mailbox}: {exc}") from exc
@@ -278,6 +287,7 @@ class ImapSource:
                     if not responses:
                         # idle_check swallows EOF: readable with nothing to read means closed.
                         raise ConnectionError("server closed the connection during IDLE")
+                    self.last_contact = datetime.now(UTC)  # news, or a keep-alive "* OK"
                     # imapclient yields untagged responses as tuples such as (7, b"EXISTS").
                     if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                         break

@@ -335,3 +335,19 @@ class StaffConfirmation(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))  # the confirmation
+
+
+class Worker(Base):
+    """A running `mailflow run` process, as its heartbeat tells it; removed on a clean stop.
+
+    Times here are wall-clock (not the program clock): they say whether a process is alive.
+    """
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # "<hostname>:<pid>"
+    roles: Mapped[str] = mapped_column(String(255))  # "processor,drainer,imap,lmtp,web"
+    started_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    imap_mailbox: Mapped[str | None] = mapped_column(String(255))  # its IMAP poller's mailbox
+    imap_contact_at: Mapped[datetime | None]  # the IMAP server's last answer to this worker
