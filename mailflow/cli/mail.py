@@ -28,12 +28,32 @@ from mailflow.errors import ConfigError, MailflowError
 @click.option("--now", help="Act as if it were this ISO 8601 time (with --once).")
 def run(config: str | None, once: bool, now: str | None) -> None:
     """Run mailflow: inbound mail, processing and the scheduler, until SIGTERM."""
-    from mailflow.inbound.lmtp import check_port_free
-    from mailflow.runtime import Runtime
+    from mailflow.app import database_url
+    from mailflow.store.locks import SingleProcess, sqlite_path
 
     if now and not once:
         raise OneLineUsageError("--now needs --once: a running service keeps the real time")
     settings = load_settings(config)
+    # SQLite is single-process: a second `run` on the same file is refused, not interleaved.
+    path = sqlite_path(database_url(settings))
+    guard = SingleProcess(path) if path else None
+    if guard is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        try:
+            guard.acquire()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+    try:
+        _run(settings, once, now)
+    finally:
+        if guard is not None:
+            guard.release()
+
+
+def _run(settings, once: bool, now: str | None) -> None:  # noqa: ANN001 - Settings
+    from mailflow.inbound.lmtp import check_port_free
+    from mailflow.runtime import Runtime
+
     if not once and settings["inbound.listen"] != "off":
         try:  # before the database or the secret file is created
             check_port_free(settings["inbound.host"], settings["inbound.port"])
