@@ -21,7 +21,7 @@ import os
 import socket
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TypeVar
 
 from sqlalchemy import Connection, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -92,8 +92,7 @@ def once(session: Session, kind: str, day: date, now: datetime) -> bool:
     values = {"kind": kind, "day": day, "worker": worker_id(), "created_at": now}
     insert = pg_insert if is_postgres(session) else sqlite_insert
     statement = insert(DailyRun).values(**values).on_conflict_do_nothing()
-    result: Any = session.execute(statement)
-    return bool(result.rowcount)
+    return session.execute(statement.returning(DailyRun.kind)).first() is not None
 
 
 class SessionLock:
