@@ -1,7 +1,7 @@
 """Failover with several workers on one PostgreSQL: how long until another worker carries on.
 
 Three `mailflow run` workers share one fresh PostgreSQL database, a private Dovecot mailbox and
-an aiosmtpd sink (slowed to 20 ms a mail, so a batch of claimed mail takes a while to send).
+an aiosmtpd sink (slowed to 100 ms a mail, so a batch of claimed mail takes a while to send).
 `--messages` applications arrive over IMAP; each is acknowledged by mail. Then:
 
 1. the worker polling IMAP (it logs "<host:pid> polls <mailbox>") is SIGKILLed and a new mail
@@ -103,7 +103,7 @@ def main() -> None:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = f"postgresql+psycopg://postgres@127.0.0.1/{name}"
     workers: list[Worker] = []
-    sink = slow_sink(0.02)
+    sink = slow_sink(0.1)
     tmp = shm_dir("failover")
     try:
         with dovecot() as server:
@@ -161,7 +161,7 @@ def main() -> None:
                 for row_id, owner in rows:
                     by_pid.setdefault(int(owner.rsplit(":", 1)[1]), []).append(row_id)
                 for w in workers:
-                    if w.polling_since is None and len(by_pid.get(w.proc.pid, [])) >= 10:
+                    if w.polling_since is None and len(by_pid.get(w.proc.pid, [])) >= 5:
                         holder = w
                         holder_claims.extend(by_pid[w.proc.pid])
                         return True
@@ -241,9 +241,10 @@ def main() -> None:
             with db.unit_of_work() as s:
                 stored = s.scalar(select(func.count()).select_from(InboxMessage))
                 facts = s.scalar(select(func.count()).select_from(MessageFacts))
-                ids = set(s.scalars(select(Outbox.message_id).where(Outbox.status == "sent")))
+                sent = s.scalars(select(Outbox.message_id).where(Outbox.status == "sent"))
+                ids = {i.strip("<>") for i in sent}
             seen = Counter(
-                str(email.message_from_bytes(r.content)["Message-ID"]).strip()
+                str(email.message_from_bytes(r.content)["Message-ID"]).strip().strip("<>")
                 for r in sink.received
             )
             twice = {i: c for i, c in seen.items() if c > 1}
