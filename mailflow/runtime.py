@@ -21,6 +21,7 @@ from mailflow.inbound.lmtp import Endpoint
 from mailflow.log import SCHEDULER
 from mailflow.outbox.drain import DrainReport, drain
 from mailflow.store import workers
+from mailflow.store.locks import SessionLock, worker_id
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Runtime:
         self.totals = ProcessReport()
         self.endpoint: Endpoint | None = None
         # Seeing it run (mailflow status, /healthz, /metrics): who we are, what we sent.
-        self.worker = workers.worker_name()
+        self.worker = worker_id()
         self.started_at = datetime.now(UTC)
         self.sent_totals = {"sent": 0, "retried": 0, "failed": 0}
         self.imap_source: ImapSource | None = None
@@ -81,6 +82,7 @@ class Runtime:
             max_attempts=s.settings["outbox.max_attempts"],
             base_delay_seconds=s.settings["outbox.retry_base_seconds"],
             on_permanent_failure=on_permanent_failure(s.workflow, s.clock),
+            lease_seconds=s.settings["workers.lease_seconds"],
         )
         for name in self.sent_totals:
             self.sent_totals[name] += getattr(report, name)
@@ -187,9 +189,7 @@ class Runtime:
             source = ImapSource(config, self.services.db, self.services.clock, self.process)
             self.imap_source = source
             self._threads.append(
-                threading.Thread(
-                    target=source.run, args=(self.stop_event,), name="imap", daemon=True
-                )
+                threading.Thread(target=self._poll, args=(source,), name="imap", daemon=True)
             )
         self.scheduler = BackgroundScheduler(timezone="UTC")
         # The tick is a safety net (mail stored by another process, a missed wake-up); it keeps
@@ -245,6 +245,27 @@ class Runtime:
                 SCHEDULER.warning("processing paused: %s", exc)
             except Exception:  # noqa: BLE001 - the loop never dies on one failure
                 SCHEDULER.exception("processing pass failed; will retry on the next tick")
+
+    def _poll(self, source: ImapSource) -> None:
+        """Poll the mailbox while this worker holds its lock; otherwise try for it every few
+        seconds, so a dead poller's mailbox is taken over at once (PostgreSQL releases a
+        session lock when its connection dies). SQLite: single-process, always granted."""
+        lock = SessionLock(self.services.db, "mailflow-imap:" + source.config.mailbox)
+        retry = float(self.services.settings["workers.poller_retry_seconds"])
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    mine = lock.acquire()
+                except Exception:  # noqa: BLE001 - the database may be down for a moment
+                    SCHEDULER.exception("could not ask for the IMAP poller lock")
+                    mine = False
+                if not mine:
+                    self.stop_event.wait(retry)
+                    continue
+                SCHEDULER.info("%s polls %s", worker_id(), source.config.mailbox)
+                source.run(self.stop_event, still_ours=lock.held)
+        finally:
+            lock.release()
 
     def _guard(self, job):  # noqa: ANN001, ANN202 - wraps a scheduler job
         def run() -> None:

@@ -128,6 +128,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
     Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
+    Setting(
+        "workers.lease_seconds",
+        30,
+        "Outbox lease: a worker renews it every third while sending; a dead worker's claimed"
+        " mail is sent by another once it runs out.",
+    ),
+    Setting(
+        "workers.poller_retry_seconds",
+        3,
+        "How often a worker that does not poll IMAP tries to take over the mailbox's poller lock.",
+    ),
     Setting("program.website", "", "The program's public web page, linked from mail."),
     Setting(
         "program.token_grace_days",

@@ -28,12 +28,22 @@ from mailflow.errors import ConfigError, MailflowError
 @click.option("--now", help="Act as if it were this ISO 8601 time (with --once).")
 def run(config: str | None, once: bool, now: str | None) -> None:
     """Run mailflow: inbound mail, processing and the scheduler, until SIGTERM."""
-    from mailflow.inbound.lmtp import check_port_free
-    from mailflow.runtime import Runtime
-
     if now and not once:
         raise OneLineUsageError("--now needs --once: a running service keeps the real time")
     settings = load_settings(config)
+    guard: list = []
+    try:
+        _run(settings, once, now, guard)
+    finally:
+        for lock in guard:
+            lock.release()
+
+
+def _run(settings, once: bool, now: str | None, guard: list) -> None:  # noqa: ANN001 - Settings
+    from mailflow.inbound.lmtp import check_port_free
+    from mailflow.runtime import Runtime
+    from mailflow.store.locks import SingleProcess, sqlite_path
+
     if not once and settings["inbound.listen"] != "off":
         try:  # before the database or the secret file is created
             check_port_free(settings["inbound.host"], settings["inbound.port"])
@@ -47,6 +57,15 @@ def run(config: str | None, once: bool, now: str | None) -> None:
             raise click.ClickException(f"web.listen: {exc}") from exc
     # `run` is the one command that may start a program from nothing (the embedded default).
     services = build_services(settings, now, create=True)
+    # SQLite is single-process: a second `run` on the same file is refused, not interleaved.
+    path = sqlite_path(services.db.url)
+    if path is not None:
+        lock = SingleProcess(path)
+        try:
+            lock.acquire()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        guard.append(lock)
     runtime = Runtime(services)
     settings = services.settings
     if once:

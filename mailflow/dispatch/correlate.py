@@ -26,6 +26,7 @@ from mailflow.parse.dates import parse_date, parse_duration_months
 from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
 from mailflow.parse.intents import detect_intent, prefers_informal
 from mailflow.parse.tokens import subject_tag
+from mailflow.store.locks import locked
 from mailflow.store.schema import AttentionItem, Contact, Library, Outbox, Partnership
 
 # Application fields a reply may correct; "Time zone: teatime" is one too (parse keeps it as
@@ -250,6 +251,9 @@ def _reply(
 ) -> Match | Unmatched | Outcome:
     sender = facts.from_.address
     kind = machine_of(target)
+    # The event is read from the record's state: read it under the record's row lock, so a
+    # second reply about it (the other library accepting) waits and then sees this one.
+    locked(turn.session, target)
     if isinstance(target, Library):
         if contact is None or contact.library_id != target.id:
             return Unmatched(

@@ -26,6 +26,7 @@ from mailflow.outbox.render import blank_form
 from mailflow.parse import Facts, parse_message
 from mailflow.store.claims import run_claimed
 from mailflow.store.db import Database
+from mailflow.store.locks import locked, serialise
 from mailflow.store.schema import (
     DEAD,
     NEW,
@@ -91,6 +92,11 @@ def process_pending(
 def handle_message(turn: Turn, row: InboxMessage) -> tuple[str, Outcome]:
     """Parse once, act, and keep the facts with the outcome (a code and the words)."""
     facts = read_facts(turn, row.raw)
+    if facts.from_.address:
+        # Two mails from one address (an applicant writing twice, a stranger's second try) are
+        # handled one after the other across workers: the second sees the contact, the answer
+        # and the counts the first committed, instead of checking before either inserts.
+        serialise(turn.session, "sender:" + facts.from_.address.lower())
     turn = turn.because(
         Cause("message", inbox_id=row.id, message_id=facts.message_id, sender=facts.from_.address)
     )
@@ -165,6 +171,7 @@ def act_on(turn: Turn, facts: Facts) -> Outcome:
 
 def _apply(turn: Turn, facts: Facts, match: Match) -> Outcome:
     record, event = match.record, match.event
+    locked(turn.session, record)  # before the application's fields are merged into it
     notes = []
     if isinstance(record, Library) and event.name == "application":
         if not match.created:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -288,6 +289,8 @@ class Outbox(Base):
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Who holds the lease (next_attempt_at) while sending: "<hostname>:<pid>" (store/locks.py).
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class Suppressed(Base):
@@ -351,3 +354,15 @@ class Worker(Base):
     last_seen: Mapped[datetime]
     imap_mailbox: Mapped[str | None] = mapped_column(String(255))  # its IMAP poller's mailbox
     imap_contact_at: Mapped[datetime | None]  # the IMAP server's last answer to this worker
+
+
+class DailyRun(Base):
+    """A job that runs once a day whatever the number of workers (the digest): the worker whose
+    insert of (kind, day) succeeds runs it, in the same transaction."""
+
+    __tablename__ = "daily_runs"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    worker: Mapped[str] = mapped_column(String(255))  # "<hostname>:<pid>"
+    created_at: Mapped[datetime]

@@ -6,8 +6,6 @@ clean stop (SIGKILL, a lost machine); `mailflow status` shows it as stale. Times
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import datetime
 
 from sqlalchemy import delete
@@ -20,11 +18,6 @@ def stale_after_seconds(heartbeat_seconds: float) -> float:
     """A row not written for this long is stale: three heartbeats, and at least 30 seconds,
     because on SQLite a heartbeat waits while a long batch holds the write lock."""
     return max(3 * heartbeat_seconds, 30.0)
-
-
-def worker_name() -> str:
-    """This process as other workers and operators name it: "<hostname>:<pid>"."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def heartbeat(
