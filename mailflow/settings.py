@@ -87,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "dkim.selector",
         "mailflow",
-        "DKIM selector: the key is published at <selector>._domainkey.<domain>.",
+        "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN.",
     ),
     Setting("dkim.domain", "", "DKIM signing domain (d=); empty: the program address's domain."),
     Setting(
