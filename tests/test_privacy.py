@@ -256,5 +256,6 @@ def test_consent_decides_the_public_list_in_both_languages(
                  "Public listing: no"), "yes-en@lib.example.org")  # fmt: skip
     p.step()
     with p.services.db.unit_of_work() as s:
-        assert s.scalar(select(Library).where(Library.name == "Yes Library")).public_listing is False
-
+        assert (
+            s.scalar(select(Library).where(Library.name == "Yes Library")).public_listing is False
+        )
