@@ -13,7 +13,8 @@ to records that reached a final state (withdrawn, closed...) more than that many
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,8 +40,12 @@ from mailflow.store.schema import (
 
 __all__ = ["ForgetReport", "RetentionReport", "blank_old_mail", "forget_library", "forgotten_name"]
 
-# Names shorter than this would match inside unrelated words; addresses always count.
-MIN_NEEDLE = 4
+# A name is looked for in other mail only when it is specific enough not to erase a stranger's
+# mail: a whole word run of at least this many characters with a space in it ("Maria Lopez",
+# the library's name), or this many CJK characters ("杭州市图书馆"). Addresses always count.
+MIN_NAME = 8
+MIN_CJK_NAME = 4
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 ERASED = "(erased)"
 # MOU answers that are dates and counts, not words about people.
 MOU_DATES = frozenset({"start_on", "review_on", "duration_months", "start_date", "review_date"})
@@ -80,11 +85,7 @@ def forget_library(
     report = ForgetReport(library.id)
     contacts = list(library.contacts)
     addresses = {c.email.lower() for c in contacts}
-    needles = set(addresses) | {
-        text.strip().lower()
-        for text in (library.name, *(c.name for c in contacts), *_free_names(library))
-        if text and len(text.strip()) >= MIN_NEEDLE
-    }
+    needles = _needles(addresses, (library.name, *(c.name for c in contacts)), library)
     pairs = session.scalars(
         select(Partnership).where(
             or_(Partnership.library_a_id == library.id, Partnership.library_b_id == library.id)
@@ -108,12 +109,17 @@ def forget_library(
     if library.source_inbox_id is not None:
         about.add(library.source_inbox_id)
     # Mail that only names the library (a staff command with its address, a partner quoting it).
-    for inbox_id, raw in session.execute(select(InboxMessage.id, InboxMessage.raw)):
+    # Streamed: the whole mail store need not fit in memory.
+    for inbox_id, raw in session.execute(
+        select(InboxMessage.id, InboxMessage.raw).execution_options(yield_per=200)
+    ):
         if inbox_id not in about and _mentions(raw, needles):
             about.add(inbox_id)
-    for facts in session.scalars(select(MessageFacts)):
-        if facts.inbox_id not in about and _mentions(_facts_text(facts), needles):
-            about.add(facts.inbox_id)
+    read = (MessageFacts.inbox_id, MessageFacts.from_address, MessageFacts.from_name,
+            MessageFacts.subject, MessageFacts.reply_text, MessageFacts.data)  # fmt: skip
+    for inbox_id, *values in session.execute(select(*read).execution_options(yield_per=200)):
+        if inbox_id not in about and _mentions(_joined(values), needles):
+            about.add(inbox_id)
     report.messages = _erase_inbox(session, about)
 
     # Mail we sent to it or about it.
@@ -122,17 +128,20 @@ def forget_library(
         (Outbox.record_type == "partnership") & Outbox.record_id.in_(pair_ids or {0}),
         Outbox.inbox_id.in_(about or {0}),
     )
-    mine_ids = set(session.scalars(select(Outbox.id).where(mine)))
-    for row in session.scalars(select(Outbox)):
-        hit = {a.lower() for a in row.recipients or ()} & addresses
+    sent = set(session.scalars(select(Outbox.id).where(mine)))
+    scan = select(Outbox.id, Outbox.recipients, Outbox.subject, Outbox.raw)
+    for outbox_id, recipients, subject, raw in session.execute(
+        scan.execution_options(yield_per=200)
+    ):
         if (
-            row.id in mine_ids
-            or hit
-            or _mentions(row.raw, needles)
-            or _mentions(row.subject, needles)
+            {a.lower() for a in recipients or ()} & addresses
+            or _mentions(subject, needles)
+            or _mentions(raw, needles)
         ):
-            _erase_outbox(row)
-            report.sent += 1
+            sent.add(outbox_id)
+    for row in session.scalars(select(Outbox).where(Outbox.id.in_(sent or {0}))):
+        _erase_outbox(row)
+    report.sent = len(sent)
 
     # Free text kept beside the mail.
     histories = session.scalars(
@@ -233,6 +242,19 @@ def forget_library(
     return report
 
 
+def _needles(addresses: set[str], names: Iterable[str], library: Library) -> list[re.Pattern[str]]:
+    """What marks a mail as naming the library: its addresses, and its specific names."""
+    found = [re.compile(re.escape(a)) for a in sorted(addresses)]
+    for name in {n.strip().lower() for n in (*names, *_free_names(library)) if n and n.strip()}:
+        if "@" in name or "://" in name:
+            found.append(re.compile(re.escape(name)))
+        elif len(_CJK.findall(name)) >= MIN_CJK_NAME:
+            found.append(re.compile(re.escape(name)))  # no word boundaries inside CJK text
+        elif len(name) >= MIN_NAME and " " in name:
+            found.append(re.compile(rf"(?<!\w){re.escape(name)}(?!\w)"))
+    return found
+
+
 def _free_names(library: Library) -> Iterable[str]:
     """Free text the library typed that is specific enough to find again (contact name, site)."""
     fields = library.fields or {}
@@ -280,21 +302,21 @@ def _linked_inbox(session: Session, record_type: str, ids: set[int]) -> set[int]
     return {i for i in found if i is not None}
 
 
-def _mentions(value: Any, needles: set[str]) -> bool:
+def _mentions(value: Any, needles: Sequence[re.Pattern[str]]) -> bool:
     if not value or not needles:
         return False
     if isinstance(value, bytes):
         text = value.decode("utf-8", "replace").lower()
     else:
         text = str(value).lower()
-    return any(n in text for n in needles)
+    return any(n.search(text) for n in needles)
 
 
-def _facts_text(facts: MessageFacts) -> str:
+def _joined(values: Iterable[Any]) -> str:
     return " ".join(
-        [facts.from_address, facts.from_name, facts.subject, facts.reply_text,
-         json.dumps(facts.data or {}, ensure_ascii=False)]
-    )  # fmt: skip
+        json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v or "")
+        for v in values
+    )
 
 
 def _erase_inbox(session: Session, ids: set[int]) -> int:
@@ -392,8 +414,8 @@ def blank_old_mail(
                 Outbox.raw != b"",
             )
         ).all()
-        for row in sent:
-            row.raw = b""
+        for mail in sent:
+            mail.raw = b""
         report.sent += len(sent)
     session.flush()
     return report
