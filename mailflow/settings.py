@@ -399,6 +399,11 @@ class Settings:
             found.append((key.strip().encode(), retired + grace))
         return tuple(found)
 
+    def verify_keys(self, now: datetime) -> tuple[bytes, ...]:
+        """Every key a token may verify with at `now`: the secret, then retired ones in grace."""
+        retired = (key for key, until in self.retired_secrets() if now < until)
+        return (self.secret(), *retired)
+
     @staticmethod
     def env_name(name: str) -> str:
         return _BY_NAME[name].env
