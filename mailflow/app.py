@@ -18,6 +18,7 @@ from mailflow.engine.definition import Rules
 from mailflow.engine.loader import load_rules
 from mailflow.errors import ConfigError
 from mailflow.inbound.imap import ImapConfig
+from mailflow.outbound.dkim import DkimSigner, SigningTransport
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transport import MaildirTransport, Transport
 from mailflow.outbox.render import DEFAULT_TEMPLATES, Renderer
@@ -103,7 +104,9 @@ def build(
     if settings["database.auto_migrate"] if migrate is None else migrate:
         db.upgrade()
     if not read_only or settings.has_secret():
-        workflow.program = replace(workflow.program, secret=settings.secret())
+        workflow.program = replace(
+            workflow.program, secret=settings.secret(), retired_secrets=settings.retired_secrets()
+        )
     workflow.program = replace(workflow.program, dnsfunc=dnsfunc or dkim.dnsplug.get_txt)
     if transport is None and not read_only:
         transport = build_transport(settings)
@@ -254,6 +257,17 @@ def check_workflow(rules: Rules, renderer: Renderer) -> list[str]:
 
 
 def build_transport(settings: Settings) -> Transport:
+    """The configured transport; DKIM-signing when `dkim.key_file` is set (the key checked first)."""
+    if not settings["dkim.key_file"]:
+        return _plain_transport(settings)
+    domain = settings["dkim.domain"].strip().lower() or settings.program_address.rpartition("@")[2]
+    signer = DkimSigner.from_file(
+        settings.path("dkim.key_file"), settings["dkim.selector"].strip(), domain
+    )
+    return SigningTransport(_plain_transport(settings), signer)
+
+
+def _plain_transport(settings: Settings) -> Transport:
     if settings["outbound.transport"] == "maildir":
         return MaildirTransport(settings.path("outbound.maildir"))
     security = settings["smtp.security"]

@@ -145,6 +145,15 @@ class Runtime:
         self._drain_wake.set()
         return sent
 
+    def retention(self) -> None:
+        """Blank raw mail of records final for longer than privacy.raw_mail_days (daily)."""
+        from mailflow.admin.privacy import blank_old_mail
+
+        s = self.services
+        with self._process_lock, s.db.unit_of_work() as session:
+            days = int(s.settings["privacy.raw_mail_days"])
+            blank_old_mail(session, s.clock.now(), days, s.workflow.machines)
+
     def run_once(self) -> OnceReport:
         """Take everything waiting (IMAP, and mail already stored by LMTP), process, and return."""
         stored = 0
@@ -222,6 +231,12 @@ class Runtime:
             self.scheduler.add_job(
                 self._guard(self.match), "cron", day_of_week=weekly[0], hour=int(hour), minute=int(minute or 0),
                 id="matching", coalesce=True, max_instances=1, misfire_grace_time=6 * 3600,
+            )  # fmt: skip
+        if s["privacy.raw_mail_days"] > 0:
+            hour, _, minute = str(s["privacy.retention_time"]).partition(":")
+            self.scheduler.add_job(
+                self._guard(self.retention), "cron", hour=int(hour), minute=int(minute or 0),
+                id="retention", coalesce=True, max_instances=1, misfire_grace_time=6 * 3600,
             )  # fmt: skip
         if s["report.dir"]:
             self.scheduler.add_job(

@@ -12,6 +12,8 @@ import os
 import secrets
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,39 @@ SETTINGS: tuple[Setting, ...] = (
         "program.secret_file",
         "mailflow-secret",
         "File holding the token secret; created with a random secret on first start if missing.",
+    ),
+    Setting(
+        "program.retired_secrets_file",
+        "mailflow-secret.retired",
+        "File of retired token secrets, one `YYYY-MM-DD <secret>` a line (the day it was retired;"
+        " `mailflow secret rotate` writes it); missing: none.",
+    ),
+    Setting(
+        "program.retired_secret_days",
+        60,
+        "A retired secret still verifies tokens and origin marks this many days after it retired.",
+    ),
+    Setting(
+        "dkim.key_file",
+        "",
+        "PEM private key (mode 0600) that signs outgoing mail with DKIM; empty: mail is not signed.",
+    ),
+    Setting(
+        "dkim.selector",
+        "mailflow",
+        "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN.",
+    ),
+    Setting("dkim.domain", "", "DKIM signing domain (d=); empty: the program address's domain."),
+    Setting(
+        "privacy.raw_mail_days",
+        0,
+        "Raw mail and free text of records closed or withdrawn more than this many days ago are"
+        " blanked by a daily job; 0: kept.",
+    ),
+    Setting(
+        "privacy.retention_time",
+        "03:30",
+        "When the daily retention job runs (UTC), if privacy.raw_mail_days is set.",
     ),
     Setting(
         "database.url",
@@ -394,13 +429,7 @@ class Settings:
             path = self.path("program.secret_file")
             where = f"{path} (program.secret_file)"
             if path.exists():
-                mode = path.stat().st_mode & 0o777
-                # The secret mints every reply token: anyone who reads it can act as anyone.
-                if mode & 0o077:
-                    raise ConfigError(
-                        f"{path}: program.secret_file is open to group or others (mode {mode:04o}); "
-                        f"run chmod 600 {path}"
-                    )
+                _private(path, "program.secret_file")
         secret = _secret(self, "program.secret", "program.secret_file", create=True).encode()
         if len(secret) < MIN_SECRET_BYTES:
             raise ConfigError(
@@ -410,9 +439,51 @@ class Settings:
             )
         return secret
 
+    def retired_secrets(self) -> tuple[tuple[bytes, datetime], ...]:
+        """Retired token secrets with the moment each stops verifying (its grace period's end)."""
+        if not self.values["program.retired_secrets_file"]:
+            return ()
+        path = self.path("program.retired_secrets_file")
+        if not path.exists():
+            return ()
+        _private(path, "program.retired_secrets_file")
+        grace = timedelta(days=int(self.values["program.retired_secret_days"]))
+        found = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            day, _, key = line.partition(" ")
+            try:
+                retired = datetime.combine(date.fromisoformat(day), dt_time(0), tzinfo=UTC)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{path}:{n}: program.retired_secrets_file lines are `YYYY-MM-DD <secret>`"
+                ) from exc
+            if len(key.strip().encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f"{path}:{n}: a retired secret must be at least {MIN_SECRET_BYTES} bytes"
+                )
+            found.append((key.strip().encode(), retired + grace))
+        return tuple(found)
+
+    def verify_keys(self, now: datetime) -> tuple[bytes, ...]:
+        """Every key a token may verify with at `now`: the secret, then retired ones in grace."""
+        retired = (key for key, until in self.retired_secrets() if now < until)
+        return (self.secret(), *retired)
+
     @staticmethod
     def env_name(name: str) -> str:
         return _BY_NAME[name].env
+
+
+def _private(path: Path, name: str) -> None:
+    """Refuse a key file its group or others can open: whoever reads it can act as anyone."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path}: {name} is open to group or others (mode {mode:04o}); run chmod 600 {path}"
+        )
 
 
 def _coerce(setting: Setting, value: Any, where: str) -> Any:
@@ -525,6 +596,56 @@ def _secret(settings: Settings, name: str, file_name: str, *, create: bool) -> s
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_urlsafe(32) + "\n")
     return path.read_text(encoding="utf-8").strip()
+
+
+def rotate_secret(settings: Settings, today: date) -> Path:
+    """Retire the current token secret (kept in the retired file, dated today) and make a new one.
+
+    The retired file is written first: should this stop half-way, the old key is both current and
+    retired, and no token stops verifying. Retired keys past their grace are dropped. Returns the
+    new secret's file. A running `mailflow run` signs with the new key after a restart.
+    """
+    if settings.values["program.secret"] or not settings.values["program.secret_file"]:
+        raise ConfigError(
+            "program.secret comes from MAILFLOW_PROGRAM_SECRET: add a line "
+            f"`{today.isoformat()} <old secret>` to program.retired_secrets_file and set the new "
+            "secret in the environment yourself"
+        )
+    if not settings.values["program.retired_secrets_file"]:
+        raise ConfigError("program.retired_secrets_file is empty: nowhere to keep the old secret")
+    old = settings.secret().decode()
+    now = datetime.combine(today, dt_time(0), tzinfo=UTC)
+    retired = settings.path("program.retired_secrets_file")
+    keep = [
+        line
+        for line in (retired.read_text(encoding="utf-8").splitlines() if retired.exists() else [])
+        if line.strip().startswith("#") or _still_verifies(line, settings, now)
+    ]
+    _write_private(retired, "\n".join([*keep, f"{today.isoformat()} {old}"]) + "\n")
+    current = settings.path("program.secret_file")
+    _write_private(current, secrets.token_urlsafe(32) + "\n")
+    return current
+
+
+def _still_verifies(line: str, settings: Settings, now: datetime) -> bool:
+    day = line.strip().partition(" ")[0]
+    try:
+        retired = datetime.combine(date.fromisoformat(day), dt_time(0), tzinfo=UTC)
+    except ValueError:
+        return bool(line.strip())  # not ours to judge: kept, and start-up names the line
+    return now < retired + timedelta(days=int(settings.values["program.retired_secret_days"]))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step, readable by its owner only."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def render_toml() -> str:

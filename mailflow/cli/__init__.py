@@ -2,7 +2,8 @@
 
 `main` is the click group; the commands live by area in mail.py (run, parse, messages,
 deadletters), program.py (libraries, partnerships, show, attachment, propose, match, report,
-demo) and admin.py (init, db, rules, outbox), imported at the end so they register on `main`.
+demo), admin.py (init, db, rules, outbox) and privacy.py (forget, retention, secret), imported
+at the end so they register on `main`.
 """
 
 from __future__ import annotations
@@ -104,4 +105,4 @@ def drain_outbox(services) -> None:  # noqa: ANN001 - Services; imported lazily 
 
 
 # The commands register themselves on `main` when their modules are imported.
-from mailflow.cli import admin, mail, program  # noqa: E402, F401
+from mailflow.cli import admin, mail, privacy, program  # noqa: E402, F401

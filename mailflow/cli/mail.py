@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -124,7 +125,7 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
     address = (program_address or settings.program_address).lower()
     # Verify tokens only if a secret is at hand; never create one just to parse.
     try:
-        secret = settings.secret() if settings.has_secret() else None
+        secret = settings.verify_keys(datetime.now(UTC)) if settings.has_secret() else None
     except ConfigError:
         secret = None
     rules = load_rules_only(settings)  # the staff vocabulary is declared in the rules

@@ -120,7 +120,7 @@ def read_facts(turn: Turn, raw: bytes) -> Facts:
     """One stored message read as the program reads it (a confirmed command is read again)."""
     program = turn.program
     return parse_message(
-        raw, program_address=program.program_address, secret=program.secret,
+        raw, program_address=program.program_address, secret=program.verify_keys(turn.now),
         staff=(*program.staff, *filter(None, [program.mentor_address])),
         commands=turn.wf.rules.command_words(),
         text_verbs=turn.wf.rules.text_verbs(),

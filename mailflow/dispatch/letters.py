@@ -51,6 +51,12 @@ def profile(library: Library) -> dict[str, Any]:
         "commitment": f.get("commitment"),
         "website": f.get("website"),
         "timezone": library.timezone or f.get("timezone"),
+        # Consent to the public list as recorded: "yes", "no", or None (not answered).
+        "public_listing": None
+        if library.public_listing is None
+        else "yes"
+        if library.public_listing
+        else "no",
     }
 
 

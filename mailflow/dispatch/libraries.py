@@ -46,6 +46,8 @@ def merge_application(turn: Turn, library: Library, fields: dict[str, str]) -> N
     library.country = merged.get("country")
     library.city = merged.get("city")
     library.timezone = merged.get("timezone") or library.timezone
+    if "public_listing" in profile:  # consent is the library's own answer, each time it gives one
+        library.public_listing = profile["public_listing"] == "yes"
     library.missing = missing(merged, REQUIRED_APPLICATION_FIELDS)
     library.updated_at = turn.now
 

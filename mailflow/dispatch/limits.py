@@ -145,7 +145,7 @@ def looks_like_ours(turn: Turn, facts: Facts) -> str | None:
     local, _, domain = program.program_address.partition("@")
     pattern = rf"{re.escape(local)}\+([a-z0-9.]{{3,60}})@{re.escape(domain)}"
     for found in re.finditer(pattern, facts.text[:200_000], re.I):
-        if verify_token(program.secret, found.group(1)):
+        if verify_token(program.verify_keys(turn.now), found.group(1)):
             return "it carries mailflow's reply token in its text"
     sender = facts.from_.address
     if sender == program.program_address:

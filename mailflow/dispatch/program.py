@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
 
 from mailflow.engine.definition import Command, Machine, Rules
 from mailflow.outbox.render import Renderer
@@ -23,8 +23,10 @@ class Limits:
 @dataclass(frozen=True)
 class ProgramContext:
     program_address: str
-    secret: bytes
+    secret: bytes  # the current key: it signs
     staff: tuple[str, ...] = ()
+    # Retired keys and when each stops verifying (settings `program.retired_secrets_file`).
+    retired_secrets: tuple[tuple[bytes, datetime], ...] = ()
     name: str = "Sister Libraries Program"
     website: str = ""
     mentor: str = ""
@@ -53,6 +55,10 @@ class ProgramContext:
     @property
     def mentor_address(self) -> str | None:
         return self.mentor or (self.staff[0] if self.staff else None)
+
+    def verify_keys(self, now: datetime) -> tuple[bytes, ...]:
+        """The keys a token or origin mark may verify with at `now`: current, then retired ones."""
+        return (self.secret, *(key for key, until in self.retired_secrets if now < until))
 
     def reply_address(self, token: str) -> str:
         local, _, domain = self.program_address.partition("@")

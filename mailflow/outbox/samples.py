@@ -46,6 +46,7 @@ A: dict[str, Any] = {
     "commitment": "formal, with an MOU",
     "website": "https://www.hzlib.example.cn",
     "timezone": "Asia/Shanghai",
+    "public_listing": "yes",
 }
 B: dict[str, Any] = {
     "id": 27,
@@ -62,6 +63,7 @@ B: dict[str, Any] = {
     "commitment": "start informal, then an MOU",
     "website": None,
     "timezone": "America/Santiago",
+    "public_listing": None,
 }
 # An application that lacks the country and the contact's e-mail address.
 INCOMPLETE = A | {"id": 31, "name": "Nairobi Children's Library", "library_type": "school"}
@@ -141,7 +143,7 @@ STATUS_MESSAGE = {
 # Profile fields a library may leave empty (the contract: None or "", never absent).
 SPARSE_FIELDS = (
     "library_type", "country", "city", "contact_name", "languages", "size", "interests",
-    "communication", "commitment", "website", "timezone",
+    "communication", "commitment", "website", "timezone", "public_listing",
 )  # fmt: skip
 
 

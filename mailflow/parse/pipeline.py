@@ -24,12 +24,14 @@ def parse_message(
     raw: bytes,
     *,
     program_address: str,
-    secret: bytes | None,
+    secret: tokens.Keys | None,
     staff: Sequence[str] = (),
     commands: Mapping[str, Sequence[str]] | None = None,
     text_verbs: Collection[str] = ("note",),
 ) -> Facts:
     """Everything parse/ can tell about one message. secret None: tokens are not verified.
+
+    ``secret`` is the key, or the keys, a token or origin mark may verify with (current first).
 
     ``commands`` is the staff vocabulary (verb -> spellings); a message from a staff address
     is read as a command only against it, so None means no message is a command.
@@ -112,7 +114,7 @@ def parse_message(
     )
 
 
-def _own(decoded: DecodedMessage, secret: bytes | None) -> bool:
+def _own(decoded: DecodedMessage, secret: tokens.Keys | None) -> bool:
     """Our own mail come back: the origin mark verifies (without a secret: the header is there)."""
     value = decoded.header(OWN_HEADER)
     if secret is None:

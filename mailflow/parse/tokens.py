@@ -4,6 +4,9 @@ A token is ``ref.sig`` where ``ref`` names a record (``p42`` a partnership, ``l7
 ``sig`` is the start of an HMAC over it, so a token cannot be guessed or moved to another record.
 Everything is lower-case [a-z0-9.] so it survives in an e-mail local part and through MTAs that
 lower-case addresses.
+
+Keys rotate: the current secret signs; verification also accepts the retired keys still within
+their grace period. Callers pass every key that may verify (``Keys``), current first.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from mailflow.parse.mailheaders import safe_getaddresses
 
 __all__ = [
     "SIG_LENGTH",
     "SUBJECT_TAG",
+    "Keys",
     "find_token",
     "make_token",
     "origin_mark",
@@ -27,6 +31,9 @@ __all__ = [
     "verify_origin",
     "verify_token",
 ]
+
+# One key, or the keys that verify (the current one and retired ones still in their grace).
+Keys = bytes | Sequence[bytes]
 
 SIG_LENGTH = 10  # 10 base32 characters = 50 bits: far beyond guessing by mail
 _REF_RE = re.compile(r"[a-z0-9]{1,32}")
@@ -63,14 +70,20 @@ def make_token(secret: bytes, ref: str) -> str:
     return f"{ref}.{_signature(secret, ref)}"
 
 
-def verify_token(secret: bytes, token: str) -> str | None:
-    """Return the ref of a genuine token, or None if it is malformed or its signature is wrong."""
+def _each(keys: Keys) -> Sequence[bytes]:
+    return (keys,) if isinstance(keys, bytes) else keys
+
+
+def verify_token(keys: Keys, token: str) -> str | None:
+    """Return the ref of a genuine token, or None if it is malformed or no key signed it."""
     # Some MTAs lower- or upper-case local parts; the alphabet is case-free by design.
     m = _TOKEN_RE.fullmatch(token.strip().lower())
     if not m:
         return None
     ref, sig = m.groups()
-    return ref if hmac.compare_digest(sig, _signature(secret, ref)) else None
+    # Every key is tried (no early exit), so timing does not tell which key signed.
+    good = [hmac.compare_digest(sig, _signature(key, ref)) for key in _each(keys)]
+    return ref if any(good) else None
 
 
 def _addr_specs(value: str) -> list[str]:
@@ -111,9 +124,12 @@ def origin_mark(domain: str, secret: bytes, message_id: str) -> str:
     return f"{domain}; {_origin_mac(secret, message_id)}"
 
 
-def verify_origin(secret: bytes, value: str | None, message_id: str | None) -> bool:
+def verify_origin(keys: Keys, value: str | None, message_id: str | None) -> bool:
     """Whether an X-Mailflow-Origin value is our own mark for this Message-ID (not just named)."""
     if not value or not message_id:
         return False
     _domain, sep, mac = value.rpartition(";")
-    return bool(sep) and hmac.compare_digest(mac.strip().lower(), _origin_mac(secret, message_id))
+    mac = mac.strip().lower()
+    return bool(sep) and any(
+        [hmac.compare_digest(mac, _origin_mac(key, message_id)) for key in _each(keys)]
+    )

@@ -44,9 +44,14 @@ def _languages(value: Any) -> list[str]:
 
 
 def public_data(session: Session, listed: Sequence[str]) -> dict[str, Any]:
-    """The "Libraries Seeking Sisters" list: seeking and not hidden; no contact detail at all."""
+    """The "Libraries Seeking Sisters" list: seeking, not hidden, and consenting to be listed
+    (a library that did not answer is not listed); no contact detail at all."""
     rows = session.scalars(
-        select(Library).where(Library.state.in_(listed), Library.hidden.is_(False))
+        select(Library).where(
+            Library.state.in_(listed),
+            Library.hidden.is_(False),
+            Library.public_listing.is_(True),
+        )
     ).all()
     by_country: dict[str, list[dict[str, Any]]] = {}
     for lib in rows:

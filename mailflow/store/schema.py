@@ -124,6 +124,9 @@ class Library(Base):
     missing: Mapped[list[Any]] = mapped_column(JSON, default=list)
     timezone: Mapped[str | None] = mapped_column(String(64))
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # off the public list
+    # Consent to the public list, as the application answered it; None: not answered (unlisted).
+    public_listing: Mapped[bool | None] = mapped_column(Boolean)
+    forgotten_at: Mapped[datetime | None]  # `mailflow forget`: personal data erased then
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # counters, flags
     source_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
     created_at: Mapped[datetime]
