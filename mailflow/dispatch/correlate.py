@@ -24,6 +24,7 @@ from mailflow.parse.clean import reusable_id
 from mailflow.parse.dates import parse_date, parse_duration_months
 from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
 from mailflow.parse.intents import detect_intent, prefers_informal
+from mailflow.parse.tokens import parse_ref
 from mailflow.store.schema import AttentionItem, Contact, Library, Outbox, Partnership
 
 # Application fields a reply may correct; "Time zone: teatime" is one too (parse keeps it as
@@ -71,11 +72,12 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
             ).first()
             if sent is not None and sent.record_type and sent.record_id:
                 ref = f"{sent.record_type[0]}{sent.record_id}"
-    if ref is None or not ref[1:].isdigit() or ref[0] not in "npl":
-        return None  # a confirmation (`c12`) names no record: commands.confirm reads it
-    if ref[0] == "n":
-        return turn.session.get(AttentionItem, int(ref[1:]))
-    return load_record(turn.session, {"p": "partnership", "l": "library"}.get(ref[0]), int(ref[1:]))
+    parts = parse_ref(ref) if ref is not None else None
+    if parts is None or parts.id is None or parts.kind not in ("n", "p", "l"):
+        return None  # a confirmation (`c12`, `k3`) names no record: its own handler reads it
+    if parts.kind == "n":
+        return turn.session.get(AttentionItem, parts.id)
+    return load_record(turn.session, {"p": "partnership", "l": "library"}[parts.kind], parts.id)
 
 
 def expired(turn: Turn, record: Record) -> str | None:
@@ -216,6 +218,15 @@ def _reply(
                 target,
             )
         side = contact.library_id
+        # The side comes from the token when it names one (`p42l7`): a partner's contact
+        # answering with the other library's token speaks for neither.
+        named_side = parse_ref(facts.token.partition(".")[0]) if facts.token else None
+        if named_side is not None and named_side.side not in (None, side):
+            return Unmatched(
+                f"reply with library #{named_side.side}'s token for partnership #{target.id} from"
+                f" {sender}, a contact of library #{side}",
+                target,
+            )
     event = reply_event(turn, target, facts, side)
     if event is None and "contact" in signals(facts):
         # Contact lines are understood in every state (GLOBAL_SIGNALS), even where the reply
