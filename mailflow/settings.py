@@ -60,7 +60,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "staff.token_days",
-        60,
+        180,
         "A reply token in mail to staff acts this many days after it was sent (then: reply to a newer mail).",
     ),
     Setting(

@@ -62,7 +62,7 @@ class ProgramContext:
     limits: Limits = field(default_factory=lambda: Limits())
     # Staff with roles; empty: `staff` are the coordinators and `mentor` (if set) the mentor.
     members: tuple[StaffMember, ...] = ()
-    staff_token_days: int = 60  # a staff reply token acts this many days after it was sent
+    staff_token_days: int = 180  # a staff reply token acts this many days after it was sent
 
     @property
     def domain(self) -> str:
