@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from mailflow.parse.tokens import parse_ref
+from mailflow.report.data import dashboard_data
 from mailflow.store.schema import ContactConfirmation, History, MessageFacts, Partnership
 from tests.helpers import STAFF, TRUSTED_MX, application, mail
 from tests.program import ProgramUnderTest, Sent, for_address, reply
@@ -264,6 +265,9 @@ def test_a_forged_withdrawal_asks_the_contact_and_only_its_confirmation_withdraw
     assert p.library(segovia).state == p.library(hangzhou).state == "withdrawn"
     with p.services.db.unit_of_work() as s:
         assert all(c.used_at is not None for c in s.scalars(select(ContactConfirmation)))
+        # The staff dashboard counts the two forged withdrawals that were held.
+        summary = dashboard_data(s, p.services.workflow.machines, p.clock.now())["summary"]
+        assert summary["unauthenticated"] == 2
     p.new_mail()
     p.send(reply(ask_en, pair.maria, "yes"))  # replayed
     p.step()

@@ -13,16 +13,19 @@ import re
 from datetime import timedelta
 
 from mailflow.dispatch import attention, letters
-from mailflow.dispatch.apply import apply_event
+from mailflow.dispatch.apply import apply_event, view
 from mailflow.dispatch.correlate import Match
 from mailflow.dispatch.turn import Outcome, Outcomes, Turn, load_record, machine_of
+from mailflow.engine import actions as fx
 from mailflow.engine.events import Event
+from mailflow.engine.machine import decide
 from mailflow.parse import Facts
 from mailflow.parse.tokens import Ref, parse_ref
 from mailflow.store.schema import ContactConfirmation, Library
 
 # The events only the library itself may cause: they end or commit it.
 DECISIVE = ("withdrawal", "accept", "decline")
+ANSWERS = ("accept", "decline", "renew")  # recorded answers (engine Record kinds)
 TEMPLATE = "library-confirm"
 _CONFIRMS = re.compile(r"\bconfirm(?:s|ed)?\b|确认|确定|是我", re.IGNORECASE)
 
@@ -43,11 +46,19 @@ def own_token(facts: Facts, library_id: int) -> bool:
 
 
 def needs_confirmation(turn: Turn, facts: Facts, match: Match) -> bool:
-    """A decisive event from a contact without its own token or an authenticated mail."""
+    """A decisive event from a contact without its own token or an authenticated mail.
+
+    Decisive: it would move the record, or record the library's answer (a yes or no to an
+    offer or a renewal). A "no news yet" the rules keep as an activity decides nothing."""
     if match.created or match.contact is None or match.event.name not in DECISIVE:
         return False
     if own_token(facts, match.contact.library_id):
         return False
+    record, event = match.record, match.event
+    decision = decide(turn.machine(record), view(turn, record, event), event, turn.now)
+    answers = [e for e in decision.effects if isinstance(e, fx.Record) and e.kind in ANSWERS]
+    if not decision.matched or not (decision.changed or answers):
+        return False  # nothing to protect: it goes on as usual (a report, a person)
     from mailflow.dispatch.commands import authenticated  # commands imports much of dispatch
 
     return authenticated(turn, facts) is None
