@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 
 from mailflow.clock import Clock, SystemClock
-from mailflow.dispatch import Limits, ProgramContext, Workflow
+from mailflow.dispatch import Limits, ProgramContext, StaffMember, Workflow
 from mailflow.dispatch.commands import HANDLERS
 from mailflow.engine.check import check_rules
 from mailflow.engine.definition import Rules
@@ -38,6 +38,7 @@ CODE_TEMPLATES = (
     "staff-merge-proposal",
     "staff-status",
     "staff-confirm",
+    "library-confirm",
     "library-not-understood",
 )
 
@@ -207,6 +208,8 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         program_address=settings.program_address,
         secret=settings.secret() if secret is None else secret,
         staff=settings.staff,
+        members=tuple(StaffMember(*member) for member in settings.staff_members()),
+        staff_token_days=int(settings["staff.token_days"]),
         name=settings["program.name"],
         website=settings["program.website"],
         mentor=str(settings["program.mentor"]).lower(),
@@ -218,6 +221,7 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         default_locale=settings["templates.default_locale"],
         trusted_authserv_ids=tuple(settings["staff.trusted_authserv_ids"]),
         confirm_days=settings["staff.confirm_days"],
+        contact_confirm_days=int(settings["program.contact_confirm_days"]),
         max_away_days=int(settings["schedule.max_away_days"]),
         token_grace_days=int(settings["program.token_grace_days"]),
         reply_token=settings["mail.reply_token"],

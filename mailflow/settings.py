@@ -53,6 +53,19 @@ SETTINGS: tuple[Setting, ...] = (
         " staff commands (list); empty: only DKIM that mailflow verifies itself.",
     ),
     Setting(
+        "staff.members",
+        [],
+        "Staff with roles (list of tables: name, address, role = coordinator or mentor,"
+        " languages); in the environment: 'Name <address> role lang lang; ...'. Coordinators"
+        " approve and get proposals, needs-a-person items and the digest; mentors look after"
+        " the partnerships given to them. program.staff addresses are coordinators too.",
+    ),
+    Setting(
+        "staff.token_days",
+        180,
+        "A reply token in mail to staff acts this many days after it was sent (then: reply to a newer mail).",
+    ),
+    Setting(
         "staff.confirm_days",
         2,
         "An unauthenticated staff command is confirmed by mail within this many days, or not at all.",
@@ -179,6 +192,12 @@ SETTINGS: tuple[Setting, ...] = (
         "program.token_grace_days",
         30,
         "A reply token stops acting this many days after its record reaches a final state.",
+    ),
+    Setting(
+        "program.contact_confirm_days",
+        14,
+        "A withdrawal, acceptance or decline without the library's token or an authenticated mail"
+        " acts only if its contact confirms it by mail within this many days.",
     ),
     Setting(
         "program.mentor",
@@ -392,6 +411,34 @@ class Settings:
     def staff(self) -> tuple[str, ...]:
         return tuple(a.lower() for a in self.values["program.staff"])
 
+    def staff_members(self) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+        """`staff.members` as (address, role, name, languages), checked: a bad entry stops
+        start-up with what is wrong."""
+        members = []
+        for entry in self.values["staff.members"]:
+            if isinstance(entry, str):  # the environment's "Name <address> role lang ..."
+                name, _, rest = entry.partition("<")
+                address, _, words = rest.partition(">")
+                role, *languages = words.split() or [""]
+                entry = {"name": name.strip(), "address": address, "role": role,
+                         "languages": languages}  # fmt: skip
+            unknown = set(entry) - {"name", "address", "role", "languages"}
+            address = str(entry.get("address", "")).strip().lower()
+            role = str(entry.get("role", "")).strip().lower()
+            if unknown or "@" not in address or role not in ("coordinator", "mentor"):
+                raise ConfigError(
+                    f"staff.members: {entry!r}: each entry needs an address and a role"
+                    " (coordinator or mentor), and may have a name and languages"
+                )
+            languages = entry.get("languages", [])
+            if isinstance(languages, str):
+                languages = languages.replace(",", " ").split()
+            members.append(
+                (address, role, str(entry.get("name", "")).strip(),
+                 tuple(str(code).strip().lower() for code in languages))
+            )  # fmt: skip
+        return tuple(members)
+
     def matching_weights(self):  # noqa: ANN201 - mailflow.matching.Weights
         from mailflow.matching import Weights
 
@@ -501,6 +548,10 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
         if isinstance(default, int):
             return int(value)
         if isinstance(default, list):
+            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                return [dict(v) for v in value]  # tables (staff.members), checked where read
+            if isinstance(value, str) and setting.name == "staff.members":
+                return [v.strip() for v in value.split(";") if v.strip()]
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",") if v.strip()]
             return [str(v) for v in value]

@@ -139,7 +139,7 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
             continue
         try:
             facts = parse_message(
-                raw, program_address=address, secret=secret, staff=settings.staff,
+                raw, program_address=address, secret=secret, staff=[*settings.staff, *(m[0] for m in settings.staff_members())],
                 commands=rules.command_words(), text_verbs=rules.text_verbs(),
             )  # fmt: skip
             out = {"file": str(path), **facts.to_json()}

@@ -25,7 +25,7 @@ from mailflow.parse.clean import reusable_id
 from mailflow.parse.dates import parse_date, parse_duration_months
 from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
 from mailflow.parse.intents import detect_intent, prefers_informal
-from mailflow.parse.tokens import subject_tag
+from mailflow.parse.tokens import parse_ref, subject_tag
 from mailflow.store.locks import locked
 from mailflow.store.schema import AttentionItem, Contact, Library, Outbox, Partnership
 
@@ -41,7 +41,7 @@ _MAX_LOOKUP_IDS = 50  # References ids looked up, newest first; clients keep far
 _FIELD_LINE = re.compile(r"^\s*[^:：\n]{1,40}[:：]")
 # Our Message-IDs start with the ref of the token the mail carries (outbox/compose.py), when
 # mail.reply_token = subject or the mail is about a record.
-_MESSAGE_ID_REF = re.compile(r"mailflow\.([a-z][0-9]{1,12})\.")
+_MESSAGE_ID_REF = re.compile(r"mailflow\.([a-z][0-9]{1,12}(?:l[0-9]{1,9})?)\.")
 
 
 @dataclass(frozen=True)
@@ -90,13 +90,15 @@ def reply_ref(turn: Turn, facts: Facts) -> str | None:
     return None
 
 
-def referenced(turn: Turn, facts: Facts, *, tag: bool = False) -> Record | AttentionItem | None:
-    """The record (or needs-a-person item) a reply names: its token, else the mail it answers;
-    tag: else its subject tag (for staff, whose commands need authentication anyway)."""
-    ref = reply_ref(turn, facts)
-    if ref is None and tag:
-        ref = subject_tag(facts.subject)
-    return _load_ref(turn, ref)
+def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
+    """The record (or needs-a-person item) a reply names: its token, else the mail it answers."""
+    return _load_ref(turn, reply_ref(turn, facts))
+
+
+def subject_record(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
+    """The record the subject tag names: a hint only (staff commands, which need authentication
+    anyway; for libraries see `tagged`)."""
+    return _load_ref(turn, subject_tag(facts.subject))
 
 
 def tagged(turn: Turn, facts: Facts, contact: Contact | None) -> Record | None:
@@ -119,11 +121,12 @@ def tagged(turn: Turn, facts: Facts, contact: Contact | None) -> Record | None:
 
 
 def _load_ref(turn: Turn, ref: str | None) -> Record | AttentionItem | None:
-    if ref is None or not ref[1:].isdigit() or ref[0] not in "npl":
-        return None  # a confirmation (`c12`) names no record: commands.confirm reads it
-    if ref[0] == "n":
-        return turn.session.get(AttentionItem, int(ref[1:]))
-    return load_record(turn.session, {"p": "partnership", "l": "library"}.get(ref[0]), int(ref[1:]))
+    parts = parse_ref(ref) if ref is not None else None
+    if parts is None or parts.id is None or parts.kind not in ("n", "p", "l"):
+        return None  # a confirmation (`c12`, `k3`) names no record: its own handler reads it
+    if parts.kind == "n":
+        return turn.session.get(AttentionItem, parts.id)
+    return load_record(turn.session, {"p": "partnership", "l": "library"}[parts.kind], parts.id)
 
 
 def expired(turn: Turn, record: Record) -> str | None:
@@ -269,6 +272,15 @@ def _reply(
                 target,
             )
         side = contact.library_id
+        # The side comes from the token when it names one (`p42l7`): a partner's contact
+        # answering with the other library's token speaks for neither.
+        named_side = parse_ref(facts.token.partition(".")[0]) if facts.token else None
+        if named_side is not None and named_side.side not in (None, side):
+            return Unmatched(
+                f"reply with library #{named_side.side}'s token for partnership #{target.id} from"
+                f" {sender}, a contact of library #{side}",
+                target,
+            )
     event = reply_event(turn, target, facts, side)
     if event is None and "contact" in signals(facts):
         # Contact lines are understood in every state (GLOBAL_SIGNALS), even where the reply

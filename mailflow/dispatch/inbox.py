@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
-from mailflow.dispatch import attention, commands, failures, letters, libraries, limits
+from mailflow.dispatch import attention, commands, failures, letters, libraries, limits, speaks
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import Match, Unmatched, correlate
 from mailflow.dispatch.program import Workflow
@@ -121,7 +121,7 @@ def read_facts(turn: Turn, raw: bytes) -> Facts:
     program = turn.program
     return parse_message(
         raw, program_address=program.program_address, secret=program.verify_keys(turn.now),
-        staff=(*program.staff, *filter(None, [program.mentor_address])),
+        staff=[m.address for m in program.team],
         commands=turn.wf.rules.command_words(),
         text_verbs=turn.wf.rules.text_verbs(),
     )  # fmt: skip
@@ -159,6 +159,8 @@ def act_on(turn: Turn, facts: Facts) -> Outcome:
         return attention.needs_person(
             turn, facts, "the reply token does not verify (forged or altered)"
         )
+    if speaks.is_confirmation(turn, facts):
+        return speaks.confirmed(turn, facts)
     found = correlate(turn, facts)
     if isinstance(found, Outcome):
         return found
@@ -166,6 +168,8 @@ def act_on(turn: Turn, facts: Facts) -> Outcome:
         if not found.understood:
             return not_understood(turn, facts, found.reason)
         return attention.needs_person(turn, facts, found.reason, found.record)
+    if speaks.needs_confirmation(turn, facts, found):
+        return speaks.ask(turn, facts, found)
     return _apply(turn, facts, found)
 
 

@@ -127,7 +127,9 @@ def staff_rate_exceeded(turn: Turn) -> bool:
             Outbox.created_at > turn.now - timedelta(hours=1),
         )
     ).all()
-    return len(sent) >= turn.program.limits.staff_notices_per_hour
+    # Each coordinator gets their own copy of a notice: count notices, not copies.
+    copies = max(1, len(turn.program.coordinators))
+    return len(sent) >= turn.program.limits.staff_notices_per_hour * copies
 
 
 def _lines(text: str) -> set[str]:

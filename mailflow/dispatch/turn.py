@@ -41,6 +41,7 @@ class Outcomes(StrEnum):
     STAFF_ANSWER = "staff-answer"  # a staff command was answered (status, not possible, ...)
     STAFF_UNCONFIRMED = "staff-unconfirmed"  # unauthenticated: the staff address is asked first
     STAFF_REFUSED = "staff-refused"  # a confirmation that is used, expired or not that address's
+    UNCONFIRMED = "unconfirmed"  # a library's withdrawal/accept/decline waits for its confirmation
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,13 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
     "library-offer-lapsed": _pair(OFFERED | {"state": "lapsed"}),
     "library-offer-closed": _pair(OFFERED | {"state": "lapsed"}),
     "library-withdrawn": _lib(A),
+    "library-confirm": _lib(
+        A,
+        event="withdrawal",
+        record={"type": "library", "id": 14},
+        expires="2026-03-18",
+        message=MESSAGE | {"text": "Please withdraw us.", "reason": "not confirmed"},
+    ),
     "library-keep-listed": _lib(A, listed_since="2025-09-01", deadline="2026-04-03"),
     "library-relisted": _lib(A),
     "library-not-understood": {

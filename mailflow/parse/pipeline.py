@@ -48,7 +48,7 @@ def parse_message(
     if raw_token and secret is None:
         token = raw_token.lower()
     elif raw_token and secret is not None:
-        verified = tokens.verify_token(secret, raw_token)
+        verified = _verified_ref(secret, raw_token)
         token = raw_token.lower() if verified else None
 
     body_for_fields = reply_text
@@ -112,6 +112,18 @@ def parse_message(
         defects=tuple(defects),
         mailflow_own=_own(decoded, secret),
     )
+
+
+def _verified_ref(secret: tokens.Keys, raw_token: str) -> str | None:
+    """A token's ref, verified in its own namespace: a library token under the program keys,
+    a staff token under the staff keys; a ref of the other namespace's shape never verifies."""
+    ref = tokens.verify_token(secret, raw_token)
+    if ref is not None:
+        parts = tokens.parse_ref(ref)
+        return ref if parts is None or not parts.staff else None
+    ref = tokens.verify_token(tokens.staff_keys(secret), raw_token)
+    parts = tokens.parse_ref(ref) if ref is not None else None
+    return ref if parts is not None and parts.staff else None
 
 
 def _own(decoded: DecodedMessage, secret: tokens.Keys | None) -> bool:

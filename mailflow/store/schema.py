@@ -369,3 +369,23 @@ class DailyRun(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     worker: Mapped[str] = mapped_column(String(255))  # "<hostname>:<pid>"
     created_at: Mapped[datetime]
+
+
+class ContactConfirmation(Base):
+    """A library's withdrawal, acceptance or decline that came without its token or an
+    authenticated mail: it acts only once the contact confirms it by mail (token `k<id>`)."""
+
+    __tablename__ = "contact_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"))  # the mail, as it came
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), index=True)
+    address: Mapped[str] = mapped_column(String(320))  # the contact address as we keep it
+    record_type: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))  # the confirmation
