@@ -91,10 +91,14 @@ def test_subject_mode_carries_offer_accept_introduction_without_subaddressing(
     dv.deliver_lmtp(PROGRAM, stranger)
     answer(dv, en, MARIA, "Yes, we would love an introduction!")
     # Wang Li's client drops the threading headers: the subject tag (she is a contact of p1)
-    # is what ties her yes to the partnership.
+    # ties her yes to the partnership, but a tag is no proof: her own address is asked first.
     raw = without_threading(reply(zh, WANGLI, "好的，我们同意。", client="qq"))
     assert b"In-Reply-To" not in raw
     dv.deliver_lmtp(PROGRAM, raw)
+    p.step()
+    assert p.partnership(1).state == "offered"
+    (ask,) = for_address(p.new_mail(), "wangli2@library.example.cn")
+    answer(dv, ask, WANGLI, "确认")
     p.step()
     intro = [m for m in p.new_mail() if "maria1@biblioteca.example.es" in m.to]
     assert p.partnership(1).state == "trial"

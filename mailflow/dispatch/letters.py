@@ -6,6 +6,8 @@ outbox row holds the exact bytes (and Message-ID) that will be sent, however oft
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
@@ -387,7 +389,8 @@ def enqueue(
         # No sub-addressing: replies come to the plain address and are known by the Message-ID
         # they answer (which names the token's ref: correlate.reply_ref) or the subject tag.
         key = f"{token_ref}.{turn.ids()[:12]}"
-        subject = tag_subject(subject, token_ref)
+        # The tag names the record only (`p12`, not one side's `p12l3`): it is a hint, never proof.
+        subject = tag_subject(subject, re.sub(r"^(p\d+)l\d+$", r"\1", token_ref))
     elif token_ref or staff_reader is not None:  # a staff mail always names its reader
         reply_to = program.reply_address(_token(turn, token_ref, staff_reader))
     message_id = make_message_id(key, program.domain)
