@@ -106,6 +106,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inbound.port", 8025, "Port the inbound endpoint listens on."),
     Setting("inbound.max_message_bytes", 33554432, "Larger messages are refused with 552."),
     Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
+    Setting(
+        "processing.batch_bytes",
+        16777216,
+        "Raw bytes claimed per batch (their sizes added up; a larger message is taken alone).",
+    ),
+    Setting(
+        "processing.max_attempts",
+        3,
+        "Attempts at a message (past its parse budget, a crash, a dying parser) before it is"
+        " quarantined.",
+    ),
+    Setting(
+        "processing.parse_seconds",
+        30.0,
+        "Time budget for parsing one message in the parse worker process; past it the attempt"
+        " fails.",
+    ),
+    Setting(
+        "processing.lease_seconds",
+        60.0,
+        "A claimed message returns to the queue this long after its worker stopped renewing"
+        " the claim (a crash).",
+    ),
     Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
     Setting("program.website", "", "The program's public web page, linked from mail."),
     Setting(
@@ -359,6 +382,8 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
                     return False
                 raise ValueError(value)
             return bool(value)
+        if isinstance(default, float):
+            return float(value)
         if isinstance(default, int):
             return int(value)
         if isinstance(default, list):
@@ -470,7 +495,7 @@ def _toml_entry(s: Setting) -> list[str]:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
