@@ -13,6 +13,7 @@ The child does nothing but `parse_message`; it never touches the database.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -101,17 +102,19 @@ class ParseWorker:
         options: Mapping[str, Any],
         budget_seconds: float,
         on_result: Callable[[int, Result], None],
+        keep_alive: Callable[[], None] = lambda: None,
     ) -> None:
         """Parse every chunk; `on_result(id, facts or ParseFailed)` once per message, in order.
 
         A chunk is sent whole, so the caller bounds it (bytes, count). Each message has
-        `budget_seconds` from the moment the child could start on it.
+        `budget_seconds` from the moment the child could start on it. `keep_alive` is called
+        about once a second while waiting (the caller renews its claim there).
         """
         with self._lock:
             for chunk in chunks:
                 pending = list(chunk)
                 while pending:
-                    pending = self._run(pending, options, budget_seconds, on_result)
+                    pending = self._run(pending, options, budget_seconds, on_result, keep_alive)
 
     def _run(
         self,
@@ -119,6 +122,7 @@ class ParseWorker:
         options: Mapping[str, Any],
         budget: float,
         on_result: Callable[[int, Result], None],
+        keep_alive: Callable[[], None],
     ) -> list[tuple[int, bytes]]:
         """Send items; return those still to parse if the child had to be replaced."""
         requests, conn = self._ready()
@@ -132,7 +136,7 @@ class ParseWorker:
             started = time.monotonic()
             failure: str | None = None
             try:
-                if conn.poll(budget):
+                if self._wait(conn, started + budget, keep_alive):
                     got_id, result = conn.recv()
                     assert got_id == item_id, "the parser answered out of order"
                     on_result(item_id, result)
@@ -148,6 +152,17 @@ class ParseWorker:
             on_result(item_id, ParseFailed(failure))
             return items[n + 1 :]
         return []
+
+    @staticmethod
+    def _wait(conn: Connection, deadline: float, keep_alive: Callable[[], None]) -> bool:
+        """True once an answer is there; False at the deadline."""
+        while True:
+            left = deadline - time.monotonic()
+            if conn.poll(max(0.0, min(left, 1.0))):
+                return True
+            if left <= 1.0:
+                return False
+            keep_alive()
 
     def _ready(self) -> tuple[Connection, Connection]:
         if self._proc is not None and self._proc.poll() is None:
@@ -204,6 +219,8 @@ def shared_worker() -> ParseWorker:
     with _shared_lock:
         if _shared is None:
             _shared = ParseWorker()
+            # Stop and reap the child at exit (not just leave it to end at EOF).
+            atexit.register(_shared.close)
         return _shared
 
 

@@ -92,6 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "imap.batch_size", 200, "Messages fetched per FETCH command and stored per transaction."
     ),
+    Setting(
+        "imap.batch_bytes",
+        33554432,
+        "Bytes fetched per FETCH (the messages' RFC822.SIZE added up; a larger one alone).",
+    ),
     Setting("imap.idle", True, "Use IDLE when the server offers it; otherwise poll."),
     Setting(
         "imap.idle_renew_seconds",

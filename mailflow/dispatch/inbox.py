@@ -180,15 +180,18 @@ def _parse(
             raws = load_raws(db, [c.id for c in group])
             yield [(c.id, raws.pop(c.id)) for c in group if c.id in raws]
 
-    def on_result(row_id: int, result: Result) -> None:
+    def keep_alive() -> None:
         nonlocal renewed
-        results[row_id] = result
-        waiting.remove(row_id)
         if time.monotonic() - renewed > p.lease_seconds / 3:  # still working: keep the claim
             renew(db, waiting, me, clock.now() + lease)
             renewed = time.monotonic()
 
-    parser.parse(chunks(), options, p.parse_seconds, on_result)
+    def on_result(row_id: int, result: Result) -> None:
+        results[row_id] = result
+        waiting.remove(row_id)
+        keep_alive()
+
+    parser.parse(chunks(), options, p.parse_seconds, on_result, keep_alive)
     return results
 
 
