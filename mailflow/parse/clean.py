@@ -17,6 +17,11 @@ MAX_COMMENT_DEPTH = 32
 # MIME nesting decoded; deeper parts are not walked. Real mail (a forward of a forward of a
 # signed message) rarely passes ten.
 MAX_MIME_DEPTH = 40
+# Bytes of a message parse_message reads: the stdlib parser needs ~10 times a message's size
+# in memory and ~0.15 s per MB. Text and forms come first; past this are attachments' bytes,
+# whose listing (name, size) is then partial (a `truncated:message` defect says so). The raw
+# bytes stay whole in the inbox.
+MAX_PARSED_BYTES = 10 * 1024 * 1024
 # Header fields decoded; a mail with 30,000 junk header lines keeps its first ones (From,
 # Subject and the ids are looked up among all of them).
 MAX_HEADERS = 500
