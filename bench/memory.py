@@ -87,7 +87,9 @@ def main() -> None:
                                      source="file", mailbox="bench"), T0)  # fmt: skip
         s.flush()
         small_id = small.id
-    print(f"stored {args.mails} x {args.mb} MB + 1 small mail in {time.perf_counter() - started:.1f} s")
+    print(
+        f"stored {args.mails} x {args.mb} MB + 1 small mail in {time.perf_counter() - started:.1f} s"
+    )
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")},

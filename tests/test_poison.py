@@ -258,7 +258,9 @@ def big_mail(n: int, size: int = BIG_MAIL_BYTES) -> bytes:
     ).encode()
     if n % 2:
         line = f"{n} The quick brown fox jumps over the lazy dog, line after line.\r\n".encode()
-        return head + b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + line * (size // len(line))
+        return (
+            head + b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + line * (size // len(line))
+        )
     noise = bytes(range(256)) * (size * 3 // 4 // 256 - 16)  # incompressible enough
     scan = base64.encodebytes(noise).replace(b"\n", b"\r\n")
     return head + (

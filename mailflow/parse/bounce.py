@@ -28,9 +28,7 @@ _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _QUOTED_ID = re.compile(r"message[- _]?id\s*[:=]?\s*<([^<>\s]+@[^<>\s]+)>", re.I)
 # Addresses and host names (a dotted name with a letter: not a status code like 5.7.1).
 # Both start only at the start of a word (unanchored, a long word backtracks quadratically).
-NAMES = re.compile(
-    r"(?<!\S)[^\s@]++@\S+|(?<![\w-])(?=[\w-]*[^\W\d_])[\w-]++(?:\.[\w-]+)+\b"
-)
+NAMES = re.compile(r"(?<!\S)[^\s@]++@\S+|(?<![\w-])(?=[\w-]*[^\W\d_])[\w-]++(?:\.[\w-]+)+\b")
 # Words by which receivers say they refused the content, not the address.
 _SPAM_VERDICT = re.compile(
     r"\bspam\b|junk mail|content (was )?rejected|message content|blocked by (policy|filter)"

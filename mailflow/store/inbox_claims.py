@@ -79,7 +79,9 @@ def claim_inbox(
         for row in session.scalars(for_this_worker(_ready(now), max_rows, db.is_sqlite)):
             if row.attempts >= max_attempts:
                 reason = row.error or STOPPED
-                quarantine(session, row, now, f"quarantined after {row.attempts} attempts: {reason}")
+                quarantine(
+                    session, row, now, f"quarantined after {row.attempts} attempts: {reason}"
+                )
                 if on_quarantine is not None:
                     on_quarantine(session, row, now)
                 quarantined += 1
