@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from html.parser import HTMLParser
+from typing import cast
 from xml.etree import ElementTree
 
 _BLOCK = {
@@ -179,14 +181,18 @@ def docx_text(data: bytes) -> str | None:
 
 
 def _docx_paragraphs(xml: bytes) -> str | None:
-    parser = ElementTree.XMLPullParser(events=("start", "end"))
+    parser: ElementTree.XMLPullParser[ElementTree.Element] = ElementTree.XMLPullParser(
+        events=("start", "end")
+    )
     paragraphs: list[str] = []
     open_paragraphs: list[list[str]] = []  # a paragraph nested in another is its own line
     depth = size = 0
     step = 64 * 1024
     for offset in range(0, len(xml), step):
         parser.feed(xml[offset : offset + step])
-        for event, node in parser.read_events():
+        # start and end events carry elements
+        events = cast(Iterator[tuple[str, ElementTree.Element]], parser.read_events())
+        for event, node in events:
             if event == "start":
                 depth += 1
                 if depth > MAX_XML_DEPTH:
@@ -205,6 +211,6 @@ def _docx_paragraphs(xml: bytes) -> str | None:
             elif open_paragraphs and node.tag in (f"{_W}br", f"{_W}cr"):
                 open_paragraphs[-1].append("\n")
             node.clear()  # keep no tree: only the open paragraphs' text
-            if size > MAX_DOCX_TEXT:
-                break
+        if size > MAX_DOCX_TEXT:
+            break
     return "\n".join(paragraphs).strip()[:MAX_DOCX_TEXT]
