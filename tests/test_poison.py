@@ -34,6 +34,8 @@ from sqlalchemy import func, select
 
 from mailflow.cli import main
 from mailflow.inbound.intake import Incoming, store
+from mailflow.parse import parse_message
+from mailflow.parse.htmltext import docx_text, html_to_text
 from mailflow.store.db import Database
 from mailflow.store.schema import AttentionItem, InboxMessage, Library, MessageFacts
 from tests.helpers import PROGRAM, SECRET, STAFF, T0, application, mail
@@ -92,6 +94,28 @@ def slow_html() -> bytes:
     msg = _mail("newsletter")
     msg.set_content("<p>" * 700_000, subtype="html")
     return msg.as_bytes(policy=SMTP)
+
+
+def _parse(raw: bytes):  # noqa: ANN202 - Facts
+    return parse_message(raw, program_address=PROGRAM, secret=None)
+
+
+def test_the_poison_mails_parse_like_any_mail() -> None:
+    """Linear work now: read whole (the budget below is for what is still slow)."""
+    deep = _parse(nested_docx())
+    assert deep.kind == "application" and deep.attachments[0].filename == "application.docx"
+    word = _parse(long_word())
+    assert word.text.startswith("x" * 1000) and word.language is None
+    junk = _parse(junk_headers())
+    assert junk.subject == "junk headers" and "too-many-headers" in junk.defects
+
+
+def test_hostile_html_and_docx_are_defused() -> None:
+    assert docx_text(b"PK not a zip") is None
+    html = "<p>Library name: Deep</p>" + "<a" * 50_000 + "<!--" * 1000 + "<style>x"
+    assert html_to_text(html).startswith("Library name: Deep")
+    assert "&lt;" not in html_to_text("<p>1 < 2 and <b>bold</b></p>")
+    assert html_to_text("<p>1 < 2 and <b>bold</b></p>") == "1 < 2 and bold"
 
 
 def _sent_250(endpoint_host: str, port: int, raw: bytes, sender: str) -> int:
