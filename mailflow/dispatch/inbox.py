@@ -37,6 +37,7 @@ from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import Match, Unmatched, correlate
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, machine_of
+from mailflow.errors import TransientError
 from mailflow.log import DISPATCH, hide_addresses
 from mailflow.outbox.render import blank_form
 from mailflow.parse import Facts, parse_message
@@ -50,6 +51,7 @@ from mailflow.store.inbox_claims import (
     load_raws,
     release_failed,
     renew,
+    unclaim,
 )
 from mailflow.store.schema import (
     DEAD,
@@ -138,7 +140,11 @@ def process_pending(
             if not n_quarantined:
                 return report
             continue
-        results = _parse(db, clock, parser, claims, options, p, me, lease)
+        try:
+            results = _parse(db, clock, parser, claims, options, p, me, lease)
+        except TransientError:  # no parse worker: no message's fault, no attempt used
+            unclaim(db, [c.id for c in claims], me)
+            raise
         for row_id, result in list(results.items()):
             if isinstance(result, ParseFailed):
                 del results[row_id]

@@ -149,6 +149,14 @@ def release_failed(
         return False
 
 
+def unclaim(db: Database, ids: Sequence[int], worker: str) -> None:
+    """Give rows back untouched (the attempt did not start: no parse worker could be had)."""
+    with db.unit_of_work() as session:
+        for row in held(session, ids, worker, db.is_sqlite):
+            row.attempts = max(0, row.attempts - 1)
+            let_go(row)
+
+
 def held(session: Session, ids: Sequence[int], worker: str, is_sqlite: bool) -> list[InboxMessage]:
     """The claimed rows this worker still holds (locked on PostgreSQL), oldest first."""
     query = (
