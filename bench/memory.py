@@ -6,7 +6,8 @@ Stores the mails in a fresh SQLite file (half with a 22 MB attachment, half with
 body), then runs `python -m mailflow run --once` and prints:
 
   - its peak RSS as `os.wait4` reports it (the process, and the parse worker it reaps: the
-    larger of the two, not their sum);
+    larger of the two, not their sum; Linux carries this bench's own high-water mark into it,
+    so it is an upper bound);
   - the peak of the summed RSS of the process and its children, sampled every 20 ms;
   - how long the run took, and whether every mail (the small one too) was processed.
 
