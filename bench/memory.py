@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -132,7 +133,7 @@ def main() -> None:
     for value in statuses.values():
         counts[value] = counts.get(value, 0) + 1
     print(f"inbox rows: {counts}; the small mail behind them: {statuses[small_id]}")
-    print(f"(work dir {work}; remove it when done)")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
