@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
@@ -32,10 +33,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from mailflow.app import Services
 from mailflow.cli import main
+from mailflow.dispatch.inbox import Processing, ProcessReport, process_pending
 from mailflow.inbound.intake import Incoming, store
 from mailflow.parse import parse_message
 from mailflow.parse.htmltext import docx_text, html_to_text
+from mailflow.sandbox import ParseWorker
 from mailflow.store.db import Database
 from mailflow.store.schema import AttentionItem, InboxMessage, Library, MessageFacts
 from tests.helpers import PROGRAM, SECRET, STAFF, T0, application, mail
@@ -329,3 +333,38 @@ def test_large_mail_backlog_stays_within_memory(db_url: str, tmp_path: Path) -> 
         assert statuses[small] == "done"
         assert set(statuses.values()) == {"done"}
     db.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_workers_on_postgresql_take_each_message_once(
+    make_services: Callable[..., Services],
+) -> None:
+    """Two processing passes at once (SKIP LOCKED claims, leases): each message acted on once."""
+    services = make_services()
+    ids = _store(services.db, [application(n) for n in range(24)])
+    parsers = [ParseWorker(), ParseWorker()]
+    reports: list[ProcessReport] = []
+
+    def work(parser: ParseWorker) -> None:
+        reports.append(
+            process_pending(
+                services.db,
+                services.clock,
+                services.workflow,
+                processing=Processing(batch_size=4),
+                parser=parser,
+            )  # fmt: skip
+        )
+
+    threads = [threading.Thread(target=work, args=(parser,)) for parser in parsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for parser in parsers:
+        parser.close()
+    assert sum(r.done for r in reports) == len(ids) and not any(r.dead for r in reports)
+    with services.db.unit_of_work() as s:
+        assert set(s.scalars(select(InboxMessage.status))) == {"done"}
+        assert set(s.scalars(select(InboxMessage.attempts))) == {1}
+        assert s.scalar(select(func.count()).select_from(Library)) == len(ids)
