@@ -91,6 +91,7 @@ def claim_inbox(
                 break  # the next batch starts with it
             row.attempts += 1
             row.claimed_until, row.claimed_by = now + lease, worker
+            row.error = None  # from now on it says why this attempt failed, if it does
             claimed.append(InboxClaim(row.id, row.size, row.attempts))
             total += row.size
             if retry:
