@@ -18,8 +18,6 @@ handling raises is dead-lettered. Either way the queue moves on.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import traceback
 import uuid
@@ -32,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
-from mailflow.dispatch import attention, commands, failures, letters, libraries, limits
+from mailflow.dispatch import attention, commands, failures, letters, libraries, limits, speaks
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import Match, Unmatched, correlate
 from mailflow.dispatch.program import Workflow
@@ -53,6 +51,7 @@ from mailflow.store.inbox_claims import (
     renew,
     unclaim,
 )
+from mailflow.store.locks import is_contention, locked, serialise, worker_id
 from mailflow.store.schema import (
     DEAD,
     NEW,
@@ -76,6 +75,7 @@ class ProcessReport:
     done: int = 0
     quarantined: int = 0
     dead: int = 0
+    deferred: int = 0  # lost a race to another worker: taken again at once
     kinds: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -105,8 +105,8 @@ class Processing:
 
 
 def worker_name() -> str:
-    """Who holds a claim: host, process and this pass."""
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Who holds a claim: host, process (as `mailflow status` names workers) and this pass."""
+    return f"{worker_id()}:{uuid.uuid4().hex[:8]}"
 
 
 def process_pending(
@@ -125,7 +125,7 @@ def process_pending(
     report = ProcessReport()
     me = worker_name()
     lease = timedelta(seconds=p.lease_seconds)
-    options = parse_options(wf)
+    options = parse_options(wf, clock.now())
 
     def tell_staff(session: Session, row: InboxMessage, now: datetime) -> None:
         report.quarantined += 1
@@ -154,13 +154,13 @@ def process_pending(
         _dispatch(db, clock, wf, results, me, report)
 
 
-def parse_options(wf: Workflow) -> dict[str, Any]:
+def parse_options(wf: Workflow, now: datetime) -> dict[str, Any]:
     """parse_message's arguments for this program (plain values: they go to another process)."""
     program = wf.program
     return {
         "program_address": program.program_address,
-        "secret": program.secret,
-        "staff": tuple((*program.staff, *filter(None, [program.mentor_address]))),
+        "secret": program.verify_keys(now),
+        "staff": tuple(m.address for m in program.team),
         "commands": {verb: tuple(words) for verb, words in wf.rules.command_words().items()},
         "text_verbs": tuple(wf.rules.text_verbs()),
     }
@@ -244,6 +244,14 @@ def _dispatch(
                     report.done += 1
                 DISPATCH.info("inbox #%s (%s): %s", row.id, kind, hide_addresses(outcome.text))
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+                if is_contention(exc):
+                    # Another worker changed the same record or inserted the same key first:
+                    # not this message's fault. Give it back at once, its attempt not counted.
+                    DISPATCH.info("inbox #%s: deferred (another worker): %s", row.id, exc)
+                    row.attempts = max(row.attempts - 1, 0)
+                    row.claimed_by, row.claimed_until = None, None
+                    report.deferred += 1
+                    continue
                 with session.begin_nested():
                     _dead_letter(session, row, now, exc)
                 report.dead += 1
@@ -280,6 +288,11 @@ def quarantined(turn: Turn, row: InboxMessage) -> None:
 
 def handle_message(turn: Turn, row: InboxMessage, facts: Facts) -> tuple[str, Outcome]:
     """Act on the facts read from the row, and keep them with the outcome (code and words)."""
+    if facts.from_.address:
+        # Two mails from one address (an applicant writing twice, a stranger's second try) are
+        # handled one after the other across workers: the second sees the contact, the answer
+        # and the counts the first committed, instead of checking before either inserts.
+        serialise(turn.session, "sender:" + facts.from_.address.lower())
     turn = turn.because(
         Cause("message", inbox_id=row.id, message_id=facts.message_id, sender=facts.from_.address)
     )
@@ -301,7 +314,7 @@ def handle_message(turn: Turn, row: InboxMessage, facts: Facts) -> tuple[str, Ou
 
 def read_facts(turn: Turn, raw: bytes) -> Facts:
     """One stored message read as the program reads it (a confirmed command is read again)."""
-    return parse_message(raw, **parse_options(turn.wf))
+    return parse_message(raw, **parse_options(turn.wf, turn.now))
 
 
 def unreadable(facts: Facts) -> bool:
@@ -336,6 +349,8 @@ def act_on(turn: Turn, facts: Facts) -> Outcome:
         return attention.needs_person(
             turn, facts, "the reply token does not verify (forged or altered)"
         )
+    if speaks.is_confirmation(turn, facts):
+        return speaks.confirmed(turn, facts)
     found = correlate(turn, facts)
     if isinstance(found, Outcome):
         return found
@@ -343,11 +358,14 @@ def act_on(turn: Turn, facts: Facts) -> Outcome:
         if not found.understood:
             return not_understood(turn, facts, found.reason)
         return attention.needs_person(turn, facts, found.reason, found.record)
+    if speaks.needs_confirmation(turn, facts, found):
+        return speaks.ask(turn, facts, found)
     return _apply(turn, facts, found)
 
 
 def _apply(turn: Turn, facts: Facts, match: Match) -> Outcome:
     record, event = match.record, match.event
+    locked(turn.session, record)  # before the application's fields are merged into it
     notes = []
     if isinstance(record, Library) and event.name == "application":
         if not match.created:
