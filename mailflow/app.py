@@ -74,6 +74,7 @@ class Services:
             processed_folder=s["imap.processed_folder"],
             quarantine_folder=s["imap.quarantine_folder"],
             batch_size=s["imap.batch_size"],
+            batch_bytes=s["imap.batch_bytes"],
             idle=s["imap.idle"],
             idle_renew_seconds=s["imap.idle_renew_seconds"],
             poll_seconds=s["imap.poll_seconds"],

@@ -14,6 +14,7 @@ from mailflow.app import Services
 from mailflow.dispatch import ProcessReport, process_pending
 from mailflow.dispatch.digest import send_digest
 from mailflow.dispatch.failures import on_permanent_failure
+from mailflow.dispatch.inbox import Processing
 from mailflow.dispatch.timers import TimerReport, fire_due_timers
 from mailflow.errors import TransientError
 from mailflow.inbound.imap import ImapSource
@@ -54,7 +55,7 @@ class Runtime:
         s = self.services
         with self._process_lock:
             report = process_pending(
-                s.db, s.clock, s.workflow, batch_size=s.settings["processing.batch_size"]
+                s.db, s.clock, s.workflow, processing=Processing.from_settings(s.settings)
             )
         for name in ("done", "quarantined", "dead"):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(report, name))

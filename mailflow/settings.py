@@ -140,6 +140,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "imap.batch_size", 200, "Messages fetched per FETCH command and stored per transaction."
     ),
+    Setting(
+        "imap.batch_bytes",
+        33554432,
+        "Bytes fetched per FETCH (the messages' RFC822.SIZE added up; a larger one alone).",
+    ),
     Setting("imap.idle", True, "Use IDLE when the server offers it; otherwise poll."),
     Setting(
         "imap.idle_renew_seconds",
@@ -175,6 +180,29 @@ SETTINGS: tuple[Setting, ...] = (
         " a message with a longer line is refused with 500.",
     ),
     Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
+    Setting(
+        "processing.batch_bytes",
+        16777216,
+        "Raw bytes claimed per batch (their sizes added up; a larger message is taken alone).",
+    ),
+    Setting(
+        "processing.max_attempts",
+        3,
+        "Attempts at a message (past its parse budget, a crash, a dying parser) before it is"
+        " quarantined.",
+    ),
+    Setting(
+        "processing.parse_seconds",
+        30.0,
+        "Time budget for parsing one message in the parse worker process; past it the attempt"
+        " fails.",
+    ),
+    Setting(
+        "processing.lease_seconds",
+        60.0,
+        "A claimed message returns to the queue this long after its worker stopped renewing"
+        " the claim (a crash).",
+    ),
     Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
     Setting(
         "workers.lease_seconds",
@@ -545,6 +573,8 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
                     return False
                 raise ValueError(value)
             return bool(value)
+        if isinstance(default, float):
+            return float(value)
         if isinstance(default, int):
             return int(value)
         if isinstance(default, list):
@@ -727,7 +757,7 @@ def _toml_entry(s: Setting) -> list[str]:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"

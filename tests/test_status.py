@@ -56,14 +56,14 @@ def test_status_after_a_run_with_mail_a_dead_letter_and_mail_waiting_to_go_out(
         program.deliver(application(n))
     program.deliver(mail(sender="x@lib.example", subject="boom"))
     program.sink.fail_rcpt("maria3@biblioteca.example.es", 451, times=5)
-    real = mailflow.dispatch.inbox.parse_message
+    real = mailflow.dispatch.inbox.act
 
-    def failing(raw: bytes, **kw: object):  # noqa: ANN202 - fault injection for one message
-        if b"Subject: boom" in raw:
-            raise RuntimeError("simulated parser crash")
-        return real(raw, **kw)
+    def failing(turn, facts):  # noqa: ANN001, ANN202 - fault injection for one message
+        if facts.subject == "boom":
+            raise RuntimeError("simulated handling crash")
+        return real(turn, facts)
 
-    monkeypatch.setattr(mailflow.dispatch.inbox, "parse_message", failing)
+    monkeypatch.setattr(mailflow.dispatch.inbox, "act", failing)
     report = program.step()
     assert (report.processed.done, report.processed.dead) == (3, 1)
     assert report.sent is not None and report.sent.retried == 1

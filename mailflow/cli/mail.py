@@ -246,13 +246,17 @@ def deadletters_list(config: str | None, as_json: bool, show_all: bool) -> None:
 def deadletters_replay(config: str | None, letter_id: int) -> None:
     """Queue a dead-lettered message again and process it now."""
     from mailflow.dispatch import process_pending, replay
+    from mailflow.dispatch.inbox import Processing
 
     services = open_services(config)
     try:
         row = replay(services.db, letter_id, services.clock.now())
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = process_pending(services.db, services.clock, services.workflow)
+    report = process_pending(
+        services.db, services.clock, services.workflow,
+        processing=Processing.from_settings(services.settings),
+    )  # fmt: skip
     click.echo(
         f"replayed dead letter #{letter_id} (inbox #{row.id}): done {report.done}, "
         f"quarantined {report.quarantined}, dead {report.dead}"

@@ -48,6 +48,7 @@ class ImapConfig:
     processed_folder: str = "Processed"
     quarantine_folder: str = "Quarantine"
     batch_size: int = 200
+    batch_bytes: int = 33554432  # a FETCH of BODY.PEEK[] holds this much (one larger alone)
     idle: bool = True
     idle_renew_seconds: float = 1680.0
     poll_seconds: float = 60.0
@@ -62,6 +63,23 @@ class ImapConfig:
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _chunks_by_bytes(
+    uids: list[int], sizes: dict[int, int], size: int, max_bytes: int
+) -> Iterable[list[int]]:
+    """At most `size` UIDs whose RFC822.SIZE add up to at most `max_bytes` (one larger alone)."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        n = sizes.get(uid, 0)
+        if batch and (len(batch) >= size or total + n > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += n
+    if batch:
+        yield batch
 
 
 class ImapSource:
@@ -139,7 +157,10 @@ class ImapSource:
             # "N:*" always matches the highest UID, even below N; filter it out.
             new = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
             stored = 0
-            for batch in _chunks(new, self.config.batch_size):
+            sizes = self._sizes(new)
+            for batch in _chunks_by_bytes(
+                new, sizes, self.config.batch_size, self.config.batch_bytes
+            ):
                 stored += self._store_batch(uidvalidity, batch)
                 self.last_uid = batch[-1]
                 self.process()
@@ -174,6 +195,15 @@ class ImapSource:
                 cursor.updated_at = self.clock.now()
             self.uidvalidity = uidvalidity
             return cursor.last_uid
+
+    def _sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each UID, so a FETCH of the bodies can be bounded by bytes."""
+        assert self.client is not None
+        sizes: dict[int, int] = {}
+        for chunk in _chunks(uids, 1000):
+            for uid, data in self.client.fetch(chunk, [b"RFC822.SIZE"]).items():
+                sizes[uid] = int(data.get(b"RFC822.SIZE", 0))
+        return sizes
 
     def _store_batch(self, uidvalidity: int, uids: list[int]) -> int:
         assert self.client is not None

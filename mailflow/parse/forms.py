@@ -155,11 +155,13 @@ _LABELS = {"application": _label_map(_APPLICATION), "mou": _label_map(_MOU)}
 
 # Optional bullets / numbering, a label without colons, then an ASCII or full-width colon.
 _LINE_RE = re.compile(
-    r"^[ \t]*(?:(?:[-*•·●▪◦‣+]|\d{1,2}[.)、．]|[(（]\d{1,2}[)）])[ \t]*)*"
+    # possessive: a line of 200,000 dashes must not be retried once per dash
+    r"^[ \t]*(?:(?:[-*•·●▪◦‣+]|\d{1,2}[.)、．]|[(（]\d{1,2}[)）])[ \t]*)*+"
     r"(?P<label>[^:：\n]{1,50}?)[ \t]*[:：][ \t]*(?P<value>.*)$"
 )
 _BULLET_RE = re.compile(r"^(?:[-*•·●▪◦‣+]|\d{1,2}[.)、．])\s")
-_EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+# Starts only where an address can start: unanchored, a long word backtracks quadratically.
+_EMAIL_RE = re.compile(r"(?<![\w.+'-])[\w.+'-]++@[\w-]+(?:\.[\w-]+)+")
 _PLACEHOLDERS = frozenset(
     ["n/a", "na", "n.a.", "-", "--", "---", "...", "…", "tbd", "tba", "?", "xxx", "___"]
     + ["待填", "待定", "待补充", "无", "略", "（待填）", "(待填)"]

@@ -6,6 +6,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 
 from mailflow.parse import autoreply, bounce, forms, intents, language, message, reply, tokens
+from mailflow.parse.clean import MAX_PARSED_BYTES
 from mailflow.parse.facts import DecodedMessage, Facts
 
 # The header mailflow puts on everything it sends, so its own mail is dropped if it comes back.
@@ -36,6 +37,9 @@ def parse_message(
     ``commands`` is the staff vocabulary (verb -> spellings); a message from a staff address
     is read as a command only against it, so None means no message is a command.
     """
+    truncated = len(raw) > MAX_PARSED_BYTES
+    if truncated:  # the text and forms come first; the rest is attachments' bytes
+        raw = raw[:MAX_PARSED_BYTES].rpartition(b"\n")[0] or raw[:MAX_PARSED_BYTES]
     parsed = message.parse_bytes(raw)  # parsed once; decoding and bounce detection share it
     decoded = message.decode_message(parsed)
     bounced = bounce.detect_bounce(parsed)
@@ -81,6 +85,8 @@ def parse_message(
     )
     lang = language.detect_language(reply_text or decoded.text or decoded.subject)
     defects = list(decoded.defects)
+    if truncated:
+        defects.append("truncated:message")
     if raw_token and secret is None:
         defects.append("token-unverified")
     elif raw_token and not verified:

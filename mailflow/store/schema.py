@@ -78,7 +78,11 @@ class InboxMessage(Base):
     processed_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=NEW)
     error: Mapped[str | None] = mapped_column(Text)
+    # Counted and committed when a worker claims the row, before any work on it: a message
+    # that hangs or kills the process still counts (store/inbox_claims.py).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]  # the claim's lease; after it, another worker may
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # take the row
 
     facts: Mapped[MessageFacts | None] = relationship(back_populates="inbox", uselist=False)
 
