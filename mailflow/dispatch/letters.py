@@ -7,7 +7,6 @@ outbox row holds the exact bytes (and Message-ID) that will be sent, however oft
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from email.utils import parseaddr
