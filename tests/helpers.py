@@ -167,20 +167,25 @@ Thank you
 """
 
 
-def application(n: int, *, lang: str = "en") -> bytes:
+def application(n: int, *, lang: str = "en", public: bool = False) -> bytes:
     """The n-th distinct application mail (distinct sender and Message-ID).
 
     Libraries of the same name are in different cities (a branch each), except the first
     English and the second Chinese one: the same name and city would be a proposed merge.
+    public: the form consents to the public listing (without it the library is not listed).
     """
     if lang == "zh":
         body = APPLICATION_ZH.replace("wangli@", f"wangli{n}@")
+        if public:
+            body = body.replace("合作兴趣：", "公开列出：是\n合作兴趣：")
         if n != 2:
             body = body.replace("城市：杭州\n", f"城市：杭州{n}\n")
         return mail(
             sender=f"王丽 <wangli{n}@library.example.cn>", subject="申请姐妹图书馆", body=body
         )
     body = APPLICATION_EN.replace("maria@", f"maria{n}@")
+    if public:
+        body = body.replace("Time zone:", "Public listing: yes\nTime zone:")
     if n != 1:
         body = body.replace("City: Segovia\n", f"City: Segovia {n}\n")
     return mail(sender=f"Maria Lopez <maria{n}@biblioteca.example.es>", body=body)

@@ -84,8 +84,9 @@ def offer(p: ProgramUnderTest, count: int) -> tuple[list[Pair], dict[str, Sent]]
     """`count` pairs, paired and approved by staff: the pairs, and each library's offer."""
     pairs = [Pair(k) for k in range(1, count + 1)]
     for pair in pairs:
-        p.deliver(application(2 * pair.k - 1))
-        p.deliver(application(2 * pair.k, lang="zh"))
+        # Both consent to the public listing: the renewal test reads the public list.
+        p.deliver(application(2 * pair.k - 1, public=True))
+        p.deliver(application(2 * pair.k, lang="zh", public=True))
     p.step()
     p.new_mail()
     offers: dict[str, Sent] = {}
