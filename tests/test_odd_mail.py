@@ -323,6 +323,32 @@ def test_nesting_limits_hold_past_the_recursion_limit() -> None:
     assert shallow.text == "hello" and not any(d.startswith("deep-") for d in shallow.defects)
 
 
+# -- 4b. no From address at all ----------------------------------------------------------------
+def test_applications_without_a_from_address_go_to_a_person(world: World) -> None:
+    # Found by bench/hostile.py: each became a library whose contact address was "", and the
+    # second such mail was dead-lettered (UNIQUE constraint on contacts.email).
+    body = APPLICATION_EN.replace("Contact email: maria@biblioteca.example.es\n", "")
+    senders = [b"undisclosed-recipients:;", b"", None]
+    for n, sender in enumerate(senders):
+        raw = raw_mail(
+            sender=sender or b"", message_id=b"<nofrom.%d@client.example>" % n,
+            body=body.replace("Segovia", f"Segovia {n}").encode(),
+        )  # fmt: skip
+        if sender is None:
+            raw = raw.replace(b"From: \r\n", b"")
+        assert world.send(raw, f"bounces{n}@biblioteca.example.es") == {}
+    world.run()
+
+    assert [r.status for r in world.rows(InboxMessage)] == ["done"] * 3
+    assert world.rows(Library) == []
+    assert [f.outcome_code for f in world.facts()] == ["needs-person"] * 3
+    items = world.rows(AttentionItem)
+    assert len(items) == 3
+    assert all("without a usable From address" in item.reason for item in items)
+    assert len(world.sent_to(STAFF)) == 3  # staff see each one; nobody else is mailed
+    assert len(world.sink.received) == 3
+
+
 # -- 5. an answer that cannot be composed ----------------------------------------------------
 def test_an_answer_that_cannot_be_composed_is_suppressed_and_staff_are_told(
     world: World,
