@@ -40,6 +40,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import contextlib
+
 import common  # noqa: E402 - sets sys.path for tests.servers
 from hostile_mail import PROGRAM, STAFF, Generator, Mail  # noqa: E402
 
@@ -96,7 +98,9 @@ def feed(
     return out
 
 
-def send_all(gen: Generator, indexes: range | list[int], host: str, port: int, clients: int) -> Feed:  # noqa: E501
+def send_all(
+    gen: Generator, indexes: range | list[int], host: str, port: int, clients: int
+) -> Feed:  # noqa: E501
     gen.valid()  # build the shared valid pool once, before the threads race for it
     out = Feed()
     lock = threading.Lock()
@@ -127,10 +131,8 @@ def send_all(gen: Generator, indexes: range | list[int], host: str, port: int, c
             if sent.code == 0 and smtp is not None:
                 smtp = None
         if smtp is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
                 smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
 
     start = time.perf_counter()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
@@ -216,7 +218,9 @@ def counts(url: str) -> dict:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            status = dict(conn.execute(sa.text("select status, count(*) from inbox group by status")).all())  # noqa: E501
+            status = dict(
+                conn.execute(sa.text("select status, count(*) from inbox group by status")).all()
+            )  # noqa: E501
             rows = dict(conn.execute(sa.text("select id, status from inbox")).all())
             dead = conn.execute(
                 sa.text("select inbox_id, stage, reason from dead_letters order by id")
@@ -226,14 +230,18 @@ def counts(url: str) -> dict:
             )
             outcomes = dict(
                 conn.execute(
-                    sa.text("select outcome_code, count(*) from message_facts group by outcome_code")
+                    sa.text(
+                        "select outcome_code, count(*) from message_facts group by outcome_code"
+                    )
                 ).all()
             )
             suppressed = conn.execute(sa.text("select count(*) from suppressed")).scalar()
             not_composed = conn.execute(
                 sa.text("select count(*) from attention_items where code = 'not-composed'")
             ).scalar()
-            outbox = dict(conn.execute(sa.text("select status, count(*) from outbox group by status")).all())  # noqa: E501
+            outbox = dict(
+                conn.execute(sa.text("select status, count(*) from outbox group by status")).all()
+            )  # noqa: E501
             facts = conn.execute(sa.text("select count(*) from message_facts")).scalar()
     finally:
         engine.dispose()
@@ -444,18 +452,24 @@ def report(gen: Generator, raw: Feed, mf: dict, args) -> None:  # noqa: ANN001, 
     quarantined = [s for s in ids.values() if rows.get(s.inbox_id) == "quarantined"]
     done = [s for s in ids.values() if rows.get(s.inbox_id) == "done"]
 
-    print(f"\n== hostile mail, {n} messages, db={args.db}, {args.clients} SMTP clients, seed {args.seed}")
+    print(
+        f"\n== hostile mail, {n} messages, db={args.db}, {args.clients} SMTP clients, seed {args.seed}"
+    )
     kinds = Counter(gen.kinds)
     print("mix: " + ", ".join(f"{k} {c}" for k, c in sorted(kinds.items(), key=lambda x: -x[1])))
     raw_rate = len(raw.results) / raw.seconds if raw.seconds else 0
     raw_ok = sum(1 for s in raw.results if s.code == 250)
     fed = mf["feed"]
     mf_rate = len(results) / fed.first_seconds if fed.first_seconds else 0
-    print(f"\nraw limit (bare aiosmtpd sink): {raw_ok}/{len(raw.results)} accepted in "
-          f"{raw.seconds:.1f} s = {raw_rate:.0f} msg/s; answers {dict(codes_of(raw.results))}")
-    print(f"mailflow endpoint, first pass:  {fed.first[250]}/{len(results)} accepted in "
-          f"{fed.first_seconds:.1f} s = {mf_rate:.0f} msg/s "
-          f"({mf_rate / raw_rate if raw_rate else 0:.2f} of raw); answers {dict(fed.first)}")
+    print(
+        f"\nraw limit (bare aiosmtpd sink): {raw_ok}/{len(raw.results)} accepted in "
+        f"{raw.seconds:.1f} s = {raw_rate:.0f} msg/s; answers {dict(codes_of(raw.results))}"
+    )
+    print(
+        f"mailflow endpoint, first pass:  {fed.first[250]}/{len(results)} accepted in "
+        f"{fed.first_seconds:.1f} s = {mf_rate:.0f} msg/s "
+        f"({mf_rate / raw_rate if raw_rate else 0:.2f} of raw); answers {dict(fed.first)}"
+    )
     print(f"  then {fed.retried} resends of temporarily refused mail ({args.retries} rounds at "
           "most, 15 s apart)")  # fmt: skip
 
@@ -463,7 +477,9 @@ def report(gen: Generator, raw: Feed, mf: dict, args) -> None:  # noqa: ANN001, 
     print(f"accepted (250)     {len(accepted)}  ({len(already)} 'already stored')")
     print(f"refused            {len(results) - len(accepted)}")
     for answer, by_kind in sorted(refusals(results).items()):
-        print(f"  {sum(by_kind.values()):5d}  {answer}   [{', '.join(f'{k} {c}' for k, c in by_kind.items())}]")  # noqa: E501
+        print(
+            f"  {sum(by_kind.values()):5d}  {answer}   [{', '.join(f'{k} {c}' for k, c in by_kind.items())}]"
+        )  # noqa: E501
     # Refused by mailflow but accepted by the bare sink: the endpoint's own refusals.
     raw_codes = {s.mail_index: s.code for s in raw.results}
     own = [s for s in results if s.code != 250 and raw_codes.get(s.mail_index) == 250]
@@ -472,16 +488,25 @@ def report(gen: Generator, raw: Feed, mf: dict, args) -> None:  # noqa: ANN001, 
     print(f"quarantined        {len(quarantined)}")
     print(f"dead-lettered      {len(dead)}   (target 0)")
     print(f"lost               {len(lost)}   (accepted, no row; target 0)")
-    print(f"stuck              {len(stuck)}   (accepted, still 'new' after {mf['drain_seconds']:.0f} s)")  # noqa: E501
+    print(
+        f"stuck              {len(stuck)}   (accepted, still 'new' after {mf['drain_seconds']:.0f} s)"
+    )  # noqa: E501
     print(f"drained in         {mf['drain_seconds']:.1f} s from the first mail "
           f"= {len(ids) / mf['drain_seconds']:.1f} msg/s end to end")  # fmt: skip
     hwm = mf.get("vmhwm_kb")
-    print(f"peak memory        {hwm / 1024:.0f} MiB (VmHWM of mailflow run)" if hwm else "peak memory        ?")  # noqa: E501
+    print(
+        f"peak memory        {hwm / 1024:.0f} MiB (VmHWM of mailflow run)"
+        if hwm
+        else "peak memory        ?"
+    )  # noqa: E501
     if mf.get("crashed") is not None:
         print(f"!! mailflow exited early with {mf['crashed']}")
     print(f"answers sent       {mf['sent_out']} (outbox {db['outbox']}); suppressed {db['suppressed']}; "
           f"not-composed items {db['not_composed']}")  # fmt: skip
-    print("outcomes           " + ", ".join(f"{k} {v}" for k, v in sorted(db["outcomes"].items(), key=lambda x: -x[1])))  # noqa: E501
+    print(
+        "outcomes           "
+        + ", ".join(f"{k} {v}" for k, v in sorted(db["outcomes"].items(), key=lambda x: -x[1]))
+    )  # noqa: E501
 
     times = processing_times(mf["log"], {s.inbox_id: s.accepted_at for s in ids.values()})
     times.sort(reverse=True)
@@ -494,7 +519,10 @@ def report(gen: Generator, raw: Feed, mf: dict, args) -> None:  # noqa: ANN001, 
     for title, group in (("dead-lettered", dead), ("stuck", stuck), ("lost", lost),
                          ("quarantined", quarantined)):  # fmt: skip
         if group:
-            print(f"{title} by kind: " + ", ".join(f"{k} {c}" for k, c in Counter(s.kind for s in group).most_common()))  # noqa: E501
+            print(
+                f"{title} by kind: "
+                + ", ".join(f"{k} {c}" for k, c in Counter(s.kind for s in group).most_common())
+            )  # noqa: E501
     if dead:
         reasons = Counter(re.sub(r"\d+", "N", r[2])[:140] for r in db["dead"])
         print("dead-letter reasons:")

@@ -292,8 +292,12 @@ class Builder:
                               b"report", b"digest"])  # fmt: skip
         head = b"Content-Type: multipart/" + subtype + b'; boundary="' + boundary + b'"\r\n'
         if variant == "odd-params":
-            head = b"Content-Type: multipart/" + subtype + b"; boundary=" + boundary + (
-                b'; boundary="other"; charset*=utf-8\'\'%FF%00; name*0*=x; name*2=y\r\n'
+            head = (
+                b"Content-Type: multipart/"
+                + subtype
+                + b"; boundary="
+                + boundary
+                + (b"; boundary=\"other\"; charset*=utf-8''%FF%00; name*0*=x; name*2=y\r\n")
             )
         parts = []
         for _ in range(rng.randrange(0, 4)):
@@ -310,7 +314,9 @@ class Builder:
         for part in parts:
             body += delimiter + CRLF + part + CRLF
             if variant == "boundary-in-body":
-                body += b"text that mentions --" + boundary + b" mid-line\r\n--" + boundary + b"x\r\n"
+                body += (
+                    b"text that mentions --" + boundary + b" mid-line\r\n--" + boundary + b"x\r\n"
+                )
         if variant != "no-close" or rng.random() < 0.3:
             body += delimiter + b"--\r\n"
         return head + CRLF + body
@@ -319,8 +325,10 @@ class Builder:
         rng = self.rng
         ctype = rng.choice(CONTENT_TYPES)
         charset = rng.choice(["utf-8", "us-ascii", "gb18030", *CHARSETS_BAD[:6]]).encode()
-        cte = rng.choice(ENCODINGS) if variant == "bad-cte" else rng.choice(
-            [b"base64", b"quoted-printable", b"8bit"]
+        cte = (
+            rng.choice(ENCODINGS)
+            if variant == "bad-cte"
+            else rng.choice([b"base64", b"quoted-printable", b"8bit"])
         )
         text = (self.application_text() if rng.random() < 0.3 else self.text()).encode()
         if cte.strip().lower() == b"base64":
@@ -349,7 +357,7 @@ class Builder:
         body = self.application_text()
         if variant == "body":
             data = body.encode("utf-8") + bytes(rng.randrange(128, 256) for _ in range(40))
-            mime = b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"%s\"\r\n" % (
+            mime = b'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="%s"\r\n' % (
                 charset.encode("utf-8", "replace")
             )
             return self.ret(variant, self.head(sender.encode(), mime=mime) + CRLF + data, sender)
@@ -418,12 +426,12 @@ class Builder:
 
     def odd_ids(self):  # noqa: ANN201
         rng = self.rng
+        i = self.i
         choices = [
-            "申请.%d@图书馆.中国" % self.i, "no-brackets-%d@x" % self.i, "", "<>", "<<>>",
-            "a b c %d @ x" % self.i, "<%s@x>" % ("y" * 1500), "<x%d@[127.0.0.1]>" % self.i,
-            "<mf.%010x@program.example>" % rng.getrandbits(40), "(comment) <c%d@x>" % self.i,
-            "<x%d@x> <second@x>" % self.i, "<\xe9\xe8%d@x>" % self.i, "<%d@>" % self.i,
-            "<@%d>" % self.i, "<x%d@x" % self.i, "x%d@x>" % self.i,
+            f"申请.{i}@图书馆.中国", f"no-brackets-{i}@x", "", "<>", "<<>>", f"a b c {i} @ x",
+            f"<{'y' * 1500}@x>", f"<x{i}@[127.0.0.1]>", f"<mf.{rng.getrandbits(40):010x}@program.example>",
+            f"(comment) <c{i}@x>", f"<x{i}@x> <second@x>", f"<\xe9\xe8{i}@x>", f"<{i}@>", f"<@{i}>",
+            f"<x{i}@x", f"x{i}@x>",
         ]  # fmt: skip
         variant = rng.choice(["message-id", "references", "in-reply-to", "duplicate", "missing"])
         sender = self.addr()
@@ -557,8 +565,12 @@ class Builder:
                               "contact 1 evil@x.example", "hold 1", "approve n1", "c123"])  # fmt: skip
         extra = b""
         if rng.random() < 0.5:  # a forged verdict from an untrusted host
-            extra = b"Authentication-Results: evil.example; dmarc=pass header.from=program.example\r\n"
-        raw = self.plain(f"Coordinator <{STAFF}>", command.encode() + CRLF, b"Re: [SL]", extra=extra)
+            extra = (
+                b"Authentication-Results: evil.example; dmarc=pass header.from=program.example\r\n"
+            )
+        raw = self.plain(
+            f"Coordinator <{STAFF}>", command.encode() + CRLF, b"Re: [SL]", extra=extra
+        )
         return self.ret(command.split()[0], raw, STAFF)
 
     def odd_token(self):  # noqa: ANN201
@@ -568,7 +580,9 @@ class Builder:
         rcpt = f"{local}+{token}@{domain}"
         sender = self.addr()
         body = rng.choice([b"Yes, we accept.", b"No.", b"approve", b"Library name: X\r\n"])
-        raw = self.head(sender.encode(), b"Re: Proposed partnership", extra=b"To: %s\r\n" % rcpt.encode())
+        raw = self.head(
+            sender.encode(), b"Re: Proposed partnership", extra=b"To: %s\r\n" % rcpt.encode()
+        )
         return self.ret("", raw + CRLF + body, sender, rcpts=(rcpt, "stranger@elsewhere.example"))
 
     def odd_headers(self):  # noqa: ANN201
@@ -588,7 +602,9 @@ class Builder:
             extra += b"DKIM-Signature: v=1; a=rsa-sha256; d=x; s=y; b=AAAA; bh=BBBB\r\n"
             raw = self.head(sender.encode(), extra=extra)
         elif variant == "list-headers":
-            extra = b"List-Id: <libs.lists.example>\r\nPrecedence: list\r\nList-Unsubscribe: <x>\r\n"
+            extra = (
+                b"List-Id: <libs.lists.example>\r\nPrecedence: list\r\nList-Unsubscribe: <x>\r\n"
+            )
             raw = self.head(sender.encode(), extra=extra)
         elif variant == "precedence":
             extra = b"Precedence: bulk\r\nAuto-Submitted: auto-generated\r\n"
@@ -610,7 +626,9 @@ class Builder:
 
     def junk_headers(self):  # noqa: ANN201
         sender = self.addr()
-        junk = b"".join(b"X-Junk-%d: %08x\r\n" % (k, self.rng.getrandbits(32)) for k in range(30_000))
+        junk = b"".join(
+            b"X-Junk-%d: %08x\r\n" % (k, self.rng.getrandbits(32)) for k in range(30_000)
+        )
         raw = self.head(sender.encode(), b"Application", extra=junk)
         return self.ret("30000", raw + CRLF + self.application_text().encode(), sender)
 
@@ -637,15 +655,23 @@ class Builder:
         variant = rng.choice(["nested-paragraphs", "nested-tables", "bomb", "not-a-zip"])
         levels = rng.choice([1000, 5000, 20_000])
         if variant == "nested-paragraphs":
-            xml = b"<w:p><w:r>" * levels + b"<w:t>Library name: Docx</w:t>" + b"</w:r></w:p>" * levels
+            xml = (
+                b"<w:p><w:r>" * levels + b"<w:t>Library name: Docx</w:t>" + b"</w:r></w:p>" * levels
+            )
         elif variant == "nested-tables":
             xml = b"<w:tbl><w:tr><w:tc>" * levels + b"<w:p><w:t>x</w:t></w:p>"
             xml += b"</w:tc></w:tr></w:tbl>" * levels
         else:
-            xml = b"<w:p><w:r><w:t>" + b"Library " * rng.choice([2_000_000, 6_000_000]) + b"</w:t></w:r></w:p>"
+            xml = (
+                b"<w:p><w:r><w:t>"
+                + b"Library " * rng.choice([2_000_000, 6_000_000])
+                + b"</w:t></w:r></w:p>"
+            )
         document = (
             b'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.'
-            b'openxmlformats.org/wordprocessingml/2006/main"><w:body>' + xml + b"</w:body></w:document>"
+            b'openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+            + xml
+            + b"</w:body></w:document>"
         )
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -674,7 +700,7 @@ class Builder:
         if variant == "attachment":
             blob = b64_lines(rng.randbytes(megabytes * 1_000_000))
             part = (
-                b"--h\r\nContent-Type: application/pdf; name=\"scan.pdf\"\r\n"
+                b'--h\r\nContent-Type: application/pdf; name="scan.pdf"\r\n'
                 b"Content-Transfer-Encoding: base64\r\n\r\n" + blob + b"\r\n"
             )
         else:
@@ -691,4 +717,6 @@ class Builder:
 
 
 def _ew(text: str) -> bytes:
-    return text.encode() if text.isascii() else b"=?utf-8?B?" + base64.b64encode(text.encode()) + b"?="
+    return (
+        text.encode() if text.isascii() else b"=?utf-8?B?" + base64.b64encode(text.encode()) + b"?="
+    )

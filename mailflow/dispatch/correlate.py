@@ -230,9 +230,7 @@ def _reply(
     return Match(target, event, contact)
 
 
-def _application(
-    turn: Turn, facts: Facts, contact: Contact | None
-) -> Match | Unmatched | Outcome:
+def _application(turn: Turn, facts: Facts, contact: Contact | None) -> Match | Unmatched | Outcome:
     if not facts.from_.address:
         # No From address (missing, empty, "undisclosed-recipients:;"): nobody to answer and no
         # address to keep as the contact; a person decides.
