@@ -75,15 +75,22 @@ class Feed:
 
 # -- SMTP clients -----------------------------------------------------------------------------
 def feed(
-    gen: Generator, host: str, port: int, clients: int, retries: int = 0, wait: float = 15
+    gen: Generator,
+    host: str,
+    port: int,
+    clients: int,
+    retries: int = 0,
+    wait: float = 15,
+    deadline: float = float("inf"),
 ) -> Feed:
     """Every mail of `gen` over SMTP, `clients` connections in parallel; each answer kept.
 
     Mail refused for now (4xx, a lost connection) is sent again after `wait` seconds, up to
-    `retries` times, as a sending MTA would (sooner than one would).
+    `retries` times, as a sending MTA would (sooner than one would). Nothing is sent after
+    `deadline` (time.perf_counter()); what is left is answered -1 "not sent".
     """
     start = time.perf_counter()
-    out = send_all(gen, range(len(gen)), host, port, clients)
+    out = send_all(gen, range(len(gen)), host, port, clients, deadline)
     out.first = Counter(s.code for s in out.results)
     out.first_seconds = out.seconds
     for _ in range(retries):
@@ -92,15 +99,21 @@ def feed(
             break
         time.sleep(wait)
         out.retried += len(again)
-        answers = {s.mail_index: s for s in send_all(gen, again, host, port, clients).results}
+        resent = send_all(gen, again, host, port, clients, deadline).results
+        answers = {s.mail_index: s for s in resent}
         out.results = [answers.get(s.mail_index, s) for s in out.results]
     out.seconds = time.perf_counter() - start
     return out
 
 
 def send_all(
-    gen: Generator, indexes: range | list[int], host: str, port: int, clients: int
-) -> Feed:  # noqa: E501
+    gen: Generator,
+    indexes: range | list[int],
+    host: str,
+    port: int,
+    clients: int,
+    deadline: float = float("inf"),
+) -> Feed:
     gen.valid()  # build the shared valid pool once, before the threads race for it
     out = Feed()
     lock = threading.Lock()
@@ -113,6 +126,10 @@ def send_all(
     def worker() -> None:
         smtp: smtplib.SMTP | None = None
         while (i := take()) is not None:
+            if time.perf_counter() > deadline:
+                with lock:
+                    out.results.append(Sent(i, gen.kinds[i], 0, -1, "not sent: bench timeout"))
+                continue
             mail = gen.mail(i)
             for attempt in range(2):
                 try:
@@ -296,10 +313,10 @@ def run_mailflow(gen: Generator, args: argparse.Namespace, work: Path) -> dict:
         if not wait_listening(port, proc, 120):
             raise RuntimeError(f"mailflow did not start; see {log_path}")
         started = time.perf_counter()
-        fed = feed(gen, "127.0.0.1", port, args.clients, args.retries)
+        deadline = started + args.timeout
+        fed = feed(gen, "127.0.0.1", port, args.clients, args.retries, deadline=deadline)
         result["feed"] = fed
         accepted = {s.inbox_id for s in fed.results if s.inbox_id is not None}
-        deadline = started + args.timeout
         left = pending(url, accepted)
         while left and time.perf_counter() < deadline and proc.poll() is None:
             time.sleep(2)
@@ -431,7 +448,7 @@ def codes_of(results: list[Sent]) -> Counter:
 def refusals(results: list[Sent]) -> dict[str, Counter]:
     by_answer: dict[str, Counter] = defaultdict(Counter)
     for s in results:
-        if s.code != 250:
+        if s.code not in (250, -1):
             text = re.sub(r"#\d+", "#N", s.text)[:70]
             answer = f"{s.code} {text}"
             by_answer[answer][s.kind.split("/")[0]] += 1
@@ -473,9 +490,12 @@ def report(gen: Generator, raw: Feed, mf: dict, args) -> None:  # noqa: ANN001, 
     print(f"  then {fed.retried} resends of temporarily refused mail ({args.retries} rounds at "
           "most, 15 s apart)")  # fmt: skip
 
-    print(f"\nsent               {len(results)}")
+    unsent = sum(1 for s in results if s.code == -1)
+    print(f"\nsent               {len(results) - unsent}")
+    if unsent:
+        print(f"not sent           {unsent}   (the bench's --timeout passed first)")
     print(f"accepted (250)     {len(accepted)}  ({len(already)} 'already stored')")
-    print(f"refused            {len(results) - len(accepted)}")
+    print(f"refused            {len(results) - len(accepted) - unsent}")
     for answer, by_kind in sorted(refusals(results).items()):
         print(
             f"  {sum(by_kind.values()):5d}  {answer}   [{', '.join(f'{k} {c}' for k, c in by_kind.items())}]"
