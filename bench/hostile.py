@@ -541,8 +541,8 @@ def report(gen: Generator, raw: Feed, mf: dict, args) -> None:  # noqa: ANN001, 
         if group:
             print(
                 f"{title} by kind: "
-                + ", ".join(f"{k} {c}" for k, c in Counter(s.kind for s in group).most_common())
-            )  # noqa: E501
+                + ", ".join(f"{k} {c}" for k, c in Counter(s.kind for s in group).most_common(12))
+            )
     if dead:
         reasons = Counter(re.sub(r"\d+", "N", r[2])[:140] for r in db["dead"])
         print("dead-letter reasons:")

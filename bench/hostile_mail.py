@@ -161,7 +161,9 @@ def fold(value: bytes, width: int = 900) -> bytes:
     out, line = [], b""
     for word in value.split(b" "):
         while len(word) > width:
-            out.append(line + word[:width]) if line else out.append(word[:width])
+            if line:
+                out.append(line)
+            out.append(word[:width])
             line, word = b"", word[width:]
         if len(line) + len(word) + 1 > width and line:
             out.append(line)
