@@ -382,8 +382,8 @@ def processing_times(log_path: Path, accepted_at: dict[int, float]) -> list[tupl
 def check_parse_json(gen: Generator, sample: int, work: Path, per_file: float) -> dict:
     """`mailflow parse --json` over every len/sample-th mail, as files, 50 per process.
 
-    Lines are flushed one per file, so when a file takes longer than `per_file` seconds the
-    process is stopped, that file counts as hung and the next process starts after it.
+    Lines are flushed one per file, so when a process runs past 60 s + `per_file` s per file, the
+    file it was on counts as hung and the next process starts after it.
     """
     folder = work / "parse-sample"
     folder.mkdir()
