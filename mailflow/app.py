@@ -11,13 +11,14 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 
 from mailflow.clock import Clock, SystemClock
-from mailflow.dispatch import Limits, ProgramContext, Workflow
+from mailflow.dispatch import Limits, ProgramContext, StaffMember, Workflow
 from mailflow.dispatch.commands import HANDLERS
 from mailflow.engine.check import check_rules
 from mailflow.engine.definition import Rules
 from mailflow.engine.loader import load_rules
 from mailflow.errors import ConfigError
 from mailflow.inbound.imap import ImapConfig
+from mailflow.outbound.dkim import DkimSigner, SigningTransport
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transport import MaildirTransport, Transport
 from mailflow.outbox.render import DEFAULT_TEMPLATES, Renderer
@@ -37,6 +38,7 @@ CODE_TEMPLATES = (
     "staff-merge-proposal",
     "staff-status",
     "staff-confirm",
+    "library-confirm",
     "library-not-understood",
 )
 
@@ -72,6 +74,7 @@ class Services:
             processed_folder=s["imap.processed_folder"],
             quarantine_folder=s["imap.quarantine_folder"],
             batch_size=s["imap.batch_size"],
+            batch_bytes=s["imap.batch_bytes"],
             idle=s["imap.idle"],
             idle_renew_seconds=s["imap.idle_renew_seconds"],
             poll_seconds=s["imap.poll_seconds"],
@@ -103,7 +106,9 @@ def build(
     if settings["database.auto_migrate"] if migrate is None else migrate:
         db.upgrade()
     if not read_only or settings.has_secret():
-        workflow.program = replace(workflow.program, secret=settings.secret())
+        workflow.program = replace(
+            workflow.program, secret=settings.secret(), retired_secrets=settings.retired_secrets()
+        )
     workflow.program = replace(workflow.program, dnsfunc=dnsfunc or dkim.dnsplug.get_txt)
     if transport is None and not read_only:
         transport = build_transport(settings)
@@ -204,6 +209,8 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         program_address=settings.program_address,
         secret=settings.secret() if secret is None else secret,
         staff=settings.staff,
+        members=tuple(StaffMember(*member) for member in settings.staff_members()),
+        staff_token_days=int(settings["staff.token_days"]),
         name=settings["program.name"],
         website=settings["program.website"],
         mentor=str(settings["program.mentor"]).lower(),
@@ -215,8 +222,10 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         default_locale=settings["templates.default_locale"],
         trusted_authserv_ids=tuple(settings["staff.trusted_authserv_ids"]),
         confirm_days=settings["staff.confirm_days"],
+        contact_confirm_days=int(settings["program.contact_confirm_days"]),
         max_away_days=int(settings["schedule.max_away_days"]),
         token_grace_days=int(settings["program.token_grace_days"]),
+        reply_token=settings["mail.reply_token"],
         limits=Limits(
             mails_per_address_per_day=settings["limits.mails_per_address_per_day"],
             hold_after_messages=settings["limits.hold_after_messages"],
@@ -253,6 +262,17 @@ def check_workflow(rules: Rules, renderer: Renderer) -> list[str]:
 
 
 def build_transport(settings: Settings) -> Transport:
+    """The configured transport; DKIM-signing when `dkim.key_file` is set (the key checked first)."""
+    if not settings["dkim.key_file"]:
+        return _plain_transport(settings)
+    domain = settings["dkim.domain"].strip().lower() or settings.program_address.rpartition("@")[2]
+    signer = DkimSigner.from_file(
+        settings.path("dkim.key_file"), settings["dkim.selector"].strip(), domain
+    )
+    return SigningTransport(_plain_transport(settings), signer)
+
+
+def _plain_transport(settings: Settings) -> Transport:
     if settings["outbound.transport"] == "maildir":
         return MaildirTransport(settings.path("outbound.maildir"))
     security = settings["smtp.security"]

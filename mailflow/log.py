@@ -24,9 +24,28 @@ CHATTY = ("apscheduler", "mail.log", "mail.debug", "imapclient", "alembic", "flu
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
-def configure(level: str = "INFO") -> None:
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure(level: str = "INFO", fmt: str = "text") -> None:
+    """Root logging to stderr; fmt "json": one JSON object per line, for a log collector."""
     number = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(level=number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if fmt == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler = logging.StreamHandler()
+        # A traceback stays inside its line's "exc_info" field: one record, one line.
+        handler.setFormatter(
+            JsonFormatter(
+                "{levelname}{name}{threadName}{message}",
+                style="{",
+                rename_fields={"levelname": "level", "name": "logger", "threadName": "thread"},
+                timestamp="time",  # ISO 8601, UTC
+            )  # fmt: skip
+        )
+        logging.basicConfig(level=number, handlers=[handler])
+    else:
+        logging.basicConfig(level=number, format=TEXT_FORMAT)
     # Their warnings still show; their chatter only when the operator asks for DEBUG.
     for name in CHATTY:
         logging.getLogger(name).setLevel(

@@ -5,19 +5,24 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from mailflow.admin.web import Probe, WebListener
 from mailflow.app import Services
 from mailflow.dispatch import ProcessReport, process_pending
 from mailflow.dispatch.digest import send_digest
 from mailflow.dispatch.failures import on_permanent_failure
+from mailflow.dispatch.inbox import Processing
 from mailflow.dispatch.timers import TimerReport, fire_due_timers
 from mailflow.errors import TransientError
 from mailflow.inbound.imap import ImapSource
 from mailflow.inbound.lmtp import Endpoint
 from mailflow.log import SCHEDULER
 from mailflow.outbox.drain import DrainReport, drain
+from mailflow.store import workers
+from mailflow.store.locks import SessionLock, worker_id
 
 
 @dataclass
@@ -37,6 +42,12 @@ class Runtime:
         self.stop_event = threading.Event()
         self.totals = ProcessReport()
         self.endpoint: Endpoint | None = None
+        # Seeing it run (mailflow status, /healthz, /metrics): who we are, what we sent.
+        self.worker = worker_id()
+        self.started_at = datetime.now(UTC)
+        self.sent_totals = {"sent": 0, "retried": 0, "failed": 0}
+        self.imap_source: ImapSource | None = None
+        self.web: WebListener | None = None
 
     # Processing is serialised in-process; the database (BEGIN IMMEDIATE on SQLite, SKIP LOCKED
     # on PostgreSQL) keeps separate processes from taking the same row.
@@ -44,7 +55,7 @@ class Runtime:
         s = self.services
         with self._process_lock:
             report = process_pending(
-                s.db, s.clock, s.workflow, batch_size=s.settings["processing.batch_size"]
+                s.db, s.clock, s.workflow, processing=Processing.from_settings(s.settings)
             )
         for name in ("done", "quarantined", "dead"):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(report, name))
@@ -65,14 +76,18 @@ class Runtime:
     def drain(self) -> DrainReport:
         s = self.services
         assert s.transport is not None
-        return drain(
+        report = drain(
             s.db,
             s.clock,
             s.transport,
             max_attempts=s.settings["outbox.max_attempts"],
             base_delay_seconds=s.settings["outbox.retry_base_seconds"],
             on_permanent_failure=on_permanent_failure(s.workflow, s.clock),
+            lease_seconds=s.settings["workers.lease_seconds"],
         )
+        for name in self.sent_totals:
+            self.sent_totals[name] += getattr(report, name)
+        return report
 
     def match(self, dry_run: bool = False) -> list:
         """The whole pool at once; each chosen pair becomes a proposal for staff."""
@@ -131,6 +146,15 @@ class Runtime:
         self._drain_wake.set()
         return sent
 
+    def retention(self) -> None:
+        """Blank raw mail of records final for longer than privacy.raw_mail_days (daily)."""
+        from mailflow.admin.privacy import blank_old_mail
+
+        s = self.services
+        with self._process_lock, s.db.unit_of_work() as session:
+            days = int(s.settings["privacy.raw_mail_days"])
+            blank_old_mail(session, s.clock.now(), days, s.workflow.machines)
+
     def run_once(self) -> OnceReport:
         """Take everything waiting (IMAP, and mail already stored by LMTP), process, and return."""
         stored = 0
@@ -160,6 +184,10 @@ class Runtime:
                 port=s["inbound.port"],
                 max_message_bytes=s["inbound.max_message_bytes"],
                 on_stored=self._wake.set,
+                max_connections=s["inbound.max_connections"],
+                max_per_client=s["inbound.max_per_client"],
+                idle_timeout_seconds=s["inbound.idle_timeout_seconds"],
+                max_line_bytes=s["inbound.max_line_bytes"],
             )
             self.endpoint.start()
         self._threads = [
@@ -169,10 +197,9 @@ class Runtime:
         config = self.services.imap_config()
         if config is not None:
             source = ImapSource(config, self.services.db, self.services.clock, self.process)
+            self.imap_source = source
             self._threads.append(
-                threading.Thread(
-                    target=source.run, args=(self.stop_event,), name="imap", daemon=True
-                )
+                threading.Thread(target=self._poll, args=(source,), name="imap", daemon=True)
             )
         self.scheduler = BackgroundScheduler(timezone="UTC")
         # The tick is a safety net (mail stored by another process, a missed wake-up); it keeps
@@ -206,11 +233,18 @@ class Runtime:
                 self._guard(self.match), "cron", day_of_week=weekly[0], hour=int(hour), minute=int(minute or 0),
                 id="matching", coalesce=True, max_instances=1, misfire_grace_time=6 * 3600,
             )  # fmt: skip
+        if s["privacy.raw_mail_days"] > 0:
+            hour, _, minute = str(s["privacy.retention_time"]).partition(":")
+            self.scheduler.add_job(
+                self._guard(self.retention), "cron", hour=int(hour), minute=int(minute or 0),
+                id="retention", coalesce=True, max_instances=1, misfire_grace_time=6 * 3600,
+            )  # fmt: skip
         if s["report.dir"]:
             self.scheduler.add_job(
                 self._guard(self.write_report), "interval", minutes=15, id="report",
                 coalesce=True, max_instances=1, misfire_grace_time=900,
             )  # fmt: skip
+        self._start_monitoring()
         self.scheduler.start()
         for thread in self._threads:
             thread.start()
@@ -227,6 +261,27 @@ class Runtime:
                 SCHEDULER.warning("processing paused: %s", exc)
             except Exception:  # noqa: BLE001 - the loop never dies on one failure
                 SCHEDULER.exception("processing pass failed; will retry on the next tick")
+
+    def _poll(self, source: ImapSource) -> None:
+        """Poll the mailbox while this worker holds its lock; otherwise try for it every few
+        seconds, so a dead poller's mailbox is taken over at once (PostgreSQL releases a
+        session lock when its connection dies). SQLite: single-process, always granted."""
+        lock = SessionLock(self.services.db, "mailflow-imap:" + source.config.mailbox)
+        retry = float(self.services.settings["workers.poller_retry_seconds"])
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    mine = lock.acquire()
+                except Exception:  # noqa: BLE001 - the database may be down for a moment
+                    SCHEDULER.exception("could not ask for the IMAP poller lock")
+                    mine = False
+                if not mine:
+                    self.stop_event.wait(retry)
+                    continue
+                SCHEDULER.info("%s polls %s", worker_id(), source.config.mailbox)
+                source.run(self.stop_event, still_ours=lock.held)
+        finally:
+            lock.release()
 
     def _guard(self, job):  # noqa: ANN001, ANN202 - wraps a scheduler job
         def run() -> None:
@@ -258,6 +313,85 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         for thread in getattr(self, "_threads", []):
             thread.join(timeout=10)
+        self._stop_monitoring()
+
+    # -- seeing it run: the heartbeat row and the web listener ---------------------------------
+    def _start_monitoring(self) -> None:
+        s = self.services.settings
+        every = s["workers.heartbeat_seconds"]
+        listen = s.web_listen()
+        if listen is not None:
+            self.web = WebListener(self.probe(), *listen)  # binds now: a taken port fails here
+        self.heartbeat()  # visible in `mailflow status` from the first second
+        self.scheduler.add_job(
+            self._guard(self.heartbeat), "interval", seconds=every, id="heartbeat",
+            coalesce=True, max_instances=1, misfire_grace_time=every,
+        )  # fmt: skip
+        if self.web is not None:
+            self.web.start()
+
+    def _stop_monitoring(self) -> None:
+        if getattr(self, "scheduler", None) is None:
+            return  # never started: no row, no listener
+        if self.web is not None:
+            self.web.stop()
+        try:
+            with self.services.db.unit_of_work() as session:
+                workers.remove(session, self.worker)
+        except Exception:  # noqa: BLE001 - a stale row is harmless; status shows it as stale
+            SCHEDULER.exception("could not remove worker row %s", self.worker)
+
+    def roles(self) -> list[str]:
+        s = self.services.settings
+        roles = ["processor", "drainer", "scheduler"]
+        if self.imap_source is not None:
+            roles.append("imap")
+        if s["inbound.listen"] != "off":
+            roles.append(s["inbound.listen"])
+        if s.web_listen() is not None:
+            roles.append("web")
+        return roles
+
+    def heartbeat(self) -> None:
+        source = self.imap_source
+        now = datetime.now(UTC)
+        with self.services.db.unit_of_work() as session:
+            # A killed worker's row shows as stale for a day, then goes.
+            workers.forget_stale(session, now - timedelta(days=1))
+            workers.heartbeat(
+                session, self.worker, roles=",".join(self.roles()), started_at=self.started_at,
+                now=now,
+                imap_mailbox=source.config.mailbox if source is not None else None,
+                imap_contact_at=source.last_contact if source is not None else None,
+            )  # fmt: skip
+
+    def probe(self) -> Probe:
+        """What /healthz and /metrics ask this process."""
+        s = self.services.settings
+        source = self.imap_source
+
+        def threads_alive() -> dict[str, bool]:
+            # ident None: not started yet (the listener starts a moment before the threads).
+            return {t.name: t.is_alive() or t.ident is None for t in getattr(self, "_threads", [])
+                    if t.name in ("processor", "drainer")}  # fmt: skip
+
+        def counters() -> dict[str, dict[str, int]]:
+            t = self.totals
+            processed = {"done": t.done, "quarantined": t.quarantined, "dead": t.dead}
+            return {"processed": processed, "outbox": dict(self.sent_totals)}
+
+        quiet = s["imap.idle_renew_seconds"] if s["imap.idle"] else s["imap.poll_seconds"]
+        return Probe(
+            db=self.services.db,
+            clock=self.services.clock,
+            stale_after_seconds=workers.stale_after_seconds(s["workers.heartbeat_seconds"]),
+            started_at=self.started_at,
+            threads_alive=threads_alive,
+            imap=(lambda: (source.connected, source.last_contact)) if source else (lambda: None),
+            imap_quiet_seconds=quiet + 2 * s["imap.timeout_seconds"] + 60,
+            imap_grace_seconds=2 * s["imap.timeout_seconds"] + 30,
+            counters=counters,
+        )
 
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT; then stop cleanly (finish the transaction in hand)."""

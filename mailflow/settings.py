@@ -12,6 +12,8 @@ import os
 import secrets
 import tomllib
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,19 @@ SETTINGS: tuple[Setting, ...] = (
         " staff commands (list); empty: only DKIM that mailflow verifies itself.",
     ),
     Setting(
+        "staff.members",
+        [],
+        "Staff with roles (list of tables: name, address, role = coordinator or mentor,"
+        " languages); in the environment: 'Name <address> role lang lang; ...'. Coordinators"
+        " approve and get proposals, needs-a-person items and the digest; mentors look after"
+        " the partnerships given to them. program.staff addresses are coordinators too.",
+    ),
+    Setting(
+        "staff.token_days",
+        180,
+        "A reply token in mail to staff acts this many days after it was sent (then: reply to a newer mail).",
+    ),
+    Setting(
         "staff.confirm_days",
         2,
         "An unauthenticated staff command is confirmed by mail within this many days, or not at all.",
@@ -65,6 +80,39 @@ SETTINGS: tuple[Setting, ...] = (
         "program.secret_file",
         "mailflow-secret",
         "File holding the token secret; created with a random secret on first start if missing.",
+    ),
+    Setting(
+        "program.retired_secrets_file",
+        "mailflow-secret.retired",
+        "File of retired token secrets, one `YYYY-MM-DD <secret>` a line (the day it was retired;"
+        " `mailflow secret rotate` writes it); missing: none.",
+    ),
+    Setting(
+        "program.retired_secret_days",
+        60,
+        "A retired secret still verifies tokens and origin marks this many days after it retired.",
+    ),
+    Setting(
+        "dkim.key_file",
+        "",
+        "PEM private key (mode 0600) that signs outgoing mail with DKIM; empty: mail is not signed.",
+    ),
+    Setting(
+        "dkim.selector",
+        "mailflow",
+        "DKIM selector: the public key is published at SELECTOR._domainkey.DOMAIN.",
+    ),
+    Setting("dkim.domain", "", "DKIM signing domain (d=); empty: the program address's domain."),
+    Setting(
+        "privacy.raw_mail_days",
+        0,
+        "Raw mail and free text of records closed or withdrawn more than this many days ago are"
+        " blanked by a daily job; 0: kept.",
+    ),
+    Setting(
+        "privacy.retention_time",
+        "03:30",
+        "When the daily retention job runs (UTC), if privacy.raw_mail_days is set.",
     ),
     Setting(
         "database.url",
@@ -92,6 +140,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "imap.batch_size", 200, "Messages fetched per FETCH command and stored per transaction."
     ),
+    Setting(
+        "imap.batch_bytes",
+        33554432,
+        "Bytes fetched per FETCH (the messages' RFC822.SIZE added up; a larger one alone).",
+    ),
     Setting("imap.idle", True, "Use IDLE when the server offers it; otherwise poll."),
     Setting(
         "imap.idle_renew_seconds",
@@ -105,13 +158,74 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("inbound.host", "127.0.0.1", "Address the inbound endpoint listens on."),
     Setting("inbound.port", 8025, "Port the inbound endpoint listens on."),
     Setting("inbound.max_message_bytes", 33554432, "Larger messages are refused with 552."),
+    Setting(
+        "inbound.max_connections",
+        100,
+        "Open endpoint connections in all; more are answered 421 and closed at once (0: no cap).",
+    ),
+    Setting(
+        "inbound.max_per_client",
+        20,
+        "Open endpoint connections from one client address; more get 421 (0: no cap).",
+    ),
+    Setting(
+        "inbound.idle_timeout_seconds",
+        60,
+        "An endpoint connection that sends nothing for this long is closed.",
+    ),
+    Setting(
+        "inbound.max_line_bytes",
+        262144,
+        "Longest line the endpoint reads in a message (RFC 5321 says 1,000; real mail has longer);"
+        " a message with a longer line is refused with 500.",
+    ),
     Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
+    Setting(
+        "processing.batch_bytes",
+        16777216,
+        "Raw bytes claimed per batch (their sizes added up; a larger message is taken alone).",
+    ),
+    Setting(
+        "processing.max_attempts",
+        3,
+        "Attempts at a message (past its parse budget, a crash, a dying parser) before it is"
+        " quarantined.",
+    ),
+    Setting(
+        "processing.parse_seconds",
+        30.0,
+        "Time budget for parsing one message in the parse worker process; past it the attempt"
+        " fails.",
+    ),
+    Setting(
+        "processing.lease_seconds",
+        60.0,
+        "A claimed message returns to the queue this long after its worker stopped renewing"
+        " the claim (a crash).",
+    ),
     Setting("processing.tick_seconds", 5, "How often the scheduler looks for unprocessed mail."),
+    Setting(
+        "workers.lease_seconds",
+        30,
+        "Outbox lease: a worker renews it every third while sending; a dead worker's claimed"
+        " mail is sent by another once it runs out.",
+    ),
+    Setting(
+        "workers.poller_retry_seconds",
+        3,
+        "How often a worker that does not poll IMAP tries to take over the mailbox's poller lock.",
+    ),
     Setting("program.website", "", "The program's public web page, linked from mail."),
     Setting(
         "program.token_grace_days",
         30,
         "A reply token stops acting this many days after its record reaches a final state.",
+    ),
+    Setting(
+        "program.contact_confirm_days",
+        14,
+        "A withdrawal, acceptance or decline without the library's token or an authenticated mail"
+        " acts only if its contact confirms it by mail within this many days.",
     ),
     Setting(
         "program.mentor",
@@ -235,6 +349,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Needs-a-person mails to staff per hour; faster ones are only listed in the digest.",
     ),
     Setting(
+        "mail.reply_token",
+        "subaddress",
+        (
+            "Where replies carry their token: subaddress (Reply-To program+token@...; the mail "
+            "system must deliver sub-addresses) or subject (Reply-To the plain address; our "
+            "Message-ID and a [SL-p12] subject tag). `mailflow check-mail` tells which works."
+        ),
+    ),
+    Setting(
         "report.dir",
         "",
         (
@@ -248,6 +371,29 @@ SETTINGS: tuple[Setting, ...] = (
         (
             "Log level: DEBUG, INFO, WARNING, ERROR. INFO says one line per message processed "
             "and per mail sent; DEBUG adds addresses and the libraries' own chatter."
+        ),
+    ),
+    Setting(
+        "log.format",
+        "text",
+        "Log lines as text, or json: one JSON object per line (time, level, logger, message).",
+    ),
+    Setting(
+        "web.listen",
+        "off",
+        (
+            "host:port of the web listener of `mailflow run` (GET /healthz, GET /metrics in the "
+            "Prometheus format), e.g. 127.0.0.1:8080; off: none. It has no login: keep it on "
+            "loopback or a private network."
+        ),
+    ),
+    Setting(
+        "workers.heartbeat_seconds",
+        5,
+        (
+            "How often each `mailflow run` writes its row in the workers table (mailflow "
+            "status); a row not written for three heartbeats (and at least 30 seconds) is "
+            "shown as stale."
         ),
     ),
 )
@@ -285,9 +431,41 @@ class Settings:
         name = str(self.values["smtp.helo_name"]).strip()
         return name or self.program_address.rpartition("@")[2] or "localhost"
 
+    def web_listen(self) -> tuple[str, int] | None:
+        """web.listen as (host, port); None when off. "[::1]:8080" for IPv6."""
+        return _host_port(str(self.values["web.listen"]))
+
     @property
     def staff(self) -> tuple[str, ...]:
         return tuple(a.lower() for a in self.values["program.staff"])
+
+    def staff_members(self) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+        """`staff.members` as (address, role, name, languages), checked: a bad entry stops
+        start-up with what is wrong."""
+        members = []
+        for entry in self.values["staff.members"]:
+            if isinstance(entry, str):  # the environment's "Name <address> role lang ..."
+                name, _, rest = entry.partition("<")
+                address, _, words = rest.partition(">")
+                role, *languages = words.split() or [""]
+                entry = {"name": name.strip(), "address": address, "role": role,
+                         "languages": languages}  # fmt: skip
+            unknown = set(entry) - {"name", "address", "role", "languages"}
+            address = str(entry.get("address", "")).strip().lower()
+            role = str(entry.get("role", "")).strip().lower()
+            if unknown or "@" not in address or role not in ("coordinator", "mentor"):
+                raise ConfigError(
+                    f"staff.members: {entry!r}: each entry needs an address and a role"
+                    " (coordinator or mentor), and may have a name and languages"
+                )
+            languages = entry.get("languages", [])
+            if isinstance(languages, str):
+                languages = languages.replace(",", " ").split()
+            members.append(
+                (address, role, str(entry.get("name", "")).strip(),
+                 tuple(str(code).strip().lower() for code in languages))
+            )  # fmt: skip
+        return tuple(members)
 
     def matching_weights(self):  # noqa: ANN201 - mailflow.matching.Weights
         from mailflow.matching import Weights
@@ -326,13 +504,7 @@ class Settings:
             path = self.path("program.secret_file")
             where = f"{path} (program.secret_file)"
             if path.exists():
-                mode = path.stat().st_mode & 0o777
-                # The secret mints every reply token: anyone who reads it can act as anyone.
-                if mode & 0o077:
-                    raise ConfigError(
-                        f"{path}: program.secret_file is open to group or others (mode {mode:04o}); "
-                        f"run chmod 600 {path}"
-                    )
+                _private(path, "program.secret_file")
         secret = _secret(self, "program.secret", "program.secret_file", create=True).encode()
         if len(secret) < MIN_SECRET_BYTES:
             raise ConfigError(
@@ -342,9 +514,51 @@ class Settings:
             )
         return secret
 
+    def retired_secrets(self) -> tuple[tuple[bytes, datetime], ...]:
+        """Retired token secrets with the moment each stops verifying (its grace period's end)."""
+        if not self.values["program.retired_secrets_file"]:
+            return ()
+        path = self.path("program.retired_secrets_file")
+        if not path.exists():
+            return ()
+        _private(path, "program.retired_secrets_file")
+        grace = timedelta(days=int(self.values["program.retired_secret_days"]))
+        found = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            day, _, key = line.partition(" ")
+            try:
+                retired = datetime.combine(date.fromisoformat(day), dt_time(0), tzinfo=UTC)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{path}:{n}: program.retired_secrets_file lines are `YYYY-MM-DD <secret>`"
+                ) from exc
+            if len(key.strip().encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f"{path}:{n}: a retired secret must be at least {MIN_SECRET_BYTES} bytes"
+                )
+            found.append((key.strip().encode(), retired + grace))
+        return tuple(found)
+
+    def verify_keys(self, now: datetime) -> tuple[bytes, ...]:
+        """Every key a token may verify with at `now`: the secret, then retired ones in grace."""
+        retired = (key for key, until in self.retired_secrets() if now < until)
+        return (self.secret(), *retired)
+
     @staticmethod
     def env_name(name: str) -> str:
         return _BY_NAME[name].env
+
+
+def _private(path: Path, name: str) -> None:
+    """Refuse a key file its group or others can open: whoever reads it can act as anyone."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path}: {name} is open to group or others (mode {mode:04o}); run chmod 600 {path}"
+        )
 
 
 def _coerce(setting: Setting, value: Any, where: str) -> Any:
@@ -359,9 +573,15 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
                     return False
                 raise ValueError(value)
             return bool(value)
+        if isinstance(default, float):
+            return float(value)
         if isinstance(default, int):
             return int(value)
         if isinstance(default, list):
+            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                return [dict(v) for v in value]  # tables (staff.members), checked where read
+            if isinstance(value, str) and setting.name == "staff.members":
+                return [v.strip() for v in value.split(";") if v.strip()]
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",") if v.strip()]
             return [str(v) for v in value]
@@ -415,11 +635,28 @@ def load(config: Path | None = None, env: dict[str, str] | None = None) -> Setti
         raise ConfigError(
             f"outbound.transport must be smtp or maildir, not {values['outbound.transport']!r}"
         )
+    if values["mail.reply_token"] not in ("subaddress", "subject"):
+        raise ConfigError(
+            f"mail.reply_token must be subaddress or subject, not {values['mail.reply_token']!r}"
+        )
     if values["inbound.listen"] not in ("smtp", "lmtp", "off"):
         raise ConfigError(
             f"inbound.listen must be smtp, lmtp or off, not {values['inbound.listen']!r}"
         )
+    if values["log.format"] not in ("text", "json"):
+        raise ConfigError(f"log.format must be text or json, not {values['log.format']!r}")
+    _host_port(str(values["web.listen"]))
     return Settings(values=values, base_dir=base_dir, source=config)
+
+
+def _host_port(value: str) -> tuple[str, int] | None:
+    value = value.strip()
+    if value in ("", "off"):
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"web.listen must be off or host:port (127.0.0.1:8080), not {value!r}")
+    return host.strip("[]"), int(port)
 
 
 def _secret(settings: Settings, name: str, file_name: str, *, create: bool) -> str:
@@ -440,6 +677,56 @@ def _secret(settings: Settings, name: str, file_name: str, *, create: bool) -> s
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_urlsafe(32) + "\n")
     return path.read_text(encoding="utf-8").strip()
+
+
+def rotate_secret(settings: Settings, today: date) -> Path:
+    """Retire the current token secret (kept in the retired file, dated today) and make a new one.
+
+    The retired file is written first: should this stop half-way, the old key is both current and
+    retired, and no token stops verifying. Retired keys past their grace are dropped. Returns the
+    new secret's file. A running `mailflow run` signs with the new key after a restart.
+    """
+    if settings.values["program.secret"] or not settings.values["program.secret_file"]:
+        raise ConfigError(
+            "program.secret comes from MAILFLOW_PROGRAM_SECRET: add a line "
+            f"`{today.isoformat()} <old secret>` to program.retired_secrets_file and set the new "
+            "secret in the environment yourself"
+        )
+    if not settings.values["program.retired_secrets_file"]:
+        raise ConfigError("program.retired_secrets_file is empty: nowhere to keep the old secret")
+    old = settings.secret().decode()
+    now = datetime.combine(today, dt_time(0), tzinfo=UTC)
+    retired = settings.path("program.retired_secrets_file")
+    keep = [
+        line
+        for line in (retired.read_text(encoding="utf-8").splitlines() if retired.exists() else [])
+        if line.strip().startswith("#") or _still_verifies(line, settings, now)
+    ]
+    _write_private(retired, "\n".join([*keep, f"{today.isoformat()} {old}"]) + "\n")
+    current = settings.path("program.secret_file")
+    _write_private(current, secrets.token_urlsafe(32) + "\n")
+    return current
+
+
+def _still_verifies(line: str, settings: Settings, now: datetime) -> bool:
+    day = line.strip().partition(" ")[0]
+    try:
+        retired = datetime.combine(date.fromisoformat(day), dt_time(0), tzinfo=UTC)
+    except ValueError:
+        return bool(line.strip())  # not ours to judge: kept, and start-up names the line
+    return now < retired + timedelta(days=int(settings.values["program.retired_secret_days"]))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step, readable by its owner only."""
+    tmp = path.with_name(path.name + ".new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def render_toml() -> str:
@@ -470,7 +757,7 @@ def _toml_entry(s: Setting) -> list[str]:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"

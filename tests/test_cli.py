@@ -95,14 +95,14 @@ def test_messages_and_deadletters_list_and_replay(
     with services.db.unit_of_work() as s:
         for raw in (application(1), mail(subject="boom", sender="x@lib.example")):
             store(s, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
-    real = mailflow.dispatch.inbox.parse_message
+    real = mailflow.dispatch.inbox.act
 
-    def failing(raw: bytes, **kw: object):  # noqa: ANN202 - fault injection for one message
-        if b"Subject: boom" in raw:
-            raise RuntimeError("simulated parser crash")
-        return real(raw, **kw)
+    def failing(turn, facts):  # noqa: ANN001, ANN202 - fault injection for one message
+        if facts.subject == "boom":
+            raise RuntimeError("simulated handling crash")
+        return real(turn, facts)
 
-    monkeypatch.setattr(mailflow.dispatch.inbox, "parse_message", failing)
+    monkeypatch.setattr(mailflow.dispatch.inbox, "act", failing)
     report = runtime.process()
     assert (report.done, report.dead) == (1, 1)
 
@@ -110,13 +110,13 @@ def test_messages_and_deadletters_list_and_replay(
     runner = CliRunner(env=env)
     listed = runner.invoke(main, ["deadletters", "list", "--json"])
     (letter,) = [json.loads(line) for line in listed.output.splitlines()]
-    assert letter["reason"] == "RuntimeError: simulated parser crash"
+    assert letter["reason"] == "RuntimeError: simulated handling crash"
 
     messages = runner.invoke(main, ["messages", "--json"])
     by_status = {json.loads(line)["status"] for line in messages.output.splitlines()}
     assert by_status == {"done", "dead"}
 
-    monkeypatch.setattr(mailflow.dispatch.inbox, "parse_message", real)  # the bug is fixed
+    monkeypatch.setattr(mailflow.dispatch.inbox, "act", real)  # the bug is fixed
     replayed = runner.invoke(main, ["deadletters", "replay", str(letter["id"])])
     assert replayed.exit_code == 0, replayed.output
     assert "done 1" in replayed.output

@@ -342,7 +342,7 @@ def test_export_then_import_round_trips(
     header = exported.stdout_bytes.decode("utf-8-sig").splitlines()[0]
     assert header == (
         "id,state,created,library_name,library_type,country,city,contact_name,contact_email,"
-        "languages,size,interests,communication,commitment,website,timezone,contacts"
+        "languages,size,interests,communication,commitment,website,timezone,public_listing,contacts"
     )
     path = tmp_path / "all.csv"
     assert run("libraries", "export", str(path)).exit_code == 0

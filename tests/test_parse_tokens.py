@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.parse.tokens import find_token, make_token, origin_mark, verify_origin, verify_token
+from mailflow.parse.tokens import (
+    find_token,
+    make_token,
+    origin_mark,
+    subject_tag,
+    tag_subject,
+    verify_origin,
+    verify_token,
+)
 
 SECRET = b"test-secret"
 PROGRAM = "sisters@program.example"
@@ -114,3 +122,12 @@ def test_origin_mark_verifies_only_for_its_message_id_and_secret() -> None:
     )
     assert not verify_origin(SECRET, "program.example", "mailflow.p1.abc@program.example")
     assert not verify_origin(SECRET, None, "mailflow.p1.abc@program.example")
+
+
+def test_subject_tag_is_added_once_and_read_back() -> None:
+    tagged = tag_subject("Your sister library", "p12")
+    assert tagged == "Your sister library [SL-p12]"
+    assert tag_subject(f"Re: {tagged}", "p12") == f"Re: {tagged}"
+    assert subject_tag(f"AW: Re: {tagged}") == "p12"
+    assert subject_tag("Re: [sl-P7] hello") == "p7"
+    assert subject_tag("[SL-] no ref, [SL-x] none either, [SLP-p1] not ours") is None

@@ -56,6 +56,7 @@ def _application(n: int, name: str, country: str, city: str, lang: str) -> bytes
             .replace("国家：中国", f"国家：{country}")
             .replace("城市：杭州", f"城市：{city}")
             .replace("wangli@", f"wangli{n}@")
+            .replace("谢谢！", "公开列出：是\n\n谢谢！")  # consent to the public list
         )
         return mail(
             sender=f"王丽 <wangli{n}@library.example.cn>", subject="申请姐妹图书馆", body=body
@@ -65,6 +66,7 @@ def _application(n: int, name: str, country: str, city: str, lang: str) -> bytes
         .replace("Country: Spain", f"Country: {country}")
         .replace("City: Segovia", f"City: {city}")
         .replace("maria@", f"maria{n}@")
+        .replace("Best regards,", "Public listing: yes\n\nBest regards,")
     )
     return mail(sender=f"Maria Lopez <maria{n}@biblioteca.example.es>", body=body)
 

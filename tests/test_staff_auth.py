@@ -142,7 +142,11 @@ def test_a_confirmation_expires_and_answers_only_from_its_own_address(
     pid, proposal = offered(p)
     p.send(reply(proposal, STAFF, "close", authenticated=False))
     p.step()
-    (asked,) = [m for m in p.new_mail() if "confirm" in m.subject]
+    mails = p.new_mail()
+    (asked,) = [m for m in mails if m.subject.startswith("Did you send")]
+    # The other coordinator is told of the unauthenticated command (once a day per sender).
+    (told,) = [m for m in mails if m.to == ("director@program.example",)]
+    assert "not authenticated" in told.text and asked.to == (STAFF,)
     # Another staff member's `confirm` with this token is not the confirmation.
     other = reply(asked, "director@program.example", "confirm", authenticated=False)
     p.send(other)

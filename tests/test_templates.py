@@ -32,7 +32,7 @@ LIBRARY_FACING = [n for n in TEMPLATE_NAMES if not n.startswith("staff-")]
 EXPECTED_NAMES = {
     "library-acknowledgement", "library-missing", "library-missing-reminder", "library-offer",
     "library-offer-reminder", "library-offer-lapsed", "library-offer-closed", "library-withdrawn",
-    "library-keep-listed", "library-relisted", "library-not-understood",
+    "library-keep-listed", "library-relisted", "library-not-understood", "library-confirm",
     "partnership-introduction", "partnership-trial-checkin", "partnership-mou-request",
     "partnership-mou-missing", "partnership-mou-confirmed", "partnership-active-checkin",
     "partnership-evaluation", "partnership-review-reminder", "partnership-renewed",
@@ -399,6 +399,7 @@ EXPECTED_META = {
     "library-keep-listed": ({"yes", "withdraw", "contact"}, "keep-listed-expires"),
     "library-relisted": ({"withdraw"}, None),
     "library-not-understood": ({"fields"}, None),
+    "library-confirm": ({"yes"}, None),
     "partnership-introduction": (set(), None),
     "partnership-trial-checkin": ({"text"}, None),
     "partnership-mou-request": ({"mou", "informal"}, None),

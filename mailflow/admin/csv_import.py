@@ -27,7 +27,12 @@ from mailflow.admin.csv_rows import (
 )
 from mailflow.countries import country_key
 from mailflow.dispatch.program import Workflow
-from mailflow.parse.forms import APPLICATION_FIELDS, REQUIRED_APPLICATION_FIELDS, missing
+from mailflow.parse.forms import (
+    APPLICATION_FIELDS,
+    REQUIRED_APPLICATION_FIELDS,
+    missing,
+    normalise_consent,
+)
 from mailflow.store.schema import Contact, History, Library, Timer
 
 __all__ = ["check_database", "export_csv", "import_rows", "validate"]
@@ -105,6 +110,7 @@ def import_rows(
             missing=missing(fields, REQUIRED_APPLICATION_FIELDS),
             timezone=fields.get("timezone"),
             hidden=row.state == "hidden",  # as the rules set it when a library is hidden
+            public_listing=_consent(fields.get("public_listing")),
             data={},
             created_at=row.created,
             updated_at=now,
@@ -135,6 +141,12 @@ def import_rows(
     return created
 
 
+def _consent(value: str | None) -> bool | None:
+    """A consent column as recorded on paper or elsewhere: yes, no, or not answered (None)."""
+    answer = normalise_consent(value) if value else None
+    return None if answer is None else answer == "yes"
+
+
 def export_csv(session: Session) -> tuple[str, int]:
     """Every library as CSV text (EXPORT_COLUMNS), oldest first, and how many; `import` reads it."""
     out = io.StringIO()
@@ -146,6 +158,7 @@ def export_csv(session: Session) -> tuple[str, int]:
         count += 1
         fields = dict(library.fields or {})
         fields["library_name"] = fields.get("library_name") or library.name
+        fields["public_listing"] = {True: "yes", False: "no"}.get(library.public_listing, "")
         contacts = sorted(library.contacts, key=lambda c: c.id)
         row = (
             [str(library.id), library.state, library.created_at.isoformat()]

@@ -2,7 +2,8 @@
 
 `main` is the click group; the commands live by area in mail.py (run, parse, messages,
 deadletters), program.py (libraries, partnerships, show, attachment, propose, match, report,
-demo) and admin.py (init, db, rules, outbox), imported at the end so they register on `main`.
+demo), admin.py (init, db, rules, outbox) and privacy.py (forget, retention, secret), imported
+at the end so they register on `main`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def build_services(
     from mailflow.app import build
     from mailflow.clock import FrozenClock
 
-    log.configure(settings["log.level"])
+    log.configure(settings["log.level"], settings["log.format"])
     clock = FrozenClock(_parse_now(now)) if now else None
     try:
         return build(settings, clock, create=create, read_only=read_only)
@@ -104,4 +105,4 @@ def drain_outbox(services) -> None:  # noqa: ANN001 - Services; imported lazily 
 
 
 # The commands register themselves on `main` when their modules are imported.
-from mailflow.cli import admin, mail, program  # noqa: E402, F401
+from mailflow.cli import admin, mail, privacy, program  # noqa: E402, F401

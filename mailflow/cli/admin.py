@@ -72,6 +72,24 @@ def db_upgrade(config: str | None) -> None:
     click.echo(f"database at head: {database.engine.url.render_as_string(hide_password=True)}")
 
 
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def status(config: str | None, as_json: bool) -> None:
+    """Queues, ages, failures, IMAP contact and the workers with their heartbeats."""
+    import json
+    from datetime import UTC, datetime
+
+    from mailflow.admin.status import format_status, snapshot
+    from mailflow.store.workers import stale_after_seconds
+
+    services = open_services(config, read_only=True)
+    stale_after = stale_after_seconds(services.settings["workers.heartbeat_seconds"])
+    with services.db.unit_of_work() as session:
+        figures = snapshot(session, services.clock.now(), datetime.now(UTC), stale_after)
+    click.echo(json.dumps(figures, indent=2) if as_json else format_status(figures))
+
+
 @main.group("outbox")
 def outbox_group() -> None:
     """Mail waiting to go out, sent, or given up on: list it, retry it."""

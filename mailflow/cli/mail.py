@@ -1,10 +1,11 @@
-"""Mail in and its failures: run, parse, messages, deadletters."""
+"""Mail in and its failures: run, parse, messages, deadletters, check-mail."""
 
 from __future__ import annotations
 
 import json
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -28,19 +29,44 @@ from mailflow.errors import ConfigError, MailflowError
 @click.option("--now", help="Act as if it were this ISO 8601 time (with --once).")
 def run(config: str | None, once: bool, now: str | None) -> None:
     """Run mailflow: inbound mail, processing and the scheduler, until SIGTERM."""
-    from mailflow.inbound.lmtp import check_port_free
-    from mailflow.runtime import Runtime
-
     if now and not once:
         raise OneLineUsageError("--now needs --once: a running service keeps the real time")
     settings = load_settings(config)
+    guard: list = []
+    try:
+        _run(settings, once, now, guard)
+    finally:
+        for lock in guard:
+            lock.release()
+
+
+def _run(settings, once: bool, now: str | None, guard: list) -> None:  # noqa: ANN001 - Settings
+    from mailflow.inbound.lmtp import check_port_free
+    from mailflow.runtime import Runtime
+    from mailflow.store.locks import SingleProcess, sqlite_path
+
     if not once and settings["inbound.listen"] != "off":
         try:  # before the database or the secret file is created
             check_port_free(settings["inbound.host"], settings["inbound.port"])
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
+    web = settings.web_listen()
+    if not once and web is not None:
+        try:
+            check_port_free(*web)
+        except ConfigError as exc:
+            raise click.ClickException(f"web.listen: {exc}") from exc
     # `run` is the one command that may start a program from nothing (the embedded default).
     services = build_services(settings, now, create=True)
+    # SQLite is single-process: a second `run` on the same file is refused, not interleaved.
+    path = sqlite_path(services.db.url)
+    if path is not None:
+        lock = SingleProcess(path)
+        try:
+            lock.acquire()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        guard.append(lock)
     runtime = Runtime(services)
     settings = services.settings
     if once:
@@ -69,6 +95,8 @@ def run(config: str | None, once: bool, now: str | None) -> None:
         )
     if settings["imap.host"]:
         click.echo(f"mailflow: watching IMAP {settings['imap.user']}@{settings['imap.host']}")
+    if web is not None:
+        click.echo(f"mailflow: /healthz and /metrics on http://{web[0]}:{web[1]}/")
     click.echo("mailflow: running; Ctrl-C or SIGTERM stops it")
     runtime.serve_forever()
     click.echo(f"mailflow: stopped after processing {runtime.totals.total} messages")
@@ -97,7 +125,7 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
     address = (program_address or settings.program_address).lower()
     # Verify tokens only if a secret is at hand; never create one just to parse.
     try:
-        secret = settings.secret() if settings.has_secret() else None
+        secret = settings.verify_keys(datetime.now(UTC)) if settings.has_secret() else None
     except ConfigError:
         secret = None
     rules = load_rules_only(settings)  # the staff vocabulary is declared in the rules
@@ -111,7 +139,7 @@ def parse(files: tuple[Path, ...], as_json: bool, program_address: str | None) -
             continue
         try:
             facts = parse_message(
-                raw, program_address=address, secret=secret, staff=settings.staff,
+                raw, program_address=address, secret=secret, staff=[*settings.staff, *(m[0] for m in settings.staff_members())],
                 commands=rules.command_words(), text_verbs=rules.text_verbs(),
             )  # fmt: skip
             out = {"file": str(path), **facts.to_json()}
@@ -218,16 +246,40 @@ def deadletters_list(config: str | None, as_json: bool, show_all: bool) -> None:
 def deadletters_replay(config: str | None, letter_id: int) -> None:
     """Queue a dead-lettered message again and process it now."""
     from mailflow.dispatch import process_pending, replay
+    from mailflow.dispatch.inbox import Processing
 
     services = open_services(config)
     try:
         row = replay(services.db, letter_id, services.clock.now())
     except LookupError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = process_pending(services.db, services.clock, services.workflow)
+    report = process_pending(
+        services.db, services.clock, services.workflow,
+        processing=Processing.from_settings(services.settings),
+    )  # fmt: skip
     click.echo(
         f"replayed dead letter #{letter_id} (inbox #{row.id}): done {report.done}, "
         f"quarantined {report.quarantined}, dead {report.dead}"
     )
     if report.dead:
+        sys.exit(1)
+
+
+@main.command("check-mail")
+@config_option
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the probes.")
+def check_mail(config: str | None, timeout: float) -> None:
+    """Send probes through the relay to the program address (plain and +sub-address) and say
+    what arrives: sub-addressing, Authentication-Results, delivery time, what to change."""
+    from mailflow.admin.mailcheck import check_mail as run_check
+
+    services = open_services(config)
+    smtp = services.settings["outbound.transport"] == "smtp"
+    result = run_check(
+        services.program, services.transport if smtp else None, services.imap_config(),
+        services.db, timeout=timeout,
+    )  # fmt: skip
+    for line in result.lines():
+        click.echo(line)
+    if not result.ok:
         sys.exit(1)

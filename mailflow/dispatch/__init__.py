@@ -7,6 +7,14 @@ keeps the needs-a-person queue, failures.py handles failed addresses, digest.py 
 """
 
 from mailflow.dispatch.inbox import ProcessReport, process_pending, replay
-from mailflow.dispatch.program import Limits, ProgramContext, Workflow
+from mailflow.dispatch.program import Limits, ProgramContext, StaffMember, Workflow
 
-__all__ = ["Limits", "ProcessReport", "ProgramContext", "Workflow", "process_pending", "replay"]
+__all__ = [
+    "Limits",
+    "ProcessReport",
+    "ProgramContext",
+    "StaffMember",
+    "Workflow",
+    "process_pending",
+    "replay",
+]

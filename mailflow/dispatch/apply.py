@@ -18,6 +18,7 @@ from mailflow.engine.events import Event, RecordView
 from mailflow.engine.machine import Decision, decide
 from mailflow.log import ENGINE
 from mailflow.parse.forms import MOU_FIELDS, REQUIRED_MOU_FIELDS, missing
+from mailflow.store.locks import locked
 from mailflow.store.schema import Activity, DeclinedPair, History, Library, Partnership, Timer
 
 # Fields the rules may set that are columns (queried, typed), not keys of the `data` JSON.
@@ -79,6 +80,7 @@ def _apply_one(
     turn: Turn, record: Record, event: Event, queue: list[tuple[Record, Event]]
 ) -> Decision:
     machine = turn.machine(record)
+    locked(turn.session, record)  # concurrent turns on one record take turns (store/locks.py)
     decision = decide(machine, view(turn, record, event), event, turn.now)
     if not decision.matched:
         _history(turn, record, decision, event, f"{event.name}: no rule applies; nothing done")

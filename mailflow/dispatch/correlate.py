@@ -1,7 +1,8 @@
 """Correlate: a message's facts become the record it concerns and the event it means.
 
-Which record: the signed reply token, then In-Reply-To/References against the mail we sent,
-then the sender's address (docs/architecture.md). What event: the rules' reply table of the
+Which record: the signed reply token, then In-Reply-To/References against the mail we sent to
+the sender, then the subject tag ([SL-p12], only where it agrees with the sender being that
+record's contact: a hint, not proof), then the sender's address (docs/architecture.md). What event: the rules' reply table of the
 record's state (rules/*.yaml `replies`, docs/rules.md), read against the signals the reply
 carries. A reply from someone who is not a contact of that record moves nothing; it goes to a
 person.
@@ -24,6 +25,8 @@ from mailflow.parse.clean import reusable_id
 from mailflow.parse.dates import parse_date, parse_duration_months
 from mailflow.parse.forms import APPLICATION_FIELDS, MOU_FIELDS
 from mailflow.parse.intents import detect_intent, prefers_informal
+from mailflow.parse.tokens import parse_ref, subject_tag
+from mailflow.store.locks import locked
 from mailflow.store.schema import AttentionItem, Contact, Library, Outbox, Partnership
 
 # Application fields a reply may correct; "Time zone: teatime" is one too (parse keeps it as
@@ -36,6 +39,9 @@ PROFILE_FIELDS = (
 FORM_FIELDS_MIN = 3
 _MAX_LOOKUP_IDS = 50  # References ids looked up, newest first; clients keep far fewer
 _FIELD_LINE = re.compile(r"^\s*[^:：\n]{1,40}[:：]")
+# Our Message-IDs start with the ref of the token the mail carries (outbox/compose.py), when
+# mail.reply_token = subject or the mail is about a record.
+_MESSAGE_ID_REF = re.compile(r"mailflow\.([a-z][0-9]{1,12}(?:l[0-9]{1,9})?)\.")
 
 
 @dataclass(frozen=True)
@@ -57,25 +63,70 @@ class Match:
     created: bool = False  # a new library
 
 
+def reply_ref(turn: Turn, facts: Facts) -> str | None:
+    """The ref (`p12`, `n3`, `c7`) a reply proves: its verified token, else a mail we sent to
+    its sender that it answers (In-Reply-To/References). Both are proof: the token is signed,
+    and our Message-IDs are unguessable and only our recipients have them. Staff may answer a
+    mail sent to another staff address (their authority comes from authentication)."""
+    if facts.token:
+        return facts.token.partition(".")[0]  # parse verified it
+    # Our own ids are ASCII dot-atoms; what the sender wrote is looked up in that form,
+    # and only the most recent few (a References header can hold thousands).
+    candidates = (facts.in_reply_to, *reversed(facts.references[-_MAX_LOOKUP_IDS:]))
+    ids = list(dict.fromkeys(i for i in map(reusable_id, candidates) if i))
+    if not ids:
+        return None
+    sender = facts.from_.address.lower()
+    for sent in turn.session.scalars(
+        select(Outbox).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc())
+    ):
+        if sender not in sent.recipients and not turn.program.is_staff(sender):
+            continue
+        named = _MESSAGE_ID_REF.match(sent.message_id)
+        if named:
+            return named.group(1)
+        if sent.record_type and sent.record_id:
+            return f"{sent.record_type[0]}{sent.record_id}"
+    return None
+
+
 def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
     """The record (or needs-a-person item) a reply names: its token, else the mail it answers."""
-    ref = facts.token.partition(".")[0] if facts.token else None  # parse verified it
-    if ref is None:
-        # Our own ids are ASCII dot-atoms; what the sender wrote is looked up in that form,
-        # and only the most recent few (a References header can hold thousands).
-        candidates = (facts.in_reply_to, *reversed(facts.references[-_MAX_LOOKUP_IDS:]))
-        ids = list(dict.fromkeys(i for i in map(reusable_id, candidates) if i))
-        if ids:
-            sent = turn.session.scalars(
-                select(Outbox).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc())
-            ).first()
-            if sent is not None and sent.record_type and sent.record_id:
-                ref = f"{sent.record_type[0]}{sent.record_id}"
-    if ref is None or not ref[1:].isdigit() or ref[0] not in "npl":
-        return None  # a confirmation (`c12`) names no record: commands.confirm reads it
-    if ref[0] == "n":
-        return turn.session.get(AttentionItem, int(ref[1:]))
-    return load_record(turn.session, {"p": "partnership", "l": "library"}.get(ref[0]), int(ref[1:]))
+    return _load_ref(turn, reply_ref(turn, facts))
+
+
+def subject_record(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
+    """The record the subject tag names: a hint only (staff commands, which need authentication
+    anyway; for libraries see `tagged`)."""
+    return _load_ref(turn, subject_tag(facts.subject))
+
+
+def tagged(turn: Turn, facts: Facts, contact: Contact | None) -> Record | None:
+    """The record the subject tag names, when the sender is its contact; else None.
+
+    The tag is not signed: it only picks, among the records the sender's address already ties
+    it to, the one the mail is about (which partnership of its library), never more.
+    """
+    target = _load_ref(turn, subject_tag(facts.subject))
+    if contact is None or target is None:
+        return None
+    if isinstance(target, Library) and target.id == contact.library_id:
+        return target
+    if isinstance(target, Partnership) and contact.library_id in (
+        target.library_a_id,
+        target.library_b_id,
+    ):
+        return target
+    return None
+
+
+def _load_ref(turn: Turn, ref: str | None) -> Record | AttentionItem | None:
+    parts = parse_ref(ref) if ref is not None else None
+    if parts is None or parts.id is None or parts.kind not in ("n", "p", "l"):
+        return None  # a confirmation (`c12`, `k3`) names no record: its own handler reads it
+    if parts.kind == "n":
+        return turn.session.get(AttentionItem, parts.id)
+    return load_record(turn.session, {"p": "partnership", "l": "library"}[parts.kind], parts.id)
 
 
 def expired(turn: Turn, record: Record) -> str | None:
@@ -181,6 +232,8 @@ def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
             return Unmatched("a withdrawal from an address that is no contact")
         return Match(contact.library, Event("withdrawal", turn.now, sender=sender), contact)
     target = referenced(turn, facts) if facts.kind == "reply" else None
+    if target is None and facts.kind == "reply":
+        target = tagged(turn, facts, contact)
     if isinstance(target, Library | Partnership) and (why := expired(turn, target)):
         return Unmatched(why, target)
     if isinstance(target, Library | Partnership):
@@ -201,6 +254,9 @@ def _reply(
 ) -> Match | Unmatched | Outcome:
     sender = facts.from_.address
     kind = machine_of(target)
+    # The event is read from the record's state: read it under the record's row lock, so a
+    # second reply about it (the other library accepting) waits and then sees this one.
+    locked(turn.session, target)
     if isinstance(target, Library):
         if contact is None or contact.library_id != target.id:
             return Unmatched(
@@ -216,6 +272,15 @@ def _reply(
                 target,
             )
         side = contact.library_id
+        # The side comes from the token when it names one (`p42l7`): a partner's contact
+        # answering with the other library's token speaks for neither.
+        named_side = parse_ref(facts.token.partition(".")[0]) if facts.token else None
+        if named_side is not None and named_side.side not in (None, side):
+            return Unmatched(
+                f"reply with library #{named_side.side}'s token for partnership #{target.id} from"
+                f" {sender}, a contact of library #{side}",
+                target,
+            )
     event = reply_event(turn, target, facts, side)
     if event is None and "contact" in signals(facts):
         # Contact lines are understood in every state (GLOBAL_SIGNALS), even where the reply

@@ -12,6 +12,7 @@ from mailflow.dispatch import letters
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Cause, Turn
 from mailflow.store.db import Database
+from mailflow.store.locks import once
 from mailflow.store.schema import AttentionItem, Contact, Library, MessageFacts, Outbox, Partnership
 
 TEMPLATE = "staff-digest"
@@ -25,6 +26,9 @@ def send_digest(db: Database, clock: Clock, wf: Workflow) -> bool:
         if session.scalar(
             select(Outbox.id).where(Outbox.template == TEMPLATE, Outbox.created_at >= day)
         ):
+            return False
+        # Every worker's scheduler ticks at the digest minute; the database picks one.
+        if not once(session, TEMPLATE, day.date(), now):
             return False
         turn = Turn(session, wf, now, Cause("timer"))
         since = now - timedelta(days=1)

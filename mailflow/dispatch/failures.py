@@ -28,6 +28,7 @@ from mailflow.engine.events import Event
 from mailflow.parse import Facts
 from mailflow.parse.bounce import NAMES
 from mailflow.parse.facts import Bounce
+from mailflow.store.locks import locked
 from mailflow.store.schema import History, Outbox
 
 UNREACHABLE = "contacts-unreachable"
@@ -40,6 +41,9 @@ def mark_failed(turn: Turn, addresses: Iterable[str], permanent: bool, why: str)
         contact = contact_for(turn, address)
         if contact is None:
             continue
+        # The library's row lock covers its contacts: two bounces for it count both.
+        locked(turn.session, contact.library)
+        locked(turn.session, contact)
         before = contact.status
         contact.bounce_count += 1
         contact.last_bounce_at = turn.now

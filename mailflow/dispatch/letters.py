@@ -6,14 +6,17 @@ outbox row holds the exact bytes (and Message-ID) that will be sent, however oft
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
 from mailflow.dispatch import limits
+from mailflow.dispatch.program import StaffMember
 from mailflow.dispatch.turn import Record, Turn, machine_of, ref_of
 from mailflow.engine import actions as fx
 from mailflow.engine.events import Event
@@ -23,10 +26,11 @@ from mailflow.outbox.render import blank_form, field_label
 from mailflow.parse.clean import reusable_id
 from mailflow.parse.forms import MOU_FIELDS, REQUIRED_MOU_FIELDS, missing
 from mailflow.parse.timezones import tzinfo_for
-from mailflow.parse.tokens import make_token
+from mailflow.parse.tokens import make_token, staff_key, staff_ref, tag_subject
 from mailflow.store.schema import Contact, Library, Outbox, Partnership, Suppressed, Timer
 
 THREAD_DEPTH = 20
+EPOCH = date(1970, 1, 1)  # staff tokens count their last day from here
 # Who has answered what, for the `unanswered`, `unsigned`, `undecided` and `accepted` readers.
 ANSWERS = {"unanswered": "accepted", "unsigned": "signed", "undecided": "renew"}
 
@@ -51,6 +55,12 @@ def profile(library: Library) -> dict[str, Any]:
         "commitment": f.get("commitment"),
         "website": f.get("website"),
         "timezone": library.timezone or f.get("timezone"),
+        # Consent to the public list as recorded: "yes", "no", or None (not answered).
+        "public_listing": None
+        if library.public_listing is None
+        else "yes"
+        if library.public_listing
+        else "no",
     }
 
 
@@ -71,8 +81,22 @@ def mentor_of(turn: Turn, record: Record | None) -> dict[str, str]:
     """A partnership's own mentor, else the program's; with a name when the operator gave one."""
     own = record.mentor if isinstance(record, Partnership) else None
     email = own or turn.program.mentor_address or ""
-    name = turn.program.mentor_name if email == turn.program.mentor_address else ""
+    member = turn.program.member(email)
+    name = member.name if member is not None else ""
+    if not name and email == turn.program.mentor_address:
+        name = turn.program.mentor_name
     return {"name": name, "email": email}
+
+
+def named(person: dict[str, str]) -> str:
+    """`Name <address>` for a header, so a reader sees who is in copy by name."""
+    return f"{person['name']} <{person['email']}>" if person.get("name") else person["email"]
+
+
+def side_ref(record: Record, reader: Library) -> str:
+    """The token ref a library's mail carries: its own side of a partnership (`p42l7`), so the
+    other library's contact can never answer with it; a library's own record is `l7`."""
+    return f"{ref_of(record)}l{reader.id}" if isinstance(record, Partnership) else ref_of(record)
 
 
 def deliverable(library: Library) -> list[Contact]:
@@ -169,10 +193,10 @@ def send(turn: Turn, record: Record, event: Event, effect: fx.SendMail) -> None:
         ctx = _context(turn, record, readers[0], locales[0]) | extra
         names = ", ".join(filter(None, (c.name for c in contacts)))
         ctx["recipient"] = {"name": names, "email": contacts[0].email}
-        mentor = mentor_of(turn, record)["email"]
+        mentor = mentor_of(turn, record)
         enqueue(
             turn, template=effect.template, locales=locales, to=[c.email for c in contacts],
-            cc=[mentor] if effect.cc_mentor and mentor else [], context=ctx,
+            cc=[named(mentor)] if effect.cc_mentor and mentor["email"] else [], context=ctx,
             record=record, token_ref=token_ref, thread_key=f"{rtype}:{record.id}:both",
         )  # fmt: skip
         return
@@ -197,9 +221,29 @@ def send(turn: Turn, record: Record, event: Event, effect: fx.SendMail) -> None:
         replying = effect.to == "sender" and turn.cause.message_id
         enqueue(
             turn, template=effect.template, locales=[locale], to=[c.email for c in contacts],
-            context=ctx, record=record, token_ref=token_ref, thread_key=f"{rtype}:{record.id}:{lib.id}",
+            context=ctx, record=record, token_ref=side_ref(record, lib),
+            thread_key=f"{rtype}:{record.id}:{lib.id}",
             in_reply_to=turn.cause.message_id if replying else None, send_at=send_at,
         )  # fmt: skip
+
+
+# Staff mail that goes to the record's mentor; every other staff mail goes to the coordinators.
+MENTOR_TEMPLATES = ("staff-escalation",)
+
+
+def staff_readers(turn: Turn, template: str, record: Record | None) -> list[StaffMember]:
+    """Who on staff reads a mail: a partnership's escalations its mentor, the rest coordinators
+    (all of them; without coordinators, the default mentor as before)."""
+    program = turn.program
+    if template in MENTOR_TEMPLATES and isinstance(record, Partnership):
+        mentor = mentor_of(turn, record)
+        if mentor["email"]:
+            found = program.member(mentor["email"])
+            return [found or StaffMember(mentor["email"], "mentor", mentor["name"])]
+    if program.coordinators:
+        return list(program.coordinators)
+    fallback = mentor_of(turn, record)
+    return [StaffMember(fallback["email"], "mentor", fallback["name"])] if fallback["email"] else []
 
 
 def to_staff(
@@ -209,14 +253,31 @@ def to_staff(
     record: Record | None = None,
     extra: dict[str, Any] | None = None,
     token_ref: str | None = None,
+    readers: Sequence[StaffMember] | None = None,
 ) -> Outbox | None:
-    """A mail to the mentor (or the first staff address), in the program's language."""
-    mentor = mentor_of(turn, record)
-    if not mentor["email"]:
+    """A mail to staff (`staff_readers`, or the readers given), one each in the program's
+    language, each with a staff token naming its reader. Returns the first row."""
+    first = None
+    for reader in staff_readers(turn, template, record) if readers is None else readers:
+        row = _to_staff_member(turn, template, reason, record, extra, token_ref, reader)
+        first = first or row
+    if first is None and not (readers or staff_readers(turn, template, record)):
         suppress(turn, "(staff)", template, "no staff address configured")
-        return None
+    return first
+
+
+def _to_staff_member(
+    turn: Turn,
+    template: str,
+    reason: str,
+    record: Record | None,
+    extra: dict[str, Any] | None,
+    token_ref: str | None,
+    reader: StaffMember,
+) -> Outbox | None:
+    mentor = mentor_of(turn, record)
     ctx: dict[str, Any] = {
-        "reason": reason, "recipient": {"name": mentor["name"], "email": mentor["email"]},
+        "reason": reason, "recipient": {"name": reader.name, "email": reader.address},
         "partnership": None, "library": None, "a": None, "b": None, "score": None, "reasons": [],
         "mentor": mentor,
     }  # fmt: skip
@@ -230,10 +291,11 @@ def to_staff(
         ctx["library"] = profile(record)
     ctx |= extra or {}
     key = f"{machine_of(record)}:{record.id}:staff" if record is not None else f"staff:{template}"
+    key += f":{reader.address.lower()}"  # each reader's own thread
     return enqueue(
-        turn, template=template, locales=[turn.program.default_locale], to=[mentor["email"]],
+        turn, template=template, locales=[turn.program.default_locale], to=[reader.address],
         context=ctx, record=record, token_ref=token_ref or (ref_of(record) if record else None),
-        thread_key=key,
+        thread_key=key, staff_reader=reader.address,
     )  # fmt: skip
 
 
@@ -291,6 +353,7 @@ def enqueue(
     thread_key: str,
     in_reply_to: str | None = None,
     send_at: datetime | None = None,
+    staff_reader: str | None = None,
 ) -> Outbox | None:
     """Render, compose and store one mail; the drainer sends it after this transaction commits.
 
@@ -298,6 +361,8 @@ def enqueue(
     would break a line) is not sent: it is recorded as suppressed and staff are told, and the
     message that caused it is processed as usual (None is returned).
     None too when the loop limits (dispatch/limits.py) stop it: a Suppressed row says why.
+    staff_reader: the mail goes to this staff member: its reply token is a staff token naming
+    them (parse/tokens.py), under the staff key, expiring after `staff.token_days`.
     """
     program = turn.program
     ctx = {
@@ -318,12 +383,20 @@ def enqueue(
         references = [*references, in_reply_to][-THREAD_DEPTH:]
         last = in_reply_to
     key = f"{ref_of(record)}.{turn.ids()[:12]}" if record is not None else turn.ids()
+    subject, reply_to = rendered.subject, None
+    if token_ref and program.reply_token == "subject":
+        # No sub-addressing: replies come to the plain address and are known by the Message-ID
+        # they answer (which names the token's ref: correlate.reply_ref) or the subject tag.
+        key = f"{token_ref}.{turn.ids()[:12]}"
+        # The tag names the record only (`p12`, not one side's `p12l3`): it is a hint, never proof.
+        subject = tag_subject(subject, re.sub(r"^(p\d+)l\d+$", r"\1", token_ref))
+    elif token_ref or staff_reader is not None:  # a staff mail always names its reader
+        reply_to = program.reply_address(_token(turn, token_ref, staff_reader))
     message_id = make_message_id(key, program.domain)
-    reply_to = program.reply_address(make_token(program.secret, token_ref)) if token_ref else None
     try:
         raw = compose(
             sender=f"{program.name} <{program.program_address}>", to=list(to), cc=list(cc),
-            subject=rendered.subject, text=rendered.text, html=rendered.html,
+            subject=subject, text=rendered.text, html=rendered.html,
             message_id=message_id, date=turn.now, in_reply_to=last, references=references,
             reply_to=reply_to, auto_submitted=True, origin=program.domain,
             origin_secret=program.secret,
@@ -331,9 +404,10 @@ def enqueue(
     except ValueError as exc:  # compose()'s refusals, UnicodeEncodeError included
         not_composed(turn, template, [*to, *cc], record, str(exc))
         return None
-    why = limits.why_not(turn, template, [*to, *cc], raw)
+    bare = [parseaddr(a)[1] or a for a in (*to, *cc)]
+    why = limits.why_not(turn, template, bare, raw)
     if why is not None:
-        for address in sorted({a.lower() for a in (*to, *cc)}):
+        for address in sorted({a.lower() for a in bare}):
             suppress(turn, address, template, why)
         return None
     row = Outbox(
@@ -343,9 +417,9 @@ def enqueue(
         template=template,
         locale=rendered.locale,
         sender=program.program_address,
-        recipients=sorted({wire_address(a).lower() for a in (*to, *cc)}),
+        recipients=sorted({wire_address(a).lower() for a in bare}),
         thread_key=thread_key,
-        subject=rendered.subject,
+        subject=subject,
         raw=raw,
         status="pending",
         attempts=0,
@@ -356,6 +430,16 @@ def enqueue(
     turn.session.add(row)
     OUTBOX.debug("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
     return row
+
+
+def _token(turn: Turn, token_ref: str | None, staff_reader: str | None) -> str:
+    program = turn.program
+    if staff_reader is None:
+        assert token_ref is not None
+        return make_token(program.secret, token_ref)
+    last_day = (turn.now + timedelta(days=program.staff_token_days)).date()
+    ref = staff_ref(token_ref, staff_reader, (last_day - EPOCH).days)
+    return make_token(staff_key(program.secret), ref)
 
 
 def not_composed(

@@ -16,6 +16,7 @@ from mailflow.dispatch.turn import Outcome, Outcomes, Turn
 from mailflow.parse import Facts
 from mailflow.parse.clean import address_forms
 from mailflow.parse.forms import APPLICATION_FIELDS, REQUIRED_APPLICATION_FIELDS, missing
+from mailflow.store.locks import locked
 from mailflow.store.schema import Contact, History, Library, Partnership
 
 CONTACT_FIELDS = ("contact_email", "contact_name")
@@ -45,6 +46,8 @@ def merge_application(turn: Turn, library: Library, fields: dict[str, str]) -> N
     library.country = merged.get("country")
     library.city = merged.get("city")
     library.timezone = merged.get("timezone") or library.timezone
+    if "public_listing" in profile:  # consent is the library's own answer, each time it gives one
+        library.public_listing = profile["public_listing"] == "yes"
     library.missing = missing(merged, REQUIRED_APPLICATION_FIELDS)
     library.updated_at = turn.now
 
@@ -68,6 +71,7 @@ def update_contact(
     still finds the library, mail to it stops). History keeps every old value.
     """
     changes: list[str] = []
+    locked(turn.session, library)
     fields = dict(library.fields or {})
     email = (email or "").strip().lower() or None
     current = sender or next(iter(letters.deliverable(library)), None)
@@ -183,6 +187,10 @@ def find_library(turn: Turn, text: str) -> Library | None:
     text = text.strip().strip("\"'“”").strip()
     if not text:
         return None
+    return locked(turn.session, _find_library(turn, text))
+
+
+def _find_library(turn: Turn, text: str) -> Library | None:
     if text.lstrip("#").isdigit():
         return turn.session.get(Library, int(text.lstrip("#")))
     if "@" in text:
@@ -214,7 +222,7 @@ def status_lines(turn: Turn, library: Library) -> list[str]:
 
 
 def auto_reply(turn: Turn, facts: Facts) -> Outcome:
-    contact = contact_for(turn, facts.from_.address)
+    contact = locked(turn.session, contact_for(turn, facts.from_.address))
     until = facts.auto_reply_until
     if contact is not None and until is not None:
         # Anyone can send an out-of-office "until 2031": the pause is capped, and any later
@@ -231,7 +239,7 @@ def auto_reply(turn: Turn, facts: Facts) -> Outcome:
 
 def back_from_away(turn: Turn, facts: Facts) -> str | None:
     """Mail from a paused contact that is no auto-reply: the person is there, reminders resume."""
-    contact = contact_for(turn, facts.from_.address)
+    contact = locked(turn.session, contact_for(turn, facts.from_.address))
     if contact is None or contact.paused_until is None or contact.paused_until <= turn.now:
         return None
     contact.paused_until = None

@@ -127,7 +127,9 @@ def staff_rate_exceeded(turn: Turn) -> bool:
             Outbox.created_at > turn.now - timedelta(hours=1),
         )
     ).all()
-    return len(sent) >= turn.program.limits.staff_notices_per_hour
+    # Each coordinator gets their own copy of a notice: count notices, not copies.
+    copies = max(1, len(turn.program.coordinators))
+    return len(sent) >= turn.program.limits.staff_notices_per_hour * copies
 
 
 def _lines(text: str) -> set[str]:
@@ -145,7 +147,7 @@ def looks_like_ours(turn: Turn, facts: Facts) -> str | None:
     local, _, domain = program.program_address.partition("@")
     pattern = rf"{re.escape(local)}\+([a-z0-9.]{{3,60}})@{re.escape(domain)}"
     for found in re.finditer(pattern, facts.text[:200_000], re.I):
-        if verify_token(program.secret, found.group(1)):
+        if verify_token(program.verify_keys(turn.now), found.group(1)):
             return "it carries mailflow's reply token in its text"
     sender = facts.from_.address
     if sender == program.program_address:

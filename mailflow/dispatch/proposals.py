@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.letters import deliverable, profile
-from mailflow.dispatch.program import Workflow
+from mailflow.dispatch.program import StaffMember, Workflow
 from mailflow.dispatch.turn import Cause, Turn
 from mailflow.engine.events import Event
 from mailflow.matching import DEFAULT_WEIGHTS, Weights, judge
@@ -64,7 +64,7 @@ def propose(
         score=score,
         reasons=list(reasons),
         informal=False,
-        mentor=wf.program.mentor_address,
+        mentor=choose_mentor(turn, a, b),
         data={},
         created_at=now,
         updated_at=now,
@@ -74,6 +74,46 @@ def propose(
     session.refresh(partnership)
     apply_event(turn, partnership, Event("proposed", now, cause=turn.cause.kind))
     return partnership, "proposed"
+
+
+def choose_mentor(turn: Turn, a: Library, b: Library) -> str | None:
+    """The mentor of a new partnership: one who speaks a language of both libraries (or of
+    either, or any), then the one with the fewest partnerships not yet finished, then the first
+    in the settings. A coordinator names another with `mentor p12 Ana`."""
+    program = turn.program
+    if not program.members:
+        return program.mentor_address  # the old simple form: one mentor for every partnership
+    mentors = program.mentors
+    if not mentors:
+        return None
+    langs = [
+        {code.lower() for code in profile(lib)["languages"]} | {(lib.language or "").lower()}
+        for lib in (a, b)
+    ]
+    finished = [
+        s for s, d in turn.wf.machines["partnership"].states.items() if d.final
+    ]  # fmt: skip
+    load = dict(
+        turn.session.execute(
+            select(Partnership.mentor, func.count())
+            .where(Partnership.state.not_in(finished), Partnership.mentor.is_not(None))
+            .group_by(Partnership.mentor)
+        ).all()
+    )
+
+    def fit(member: StaffMember) -> int:
+        spoken = {code.lower() for code in member.languages}
+        if not spoken:
+            return 1  # any language
+        return 2 * len([s for s in langs if s & spoken]) - (
+            0 if any(s & spoken for s in langs) else 3
+        )
+
+    best = min(
+        enumerate(mentors),
+        key=lambda pair: (-fit(pair[1]), load.get(pair[1].address, 0), pair[0]),
+    )
+    return best[1].address
 
 
 def matching_pool(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from mailflow.dispatch.program import ProgramContext, Workflow
 from mailflow.engine.definition import Machine
 from mailflow.outbox.render import Renderer
+from mailflow.store.locks import locked
 from mailflow.store.schema import DONE, QUARANTINED, Library, Partnership
 
 Record = Library | Partnership
@@ -40,6 +41,7 @@ class Outcomes(StrEnum):
     STAFF_ANSWER = "staff-answer"  # a staff command was answered (status, not possible, ...)
     STAFF_UNCONFIRMED = "staff-unconfirmed"  # unauthenticated: the staff address is asked first
     STAFF_REFUSED = "staff-refused"  # a confirmation that is used, expired or not that address's
+    UNCONFIRMED = "unconfirmed"  # a library's withdrawal/accept/decline waits for its confirmation
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,14 @@ class Turn:
 
 
 def load_record(session: Session, machine: str | None, record_id: int | None) -> Record | None:
-    """The library or partnership a stored reference names (timers, outbox rows, items)."""
+    """The library or partnership a stored reference names (timers, outbox rows, items),
+    locked for this transaction: whoever reads a record to change it holds its row lock."""
     if record_id is None:
         return None
     if machine == "library":
-        return session.get(Library, record_id)
+        return locked(session, session.get(Library, record_id))
     if machine == "partnership":
-        return session.get(Partnership, record_id)
+        return locked(session, session.get(Partnership, record_id))
     return None
 
 

@@ -148,7 +148,9 @@ class Command:
     run: str | None  # the dispatch handler that carries it out (pair, status, merge, contact)
     needs: str  # one of COMMAND_NEEDS
     takes_text: bool  # the rest of the mail is its argument (a note may run over lines)
-    by: tuple[str, ...]  # who may use it: staff, mentor
+    by: tuple[
+        str, ...
+    ]  # who may use it: coordinator, mentor (a coordinator may do what a mentor may)
     line: int
 
 

@@ -311,9 +311,15 @@ def load_commands(path: Path, data: dict[str, Any]) -> dict[str, Command]:
         takes = body.get("takes")
         if takes not in (None, "text"):
             errors.add(line, f"commands.{verb}.takes", "only 'text' (the rest of the mail)")
-        by = tuple(str(b) for b in _list(body.get("by", "staff")))
-        if not set(by) <= {"staff", "mentor"}:
-            errors.add(line, f"commands.{verb}.by", "staff and/or mentor")
+        # `staff` is the old spelling of coordinator (the old staff list are the coordinators).
+        by = tuple(
+            dict.fromkeys(
+                "coordinator" if b == "staff" else b
+                for b in map(str, _list(body.get("by", "coordinator")))
+            )
+        )
+        if not by or not set(by) <= {"coordinator", "mentor"}:
+            errors.add(line, f"commands.{verb}.by", "coordinator and/or mentor")
         commands[str(verb)] = Command(
             verb=str(verb), words=words, description=str(body.get("description", "")),
             event=str(event) if event else None, run=str(run) if run else None, needs=needs,

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -31,6 +32,8 @@ from mailflow.store.schema import DEAD, DONE, NEW, QUARANTINED, ImapCursor, Inbo
 
 # What can go wrong on the wire; all of it means "reconnect and carry on".
 NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
+# How soon to look again at messages another worker is still processing, to move them.
+UNSETTLED_RECHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class ImapConfig:
     processed_folder: str = "Processed"
     quarantine_folder: str = "Quarantine"
     batch_size: int = 200
+    batch_bytes: int = 33554432  # a FETCH of BODY.PEEK[] holds this much (one larger alone)
     idle: bool = True
     idle_renew_seconds: float = 1680.0
     poll_seconds: float = 60.0
@@ -59,6 +63,23 @@ class ImapConfig:
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _chunks_by_bytes(
+    uids: list[int], sizes: dict[int, int], size: int, max_bytes: int
+) -> Iterable[list[int]]:
+    """At most `size` UIDs whose RFC822.SIZE add up to at most `max_bytes` (one larger alone)."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        n = sizes.get(uid, 0)
+        if batch and (len(batch) >= size or total + n > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += n
+    if batch:
+        yield batch
 
 
 class ImapSource:
@@ -79,6 +100,11 @@ class ImapSource:
         self.client: IMAPClient | None = None
         self.uidvalidity: int | None = None
         self.last_uid = 0
+        # Wall-clock time of the server's last answer (mailflow status, /healthz).
+        self.last_contact: datetime | None = None
+        # Messages in the folder still being processed (maybe by another worker): while there
+        # are any, wait() looks again soon instead of idling, so they are moved once handled.
+        self.unsettled = 0
 
     # -- connection -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -102,7 +128,12 @@ class ImapSource:
         except NETWORK_ERRORS as exc:
             raise TransientError(f"IMAP {cfg.host}:{cfg.port}: {exc}") from exc
         self.client = client
+        self.last_contact = datetime.now(UTC)
         INBOUND.info("IMAP connected to %s:%s/%s", cfg.host, cfg.port, cfg.folder)
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -126,7 +157,10 @@ class ImapSource:
             # "N:*" always matches the highest UID, even below N; filter it out.
             new = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
             stored = 0
-            for batch in _chunks(new, self.config.batch_size):
+            sizes = self._sizes(new)
+            for batch in _chunks_by_bytes(
+                new, sizes, self.config.batch_size, self.config.batch_bytes
+            ):
                 stored += self._store_batch(uidvalidity, batch)
                 self.last_uid = batch[-1]
                 self.process()
@@ -134,6 +168,7 @@ class ImapSource:
             if not new:
                 self.process()
                 self._move_done(uidvalidity)
+            self.last_contact = datetime.now(UTC)
             return stored
         except NETWORK_ERRORS as exc:
             raise TransientError(f"IMAP {self.config.mailbox}: {exc}") from exc
@@ -160,6 +195,15 @@ class ImapSource:
                 cursor.updated_at = self.clock.now()
             self.uidvalidity = uidvalidity
             return cursor.last_uid
+
+    def _sizes(self, uids: list[int]) -> dict[int, int]:
+        """RFC822.SIZE of each UID, so a FETCH of the bodies can be bounded by bytes."""
+        assert self.client is not None
+        sizes: dict[int, int] = {}
+        for chunk in _chunks(uids, 1000):
+            for uid, data in self.client.fetch(chunk, [b"RFC822.SIZE"]).items():
+                sizes[uid] = int(data.get(b"RFC822.SIZE", 0))
+        return sizes
 
     def _store_batch(self, uidvalidity: int, uids: list[int]) -> int:
         assert self.client is not None
@@ -200,6 +244,7 @@ class ImapSource:
     def _move_done(self, uidvalidity: int) -> None:
         """Move every committed message still in the folder to where its status says."""
         assert self.client is not None
+        self.unsettled = 0
         with self.db.unit_of_work() as session:
             last_uid = session.get(ImapCursor, self.config.mailbox).last_uid  # type: ignore[union-attr]
         if last_uid == 0:
@@ -218,9 +263,11 @@ class ImapSource:
             ).all()
         status = {uid: st for uid, st in rows}
         processed, quarantine = [], []
+        self.unsettled = 0
         for uid in present:
             st = status.get(uid, DONE)  # not found: a duplicate of a stored message
             if st == NEW:
+                self.unsettled += 1
                 continue  # not processed yet; moved on a later pass
             (quarantine if st in (DEAD, QUARANTINED) else processed).append(uid)
         for folder, uids in (
@@ -249,6 +296,9 @@ class ImapSource:
         """Block until the folder may have changed, the poll interval passes, or stop is set."""
         assert self.client is not None
         cfg = self.config
+        if self.unsettled:
+            stop.wait(min(UNSETTLED_RECHECK_SECONDS, cfg.poll_seconds))
+            return
         if not (cfg.idle and self.client.has_capability("IDLE")):
             stop.wait(cfg.poll_seconds)
             return
@@ -278,6 +328,7 @@ class ImapSource:
                     if not responses:
                         # idle_check swallows EOF: readable with nothing to read means closed.
                         raise ConnectionError("server closed the connection during IDLE")
+                    self.last_contact = datetime.now(UTC)  # news, or a keep-alive "* OK"
                     # imapclient yields untagged responses as tuples such as (7, b"EXISTS").
                     if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                         break
@@ -302,10 +353,18 @@ class ImapSource:
         finally:
             sock.settimeout(timeout)
 
-    def run(self, stop: threading.Event) -> None:
-        """Sync, wait, repeat; reconnect with exponential backoff when the server goes away."""
+    def run(self, stop: threading.Event, still_ours: Callable[[], bool] | None = None) -> None:
+        """Sync, wait, repeat; reconnect with exponential backoff when the server goes away.
+
+        `still_ours()` is asked before each pass: False (the poller lock was lost) ends the run.
+        """
         backoff = 1.0
         while not stop.is_set():
+            if still_ours is not None and not still_ours():
+                INBOUND.warning(
+                    "lost the poller lock of %s; another worker polls", self.config.mailbox
+                )
+                break
             try:
                 if self.client is None:
                     self.connect()

@@ -2,15 +2,22 @@
 
 Policy lives in the handler (which recipients, what size); the protocol in aiosmtpd; the
 runtime in `Endpoint`. Only these answers leave here: 250 stored, 550 not our address,
-552 too big (aiosmtpd's own size check), 451 could not store now (the sender retries).
+552 too big (aiosmtpd's own size check), 451 could not store now (the sender retries), 421 too
+many connections (per client address or in total; the connection is closed at once, so a
+client holding idle connections cannot use up the process's file descriptors).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
 import socket
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
@@ -107,14 +114,130 @@ class IntakeHandler:
         return status
 
 
+class BurstLog:
+    """One log line per burst of alike events, not one per event: the first is logged at once,
+    the rest are counted and summed up in one line when `quiet_seconds` passed since the last
+    summary. 1,000 refused connections in a second make two lines, not 1,000."""
+
+    def __init__(self, logger: logging.Logger, quiet_seconds: float = 60.0) -> None:
+        self.logger = logger
+        self.quiet_seconds = quiet_seconds
+        self.lines = 0  # lines actually written (tests read it)
+        self._last: dict[str, float] = {}
+        self._held: Counter[str] = Counter()
+
+    def event(self, kind: str, text: str) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.quiet_seconds:
+            self._held[kind] += 1
+            return
+        held, self._held[kind] = self._held[kind], 0
+        self._last[kind] = now
+        more = f" (and {held} more like it since the last line)" if held else ""
+        self.lines += 1
+        self.logger.warning("%s%s", text, more)
+
+
+class ConnectionLimits:
+    """Open connections per client address and in total; lives on the endpoint's event loop."""
+
+    def __init__(self, per_client: int, total: int, log: BurstLog) -> None:
+        self.per_client, self.total = per_client, total
+        self.open: Counter[str] = Counter()
+        self.refused = 0
+        self.log = log
+
+    def admit(self, client: str) -> str | None:
+        """Count a new connection in, or say why it is refused (its 421 text)."""
+        if self.total and sum(self.open.values()) >= self.total:
+            why = f"{self.total} connections open (inbound.max_connections)"
+        elif self.per_client and self.open[client] >= self.per_client:
+            why = f"{self.per_client} connections open from {client} (inbound.max_per_client)"
+        else:
+            self.open[client] += 1
+            return None
+        self.refused += 1
+        self.log.event("refused", f"refusing connections with 421: {why}")
+        return why
+
+    def release(self, client: str) -> None:
+        self.open[client] -= 1
+        if self.open[client] <= 0:
+            del self.open[client]
+
+
+REFUSED = b"421 4.7.0 mailflow: too many connections, try again later\r\n"
+
+
+def _limited(base: type[SMTP]) -> type[SMTP]:
+    """aiosmtpd's SMTP or LMTP with connection limits, an idle (not a total) timeout, and the
+    DATA line length of the settings."""
+
+    class Limited(base):  # type: ignore[valid-type,misc]
+        limits: ConnectionLimits
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            peer = transport.get_extra_info("peername")
+            self._client = str(peer[0]) if peer else "?"
+            self._refused = self.limits.admit(self._client) is not None
+            if self._refused:
+                # Answer and close before aiosmtpd starts a session: the socket (and its file
+                # descriptor) is gone as soon as the 421 is written.
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(REFUSED)
+                transport.close()
+                return
+            super().connection_made(transport)
+
+        def connection_lost(self, error: Exception | None) -> None:
+            if self._refused:
+                return
+            self.limits.release(self._client)
+            super().connection_lost(error)
+
+        def data_received(self, data: bytes) -> None:
+            # aiosmtpd restarts its timer per command only, so a long DATA on a slow link would
+            # be cut after `timeout`; any bytes arriving mean the client is not idle.
+            self._reset_timeout()
+            super().data_received(data)
+
+    return Limited
+
+
 class _Controller(Controller):
-    def __init__(self, handler: IntakeHandler, protocol: str, **kwargs: object) -> None:
+    def __init__(
+        self,
+        handler: IntakeHandler,
+        protocol: str,
+        limits: ConnectionLimits,
+        max_line_bytes: int,
+        **kwargs: Any,
+    ) -> None:
         self.protocol = protocol
+        self.limits = limits
+        self.max_line_bytes = max_line_bytes
         super().__init__(handler, **kwargs)
 
     def factory(self) -> SMTP:
-        cls = LMTP if self.protocol == "lmtp" else SMTP
+        cls = _limited(LMTP if self.protocol == "lmtp" else SMTP)
+        cls.limits = self.limits
+        # Lines over RFC 5321's 1,000 octets are common in real mail (HTML on one line); they
+        # are read up to this limit (aiosmtpd also sizes its stream buffer with it).
+        cls.line_length_limit = self.max_line_bytes
         return cls(self.handler, **self.SMTP_kwargs)
+
+
+def _quiet_exceptions(log: BurstLog) -> Callable[[asyncio.AbstractEventLoop, dict], None]:
+    """The loop's exception handler: "Too many open files" from accept() and its like are
+    logged once per burst, not once per try."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        exc = context.get("exception")
+        kind = type(exc).__name__ if exc is not None else "error"
+        log.event(f"loop:{kind}", f"endpoint: {context.get('message', '')} {exc or ''}".strip())
+
+    return handle
 
 
 class Endpoint:
@@ -131,11 +254,23 @@ class Endpoint:
         port: int = 8025,
         max_message_bytes: int = 33554432,
         on_stored: Callable[[], None] | None = None,
+        max_connections: int = 100,
+        max_per_client: int = 20,
+        idle_timeout_seconds: float = 60,
+        max_line_bytes: int = 262144,
     ) -> None:
         self.handler = IntakeHandler(db, clock, program_address, protocol, on_stored)
+        self.log = BurstLog(INBOUND)
+        self.limits = ConnectionLimits(max_per_client, max_connections, self.log)
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_quiet_exceptions(self.log))
         self.controller = _Controller(
             self.handler,
             protocol,
+            self.limits,
+            max_line_bytes,
+            loop=self.loop,
+            timeout=idle_timeout_seconds,
             hostname=host,
             port=port,
             data_size_limit=max_message_bytes,

@@ -3,20 +3,25 @@
 How a row is never sent twice, and what a crash can do:
 
 1. Claim (one short transaction): due pending rows, oldest first, are leased by moving their
-   `next_attempt_at` to now + `lease_seconds`. Another drainer sees them as not due, and on
-   PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two claims from overlapping; SQLite's
-   BEGIN IMMEDIATE serialises claims. No lock is held while talking SMTP.
-2. Send each claimed row with its stored bytes (same Message-ID every time).
-3. Settle (one transaction per row): sent / retry later / failed.
+   `next_attempt_at` to now + `lease_seconds` and naming this worker in `claimed_by`
+   ("<hostname>:<pid>"). Another drainer sees them as not due, and on PostgreSQL
+   `FOR UPDATE SKIP LOCKED` keeps two claims from overlapping; SQLite's BEGIN IMMEDIATE
+   serialises claims. No lock is held while talking SMTP.
+2. Send each claimed row with its stored bytes (same Message-ID every time). While the batch
+   is sent, a thread renews the lease of the rows not yet settled every third of a lease, so
+   a slow relay never makes a live worker's rows look abandoned, and a row whose lease another
+   worker took over (this one stalled past its lease) is skipped, not sent a second time.
+3. Settle (one transaction per row, committed before the next send): sent / retry / failed.
 
-A crash between 2 and 3 leaves the row pending with its lease; once the lease runs out the
-row is sent again. That is the only duplicate possible, and it carries the SAME bytes and
-Message-ID, which recipients' clients collapse. A batch stops claiming time well before the
-lease runs out, so a slow relay cannot make a leased row look abandoned.
+A crash between 2 and 3 leaves the row pending with its lease; once the lease runs out (a
+minute at most, `workers.lease_seconds`) another worker sends it again. That is the only
+duplicate possible, at most the one mail in flight, and it carries the SAME bytes and
+Message-ID, which recipients' clients collapse.
 """
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,8 +33,9 @@ from sqlalchemy.orm import Session
 from mailflow.clock import Clock
 from mailflow.log import OUTBOX
 from mailflow.outbound.transport import PermanentSendError, TemporarySendError, Transport
-from mailflow.store.claims import for_this_worker
+from mailflow.store.claims import Renewing, for_this_worker
 from mailflow.store.db import Database
+from mailflow.store.locks import worker_id
 from mailflow.store.schema import Outbox
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -39,7 +45,9 @@ _outbox = Outbox.__table__
 _MARK_SENT = (
     update(_outbox)
     .where(_outbox.c.id == bindparam("row_id"))
-    .values(status=SENT, sent_at=bindparam("when"), attempts=_outbox.c.attempts + 1)
+    .values(
+        status=SENT, sent_at=bindparam("when"), attempts=_outbox.c.attempts + 1, claimed_by=None
+    )
 )
 
 OnPermanentFailure = Callable[[Session, Outbox, PermanentSendError], None]
@@ -82,7 +90,7 @@ def drain(
     max_attempts: int = 8,
     base_delay_seconds: float = 60,
     on_permanent_failure: OnPermanentFailure | None = None,
-    lease_seconds: float = 900,
+    lease_seconds: float = 60,
 ) -> DrainReport:
     """Send every row due now, `batch_size` at a time; never raises for one row's trouble.
 
@@ -92,36 +100,101 @@ def drain(
     of attempts. It is not called for a transport that is down: those rows just wait.
     """
     lease = timedelta(seconds=lease_seconds)
+    owner = worker_id()
     sent = retried = failed = 0
     while True:
-        started = clock.now()
-        batch = _claim(db, started, batch_size, lease)
-        stop = False
-        for i, row in enumerate(batch):
-            if clock.now() - started > lease / 2:
-                _release(db, batch[i:], clock.now())  # let the next run take them, unhurried
-                stop = True
-                break
-            outcome = _send_one(
-                db, clock, transport, row, max_attempts, base_delay_seconds, on_permanent_failure
-            )
-            if outcome == SENT:
-                sent += 1
-            elif outcome == FAILED:
-                failed += 1
-            else:
-                retried += 1
-                if outcome == "down":
-                    # The relay is unreachable: one try per run is enough to find out.
-                    delay = timedelta(seconds=base_delay_seconds)
-                    _release(db, batch[i + 1 :], clock.now() + delay)
-                    stop = True
-                    break
+        batch = _claim(db, clock.now(), batch_size, lease, owner)
+        if not batch:
+            return DrainReport(sent=sent, retried=retried, failed=failed)
+        leases = _Leases(db, clock, owner, lease, [r.id for r in batch])
+        with Renewing(leases.renew, every=lease_seconds / 3):
+            stop, outcomes = _send_batch(
+                db, clock, transport, batch, leases, max_attempts, base_delay_seconds,
+                on_permanent_failure,
+            )  # fmt: skip
+        sent += outcomes.count(SENT)
+        failed += outcomes.count(FAILED)
+        retried += len(outcomes) - outcomes.count(SENT) - outcomes.count(FAILED)
         if stop or len(batch) < batch_size:
             return DrainReport(sent=sent, retried=retried, failed=failed)
 
 
-def _claim(db: Database, now: datetime, limit: int, lease: timedelta) -> list[_Claimed]:
+class _Leases:
+    """The rows of one batch this worker still holds; `renew` extends them, drops lost ones."""
+
+    def __init__(
+        self, db: Database, clock: Clock, owner: str, lease: timedelta, ids: list[int]
+    ) -> None:
+        self.db, self.clock, self.owner, self.lease = db, clock, owner, lease
+        self.ids = set(ids)
+        self._lock = threading.Lock()
+
+    def settled(self, row_id: int) -> None:
+        with self._lock:
+            self.ids.discard(row_id)
+
+    def holds(self, row_id: int) -> bool:
+        with self._lock:
+            return row_id in self.ids
+
+    def renew(self) -> None:
+        with self._lock:
+            ids = list(self.ids)
+        if not ids:
+            return
+        with self.db.engine.begin() as conn:
+            kept = conn.execute(
+                update(_outbox)
+                .where(
+                    _outbox.c.id.in_(ids),
+                    _outbox.c.status == PENDING,
+                    _outbox.c.claimed_by == self.owner,
+                )
+                .values(next_attempt_at=self.clock.now() + self.lease)
+                .returning(_outbox.c.id)
+            ).scalars()
+            kept_ids = set(kept)
+        with self._lock:
+            # Rows settled meanwhile are no longer ours to renew, and not lost either.
+            lost = (set(ids) - kept_ids) & self.ids
+            if lost:
+                OUTBOX.warning("outbox: lease lost on %s row(s); another worker has them", lost)
+            self.ids -= lost
+
+
+def _send_batch(
+    db: Database,
+    clock: Clock,
+    transport: Transport,
+    batch: list[_Claimed],
+    leases: _Leases,
+    max_attempts: int,
+    base_delay_seconds: float,
+    on_permanent_failure: OnPermanentFailure | None,
+) -> tuple[bool, list[str]]:
+    """Send the batch in order; (stop: the relay is down, outcomes of the rows tried)."""
+    outcomes: list[str] = []
+    for i, row in enumerate(batch):
+        if not leases.holds(row.id):
+            continue  # another worker took it over after our lease ran out: theirs now
+        try:
+            outcome = _send_one(
+                db, clock, transport, row, max_attempts, base_delay_seconds, on_permanent_failure
+            )
+        finally:
+            leases.settled(row.id)
+        outcomes.append(outcome)
+        if outcome == "down":
+            # The relay is unreachable: one try per run is enough to find out.
+            rest = batch[i + 1 :]
+            for other in rest:
+                leases.settled(other.id)
+            _release(db, rest, clock.now() + timedelta(seconds=base_delay_seconds))
+            return True, outcomes
+    return False, outcomes
+
+
+def _claim(db: Database, now: datetime, limit: int, lease: timedelta, owner: str) -> list[_Claimed]:
     with db.unit_of_work() as session:
         query = (
             select(Outbox.id, Outbox.message_id, Outbox.sender, Outbox.recipients, Outbox.raw)
@@ -133,7 +206,7 @@ def _claim(db: Database, now: datetime, limit: int, lease: timedelta) -> list[_C
             session.execute(
                 update(Outbox)
                 .where(Outbox.id.in_([r.id for r in rows]))
-                .values(next_attempt_at=now + lease)
+                .values(next_attempt_at=now + lease, claimed_by=owner)
                 .execution_options(synchronize_session=False)
             )
     return rows
@@ -146,7 +219,7 @@ def _release(db: Database, rows: Sequence[_Claimed], due: datetime) -> None:
         session.execute(
             update(Outbox)
             .where(Outbox.id.in_([r.id for r in rows]), Outbox.status == PENDING)
-            .values(next_attempt_at=due)
+            .values(next_attempt_at=due, claimed_by=None)
             .execution_options(synchronize_session=False)
         )
 
@@ -217,6 +290,7 @@ def _settle_failure(
         if row is None:
             return FAILED  # deleted under us; nothing left to send
         row.attempts += 1
+        row.claimed_by = None  # settled: a renewal must not stretch its retry time
         row.last_error = f"{type(exc).__name__}: {exc}"[:4000]
         refused = exc if isinstance(exc, PermanentSendError) else None
         # Recipients still owed the mail; those who got it (exc.delivered) are never resent to.

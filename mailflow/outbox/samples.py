@@ -46,6 +46,7 @@ A: dict[str, Any] = {
     "commitment": "formal, with an MOU",
     "website": "https://www.hzlib.example.cn",
     "timezone": "Asia/Shanghai",
+    "public_listing": "yes",
 }
 B: dict[str, Any] = {
     "id": 27,
@@ -62,6 +63,7 @@ B: dict[str, Any] = {
     "commitment": "start informal, then an MOU",
     "website": None,
     "timezone": "America/Santiago",
+    "public_listing": None,
 }
 # An application that lacks the country and the contact's e-mail address.
 INCOMPLETE = A | {"id": 31, "name": "Nairobi Children's Library", "library_type": "school"}
@@ -141,7 +143,7 @@ STATUS_MESSAGE = {
 # Profile fields a library may leave empty (the contract: None or "", never absent).
 SPARSE_FIELDS = (
     "library_type", "country", "city", "contact_name", "languages", "size", "interests",
-    "communication", "commitment", "website", "timezone",
+    "communication", "commitment", "website", "timezone", "public_listing",
 )  # fmt: skip
 
 
@@ -179,6 +181,13 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
     "library-offer-lapsed": _pair(OFFERED | {"state": "lapsed"}),
     "library-offer-closed": _pair(OFFERED | {"state": "lapsed"}),
     "library-withdrawn": _lib(A),
+    "library-confirm": _lib(
+        A,
+        event="withdrawal",
+        record={"type": "library", "id": 14},
+        expires="2026-03-18",
+        message=MESSAGE | {"text": "Please withdraw us.", "reason": "not confirmed"},
+    ),
     "library-keep-listed": _lib(A, listed_since="2025-09-01", deadline="2026-04-03"),
     "library-relisted": _lib(A),
     "library-not-understood": {

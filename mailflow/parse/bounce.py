@@ -27,7 +27,8 @@ _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 # A Message-ID quoted in a report's text ("Message-ID: <...>", Exchange's "Original message ID").
 _QUOTED_ID = re.compile(r"message[- _]?id\s*[:=]?\s*<([^<>\s]+@[^<>\s]+)>", re.I)
 # Addresses and host names (a dotted name with a letter: not a status code like 5.7.1).
-NAMES = re.compile(r"\S+@\S+|\b(?=[\w-]*[^\W\d_])[\w-]+(?:\.[\w-]+)+\b")
+# Both start only at the start of a word (unanchored, a long word backtracks quadratically).
+NAMES = re.compile(r"(?<!\S)[^\s@]++@\S+|(?<![\w-])(?=[\w-]*[^\W\d_])[\w-]++(?:\.[\w-]+)+\b")
 # Words by which receivers say they refused the content, not the address.
 _SPAM_VERDICT = re.compile(
     r"\bspam\b|junk mail|content (was )?rejected|message content|blocked by (policy|filter)"

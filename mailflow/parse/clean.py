@@ -17,6 +17,20 @@ MAX_COMMENT_DEPTH = 32
 # MIME nesting decoded; deeper parts are not walked. Real mail (a forward of a forward of a
 # signed message) rarely passes ten.
 MAX_MIME_DEPTH = 40
+# Bytes of a message parse_message reads: the stdlib parser needs ~10 times a message's size
+# in memory and ~0.15 s per MB. Text and forms come first; past this are attachments' bytes,
+# whose listing (name, size) is then partial (a `truncated:message` defect says so). The raw
+# bytes stay whole in the inbox.
+MAX_PARSED_BYTES = 10 * 1024 * 1024
+# Header fields decoded; a mail with 30,000 junk header lines keeps its first ones (From,
+# Subject and the ids are looked up among all of them).
+MAX_HEADERS = 500
+# Characters of one address header (To, Cc, From, Reply-To) parsed: the stdlib address parser
+# takes ~20 us per character; 16 kB is some 400 addresses.
+MAX_ADDRESS_HEADER = 16 * 1024
+# Characters of a text (body, attachment) kept and read by the form, intent and reply regexes.
+# An application form is a few kB; the rest is kept in the inbox's raw bytes.
+MAX_TEXT = 256 * 1024
 # A Message-ID we reuse in our own headers or look up is cut to this length (RFC 5322's line).
 MAX_REUSED_ID = 250
 
@@ -44,6 +58,14 @@ def clean(value: str, field: str, defects: list[str], *, multiline: bool = False
     if replaced != cleaned:
         defects.append(f"undecodable:{field}")
     return replaced
+
+
+def cap(value: str, field: str, defects: list[str], limit: int = MAX_TEXT) -> str:
+    """value cut to `limit` characters (a `truncated:<field>` defect when it was longer)."""
+    if len(value) <= limit:
+        return value
+    defects.append(f"truncated:{field}")
+    return value[:limit]
 
 
 def comment_depth(value: str) -> int:

@@ -21,6 +21,7 @@ __all__ = [
     "extract_fields",
     "is_placeholder",
     "missing",
+    "normalise_consent",
     "normalise_languages",
     "normalise_library_type",
 ]
@@ -77,6 +78,12 @@ _APPLICATION: dict[str, str] = {
         "site web|site internet"
     ),
     "timezone": "Time zone|时区|timezone|tz|zona horaria|fuseau horaire|zeitzone",
+    # Consent to the public list; a bracketed "(yes/no)" is dropped from labels when matching.
+    "public_listing": (
+        "Public listing (yes/no)|公开列出（是/否）|public listing|list publicly|listed publicly|"
+        "public list|publish|公开列出|公开列表|是否公开|公开|listado público|liste publique|"
+        "öffentliche liste"
+    ),
 }
 
 _MOU: dict[str, str] = {
@@ -148,11 +155,13 @@ _LABELS = {"application": _label_map(_APPLICATION), "mou": _label_map(_MOU)}
 
 # Optional bullets / numbering, a label without colons, then an ASCII or full-width colon.
 _LINE_RE = re.compile(
-    r"^[ \t]*(?:(?:[-*•·●▪◦‣+]|\d{1,2}[.)、．]|[(（]\d{1,2}[)）])[ \t]*)*"
+    # possessive: a line of 200,000 dashes must not be retried once per dash
+    r"^[ \t]*(?:(?:[-*•·●▪◦‣+]|\d{1,2}[.)、．]|[(（]\d{1,2}[)）])[ \t]*)*+"
     r"(?P<label>[^:：\n]{1,50}?)[ \t]*[:：][ \t]*(?P<value>.*)$"
 )
 _BULLET_RE = re.compile(r"^(?:[-*•·●▪◦‣+]|\d{1,2}[.)、．])\s")
-_EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+# Starts only where an address can start: unanchored, a long word backtracks quadratically.
+_EMAIL_RE = re.compile(r"(?<![\w.+'-])[\w.+'-]++@[\w-]+(?:\.[\w-]+)+")
 _PLACEHOLDERS = frozenset(
     ["n/a", "na", "n.a.", "-", "--", "---", "...", "…", "tbd", "tba", "?", "xxx", "___"]
     + ["待填", "待定", "待补充", "无", "略", "（待填）", "(待填)"]
@@ -257,7 +266,35 @@ def _normalise(fields: dict[str, str], form: str) -> dict[str, str]:
             fields["languages"] = normalise_languages(fields["languages"])
         if "timezone" in fields:
             _normalise_timezone_field(fields)
+        if "public_listing" in fields:
+            consent = normalise_consent(fields.pop("public_listing"))
+            if consent:
+                fields["public_listing"] = consent
     return fields
+
+
+# Words of a refusal are looked for first: "不同意" holds "同意", "not ok" holds "ok".
+_NO_RE = re.compile(
+    r"\b(?:no|not|don'?t|do not|never|false|non|nein|nope)\b|否|不|别|勿|拒绝", re.I
+)
+_YES_RE = re.compile(
+    r"\b(?:yes|y|ok|okay|agree|agreed|true|sure|please|si|sí|oui|ja)\b|是|同意|可以|愿意|允许|好",
+    re.I,
+)
+
+
+def normalise_consent(value: str) -> str | None:
+    """ "yes" or "no" for an answer to the public-listing question; None for none (or both).
+
+    The blank form's own "yes/no" left as it was is no answer, and so is anything unclear:
+    a library is listed publicly only on a clear yes.
+    """
+    no, yes = bool(_NO_RE.search(value)), bool(_YES_RE.search(value))
+    if no and yes and not re.fullmatch(r"\W*(?:yes\W+no|是\W*否)\W*", value.strip(), re.I):
+        return "no"  # "yes, but no contact details" is not a clear yes either
+    if no == yes:
+        return None
+    return "yes" if yes else "no"
 
 
 def _normalise_timezone_field(fields: dict[str, str]) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from html.parser import HTMLParser
+from typing import cast
 from xml.etree import ElementTree
 
 _BLOCK = {
@@ -79,11 +81,63 @@ class _TextExtractor(HTMLParser):
         self.parts.append(data if self.pre else re.sub(r"\s+", " ", data))
 
 
+# An inline image's data: URI can be megabytes inside one tag; its bytes are no text.
+_DATA_URI = re.compile(r"data:[^\"'\s>]{64,}", re.I)
+# HTMLParser rescans from every "<" that has no ">" after it, and from every "<!--" that has
+# no "-->": 100 kB of "<a" took 48 s. A real tag closes within this many characters.
+MAX_TAG = 4096
+
+
+def defuse(html: str) -> str:
+    """HTML whose parsing time grows linearly: comments, style and script blocks cut out
+    (a stray </style> can also leave HTMLParser in CDATA mode), and a "<" that opens no tag
+    within MAX_TAG characters written as text."""
+    html = _cut_blocks(_DATA_URI.sub("data:", html))
+    out: list[str] = []
+    start = 0
+    close = -1
+    while (lt := html.find("<", start)) >= 0:
+        if close < lt:
+            close = html.find(">", lt)
+        out.append(html[start:lt])
+        out.append("<" if 0 <= close - lt <= MAX_TAG else "&lt;")
+        start = lt + 1
+    out.append(html[start:])
+    return "".join(out)
+
+
+def _cut_blocks(html: str) -> str:
+    """html without <!-- comments --> and <style>/<script> blocks, in one pass (str.find, no
+    backtracking); an unclosed one runs to the end."""
+    lower = html.lower()
+    out: list[str] = []
+    pos = 0
+    blocks = {"<!--": "-->", "<style": "</style", "<script": "</script"}
+    found = {opener: lower.find(opener) for opener in blocks}  # each searched again only
+    while True:  # when passed, so the whole cut stays one pass
+        for opener, at in found.items():
+            if 0 <= at < pos:
+                found[opener] = lower.find(opener, pos)
+        live = [(at, opener) for opener, at in found.items() if at >= 0]
+        if not live:
+            break
+        begin, opener = min(live)
+        out.append(html[pos:begin])
+        out.append(" ")
+        stop = lower.find(blocks[opener], begin + len(opener))
+        if stop < 0:
+            return "".join(out)
+        pos = stop + len(blocks[opener])
+        if opener != "<!--":
+            gt = lower.find(">", pos)
+            pos = len(html) if gt < 0 else gt + 1
+    out.append(html[pos:])
+    return "".join(out)
+
+
 def html_to_text(html: str) -> str:
     """Readable plain text from an HTML body: blocks on their own lines, links kept."""
-    html = html[:_MAX_HTML]
-    # A stray </style> in a mail can leave HTMLParser inside CDATA mode; cut these out first.
-    html = re.sub(r"(?is)<(style|script)\b.*?</\1\s*>", " ", html)
+    html = defuse(html[:_MAX_HTML])
     parser = _TextExtractor()
     try:
         parser.feed(html)
@@ -99,10 +153,18 @@ def html_to_text(html: str) -> str:
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MAX_DOCX = 8 * 1024 * 1024  # compressed attachment size we bother with
 _MAX_XML = 16 * 1024 * 1024  # uncompressed document.xml (zip bombs)
+# Element nesting in document.xml: Word writes ~10 levels (a table in a table ~20); a 2 kB
+# file can nest paragraphs 100,000 deep. Deeper is not a form; its text is not read.
+MAX_XML_DEPTH = 64
+MAX_DOCX_TEXT = 256 * 1024  # characters of text taken from one document
 
 
 def docx_text(data: bytes) -> str | None:
-    """Paragraph text of word/document.xml from in-memory .docx bytes, or None."""
+    """Paragraph text of word/document.xml from in-memory .docx bytes, or None.
+
+    One streaming pass (no tree, no per-paragraph walk of its descendants): time and memory
+    grow with the size of the document, whatever its shape.
+    """
     if len(data) > _MAX_DOCX:
         return None
     try:
@@ -113,18 +175,42 @@ def docx_text(data: bytes) -> str | None:
             xml = archive.read(info)
         if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
             return None  # entity tricks have no place in a Word document
-        root = ElementTree.fromstring(xml)
+        return _docx_paragraphs(xml)
     except Exception:  # not a zip, no document.xml, bad XML: no text, no error
         return None
+
+
+def _docx_paragraphs(xml: bytes) -> str | None:
+    parser: ElementTree.XMLPullParser[ElementTree.Element] = ElementTree.XMLPullParser(
+        events=("start", "end")
+    )
     paragraphs: list[str] = []
-    for para in root.iter(f"{_W}p"):
-        chunks: list[str] = []
-        for node in para.iter():
-            if node.tag == f"{_W}t" and node.text:
-                chunks.append(node.text)
-            elif node.tag == f"{_W}tab":
-                chunks.append("\t")
-            elif node.tag in (f"{_W}br", f"{_W}cr"):
-                chunks.append("\n")
-        paragraphs.append("".join(chunks))
-    return "\n".join(paragraphs).strip()
+    open_paragraphs: list[list[str]] = []  # a paragraph nested in another is its own line
+    depth = size = 0
+    step = 64 * 1024
+    for offset in range(0, len(xml), step):
+        parser.feed(xml[offset : offset + step])
+        # start and end events carry elements
+        events = cast(Iterator[tuple[str, ElementTree.Element]], parser.read_events())
+        for event, node in events:
+            if event == "start":
+                depth += 1
+                if depth > MAX_XML_DEPTH:
+                    return None
+                if node.tag == f"{_W}p":
+                    open_paragraphs.append([])
+                continue
+            depth -= 1
+            if node.tag == f"{_W}p" and open_paragraphs:
+                paragraphs.append("".join(open_paragraphs.pop()))
+            elif open_paragraphs and node.tag == f"{_W}t" and node.text:
+                open_paragraphs[-1].append(node.text)
+                size += len(node.text)
+            elif open_paragraphs and node.tag == f"{_W}tab":
+                open_paragraphs[-1].append("\t")
+            elif open_paragraphs and node.tag in (f"{_W}br", f"{_W}cr"):
+                open_paragraphs[-1].append("\n")
+            node.clear()  # keep no tree: only the open paragraphs' text
+        if size > MAX_DOCX_TEXT:
+            break
+    return "\n".join(paragraphs).strip()[:MAX_DOCX_TEXT]

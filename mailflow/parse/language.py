@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["LANGUAGES", "MIN_LETTERS", "detect_language"]
+__all__ = ["LANGUAGES", "MAX_TEXT", "MIN_LETTERS", "detect_language"]
 
 # Restricting the model to languages libraries are likely to write in makes short texts far
 # more reliable than choosing among all 97 the model knows.
@@ -16,6 +16,11 @@ MIN_CONFIDENCE = 0.5
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
+# Each alternative starts only where a word starts: `\S+@\S+` tried at every position of a
+# long word without spaces backtracks quadratically (a 300 kB word took 100 s).
+_URL_OR_EMAIL = re.compile(r"(?<!\S)(?:https?://\S+|www\.\S+|[^\s@]++@\S+)")
+# Language shows in the first lines; detection time and the regexes above grow with the text.
+MAX_TEXT = 16 * 1024
 
 
 @lru_cache(maxsize=1)
@@ -28,22 +33,9 @@ def _identifier() -> Any:
     return ident
 
 
-def without_urls_and_addresses(text: str) -> str:
-    """text without the words that are URLs or e-mail addresses (they carry no language).
-
-    Word by word, not by a regex: `\\S+@\\S+` backtracks quadratically over a long word without
-    an @ (a 300 kB word took minutes and held the GIL).
-    """
-    return " ".join(
-        word
-        for word in text.split()
-        if "@" not in word and "://" not in word and "www." not in word.lower()
-    )
-
-
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of ``text``, or None when it is too short or too uncertain to tell."""
-    text = without_urls_and_addresses(text)
+    text = _URL_OR_EMAIL.sub(" ", text[:MAX_TEXT])
     letters = sum(1 for ch in text if ch.isalpha())
     han = len(_HAN.findall(text))
     kana = len(_KANA.findall(text))

@@ -8,7 +8,12 @@ from email import errors
 from email.utils import getaddresses, parsedate_to_datetime
 
 from mailflow.parse.charsets import decode_header_value, unescape_surrogates
-from mailflow.parse.clean import MAX_COMMENT_DEPTH, comment_depth, flatten_comments
+from mailflow.parse.clean import (
+    MAX_ADDRESS_HEADER,
+    MAX_COMMENT_DEPTH,
+    comment_depth,
+    flatten_comments,
+)
 from mailflow.parse.facts import Address
 
 ANGLE_ID = re.compile(r"<([^<>\s]+)>")
@@ -29,6 +34,10 @@ def safe_getaddresses(
     flattened first: the stdlib parser recurses once per level (RecursionError at ~500)."""
     flat = []
     for value in values:
+        if len(value) > MAX_ADDRESS_HEADER:
+            value = value[:MAX_ADDRESS_HEADER].rpartition(",")[0] or value[:MAX_ADDRESS_HEADER]
+            if defects is not None:
+                defects.append(f"truncated:{name}")
         if "(" in value and comment_depth(value) > MAX_COMMENT_DEPTH:
             value = flatten_comments(value)
             if defects is not None:
@@ -71,6 +80,9 @@ def sender(raw: str | None, hint: str | None, defects: list[str]) -> Address:
     if raw is None:
         defects.append("no-from")
         return Address("")
+    if len(raw) > MAX_ADDRESS_HEADER:
+        raw = raw[:MAX_ADDRESS_HEADER]
+        defects.append("truncated:from")
     for addr, name in addresses(raw, hint, defects, "from"):
         if "@" in addr and " " not in addr:
             return Address(addr, " ".join(name.split()))

@@ -16,7 +16,7 @@ from mailflow.parse.charsets import (
     decode_header_value,
     unescape_surrogates,
 )
-from mailflow.parse.clean import MAX_MIME_DEPTH, clean
+from mailflow.parse.clean import MAX_HEADERS, MAX_MIME_DEPTH, MAX_TEXT, cap, clean
 from mailflow.parse.facts import Address, Attachment, DecodedMessage
 from mailflow.parse.htmltext import docx_text, html_to_text
 from mailflow.parse.mailheaders import (
@@ -180,6 +180,9 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I
 
 
 def _part_text(part: Message, data: bytes, defects: list[str]) -> str:
+    if len(data) > 4 * MAX_TEXT:  # a 30 MB text part: decode no more than can be kept
+        data = data[: 4 * MAX_TEXT].rpartition(b"\n")[0] or data[: 4 * MAX_TEXT]
+        defects.append("truncated:text")
     label = _charset(part)
     if label is None and part.get_content_subtype() == "html":
         meta = _META_CHARSET.search(data[:4096])
@@ -303,6 +306,9 @@ def _decode_message(msg: Message) -> DecodedMessage:
     first: dict[str, str] = {}
     for key, value in raw_headers:
         first.setdefault(key, value)
+    if len(raw_headers) > MAX_HEADERS:
+        defects.append("too-many-headers")
+        raw_headers = raw_headers[:MAX_HEADERS]
     headers = tuple(
         (key, decode_header_value(value, defects, key, hint).strip()) for key, value in raw_headers
     )
@@ -346,14 +352,19 @@ def _decode_message(msg: Message) -> DecodedMessage:
             r for r in (ids(r, "references") for r in ANGLE_ID.findall(refs) or refs.split()) if r
         ),
         headers=tuple((line(k, "headers"), line(v, "headers")) for k, v in headers),
-        text=clean(text, "text", defects, multiline=True),
-        html=clean(html, "html", defects, multiline=True) if html is not None else None,
+        text=clean(cap(text, "text", defects), "text", defects, multiline=True),
+        html=clean(cap(html, "html", defects), "html", defects, multiline=True)
+        if html is not None
+        else None,
         attachments=tuple(
             replace(a, filename=line(a.filename, "filename")) if a.filename else a
             for a in attachments
         ),
         attachment_texts=tuple(
-            (line(name, "filename"), clean(body, "attachment", defects, multiline=True))
+            (
+                line(name, "filename"),
+                clean(cap(body, "attachment", defects), "attachment", defects, multiline=True),
+            )
             for name, body in attachment_texts
         ),
         defects=tuple(dict.fromkeys([*defects, *_defect_names(msg)])),

@@ -6,6 +6,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 
 from mailflow.parse import autoreply, bounce, forms, intents, language, message, reply, tokens
+from mailflow.parse.clean import MAX_PARSED_BYTES
 from mailflow.parse.facts import DecodedMessage, Facts
 
 # The header mailflow puts on everything it sends, so its own mail is dropped if it comes back.
@@ -24,16 +25,21 @@ def parse_message(
     raw: bytes,
     *,
     program_address: str,
-    secret: bytes | None,
+    secret: tokens.Keys | None,
     staff: Sequence[str] = (),
     commands: Mapping[str, Sequence[str]] | None = None,
     text_verbs: Collection[str] = ("note",),
 ) -> Facts:
     """Everything parse/ can tell about one message. secret None: tokens are not verified.
 
+    ``secret`` is the key, or the keys, a token or origin mark may verify with (current first).
+
     ``commands`` is the staff vocabulary (verb -> spellings); a message from a staff address
     is read as a command only against it, so None means no message is a command.
     """
+    truncated = len(raw) > MAX_PARSED_BYTES
+    if truncated:  # the text and forms come first; the rest is attachments' bytes
+        raw = raw[:MAX_PARSED_BYTES].rpartition(b"\n")[0] or raw[:MAX_PARSED_BYTES]
     parsed = message.parse_bytes(raw)  # parsed once; decoding and bounce detection share it
     decoded = message.decode_message(parsed)
     bounced = bounce.detect_bounce(parsed)
@@ -46,13 +52,17 @@ def parse_message(
     if raw_token and secret is None:
         token = raw_token.lower()
     elif raw_token and secret is not None:
-        verified = tokens.verify_token(secret, raw_token)
+        verified = _verified_ref(secret, raw_token)
         token = raw_token.lower() if verified else None
 
     body_for_fields = reply_text
     for _name, text in decoded.attachment_texts:
         body_for_fields += "\n" + text
-    threaded = bool(token or decoded.in_reply_to or decoded.references)
+    # A [SL-p12] subject tag (mail.reply_token = subject) marks a reply too, for clients that
+    # drop In-Reply-To; correlation believes it only where the sender is that record's contact.
+    threaded = bool(
+        token or decoded.in_reply_to or decoded.references or tokens.subject_tag(decoded.subject)
+    )
     app_fields = forms.extract_fields(body_for_fields, form="application")
     mou_fields = forms.extract_fields(body_for_fields, form="mou") if threaded else {}
     fields = {**app_fields, **mou_fields}
@@ -75,6 +85,8 @@ def parse_message(
     )
     lang = language.detect_language(reply_text or decoded.text or decoded.subject)
     defects = list(decoded.defects)
+    if truncated:
+        defects.append("truncated:message")
     if raw_token and secret is None:
         defects.append("token-unverified")
     elif raw_token and not verified:
@@ -108,7 +120,19 @@ def parse_message(
     )
 
 
-def _own(decoded: DecodedMessage, secret: bytes | None) -> bool:
+def _verified_ref(secret: tokens.Keys, raw_token: str) -> str | None:
+    """A token's ref, verified in its own namespace: a library token under the program keys,
+    a staff token under the staff keys; a ref of the other namespace's shape never verifies."""
+    ref = tokens.verify_token(secret, raw_token)
+    if ref is not None:
+        parts = tokens.parse_ref(ref)
+        return ref if parts is None or not parts.staff else None
+    ref = tokens.verify_token(tokens.staff_keys(secret), raw_token)
+    parts = tokens.parse_ref(ref) if ref is not None else None
+    return ref if parts is not None and parts.staff else None
+
+
+def _own(decoded: DecodedMessage, secret: tokens.Keys | None) -> bool:
     """Our own mail come back: the origin mark verifies (without a secret: the header is there)."""
     value = decoded.header(OWN_HEADER)
     if secret is None:

@@ -42,7 +42,7 @@ _COMMON_RE = re.compile(
 )
 # Candidate IANA names: Area/Location[/Sub], as typed (any case, maybe spaces for "_").
 _BRACKETS_RE = re.compile(r"\([^)]*\)|\[[^\]]*\]")  # after NFKC, （） are ASCII
-_IANA_RE = re.compile(r"[A-Za-z][A-Za-z_-]*(?:/[A-Za-z0-9_+-]+)+")
+_IANA_RE = re.compile(r"(?<![A-Za-z_-])[A-Za-z][A-Za-z_-]*+(?:/[A-Za-z0-9_+-]+)+")
 # UTC+8, GMT -05:00, UTC+0530, UTC+5:30; the sign is required, minutes optional.
 _OFFSET_RE = re.compile(
     r"(?<![a-z])(?:utc|gmt)\s*(?P<sign>[+-])\s*(?P<h>\d{1,2})(?:[:.h]?(?P<m>\d{2}))?"

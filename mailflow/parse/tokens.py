@@ -4,6 +4,17 @@ A token is ``ref.sig`` where ``ref`` names a record (``p42`` a partnership, ``l7
 ``sig`` is the start of an HMAC over it, so a token cannot be guessed or moved to another record.
 Everything is lower-case [a-z0-9.] so it survives in an e-mail local part and through MTAs that
 lower-case addresses.
+
+Keys rotate: the current secret signs; verification also accepts the retired keys still within
+their grace period. Callers pass every key that may verify (``Keys``), current first.
+
+Two namespaces (``parse_ref``):
+- library tokens, under the program secret: ``l7``, ``p42l7`` (library 7's side of partnership
+  42: one side can never answer for the other), ``p42`` (a mail to both sides), ``k3`` (a
+  library's confirmation);
+- staff tokens, under a key of their own (``staff_key``): ``<record>s<member>e<day>``, e.g.
+  ``p42skq3ae20600``: the record (or none), the staff member it was sent to (``member_tag``) and
+  the day it expires (days since 1970-01-01). A library's token never verifies as a staff token.
 """
 
 from __future__ import annotations
@@ -12,15 +23,56 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from mailflow.parse.mailheaders import safe_getaddresses
 
-__all__ = ["SIG_LENGTH", "find_token", "make_token", "origin_mark", "verify_origin", "verify_token"]
+__all__ = [
+    "SIG_LENGTH",
+    "SUBJECT_TAG",
+    "Keys",
+    "Ref",
+    "find_token",
+    "make_token",
+    "member_tag",
+    "origin_mark",
+    "parse_ref",
+    "staff_key",
+    "staff_keys",
+    "staff_ref",
+    "subject_tag",
+    "tag_subject",
+    "verify_origin",
+    "verify_token",
+]
+
+# One key, or the keys that verify (the current one and retired ones still in their grace).
+Keys = bytes | Sequence[bytes]
 
 SIG_LENGTH = 10  # 10 base32 characters = 50 bits: far beyond guessing by mail
 _REF_RE = re.compile(r"[a-z0-9]{1,32}")
 _TOKEN_RE = re.compile(rf"([a-z0-9]{{1,32}})\.([a-z2-7]{{{SIG_LENGTH}}})")
+
+
+# Where sub-addressing does not reach the mailbox (mail.reply_token = subject), the record a mail
+# is about travels in its subject as ``[SL-p12]``. Unsigned: a hint, never proof (docs/security.md).
+SUBJECT_TAG = "SL"
+_SUBJECT_TAG_RE = re.compile(
+    rf"\[{SUBJECT_TAG}-([a-z][0-9]{{1,12}}(?:l[0-9]{{1,9}})?)\]", re.IGNORECASE
+)
+
+
+def tag_subject(subject: str, ref: str) -> str:
+    """The subject with its ``[SL-ref]`` tag (once, however often it is answered)."""
+    tag = f"[{SUBJECT_TAG}-{ref}]"
+    return subject if tag.lower() in subject.lower() else f"{subject} {tag}".strip()
+
+
+def subject_tag(subject: str) -> str | None:
+    """The ref a subject's last ``[SL-ref]`` tag names (lower-case), or None."""
+    found = _SUBJECT_TAG_RE.findall(subject or "")
+    return found[-1].lower() if found else None
 
 
 def _signature(secret: bytes, ref: str) -> str:
@@ -35,14 +87,76 @@ def make_token(secret: bytes, ref: str) -> str:
     return f"{ref}.{_signature(secret, ref)}"
 
 
-def verify_token(secret: bytes, token: str) -> str | None:
-    """Return the ref of a genuine token, or None if it is malformed or its signature is wrong."""
+def _each(keys: Keys) -> Sequence[bytes]:
+    return (keys,) if isinstance(keys, bytes) else keys
+
+
+def verify_token(keys: Keys, token: str) -> str | None:
+    """Return the ref of a genuine token, or None if it is malformed or no key signed it."""
     # Some MTAs lower- or upper-case local parts; the alphabet is case-free by design.
     m = _TOKEN_RE.fullmatch(token.strip().lower())
     if not m:
         return None
     ref, sig = m.groups()
-    return ref if hmac.compare_digest(sig, _signature(secret, ref)) else None
+    # Every key is tried (no early exit), so timing does not tell which key signed.
+    good = [hmac.compare_digest(sig, _signature(key, ref)) for key in _each(keys)]
+    return ref if any(good) else None
+
+
+# -- what a ref names -----------------------------------------------------------------------------
+_LIBRARY_REF = re.compile(r"([npclk])(\d{1,9})(?:l(\d{1,9}))?")
+_STAFF_REF = re.compile(r"(?:([npcl])(\d{1,9}))?s([a-z2-7]{4})e(\d{1,6})")
+_STAFF_LABEL = b"mailflow staff reply tokens v1"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a verified token names: a record kind letter and id, the library's side, and for
+    staff tokens the member and expiry day (days since 1970-01-01)."""
+
+    kind: str | None  # p partnership, l library, n item, c staff confirmation, k library's
+    id: int | None
+    side: int | None = None  # the library a partnership token was sent to
+    member: str | None = None  # staff tokens only: member_tag of the staff member
+    expires_day: int | None = None
+
+    @property
+    def staff(self) -> bool:
+        return self.member is not None
+
+
+def parse_ref(ref: str) -> Ref | None:
+    """The parts of a token's ref (either namespace), or None for a ref of no known shape."""
+    if m := _LIBRARY_REF.fullmatch(ref):
+        kind, number, side = m.groups()
+        if side is not None and kind != "p":
+            return None
+        return Ref(kind, int(number), int(side) if side else None)
+    if m := _STAFF_REF.fullmatch(ref):
+        kind, number, member, day = m.groups()
+        return Ref(kind, int(number) if number else None, None, member, int(day))
+    return None
+
+
+def staff_key(secret: bytes) -> bytes:
+    """The staff tokens' own key, derived from the program secret under a label of its own."""
+    return hmac.new(secret, _STAFF_LABEL, hashlib.sha256).digest()
+
+
+def staff_keys(keys: Keys) -> list[bytes]:
+    """The staff keys that verify, one per program key (current first, then retired ones)."""
+    return [staff_key(key) for key in _each(keys)]
+
+
+def member_tag(address: str) -> str:
+    """Four characters naming a staff member in a token (from the address, case-free)."""
+    digest = hashlib.sha256(address.strip().lower().encode("utf-8")).digest()
+    return base64.b32encode(digest).decode("ascii")[:4].lower()
+
+
+def staff_ref(record_ref: str | None, address: str, expires_day: int) -> str:
+    """The ref of a staff token: the record (or none), the member, the last day it acts."""
+    return f"{record_ref or ''}s{member_tag(address)}e{expires_day}"
 
 
 def _addr_specs(value: str) -> list[str]:
@@ -83,9 +197,12 @@ def origin_mark(domain: str, secret: bytes, message_id: str) -> str:
     return f"{domain}; {_origin_mac(secret, message_id)}"
 
 
-def verify_origin(secret: bytes, value: str | None, message_id: str | None) -> bool:
+def verify_origin(keys: Keys, value: str | None, message_id: str | None) -> bool:
     """Whether an X-Mailflow-Origin value is our own mark for this Message-ID (not just named)."""
     if not value or not message_id:
         return False
     _domain, sep, mac = value.rpartition(";")
-    return bool(sep) and hmac.compare_digest(mac.strip().lower(), _origin_mac(secret, message_id))
+    mac = mac.strip().lower()
+    return bool(sep) and any(
+        [hmac.compare_digest(mac, _origin_mac(key, message_id)) for key in _each(keys)]
+    )

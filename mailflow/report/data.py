@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,6 +18,7 @@ from mailflow.store.schema import (
     Activity,
     AttentionItem,
     Contact,
+    InboxMessage,
     Library,
     MessageFacts,
     Partnership,
@@ -25,6 +26,9 @@ from mailflow.store.schema import (
 
 __all__ = ["dashboard_data", "public_data", "scrub"]
 
+# dispatch.turn.Outcomes codes of mail that was not allowed to act as sent (report reads no
+# dispatch, so the codes are written here).
+UNAUTHENTICATED_OUTCOMES = ("staff-unconfirmed", "staff-refused", "unconfirmed")
 STORY_LENGTH = 280  # an activity report this long is a story worth showing
 _EMAIL = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _PHONE = re.compile(r"\+?\d(?:[\s().-]*\d){7,}")
@@ -44,9 +48,14 @@ def _languages(value: Any) -> list[str]:
 
 
 def public_data(session: Session, listed: Sequence[str]) -> dict[str, Any]:
-    """The "Libraries Seeking Sisters" list: seeking and not hidden; no contact detail at all."""
+    """The "Libraries Seeking Sisters" list: seeking, not hidden, and consenting to be listed
+    (a library that did not answer is not listed); no contact detail at all."""
     rows = session.scalars(
-        select(Library).where(Library.state.in_(listed), Library.hidden.is_(False))
+        select(Library).where(
+            Library.state.in_(listed),
+            Library.hidden.is_(False),
+            Library.public_listing.is_(True),
+        )
     ).all()
     by_country: dict[str, list[dict[str, Any]]] = {}
     for lib in rows:
@@ -129,6 +138,17 @@ def dashboard_data(
             .limit(latest)
         )
     ]
+    # Forged or unauthenticated mail that wanted to act (a staff command, a library's
+    # withdrawal, yes or no) and was held for confirmation or refused, in the last 30 days.
+    unauthenticated = session.scalar(
+        select(func.count())
+        .select_from(MessageFacts)
+        .join(InboxMessage, InboxMessage.id == MessageFacts.inbox_id)
+        .where(
+            MessageFacts.outcome_code.in_(UNAUTHENTICATED_OUTCOMES),
+            InboxMessage.received_at > now - timedelta(days=30),
+        )
+    )
     activities = session.scalars(select(Activity).order_by(Activity.created_at)).all()
     months = Counter(a.created_at.strftime("%Y-%m") for a in activities if a.kind != "note")
     names = {p.id: _pair(p) for p in partnerships}
@@ -146,6 +166,7 @@ def dashboard_data(
             "live_partnerships": sum(by_state.get(s, 0) for s in live),
             "needs_person": needs_count or 0,
             "bounced": len(bounced),
+            "unauthenticated": unauthenticated or 0,
         },
         "by_country": _counts([country_key(lib.country) or "?" for lib in libraries]),
         "by_type": _counts([lib.library_type or "?" for lib in libraries]),

@@ -18,7 +18,8 @@ UI: dict[str, dict[str, str]] = {
         "how_to_apply": "How to apply",
         "apply_text": "Would your library like a sister library too? Write to the {program} "
         "program: give your library's name, type, country, city, working languages and what "
-        "you would like to do together. The program answers in your language.",
+        "you would like to do together, and whether your library may be listed on this page. "
+        "The program answers in your language.",
         "countries": "Countries",
         "type": "Type",
         "place": "Place",
@@ -35,6 +36,7 @@ UI: dict[str, dict[str, str]] = {
         "live_partnerships": "Live partnerships",
         "needs_person": "Open items that need a person",
         "bounced": "Bounced contacts",
+        "unauthenticated": "Unauthenticated commands and decisions (30 days)",
         "by_country": "Libraries by country",
         "by_type": "Libraries by type",
         "by_state": "Libraries by state",
@@ -93,7 +95,7 @@ UI: dict[str, dict[str, str]] = {
         "public_empty": "目前没有正在等待合作伙伴的图书馆。",
         "how_to_apply": "如何申请",
         "apply_text": "贵馆也想结识姐妹图书馆吗？请写信给{program}项目，写明图书馆名称、类型、国家、城市、"
-        "工作语言以及希望共同开展的活动。项目会用您的语言回复。",
+        "工作语言、希望共同开展的活动，以及是否同意在本页公开列出。项目会用您的语言回复。",
         "countries": "国家",
         "type": "类型",
         "place": "地点",
@@ -110,6 +112,7 @@ UI: dict[str, dict[str, str]] = {
         "live_partnerships": "进行中的合作",
         "needs_person": "待人工处理的事项",
         "bounced": "退信的联系人",
+        "unauthenticated": "未经验证的指令和决定（30天内）",
         "by_country": "各国图书馆数量",
         "by_type": "各类型图书馆数量",
         "by_state": "图书馆状态",

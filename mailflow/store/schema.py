@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -77,7 +78,11 @@ class InboxMessage(Base):
     processed_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=NEW)
     error: Mapped[str | None] = mapped_column(Text)
+    # Counted and committed when a worker claims the row, before any work on it: a message
+    # that hangs or kills the process still counts (store/inbox_claims.py).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]  # the claim's lease; after it, another worker may
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # take the row
 
     facts: Mapped[MessageFacts | None] = relationship(back_populates="inbox", uselist=False)
 
@@ -123,6 +128,9 @@ class Library(Base):
     missing: Mapped[list[Any]] = mapped_column(JSON, default=list)
     timezone: Mapped[str | None] = mapped_column(String(64))
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # off the public list
+    # Consent to the public list, as the application answered it; None: not answered (unlisted).
+    public_listing: Mapped[bool | None] = mapped_column(Boolean)
+    forgotten_at: Mapped[datetime | None]  # `mailflow forget`: personal data erased then
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # counters, flags
     source_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
     created_at: Mapped[datetime]
@@ -288,6 +296,8 @@ class Outbox(Base):
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # Who holds the lease (next_attempt_at) while sending: "<hostname>:<pid>" (store/locks.py).
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class Suppressed(Base):
@@ -331,6 +341,54 @@ class StaffConfirmation(Base):
     inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"))  # the command, as it came
     address: Mapped[str] = mapped_column(String(320), index=True)  # as the settings write it
     command: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"))  # the confirmation
+
+
+class Worker(Base):
+    """A running `mailflow run` process, as its heartbeat tells it; removed on a clean stop.
+
+    Times here are wall-clock (not the program clock): they say whether a process is alive.
+    """
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # "<hostname>:<pid>"
+    roles: Mapped[str] = mapped_column(String(255))  # "processor,drainer,imap,lmtp,web"
+    started_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    imap_mailbox: Mapped[str | None] = mapped_column(String(255))  # its IMAP poller's mailbox
+    imap_contact_at: Mapped[datetime | None]  # the IMAP server's last answer to this worker
+
+
+class DailyRun(Base):
+    """A job that runs once a day whatever the number of workers (the digest): the worker whose
+    insert of (kind, day) succeeds runs it, in the same transaction."""
+
+    __tablename__ = "daily_runs"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    worker: Mapped[str] = mapped_column(String(255))  # "<hostname>:<pid>"
+    created_at: Mapped[datetime]
+
+
+class ContactConfirmation(Base):
+    """A library's withdrawal, acceptance or decline that came without its token or an
+    authenticated mail: it acts only once the contact confirms it by mail (token `k<id>`)."""
+
+    __tablename__ = "contact_confirmations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"))  # the mail, as it came
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"), index=True)
+    address: Mapped[str] = mapped_column(String(320))  # the contact address as we keep it
+    record_type: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -149,9 +149,14 @@ class Dovecot:
 
     host = "127.0.0.1"
 
-    def __init__(self, root: Path, users: dict[str, str], tls: bool = False) -> None:
+    def __init__(
+        self, root: Path, users: dict[str, str], tls: bool = False, recipient_delimiter: str = "+"
+    ) -> None:
         self.root = Path(root).resolve()
         self.tls = tls
+        # LMTP delivers user+detail@domain to user@domain by this character; "" turns
+        # sub-addressing off, as on a mail system without it (mail to user+x is refused).
+        self.recipient_delimiter = recipient_delimiter
         self.users: dict[str, str] = dict(users)
         self.imap_port = free_port(self.host)
         self.lmtp_port = free_port(self.host)
@@ -263,6 +268,7 @@ debug_log_path = {self.log_path}
 stats_writer_socket_path =
 {ssl_block}disable_plaintext_auth = no
 auth_mechanisms = plain login
+recipient_delimiter = {self.recipient_delimiter}
 # Don't make a failed login cost the test suite 2 s.
 auth_failure_delay = 0
 mail_location = maildir:{self.mail_dir}/%u

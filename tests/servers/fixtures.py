@@ -74,10 +74,17 @@ class _ServerPool:
     def __init__(self) -> None:
         self.started: list[tuple[Dovecot, Path]] = []
 
-    def __call__(self, users: dict[str, str] | None = None, tls: bool = False) -> Dovecot:
+    def __call__(
+        self, users: dict[str, str] | None = None, tls: bool = False, recipient_delimiter: str = "+"
+    ) -> Dovecot:
         _require_dovecot()
         root = _tmp_root()
-        server = Dovecot(root, dict(PROGRAM_USERS if users is None else users), tls=tls)
+        server = Dovecot(
+            root,
+            dict(PROGRAM_USERS if users is None else users),
+            tls=tls,
+            recipient_delimiter=recipient_delimiter,
+        )
         self.started.append((server, root))
         server.start()
         return server
@@ -142,7 +149,8 @@ def dovecot_user(dovecot_users: Callable[..., MailUser]) -> MailUser:
 def make_dovecot() -> Iterator[Callable[..., Dovecot]]:
     """Factory for private, function-scoped servers (for stop/restart tests).
 
-    ``make_dovecot(users=None, tls=False)`` returns a started server; all
+    ``make_dovecot(users=None, tls=False, recipient_delimiter="+")`` returns a started server
+    (recipient_delimiter="": a mail system without sub-addressing); all
     are stopped and deleted after the test.
     """
     pool = _ServerPool()

@@ -6,10 +6,15 @@
         sink.received   # [Received(mail_from, rcpt_tos, content)]
 
 Recipients answered with a failure are not in `rcpt_tos`, as with a real server.
+
+With `forward=(lmtp_host, lmtp_port, domains)` it is also a relay: mail for those domains is
+delivered over LMTP (into a test Dovecot) after it is accepted; what LMTP refuses (a +sub-address
+on a Dovecot without recipient_delimiter) is in `undeliverable`, where a relay would bounce it.
 """
 
 from __future__ import annotations
 
+import smtplib
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -57,6 +62,23 @@ class _Handler:
     rcpt_rules: dict[str, _Rule] = field(default_factory=dict)
     data_rules: list[_Rule] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    forward: tuple[str, int, tuple[str, ...]] | None = None
+    undeliverable: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def relay(self, mail_from: str, rcpt_tos: list[str], content: bytes) -> None:
+        if self.forward is None:
+            return
+        host, port, domains = self.forward
+        for rcpt in rcpt_tos:
+            if rcpt.rpartition("@")[2].lower() not in domains:
+                continue
+            try:
+                with smtplib.LMTP(host, port, local_hostname="localhost", timeout=10) as lmtp:
+                    lmtp.sendmail(mail_from or "<>", [rcpt], content)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = exc.recipients[rcpt]
+                with self.lock:
+                    self.undeliverable.append((rcpt, code, text.decode(errors="replace")))
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd hook name
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list
@@ -91,6 +113,7 @@ class _Handler:
                         tuple(envelope.mail_options),
                     )
                 )
+        self.relay(envelope.mail_from or "", list(envelope.rcpt_tos), content)
         return "250 2.0.0 Message accepted"
 
 
@@ -124,11 +147,12 @@ class SmtpSink:
         host: str = "127.0.0.1",
         port: int | None = None,
         keep: bool = True,
+        forward: tuple[str, int, tuple[str, ...]] | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.tls = tls
-        self.handler = _Handler(keep=keep)
+        self.handler = _Handler(keep=keep, forward=forward)
         self.cafile: str | None = None
         kwargs: dict[str, Any] = {}
         if tls != "none":
@@ -194,6 +218,12 @@ class SmtpSink:
     def received(self) -> list[Received]:
         with self.handler.lock:
             return list(self.handler.received)
+
+    @property
+    def undeliverable(self) -> list[tuple[str, int, str]]:
+        """(recipient, code, text) the forward LMTP refused: what a relay would bounce."""
+        with self.handler.lock:
+            return list(self.handler.undeliverable)
 
     @property
     def count(self) -> int:
