@@ -7,6 +7,7 @@ checked on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import base64
 import email
 import json
 import os
@@ -321,6 +322,54 @@ def test_nesting_limits_hold_past_the_recursion_limit() -> None:
         secret=None,
     )
     assert shallow.text == "hello" and not any(d.startswith("deep-") for d in shallow.defects)
+
+
+# -- 4b. no From address at all ----------------------------------------------------------------
+def test_applications_without_a_from_address_go_to_a_person(world: World) -> None:
+    # Found by bench/hostile.py: each became a library whose contact address was "", and the
+    # second such mail was dead-lettered (UNIQUE constraint on contacts.email).
+    body = APPLICATION_EN.replace("Contact email: maria@biblioteca.example.es\n", "")
+    senders = [b"undisclosed-recipients:;", b"", None]
+    for n, sender in enumerate(senders):
+        raw = raw_mail(
+            sender=sender or b"", message_id=b"<nofrom.%d@client.example>" % n,
+            body=body.replace("Segovia", f"Segovia {n}").encode(),
+        )  # fmt: skip
+        if sender is None:
+            raw = raw.replace(b"From: \r\n", b"")
+        assert world.send(raw, f"bounces{n}@biblioteca.example.es") == {}
+    world.run()
+
+    assert [r.status for r in world.rows(InboxMessage)] == ["done"] * 3
+    assert world.rows(Library) == []
+    assert [f.outcome_code for f in world.facts()] == ["needs-person"] * 3
+    items = world.rows(AttentionItem)
+    assert len(items) == 3
+    assert all("without a usable From address" in item.reason for item in items)
+    assert len(world.sent_to(STAFF)) == 3  # staff see each one; nobody else is mailed
+    assert len(world.sink.received) == 3
+
+
+def test_a_300_kb_word_without_spaces_is_read_in_linear_time(world: World) -> None:
+    # Found by bench/hostile.py: language detection stripped addresses with `\S+@\S+`, which
+    # backtracks quadratically over a long word without an @ (minutes, holding the GIL and,
+    # on SQLite, the write lock: other senders got 451).
+    word = "".join(chr(ord("a") + (i * 7919) % 26) for i in range(300_000))
+    text = APPLICATION_EN + word + "\n"
+    encoded = base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
+    raw = raw_mail(
+        sender=b"Maria Lopez <maria@biblioteca.example.es>", body=b"",
+        content_type=b"text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64",
+    ).replace(b"Content-Transfer-Encoding: 8bit\r\n", b"") + encoded  # fmt: skip
+    assert world.send(raw, "maria@biblioteca.example.es") == {}
+    world.run()
+    (stored,) = world.rows(InboxMessage)
+    assert stored.status == "done"
+    (facts,) = world.facts()
+    assert facts.kind == "application"
+    with world.services.db.unit_of_work() as s:
+        (library,) = s.scalars(select(Library))
+        assert library.city == "Segovia"
 
 
 # -- 5. an answer that cannot be composed ----------------------------------------------------

@@ -295,7 +295,11 @@ def _reply(
     return Match(target, event, contact)
 
 
-def _application(turn: Turn, facts: Facts, contact: Contact | None) -> Match | Outcome:
+def _application(turn: Turn, facts: Facts, contact: Contact | None) -> Match | Unmatched | Outcome:
+    if not facts.from_.address:
+        # No From address (missing, empty, "undisclosed-recipients:;"): nobody to answer and no
+        # address to keep as the contact; a person decides.
+        return Unmatched("an application without a usable From address (no one to answer)")
     ours = limits.looks_like_ours(turn, facts)
     if ours is not None:
         # A list re-posting our acknowledgement reads like a form; answering it would loop.
