@@ -24,7 +24,15 @@ from mailflow.parse.clean import reusable_id
 from mailflow.parse.forms import MOU_FIELDS, REQUIRED_MOU_FIELDS, missing
 from mailflow.parse.timezones import tzinfo_for
 from mailflow.parse.tokens import make_token
-from mailflow.store.schema import Contact, Library, Outbox, Partnership, Suppressed, Timer
+from mailflow.store.schema import (
+    Contact,
+    Library,
+    Outbox,
+    OutboxRecipient,
+    Partnership,
+    Suppressed,
+    Timer,
+)
 
 THREAD_DEPTH = 20
 # Who has answered what, for the `unanswered`, `unsigned`, `undecided` and `accepted` readers.
@@ -336,6 +344,7 @@ def enqueue(
         for address in sorted({a.lower() for a in (*to, *cc)}):
             suppress(turn, address, template, why)
         return None
+    recipients = sorted({wire_address(a).lower() for a in (*to, *cc)})
     row = Outbox(
         message_id=message_id,
         record_type=machine_of(record) if record is not None else None,
@@ -343,7 +352,8 @@ def enqueue(
         template=template,
         locale=rendered.locale,
         sender=program.program_address,
-        recipients=sorted({wire_address(a).lower() for a in (*to, *cc)}),
+        recipients=recipients,
+        addressees=[OutboxRecipient(address=a) for a in recipients],
         thread_key=thread_key,
         subject=rendered.subject,
         raw=raw,

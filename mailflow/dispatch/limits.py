@@ -21,7 +21,13 @@ from sqlalchemy import select
 from mailflow.dispatch.turn import Turn
 from mailflow.parse import Facts
 from mailflow.parse.tokens import verify_token
-from mailflow.store.schema import AttentionItem, InboxMessage, MessageFacts, Outbox
+from mailflow.store.schema import (
+    AttentionItem,
+    InboxMessage,
+    MessageFacts,
+    Outbox,
+    OutboxRecipient,
+)
 
 WINDOW = timedelta(days=1)
 # Staff mail caused by a staff member's own mail that is not a command: what a vacation script
@@ -63,12 +69,16 @@ def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) ->
         # Only answers to the address's own mail are stopped: a loop is us answering its
         # answers; mail a timer or a staff decision causes is the workflow, not a loop. What
         # it already got today because of any incoming mail counts, so a loop's first mail does.
-        rows = turn.session.execute(
-            select(Outbox.recipients, Outbox.template).where(
-                Outbox.inbox_id.is_not(None), Outbox.created_at > since
+        templates = turn.session.scalars(
+            select(Outbox.template)
+            .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
+            .where(
+                OutboxRecipient.address == sender,
+                Outbox.inbox_id.is_not(None),
+                Outbox.created_at > since,
             )
         )
-        got = sum(1 for r, t in rows if sender in r and counted(turn, t, sender))
+        got = sum(1 for t in templates if counted(turn, t, sender))
         if got >= turn.program.limits.mails_per_address_per_day:
             return (
                 f"{sender} got {got} automatic mails in 24 hours (limits.mails_per_address_per_day)"
@@ -76,16 +86,21 @@ def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) ->
     if turn.cause.kind != "message":
         return None  # a timer's or a command's mail is the workflow, not an answer
     mine = None
-    for row_id, row_recipients in turn.session.execute(
-        select(Outbox.id, Outbox.recipients).where(
-            Outbox.template == template, Outbox.created_at > since
+    # Only the mails of this template to these addresses are loaded and read.
+    for sent in turn.session.scalars(
+        select(Outbox.raw)
+        .where(
+            Outbox.id.in_(
+                select(OutboxRecipient.outbox_id).where(OutboxRecipient.address.in_(addresses))
+            ),
+            Outbox.template == template,
+            Outbox.created_at > since,
         )
+        .order_by(Outbox.id)
     ):
-        if set(row_recipients) & set(addresses):  # only these raw bytes are loaded and read
-            mine = mine or text_hash(raw)
-            sent = turn.session.scalar(select(Outbox.raw).where(Outbox.id == row_id))
-            if sent is not None and text_hash(sent) == mine:
-                return "the same answer went to this address in the last 24 hours"
+        mine = mine or text_hash(raw)
+        if text_hash(sent) == mine:
+            return "the same answer went to this address in the last 24 hours"
     return None
 
 
@@ -154,22 +169,17 @@ def looks_like_ours(turn: Turn, facts: Facts) -> str | None:
     if not wrote or not sender:
         return None
     since = turn.now - OWN_LOOKBACK
-    rows = turn.session.execute(
-        select(Outbox.raw, Outbox.recipients)
-        .where(Outbox.created_at > since)
+    rows = turn.session.scalars(
+        select(Outbox.raw)
+        .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
+        .where(OutboxRecipient.address == sender.lower(), Outbox.created_at > since)
         .order_by(Outbox.id.desc())
-        .limit(OWN_LOOKBACK_ROWS * 10)
+        .limit(OWN_LOOKBACK_ROWS)
     )
-    looked = 0
-    for raw, recipients in rows:
-        if sender not in recipients:
-            continue
-        looked += 1
+    for raw in rows:
         msg = email.message_from_bytes(raw, policy=default)
         body = msg.get_body(("plain",))
         ours = _lines(body.get_content() if body is not None else "")
         if len(ours) >= OWN_TEXT_MIN_LINES and len(ours & wrote) >= OWN_TEXT_SHARE * len(ours):
             return "its text is a mail mailflow sent to this address"
-        if looked >= OWN_LOOKBACK_ROWS:
-            break
     return None
