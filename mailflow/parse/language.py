@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["LANGUAGES", "MIN_LETTERS", "detect_language"]
 
@@ -57,8 +57,9 @@ def _load_model(languages: tuple[str, ...]) -> tuple[Any, ...]:
         with z.open(name) as member:
             return np.lib.format.read_array(member, allow_pickle=False)
 
-    def to_array(z: zipfile.ZipFile, name: str) -> array:
-        with z.open(name) as member:
+    def to_array(z: zipfile.ZipFile, name: str) -> array[int]:
+        with z.open(name) as opened:
+            member = cast(zipfile.ZipExtFile, opened)
             (count,), dtype = header(member)
             if dtype.byteorder == ">" or dtype.kind != "u":
                 raise ValueError(f"unexpected {name} type {dtype} in the language model")

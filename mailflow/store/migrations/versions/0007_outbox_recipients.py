@@ -23,9 +23,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("outbox_id", "address"),
     )
-    op.create_index(
-        "ix_outbox_recipients_address", "outbox_recipients", ["address", "outbox_id"]
-    )
+    op.create_index("ix_outbox_recipients_address", "outbox_recipients", ["address", "outbox_id"])
     # Existing rows get theirs, so the limits keep counting mail sent before the upgrade.
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT id, recipients FROM outbox")).all()
