@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
@@ -37,6 +37,16 @@ from mailflow.store.schema import (
 )
 
 NOT_UNDERSTOOD_TEMPLATE = "library-not-understood"
+# Built once: asked for every message nobody understood.
+_ANSWERED = (
+    select(Outbox.id)
+    .where(
+        Outbox.template == NOT_UNDERSTOOD_TEMPLATE,
+        Outbox.thread_key == bindparam("thread_key"),
+        Outbox.created_at > bindparam("since"),
+    )
+    .limit(1)
+)
 
 
 @dataclass
@@ -199,11 +209,7 @@ def not_understood(turn: Turn, facts: Facts, reason: str) -> Outcome:
     if not sender or turn.program.is_staff(sender):
         return outcome
     recent = turn.session.scalar(
-        select(Outbox.id).where(
-            Outbox.template == NOT_UNDERSTOOD_TEMPLATE,
-            Outbox.thread_key == f"sender:{sender}",
-            Outbox.created_at > turn.now - timedelta(days=1),
-        )
+        _ANSWERED, {"thread_key": f"sender:{sender}", "since": turn.now - timedelta(days=1)}
     )
     if recent is not None:
         letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "answered in the last 24 hours")

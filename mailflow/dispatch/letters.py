@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mailflow.dispatch import limits
 from mailflow.dispatch.turn import Record, Turn, machine_of, ref_of
@@ -273,15 +273,17 @@ def working_time(turn: Turn, at: datetime, tz_name: str | None) -> datetime:
     return local.astimezone(at.tzinfo)
 
 
+# Built once (every mail asks): the thread's latest Message-IDs, newest first.
+_THREAD = (
+    select(Outbox.message_id)
+    .where(Outbox.thread_key == bindparam("thread_key"))
+    .order_by(Outbox.id.desc())
+    .limit(THREAD_DEPTH)
+)
+
+
 def _thread(turn: Turn, thread_key: str) -> tuple[str | None, list[str]]:
-    ids = list(
-        turn.session.scalars(
-            select(Outbox.message_id)
-            .where(Outbox.thread_key == thread_key)
-            .order_by(Outbox.id.desc())
-            .limit(THREAD_DEPTH)
-        )
-    )
+    ids = list(turn.session.scalars(_THREAD, {"thread_key": thread_key}))
     ids.reverse()
     return (ids[-1] if ids else None), ids
 
