@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
@@ -105,15 +105,18 @@ def handle_message(turn: Turn, row: InboxMessage) -> tuple[str, Outcome]:
         Cause("message", inbox_id=row.id, message_id=facts.message_id, sender=facts.from_.address)
     )
     outcome = act(turn, facts)
-    turn.session.add(
-        MessageFacts(
+    # A Core insert, run at once inside the message's savepoint: one row per message does not
+    # need the unit of work's bookkeeping (nothing in this session holds it as an object).
+    turn.session.execute(
+        insert(MessageFacts),
+        [dict(
             inbox_id=row.id, kind=facts.kind, from_address=facts.from_.address,
             from_name=facts.from_.name[:255], subject=facts.subject, sent_at=facts.date,
             language=facts.language, token=facts.token, token_forged=facts.token_forged,
             in_reply_to=facts.in_reply_to, intent=facts.intent, auto_reply=facts.auto_reply,
             auto_reply_until=facts.auto_reply_until, reply_text=facts.reply_text,
             outcome_code=str(outcome.code), outcome=outcome.text, data=facts.to_json(),
-        )
+        )],
     )  # fmt: skip
     row.status, row.processed_at = outcome.inbox_status, turn.now
     row.error = outcome.text if outcome.code is Outcomes.QUARANTINED else None
