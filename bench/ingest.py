@@ -330,7 +330,13 @@ def measure_workers(server, workdir: Path, url: str, workers: int) -> dict:  # n
     for i in range(workers):
         folder = workdir / f"worker{i + 1}"
         folder.mkdir()
-        procs.append(start_mailflow(server, folder, url, MAILFLOW_IMAP_HOST=""))
+        # As deployed with several workers: the schema is upgraded once (`mailflow db
+        # upgrade`, here the poller's build above), so the workers do not migrate.
+        procs.append(
+            start_mailflow(
+                server, folder, url, MAILFLOW_IMAP_HOST="", MAILFLOW_DATABASE_AUTO_MIGRATE="false"
+            )
+        )
     results = [p.wait() for p in procs]
     work_seconds = max(r["end"] for r in results) - start
     source = ImapSource(config, services.db, services.clock)
