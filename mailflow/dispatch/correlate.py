@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mailflow.dispatch import libraries, limits
 from mailflow.dispatch.libraries import CONTACT_FIELDS
@@ -57,6 +57,15 @@ class Match:
     created: bool = False  # a new library
 
 
+# Built once: the record of the newest of our mails a reply names (not its bytes).
+_ANSWERED_MAIL = (
+    select(Outbox.record_type, Outbox.record_id)
+    .where(Outbox.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Outbox.id.desc())
+    .limit(1)
+)
+
+
 def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
     """The record (or needs-a-person item) a reply names: its token, else the mail it answers."""
     ref = facts.token.partition(".")[0] if facts.token else None  # parse verified it
@@ -66,9 +75,7 @@ def referenced(turn: Turn, facts: Facts) -> Record | AttentionItem | None:
         candidates = (facts.in_reply_to, *reversed(facts.references[-_MAX_LOOKUP_IDS:]))
         ids = list(dict.fromkeys(i for i in map(reusable_id, candidates) if i))
         if ids:
-            sent = turn.session.scalars(
-                select(Outbox).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc())
-            ).first()
+            sent = turn.session.execute(_ANSWERED_MAIL, {"ids": ids}).first()
             if sent is not None and sent.record_type and sent.record_id:
                 ref = f"{sent.record_type[0]}{sent.record_id}"
     if ref is None or not ref[1:].isdigit() or ref[0] not in "npl":

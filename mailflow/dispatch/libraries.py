@@ -122,10 +122,14 @@ def same_library(turn: Turn, fields: dict[str, str]) -> Library | None:
     if not name or not city:
         return None
     return turn.session.scalars(
-        select(Library).where(
-            func.lower(Library.name) == name.lower(), func.lower(Library.city) == city.lower()
-        )
+        _SAME_NAME_AND_CITY, {"name": name.lower(), "city": city.lower()}
     ).first()
+
+
+# Built once: every application asks.
+_SAME_NAME_AND_CITY = select(Library).where(
+    func.lower(Library.name) == bindparam("name"), func.lower(Library.city) == bindparam("city")
+)
 
 
 def propose_merge(turn: Turn, library: Library, facts: Facts, fields: dict[str, str]) -> Outcome:
