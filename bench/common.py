@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -84,10 +84,42 @@ def folder_counts(server: Dovecot) -> dict[str, int]:
         client.logout()
 
 
-def mailflow_env(server: Dovecot, database: Path, **extra: str) -> dict[str, str]:
+def database_url(database: Path | str) -> str:
+    """An SQLAlchemy URL: a path is an SQLite file, a string is a URL already."""
+    return database if isinstance(database, str) else f"sqlite:///{database}"
+
+
+@contextmanager
+def postgres_databases(admin_url: str) -> Iterator[Callable[[str], str]]:
+    """A factory of fresh, empty PostgreSQL databases (`fresh(label)` -> URL), all dropped after."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    # AUTOCOMMIT: CREATE/DROP DATABASE cannot run inside a transaction.
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def fresh(label: str) -> str:
+        name = f"mfbench_{os.getpid()}_{label}"
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+    try:
+        yield fresh
+    finally:
+        with engine.connect() as conn:
+            for name in made:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def mailflow_env(server: Dovecot, database: Path | str, **extra: str) -> dict[str, str]:
     """Settings for mailflow by environment variables (no mailflow.toml)."""
     env = {
-        "MAILFLOW_DATABASE_URL": f"sqlite:///{database}",
+        "MAILFLOW_DATABASE_URL": database_url(database),
         "MAILFLOW_IMAP_HOST": server.host,
         "MAILFLOW_IMAP_PORT": str(server.imap_port),
         "MAILFLOW_IMAP_USER": USER,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.engine.definition import Machine
@@ -32,6 +32,7 @@ from mailflow.store.schema import (
     Library,
     MessageFacts,
     Outbox,
+    OutboxRecipient,
     Partnership,
     StaffConfirmation,
     Suppressed,
@@ -141,6 +142,8 @@ def forget_library(
             sent.add(outbox_id)
     for row in session.scalars(select(Outbox).where(Outbox.id.in_(sent or {0}))):
         _erase_outbox(row)
+    # The loop limits' index of who got which mail holds the addresses too.
+    session.execute(delete(OutboxRecipient).where(OutboxRecipient.outbox_id.in_(sent or {0})))
     report.sent = len(sent)
 
     # Free text kept beside the mail.

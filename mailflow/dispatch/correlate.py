@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mailflow.dispatch import libraries, limits
 from mailflow.dispatch.libraries import CONTACT_FIELDS
@@ -63,6 +63,14 @@ class Match:
     created: bool = False  # a new library
 
 
+# Built once: our mails a reply names, newest first (not their bytes).
+_ANSWERED_MAILS = (
+    select(Outbox.message_id, Outbox.recipients, Outbox.record_type, Outbox.record_id)
+    .where(Outbox.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Outbox.id.desc())
+)
+
+
 def reply_ref(turn: Turn, facts: Facts) -> str | None:
     """The ref (`p12`, `n3`, `c7`) a reply proves: its verified token, else a mail we sent to
     its sender that it answers (In-Reply-To/References). Both are proof: the token is signed,
@@ -77,9 +85,7 @@ def reply_ref(turn: Turn, facts: Facts) -> str | None:
     if not ids:
         return None
     sender = facts.from_.address.lower()
-    for sent in turn.session.scalars(
-        select(Outbox).where(Outbox.message_id.in_(ids)).order_by(Outbox.id.desc())
-    ):
+    for sent in turn.session.execute(_ANSWERED_MAILS, {"ids": ids}):
         if sender not in sent.recipients and not turn.program.is_staff(sender):
             continue
         named = _MESSAGE_ID_REF.match(sent.message_id)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
@@ -68,6 +68,16 @@ QUARANTINED_CODE = "quarantined"  # the needs-a-person item for a quarantined me
 # raw bytes held at once than this (a larger message goes alone).
 CHUNK_ROWS = 50
 CHUNK_BYTES = 4 * 1024 * 1024
+# Built once: asked for every message nobody understood.
+_ANSWERED = (
+    select(Outbox.id)
+    .where(
+        Outbox.template == NOT_UNDERSTOOD_TEMPLATE,
+        Outbox.thread_key == bindparam("thread_key"),
+        Outbox.created_at > bindparam("since"),
+    )
+    .limit(1)
+)
 
 
 @dataclass
@@ -297,15 +307,18 @@ def handle_message(turn: Turn, row: InboxMessage, facts: Facts) -> tuple[str, Ou
         Cause("message", inbox_id=row.id, message_id=facts.message_id, sender=facts.from_.address)
     )
     outcome = act(turn, facts)
-    turn.session.add(
-        MessageFacts(
+    # A Core insert, run at once inside the message's savepoint: one row per message does not
+    # need the unit of work's bookkeeping (nothing in this session holds it as an object).
+    turn.session.execute(
+        insert(MessageFacts),
+        [dict(
             inbox_id=row.id, kind=facts.kind, from_address=facts.from_.address,
             from_name=facts.from_.name[:255], subject=facts.subject, sent_at=facts.date,
             language=facts.language, token=facts.token, token_forged=facts.token_forged,
             in_reply_to=facts.in_reply_to, intent=facts.intent, auto_reply=facts.auto_reply,
             auto_reply_until=facts.auto_reply_until, reply_text=facts.reply_text,
             outcome_code=str(outcome.code), outcome=outcome.text, data=facts.to_json(),
-        )
+        )],
     )  # fmt: skip
     row.status, row.processed_at = outcome.inbox_status, turn.now
     row.error = outcome.text if outcome.code is Outcomes.QUARANTINED else None
@@ -400,11 +413,7 @@ def not_understood(turn: Turn, facts: Facts, reason: str) -> Outcome:
     if not sender or turn.program.is_staff(sender):
         return outcome
     recent = turn.session.scalar(
-        select(Outbox.id).where(
-            Outbox.template == NOT_UNDERSTOOD_TEMPLATE,
-            Outbox.thread_key == f"sender:{sender}",
-            Outbox.created_at > turn.now - timedelta(days=1),
-        )
+        _ANSWERED, {"thread_key": f"sender:{sender}", "since": turn.now - timedelta(days=1)}
     )
     if recent is not None:
         letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "answered in the last 24 hours")

@@ -13,7 +13,7 @@ from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mailflow.dispatch import limits
 from mailflow.dispatch.program import StaffMember
@@ -27,7 +27,15 @@ from mailflow.parse.clean import reusable_id
 from mailflow.parse.forms import MOU_FIELDS, REQUIRED_MOU_FIELDS, missing
 from mailflow.parse.timezones import tzinfo_for
 from mailflow.parse.tokens import make_token, staff_key, staff_ref, tag_subject
-from mailflow.store.schema import Contact, Library, Outbox, Partnership, Suppressed, Timer
+from mailflow.store.schema import (
+    Contact,
+    Library,
+    Outbox,
+    OutboxRecipient,
+    Partnership,
+    Suppressed,
+    Timer,
+)
 
 THREAD_DEPTH = 20
 EPOCH = date(1970, 1, 1)  # staff tokens count their last day from here
@@ -327,15 +335,17 @@ def working_time(turn: Turn, at: datetime, tz_name: str | None) -> datetime:
     return local.astimezone(at.tzinfo)
 
 
+# Built once (every mail asks): the thread's latest Message-IDs, newest first.
+_THREAD = (
+    select(Outbox.message_id)
+    .where(Outbox.thread_key == bindparam("thread_key"))
+    .order_by(Outbox.id.desc())
+    .limit(THREAD_DEPTH)
+)
+
+
 def _thread(turn: Turn, thread_key: str) -> tuple[str | None, list[str]]:
-    ids = list(
-        turn.session.scalars(
-            select(Outbox.message_id)
-            .where(Outbox.thread_key == thread_key)
-            .order_by(Outbox.id.desc())
-            .limit(THREAD_DEPTH)
-        )
-    )
+    ids = list(turn.session.scalars(_THREAD, {"thread_key": thread_key}))
     ids.reverse()
     return (ids[-1] if ids else None), ids
 
@@ -410,6 +420,7 @@ def enqueue(
         for address in sorted({a.lower() for a in bare}):
             suppress(turn, address, template, why)
         return None
+    recipients = sorted({wire_address(a).lower() for a in bare})
     row = Outbox(
         message_id=message_id,
         record_type=machine_of(record) if record is not None else None,
@@ -417,7 +428,8 @@ def enqueue(
         template=template,
         locale=rendered.locale,
         sender=program.program_address,
-        recipients=sorted({wire_address(a).lower() for a in bare}),
+        recipients=recipients,
+        addressees=[OutboxRecipient(address=a) for a in recipients],
         thread_key=thread_key,
         subject=subject,
         raw=raw,

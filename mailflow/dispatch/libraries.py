@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from mailflow.dispatch import attention, letters
 from mailflow.dispatch.turn import Outcome, Outcomes, Turn
@@ -27,9 +27,15 @@ def contact_for(turn: Turn, address: str) -> Contact | None:
     (a bounce names the A-labels we sent to, the library typed the Unicode)."""
     if not address:
         return None
-    return turn.session.scalars(
-        select(Contact).where(Contact.email.in_(address_forms(address))).order_by(Contact.id)
-    ).first()
+    return turn.session.scalars(_CONTACT_BY_ADDRESS, {"forms": address_forms(address)}).first()
+
+
+# Built once: the query runs several times per message (bindparam values per call).
+_CONTACT_BY_ADDRESS = (
+    select(Contact)
+    .where(Contact.email.in_(bindparam("forms", expanding=True)))
+    .order_by(Contact.id)
+)
 
 
 def application_fields(facts: Facts) -> dict[str, str]:
@@ -120,10 +126,14 @@ def same_library(turn: Turn, fields: dict[str, str]) -> Library | None:
     if not name or not city:
         return None
     return turn.session.scalars(
-        select(Library).where(
-            func.lower(Library.name) == name.lower(), func.lower(Library.city) == city.lower()
-        )
+        _SAME_NAME_AND_CITY, {"name": name.lower(), "city": city.lower()}
     ).first()
+
+
+# Built once: every application asks.
+_SAME_NAME_AND_CITY = select(Library).where(
+    func.lower(Library.name) == bindparam("name"), func.lower(Library.city) == bindparam("city")
+)
 
 
 def propose_merge(turn: Turn, library: Library, facts: Facts, fields: dict[str, str]) -> Outcome:

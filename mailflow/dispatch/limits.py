@@ -16,12 +16,18 @@ from collections.abc import Sequence
 from datetime import timedelta
 from email.policy import default
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 
 from mailflow.dispatch.turn import Turn
 from mailflow.parse import Facts
 from mailflow.parse.tokens import verify_token
-from mailflow.store.schema import AttentionItem, InboxMessage, MessageFacts, Outbox
+from mailflow.store.schema import (
+    AttentionItem,
+    InboxMessage,
+    MessageFacts,
+    Outbox,
+    OutboxRecipient,
+)
 
 WINDOW = timedelta(days=1)
 # Staff mail caused by a staff member's own mail that is not a command: what a vacation script
@@ -35,6 +41,52 @@ OWN_TEXT_MIN_LINES = 3
 OWN_LINE_MIN_CHARS = 20
 OWN_LOOKBACK = timedelta(days=7)
 OWN_LOOKBACK_ROWS = 20
+
+# The queries every message runs, built once: building a select costs about twice what
+# running it on an index does (values are bound per call).
+_TEMPLATES_TO = (
+    select(Outbox.template)
+    .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
+    .where(
+        OutboxRecipient.address == bindparam("address"),
+        Outbox.inbox_id.is_not(None),
+        Outbox.created_at > bindparam("since"),
+    )
+)
+_SAME_TEMPLATE_TO = (
+    select(Outbox.raw)
+    .where(
+        Outbox.id.in_(
+            select(OutboxRecipient.outbox_id).where(
+                OutboxRecipient.address.in_(bindparam("addresses", expanding=True))
+            )
+        ),
+        Outbox.template == bindparam("template"),
+        Outbox.created_at > bindparam("since"),
+    )
+    .order_by(Outbox.id)
+)
+_MESSAGES_FROM = (
+    select(func.count())
+    .select_from(InboxMessage)
+    .join(MessageFacts, MessageFacts.inbox_id == InboxMessage.id)
+    .where(
+        MessageFacts.from_address == bindparam("sender"),
+        InboxMessage.received_at > bindparam("since"),
+    )
+)
+_STAFF_NOTICES = (
+    select(func.count())
+    .select_from(Outbox)
+    .where(Outbox.template == "staff-needs-person", Outbox.created_at > bindparam("since"))
+)
+_RECENT_TO = (
+    select(Outbox.raw)
+    .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
+    .where(OutboxRecipient.address == bindparam("address"), Outbox.created_at > bindparam("since"))
+    .order_by(Outbox.id.desc())
+    .limit(OWN_LOOKBACK_ROWS)
+)
 
 
 def text_hash(raw: bytes) -> str:
@@ -63,12 +115,8 @@ def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) ->
         # Only answers to the address's own mail are stopped: a loop is us answering its
         # answers; mail a timer or a staff decision causes is the workflow, not a loop. What
         # it already got today because of any incoming mail counts, so a loop's first mail does.
-        rows = turn.session.execute(
-            select(Outbox.recipients, Outbox.template).where(
-                Outbox.inbox_id.is_not(None), Outbox.created_at > since
-            )
-        )
-        got = sum(1 for r, t in rows if sender in r and counted(turn, t, sender))
+        templates = turn.session.scalars(_TEMPLATES_TO, {"address": sender, "since": since})
+        got = sum(1 for t in templates if counted(turn, t, sender))
         if got >= turn.program.limits.mails_per_address_per_day:
             return (
                 f"{sender} got {got} automatic mails in 24 hours (limits.mails_per_address_per_day)"
@@ -76,16 +124,12 @@ def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) ->
     if turn.cause.kind != "message":
         return None  # a timer's or a command's mail is the workflow, not an answer
     mine = None
-    for row_id, row_recipients in turn.session.execute(
-        select(Outbox.id, Outbox.recipients).where(
-            Outbox.template == template, Outbox.created_at > since
-        )
-    ):
-        if set(row_recipients) & set(addresses):  # only these raw bytes are loaded and read
-            mine = mine or text_hash(raw)
-            sent = turn.session.scalar(select(Outbox.raw).where(Outbox.id == row_id))
-            if sent is not None and text_hash(sent) == mine:
-                return "the same answer went to this address in the last 24 hours"
+    # Only the mails of this template to these addresses are loaded and read.
+    params = {"addresses": addresses, "template": template, "since": since}
+    for sent in turn.session.scalars(_SAME_TEMPLATE_TO, params):
+        mine = mine or text_hash(raw)
+        if text_hash(sent) == mine:
+            return "the same answer went to this address in the last 24 hours"
     return None
 
 
@@ -96,12 +140,8 @@ def held(turn: Turn, facts: Facts) -> str | None:
         return None
     limits = turn.program.limits
     since = turn.now - timedelta(minutes=limits.hold_window_minutes)
-    recent = turn.session.scalars(
-        select(InboxMessage.id)
-        .join(MessageFacts, MessageFacts.inbox_id == InboxMessage.id)
-        .where(MessageFacts.from_address == sender, InboxMessage.received_at > since)
-    ).all()
-    if len(recent) + 1 <= limits.hold_after_messages:
+    recent = turn.session.scalar(_MESSAGES_FROM, {"sender": sender, "since": since}) or 0
+    if recent + 1 <= limits.hold_after_messages:
         return None
     return (
         f"{sender} sent more than {limits.hold_after_messages} mails in "
@@ -121,15 +161,10 @@ def told_today(turn: Turn, sender: str) -> bool:
 
 def staff_rate_exceeded(turn: Turn) -> bool:
     """Needs-a-person notices come faster than staff_notices_per_hour: batch them in the digest."""
-    sent = turn.session.scalars(
-        select(Outbox.id).where(
-            Outbox.template == "staff-needs-person",
-            Outbox.created_at > turn.now - timedelta(hours=1),
-        )
-    ).all()
+    sent = turn.session.scalar(_STAFF_NOTICES, {"since": turn.now - timedelta(hours=1)}) or 0
     # Each coordinator gets their own copy of a notice: count notices, not copies.
     copies = max(1, len(turn.program.coordinators))
-    return len(sent) >= turn.program.limits.staff_notices_per_hour * copies
+    return sent >= turn.program.limits.staff_notices_per_hour * copies
 
 
 def _lines(text: str) -> set[str]:
@@ -156,22 +191,11 @@ def looks_like_ours(turn: Turn, facts: Facts) -> str | None:
     if not wrote or not sender:
         return None
     since = turn.now - OWN_LOOKBACK
-    rows = turn.session.execute(
-        select(Outbox.raw, Outbox.recipients)
-        .where(Outbox.created_at > since)
-        .order_by(Outbox.id.desc())
-        .limit(OWN_LOOKBACK_ROWS * 10)
-    )
-    looked = 0
-    for raw, recipients in rows:
-        if sender not in recipients:
-            continue
-        looked += 1
+    rows = turn.session.scalars(_RECENT_TO, {"address": sender.lower(), "since": since})
+    for raw in rows:
         msg = email.message_from_bytes(raw, policy=default)
         body = msg.get_body(("plain",))
         ours = _lines(body.get_content() if body is not None else "")
         if len(ours) >= OWN_TEXT_MIN_LINES and len(ours & wrote) >= OWN_TEXT_SHARE * len(ours):
             return "its text is a mail mailflow sent to this address"
-        if looked >= OWN_LOOKBACK_ROWS:
-            break
     return None

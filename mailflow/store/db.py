@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -58,6 +60,10 @@ class Database:
         return self._sessions()
 
     def upgrade(self, revision: str = "head") -> None:
+        # Alembic (with Mako) costs ~12 MB a process: a worker that does not migrate
+        # (database.auto_migrate = false) never imports it.
+        from alembic import command
+
         command.upgrade(alembic_config(self.url), revision)
 
     def dispose(self) -> None:
@@ -65,6 +71,8 @@ class Database:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

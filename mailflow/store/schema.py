@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -298,6 +298,24 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None]
     # Who holds the lease (next_attempt_at) while sending: "<hostname>:<pid>" (store/locks.py).
     claimed_by: Mapped[str | None] = mapped_column(String(255))
+
+    # One row per recipient, so the loop limits find what an address got without reading
+    # every mail of the day (dispatch/limits.py); written with the row, deleted with it.
+    addressees: WriteOnlyMapped[OutboxRecipient] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class OutboxRecipient(Base):
+    """An envelope recipient of an outbox row, indexed by address (`outbox.recipients` is JSON)."""
+
+    __tablename__ = "outbox_recipients"
+    __table_args__ = (Index("ix_outbox_recipients_address", "address", "outbox_id"),)
+
+    outbox_id: Mapped[int] = mapped_column(
+        ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
 
 
 class Suppressed(Base):

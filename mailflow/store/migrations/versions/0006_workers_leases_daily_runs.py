@@ -1,7 +1,7 @@
 """workers: outbox lease owner, one daily run per kind and day
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 import sqlalchemy as sa

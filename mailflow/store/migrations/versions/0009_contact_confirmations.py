@@ -1,15 +1,15 @@
 """contact confirmations: a library's withdrawal, acceptance or decline without its token waits
 for the contact to confirm it by mail
 
-Revision ID: 0011
-Revises: 0004
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """workers: one heartbeat row per running `mailflow run` process (mailflow status, /healthz)
 
-Revision ID: 0009
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

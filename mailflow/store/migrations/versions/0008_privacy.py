@@ -1,14 +1,14 @@
 """privacy: consent to the public list, and when a library's personal data was erased
 
-Revision ID: 0010
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
