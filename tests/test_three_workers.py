@@ -154,10 +154,12 @@ class Cluster:
     def _kill_loop(self) -> None:
         # Random moments, and moments that matter: the poller once at least (not last: its
         # failover is checked), and a worker while it holds claims (mid-batch, mid-send).
-        plan = ["poller"] + ["claims"] * 3 + ["random"] * (KILLS - 4)
-        self.random.shuffle(plan)
-        if plan[-1] == "poller":
-            plan[0], plan[-1] = plan[-1], plan[0]
+        # The inbox first: messages are claimed only while mail is still coming in.
+        rest = ["poller", "outbox"] + ["random"] * (KILLS - 3)
+        self.random.shuffle(rest)
+        if rest[-1] == "poller":
+            rest[0], rest[-1] = rest[-1], rest[0]
+        plan = ["inbox", *rest]
         try:
             for how in plan:
                 if self._stop.wait(self.random.uniform(1.5, 4.0)):
@@ -171,17 +173,19 @@ class Cluster:
         if how == "poller":
             victim = self._wait_for(lambda w: w.polling, DEADLINE)
             assert victim is not None, "no worker polls the mailbox"
-        elif how == "claims":
-            victim = self._wait_for(lambda w: self._holds_claims(w.pid), 10)
+        elif how in ("inbox", "outbox"):
+            side = 0 if how == "inbox" else 1
+            victim = self._wait_for(lambda w: self._claims(w.pid)[side] > 0, 15)
         if victim is None:
             with self.lock:
                 victim = self.random.choice(self.workers)
         with self.lock:
             self.workers.remove(victim)
         was_polling = victim.polling
-        holding = self._claims_of(victim.pid)
+        inbox, outbox = self._claims(victim.pid)
         victim.kill()
-        self.kills.append(("the IMAP poller" if was_polling else "a worker") + holding)
+        who = "the IMAP poller" if was_polling else "a worker"
+        self.kills.append(f"{who} holding {inbox} inbox and {outbox} outbox claims")
         if was_polling:
             # Failover: another (running) worker takes the mailbox before the victim returns.
             heir = self._wait_for(lambda w: w.polling, 60)
@@ -206,11 +210,8 @@ class Cluster:
             time.sleep(0.05)
         return None
 
-    def _holds_claims(self, pid: int) -> bool:
-        return not self._claims_of(pid).endswith(" 0 inbox and 0 outbox claims")
-
-    def _claims_of(self, pid: int) -> str:
-        """What the worker holds as it dies (read just before the kill: it may change)."""
+    def _claims(self, pid: int) -> tuple[int, int]:
+        """The inbox and outbox rows the worker has claimed (read just before a kill)."""
         mine = f"%:{pid}"
         with self.db.unit_of_work() as s:
             inbox = s.scalar(
@@ -223,7 +224,7 @@ class Cluster:
                 .select_from(Outbox)
                 .where(Outbox.status == "pending", Outbox.claimed_by.like(mine))
             )
-        return f" holding {inbox} inbox and {outbox} outbox claims"
+        return int(inbox or 0), int(outbox or 0)
 
     def finish_killing(self) -> None:
         self._killer.join(timeout=DEADLINE)
@@ -520,10 +521,17 @@ def check(run: Run) -> None:
         # -- every message stored once, processed once ---------------------------------------
         rows = list(s.scalars(select(InboxMessage)))
         assert len(rows) == run.messages
-        assert Counter(r.status for r in rows) == {"done": run.messages}
+        # A message whose attempts the kills used up is quarantined with its reason (the issue
+        # allows it; it is never lost, nor left waiting). Reported, so a rise shows.
+        quarantined = [(r.id, r.attempts, r.error) for r in rows if r.status == "quarantined"]
+        print(f"quarantined: {quarantined}")
+        assert {r.status for r in rows} <= {"done", "quarantined"}
+        assert all(error for _id, _attempts, error in quarantined)
+        assert len(quarantined) <= len(cluster.kills)
+        done = {r.id for r in rows if r.status == "done"}
         assert len({r.message_id for r in rows}) == run.messages
         facts = Counter(s.scalars(select(MessageFacts.inbox_id)))
-        assert set(facts) == {r.id for r in rows} and set(facts.values()) == {1}
+        assert done <= set(facts) and set(facts.values()) == {1}
         assert list(s.scalars(select(DeadLetter.reason))) == []
         n_applications = 2 * PAIRS + EXTRA_APPLICATIONS
         assert s.scalar(select(func.count()).select_from(Library)) == n_applications
