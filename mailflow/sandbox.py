@@ -96,6 +96,12 @@ class ParseWorker:
         self._answers: Connection | None = None
         self.restarts = 0  # children killed or lost, for reports and tests
 
+    def start(self) -> None:
+        """Have a child ready (started if none runs). Called before claiming, so a slow start
+        never eats into the leases of claimed rows; TransientError if it cannot start."""
+        with self._lock:
+            self._ready()
+
     def parse(
         self,
         chunks: Iterator[Sequence[tuple[int, bytes]]],

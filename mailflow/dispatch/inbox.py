@@ -141,6 +141,7 @@ def process_pending(
         report.quarantined += 1
         quarantined(Turn(session, wf, now, Cause("message", inbox_id=row.id)), row)
 
+    parser.start()  # before any claim: a slow start must not run out the leases
     while True:
         claims, n_quarantined = claim_inbox(
             db, clock.now(), me, lease=lease, max_bytes=p.batch_bytes, max_rows=p.batch_size,
