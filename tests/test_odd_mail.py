@@ -350,6 +350,27 @@ def test_applications_without_a_from_address_go_to_a_person(world: World) -> Non
     assert len(world.sink.received) == 3
 
 
+def test_an_application_from_an_address_longer_than_smtp_allows_goes_to_a_person(
+    world: World,
+) -> None:
+    # Found by bench/hostile.py on PostgreSQL: comments nested inside the address made a
+    # 400-character address; keeping it as a contact (varchar 320) dead-lettered the mail.
+    local = "(" * 40 + "maria" + ")" * 40 + "x" * 300
+    raw = raw_mail(
+        sender=f"Maria <{local}@biblioteca.example.es>".encode(),
+        message_id=b"<longfrom@client.example>", body=APPLICATION_EN.encode(),
+    )  # fmt: skip
+    assert world.send(raw, "bounces@biblioteca.example.es") == {}
+    world.run()
+
+    assert [r.status for r in world.rows(InboxMessage)] == ["done"]
+    assert world.rows(Library) == []
+    (facts,) = world.facts()
+    assert facts.outcome_code == "needs-person" and facts.from_address == ""
+    assert "too-long:from-address" in facts.data["defects"]
+    assert len(world.sent_to(STAFF)) == 1 and len(world.sink.received) == 1
+
+
 def test_a_300_kb_word_without_spaces_is_read_in_linear_time(world: World) -> None:
     # Found by bench/hostile.py: language detection stripped addresses with `\S+@\S+`, which
     # backtracks quadratically over a long word without an @ (minutes, holding the GIL and,

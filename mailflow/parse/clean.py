@@ -28,6 +28,8 @@ MAX_HEADERS = 500
 # Characters of one address header (To, Cc, From, Reply-To) parsed: the stdlib address parser
 # takes ~20 us per character; 16 kB is some 400 addresses.
 MAX_ADDRESS_HEADER = 16 * 1024
+# RFC 5321 4.5.3.1.3: a reverse or forward path, brackets included, in octets.
+MAX_PATH = 256
 # Characters of a text (body, attachment) kept and read by the form, intent and reply regexes.
 # An application form is a few kB; the rest is kept in the inbox's raw bytes.
 MAX_TEXT = 256 * 1024

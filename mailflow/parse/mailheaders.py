@@ -10,6 +10,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from mailflow.parse.charsets import decode_header_value, unescape_surrogates
 from mailflow.parse.clean import (
     MAX_ADDRESS_HEADER,
+    MAX_PATH,
     MAX_COMMENT_DEPTH,
     comment_depth,
     flatten_comments,
@@ -75,6 +76,13 @@ def address_list(
     return tuple(dict.fromkeys(good))
 
 
+def deliverable_length(addr: str) -> bool:
+    """Whether an address fits SMTP's path limit (RFC 5321 4.5.3.1.3: 256 octets with its
+    brackets): a longer one can be neither answered nor kept as a contact. (The 64-octet local
+    part limit is not enforced: real mail servers accept longer ones.)"""
+    return len(addr.encode()) <= MAX_PATH - 2
+
+
 def sender(raw: str | None, hint: str | None, defects: list[str]) -> Address:
     """The first usable From address, or Address("", whatever name text there was)."""
     if raw is None:
@@ -85,6 +93,9 @@ def sender(raw: str | None, hint: str | None, defects: list[str]) -> Address:
         defects.append("truncated:from")
     for addr, name in addresses(raw, hint, defects, "from"):
         if "@" in addr and " " not in addr:
+            if not deliverable_length(addr):
+                defects.append("too-long:from-address")
+                continue
             return Address(addr, " ".join(name.split()))
     defects.append("malformed-header:from")
     if "(" in raw and comment_depth(raw) > MAX_COMMENT_DEPTH:
