@@ -10,8 +10,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from mailflow.parse.charsets import decode_header_value, unescape_surrogates
 from mailflow.parse.clean import (
     MAX_ADDRESS_HEADER,
-    MAX_PATH,
     MAX_COMMENT_DEPTH,
+    MAX_PATH,
     comment_depth,
     flatten_comments,
 )
