@@ -23,11 +23,11 @@ from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import referenced, reply_ref, subject_record
 from mailflow.dispatch.letters import EPOCH
 from mailflow.dispatch.program import COORDINATOR, MENTOR
+from mailflow.dispatch.reading import authenticated, read_facts
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Record, Turn, load_record, machine_of
 from mailflow.engine.definition import Command
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
-from mailflow.parse.authn import authenticated_by
 from mailflow.parse.clean import reusable_id
 from mailflow.parse.intents import split_pair
 from mailflow.parse.tokens import member_tag, parse_ref
@@ -141,18 +141,6 @@ def _answered_staff_mail(turn: Turn, facts: Facts) -> Outbox | None:
     return sent if sent is not None and address in (sent.recipients or []) else None
 
 
-def authenticated(turn: Turn, facts: Facts) -> str | None:
-    """How the command's mail is authenticated for its sender (see parse/authn.py), or None."""
-    row = turn.session.get(InboxMessage, turn.cause.inbox_id) if turn.cause.inbox_id else None
-    if row is None:
-        return None
-    program = turn.program
-    return authenticated_by(
-        row.raw, facts.from_.address, dnsfunc=program.dnsfunc,
-        trusted_authserv_ids=program.trusted_authserv_ids,
-    )  # fmt: skip
-
-
 def ask_to_confirm(turn: Turn, facts: Facts) -> Outcome:
     """Do nothing yet: ask the staff address itself (never the sender as written, never a
     Reply-To) whether it sent this command, and tell coordinators once per sender per day."""
@@ -219,8 +207,6 @@ def confirm(turn: Turn, facts: Facts, command: Command, argument: str, target: o
     ):
         if item.data.get("sender") == pending.address:
             attention.resolve(turn, item, f"confirmed by {pending.address}")
-    from mailflow.dispatch.inbox import read_facts  # inbox imports this module
-
     original = turn.session.get(InboxMessage, pending.inbox_id)
     assert original is not None
     facts_then = read_facts(turn, original.raw)

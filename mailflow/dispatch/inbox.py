@@ -34,11 +34,12 @@ from mailflow.dispatch import attention, commands, failures, letters, libraries,
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import Match, Unmatched, correlate
 from mailflow.dispatch.program import Workflow
+from mailflow.dispatch.reading import parse_options
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, machine_of
 from mailflow.errors import TransientError
 from mailflow.log import DISPATCH, hide_addresses
 from mailflow.outbox.render import blank_form
-from mailflow.parse import Facts, parse_message
+from mailflow.parse import Facts
 from mailflow.sandbox import ParseFailed, ParseWorker, Result, shared_worker
 from mailflow.store.db import Database
 from mailflow.store.inbox_claims import (
@@ -163,18 +164,6 @@ def process_pending(
                     db, row_id, me, clock.now(), result.reason, p.max_attempts, tell_staff
                 )
         _dispatch(db, clock, wf, results, me, report)
-
-
-def parse_options(wf: Workflow, now: datetime) -> dict[str, Any]:
-    """parse_message's arguments for this program (plain values: they go to another process)."""
-    program = wf.program
-    return {
-        "program_address": program.program_address,
-        "secret": program.verify_keys(now),
-        "staff": tuple(m.address for m in program.team),
-        "commands": {verb: tuple(words) for verb, words in wf.rules.command_words().items()},
-        "text_verbs": tuple(wf.rules.text_verbs()),
-    }
 
 
 def _parse(
@@ -324,11 +313,6 @@ def handle_message(turn: Turn, row: InboxMessage, facts: Facts) -> tuple[str, Ou
     row.status, row.processed_at = outcome.inbox_status, turn.now
     row.error = outcome.text if outcome.code is Outcomes.QUARANTINED else None
     return facts.kind, outcome
-
-
-def read_facts(turn: Turn, raw: bytes) -> Facts:
-    """One stored message read as the program reads it (a confirmed command is read again)."""
-    return parse_message(raw, **parse_options(turn.wf, turn.now))
 
 
 def unreadable(facts: Facts) -> bool:

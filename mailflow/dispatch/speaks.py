@@ -15,6 +15,7 @@ from datetime import timedelta
 from mailflow.dispatch import attention, letters
 from mailflow.dispatch.apply import apply_event, view
 from mailflow.dispatch.correlate import Match, reply_ref
+from mailflow.dispatch.reading import authenticated
 from mailflow.dispatch.turn import Outcome, Outcomes, Turn, load_record, machine_of
 from mailflow.engine import actions as fx
 from mailflow.engine.events import Event
@@ -61,8 +62,6 @@ def needs_confirmation(turn: Turn, facts: Facts, match: Match) -> bool:
     answers = [e for e in decision.effects if isinstance(e, fx.Record) and e.kind in ANSWERS]
     if not decision.matched or not (decision.changed or answers):
         return False  # nothing to protect: it goes on as usual (a report, a person)
-    from mailflow.dispatch.commands import authenticated  # commands imports much of dispatch
-
     return authenticated(turn, facts) is None
 
 
