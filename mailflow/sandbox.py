@@ -108,19 +108,17 @@ class ParseWorker:
         options: Mapping[str, Any],
         budget_seconds: float,
         on_result: Callable[[int, Result], None],
-        keep_alive: Callable[[], None] = lambda: None,
     ) -> None:
         """Parse every chunk; `on_result(id, facts or ParseFailed)` once per message, in order.
 
         A chunk is sent whole, so the caller bounds it (bytes, count). Each message has
-        `budget_seconds` from the moment the child could start on it. `keep_alive` is called
-        about once a second while waiting (the caller renews its claim there).
+        `budget_seconds` from the moment the child could start on it.
         """
         with self._lock:
             for chunk in chunks:
                 pending = list(chunk)
                 while pending:
-                    pending = self._run(pending, options, budget_seconds, on_result, keep_alive)
+                    pending = self._run(pending, options, budget_seconds, on_result)
 
     def _run(
         self,
@@ -128,7 +126,6 @@ class ParseWorker:
         options: Mapping[str, Any],
         budget: float,
         on_result: Callable[[int, Result], None],
-        keep_alive: Callable[[], None],
     ) -> list[tuple[int, bytes]]:
         """Send items; return those still to parse if the child had to be replaced."""
         requests, conn = self._ready()
@@ -142,7 +139,7 @@ class ParseWorker:
             started = time.monotonic()
             failure: str | None = None
             try:
-                if self._wait(conn, started + budget, keep_alive):
+                if conn.poll(max(0.0, started + budget - time.monotonic())):
                     got_id, result = conn.recv()
                     assert got_id == item_id, "the parser answered out of order"
                     on_result(item_id, result)
@@ -158,17 +155,6 @@ class ParseWorker:
             on_result(item_id, ParseFailed(failure))
             return items[n + 1 :]
         return []
-
-    @staticmethod
-    def _wait(conn: Connection, deadline: float, keep_alive: Callable[[], None]) -> bool:
-        """True once an answer is there; False at the deadline."""
-        while True:
-            left = deadline - time.monotonic()
-            if conn.poll(max(0.0, min(left, 1.0))):
-                return True
-            if left <= 1.0:
-                return False
-            keep_alive()
 
     def _ready(self) -> tuple[Connection, Connection]:
         if self._proc is not None and self._proc.poll() is None:

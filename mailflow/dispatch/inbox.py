@@ -18,7 +18,6 @@ handling raises is dead-lettered. Either way the queue moves on.
 
 from __future__ import annotations
 
-import time
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
@@ -41,6 +40,7 @@ from mailflow.log import DISPATCH, hide_addresses
 from mailflow.outbox.render import blank_form
 from mailflow.parse import Facts
 from mailflow.sandbox import ParseFailed, ParseWorker, Result, shared_worker
+from mailflow.store.claims import Renewing
 from mailflow.store.db import Database
 from mailflow.store.inbox_claims import (
     InboxClaim,
@@ -179,25 +179,21 @@ def _parse(
     """Facts (or why not) for each claimed row; raw bytes are read a chunk at a time."""
     results: dict[int, Result] = {}
     waiting = [c.id for c in claims]
-    renewed = time.monotonic()
 
     def chunks() -> Iterator[list[tuple[int, bytes]]]:
         for group in _by_bytes(claims, CHUNK_BYTES, CHUNK_ROWS):
             raws = load_raws(db, [c.id for c in group])
             yield [(c.id, raws.pop(c.id)) for c in group if c.id in raws]
 
-    def keep_alive() -> None:
-        nonlocal renewed
-        if time.monotonic() - renewed > p.lease_seconds / 3:  # still working: keep the claim
-            renew(db, waiting, me, clock.now() + lease)
-            renewed = time.monotonic()
-
     def on_result(row_id: int, result: Result) -> None:
         results[row_id] = result
         waiting.remove(row_id)
-        keep_alive()
 
-    parser.parse(chunks(), options, p.parse_seconds, on_result, keep_alive)
+    def keep_claims() -> None:  # the rows still waiting for the parser keep their lease
+        renew(db, list(waiting), me, clock.now() + lease)
+
+    with Renewing(keep_claims, every=p.lease_seconds / 3):
+        parser.parse(chunks(), options, p.parse_seconds, on_result)
     return results
 
 

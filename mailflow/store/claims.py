@@ -1,5 +1,6 @@
-"""One claim runner for every queue table: the inbox, the timers and the outbox.
+"""Claims on the queue tables: the timers' runner, the outbox's claim, and lease renewal.
 
+(The inbox has its own claim, store/inbox_claims.py: an attempt committed before any work.)
 A claim takes ready rows oldest first. On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several
 workers each take their own rows; SQLite serialises writers (BEGIN IMMEDIATE) so one claim
 never overlaps another. `run_claimed` handles each claimed row in its own savepoint inside the
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
@@ -30,8 +31,6 @@ from mailflow.clock import Clock
 from mailflow.log import DISPATCH
 from mailflow.store.db import Database
 from mailflow.store.locks import is_contention
-
-Row = TypeVar("Row")
 
 
 def for_this_worker(query: Select[Any], limit: int, is_sqlite: bool) -> Select[Any]:
@@ -63,12 +62,8 @@ def run_claimed(
     handle: Callable[[Session, Any, datetime], None],
     fail: Callable[[Session, Any, datetime, Exception], None],
     batch_size: int = 200,
-    before: Callable[[Any], None] | None = None,
 ) -> ClaimCounts:
-    """Every ready row, a batch per transaction, each row in its own savepoint.
-
-    `before(row)` runs outside the row's savepoint (an attempt counter that a failure keeps).
-    """
+    """Every ready row, a batch per transaction, each row in its own savepoint."""
     counts = ClaimCounts()
     passes_deferred = 0
     while True:
@@ -77,8 +72,6 @@ def run_claimed(
         with db.unit_of_work() as session:
             rows = claim(session, ready(now), batch_size, db.is_sqlite)
             for row in rows:
-                if before is not None:
-                    before(row)
                 try:
                     with session.begin_nested():
                         handle(session, row, now)
