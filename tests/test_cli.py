@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-import mailflow.dispatch.inbox
+import mailflow.dispatch.route
 from mailflow.app import Services
 from mailflow.cli import main
 from mailflow.parse import tokens
@@ -95,14 +95,14 @@ def test_messages_and_deadletters_list_and_replay(
     with services.db.unit_of_work() as s:
         for raw in (application(1), mail(subject="boom", sender="x@lib.example")):
             store(s, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
-    real = mailflow.dispatch.inbox.act
+    real = mailflow.dispatch.route.act
 
     def failing(turn, facts):  # noqa: ANN001, ANN202 - fault injection for one message
         if facts.subject == "boom":
             raise RuntimeError("simulated handling crash")
         return real(turn, facts)
 
-    monkeypatch.setattr(mailflow.dispatch.inbox, "act", failing)
+    monkeypatch.setattr(mailflow.dispatch.route, "act", failing)
     report = runtime.process()
     assert (report.done, report.dead) == (1, 1)
 
@@ -116,7 +116,7 @@ def test_messages_and_deadletters_list_and_replay(
     by_status = {json.loads(line)["status"] for line in messages.output.splitlines()}
     assert by_status == {"done", "dead"}
 
-    monkeypatch.setattr(mailflow.dispatch.inbox, "act", real)  # the bug is fixed
+    monkeypatch.setattr(mailflow.dispatch.route, "act", real)  # the bug is fixed
     replayed = runner.invoke(main, ["deadletters", "replay", str(letter["id"])])
     assert replayed.exit_code == 0, replayed.output
     assert "done 1" in replayed.output

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
-import mailflow.dispatch.inbox
+import mailflow.dispatch.route
 from mailflow.admin.status import format_status, snapshot
 from mailflow.admin.web import health
 from mailflow.app import build
@@ -56,14 +56,14 @@ def test_status_after_a_run_with_mail_a_dead_letter_and_mail_waiting_to_go_out(
         program.deliver(application(n))
     program.deliver(mail(sender="x@lib.example", subject="boom"))
     program.sink.fail_rcpt("maria3@biblioteca.example.es", 451, times=5)
-    real = mailflow.dispatch.inbox.act
+    real = mailflow.dispatch.route.act
 
     def failing(turn, facts):  # noqa: ANN001, ANN202 - fault injection for one message
         if facts.subject == "boom":
             raise RuntimeError("simulated handling crash")
         return real(turn, facts)
 
-    monkeypatch.setattr(mailflow.dispatch.inbox, "act", failing)
+    monkeypatch.setattr(mailflow.dispatch.route, "act", failing)
     report = program.step()
     assert (report.processed.done, report.processed.dead) == (3, 1)
     assert report.sent is not None and report.sent.retried == 1

@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 
 from mailflow.app import Services, build
 from mailflow.dispatch import apply as apply_stage
-from mailflow.dispatch import inbox as inbox_stage
 from mailflow.dispatch import letters, libraries
+from mailflow.dispatch import route as route_stage
 from mailflow.dispatch.digest import send_digest
 from mailflow.dispatch.inbox import process_pending
 from mailflow.store.schema import (
@@ -177,13 +177,13 @@ def test_a_stranger_writing_twice_at_once_is_told_once(
     for n in range(2):
         p.send(mail(sender=stranger, subject=f"hello {n}", body="What are your opening hours?"))
     other = second_worker(p)
-    meet_at(monkeypatch, inbox_stage, "not_understood")  # neither has answered yet
+    meet_at(monkeypatch, route_stage, "not_understood")  # neither has answered yet
 
     process_in_two_workers(p, other)
 
     assert dead_letters(p) == []
     answers = select(Outbox).where(
-        Outbox.template == inbox_stage.NOT_UNDERSTOOD_TEMPLATE, Outbox.thread_key.contains(stranger)
+        Outbox.template == route_stage.NOT_UNDERSTOOD_TEMPLATE, Outbox.thread_key.contains(stranger)
     )
     assert count(p, answers) == 1
     with p.services.db.unit_of_work() as s:
