@@ -165,6 +165,10 @@ def test_healthz_and_metrics_of_a_running_worker_over_http_and_its_log_lines_are
             client.sendmail("maria2@biblioteca.example.es", [PROGRAM], application(2))
         done = ("mailflow_messages_processed_total", (("outcome", "done"),))
         _wait("two messages processed", lambda: _metrics(web).get(done) == 2, proc)
+        # The drainer sends right after processing; a scrape reads the tables before the
+        # process counters, so wait for the table to say so too.
+        sent = ("mailflow_outbox_messages", (("status", "sent"),))
+        _wait("two acknowledgements sent", lambda: _metrics(web).get(sent) == 2, proc)
 
         code, body = _get(f"http://127.0.0.1:{web}/healthz")
         assert (code, json.loads(body)) == (200, {"status": "ok"})
