@@ -1,0 +1,341 @@
+"""What a bounce says in prose: is it one, whom did it fail, and is the failure for good.
+
+Used beside the structured fields of dsn.py, for the many reports that have none (qmail, Exim,
+Exchange, webmail providers, Japanese carriers, Chinese providers, list managers) and for
+reports whose fields name no readable mailbox (X.400, pipes, local names).
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from mailflow.parse.charsets import decode_bytes, decode_header_value
+from mailflow.parse.dsn import STATUS, clean_address, report_parts
+from mailflow.parse.htmltext import html_to_text
+from mailflow.parse.mailheaders import safe_getaddresses
+from mailflow.parse.message import parse_bytes
+
+_TEXT_LIMIT = 64 * 1024  # per part: a report's own text is short; the rest is the original
+_MAX_CANDIDATES = 50
+
+DAEMON_LOCALPARTS = frozenset(
+    {
+        "mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon",
+        "mdaemon", "mail.delivery", "mail-delivery", "mailer", "gwia", "smtp-gateway",
+    }
+)  # fmt: skip
+_DAEMON_NAMES = re.compile(
+    r"mail delivery (subsystem|system|service)|mailer.?daemon|delivery status notification"
+    r"|internet mail delivery|mail administrator|courier mail server|l-soft list server",
+    re.I,
+)
+BOUNCE_SUBJECT = re.compile(
+    r"undeliver|returned mail|returning message|mail delivery fail|delivery status notif"
+    r"|delivery (status )?fail|delivery failure|failure notice|non.?deliver|could not be delivered"
+    r"|delivery (has )?failed|delayed mail|message .{0,80}delayed|warning: could not send"
+    r"|mail system error|mail failure|delivery notification|permanent delivery failure"
+    r"|undelivered|message status - undeliverable|notice: mail delivery status"
+    r"|unzustellbar|nicht zustellbar|non remis|no se puede entregar|non recapitat|onbestelbaar"
+    r"|não entregue|nao entregue|niedostarczon|недостав|не доставлен"
+    r"|系统退信|退信|投递失败|发送失败|未送达|無法傳遞|退件|配信エラー|配送エラー|送信エラー"
+    r"|メール配信|エラーメール"
+    r"|message .{0,120} rejected|was rejected|\brejected\b.{0,40}mailing.?list",
+    re.I,
+)
+_REPLY_SUBJECT = re.compile(
+    r"^\s*(re|aw|sv|vs|wg|fw|fwd|tr|rif|odp|antw|r|ynt|回复|回覆|答复|转发|轉寄)\s*[:：]", re.I
+)
+# Opening phrases of machine-written failure reports (matched on unquoted lines, lower case).
+BODY_PHRASES = re.compile(
+    r"this is the mail system at host|i'm sorry to have to inform you that your message"
+    r"|this message was created automatically by mail delivery software"
+    r"|a message that you sent (could not be|has not yet been) delivered"
+    r"|this is the qmail-send program|i'm afraid i wasn't able to deliver"
+    r"|(sorry, )?we were unable to deliver your message|unable to deliver message to the following"
+    r"|the following addresses had (permanent fatal|transient non-fatal) errors"
+    r"|transcript of session follows|delivery has failed to these recipients"
+    r"|your message did not reach some or all of the intended recipients"
+    r"|the following recipient\(s\) cannot be reached"
+    r"|your message to \S+ couldn.t be delivered|your message wasn.t delivered to"
+    r"|delivery to the following recipients? failed|there was a (temporary )?problem delivering"
+    r"|could not be delivered to the following|was not delivered to:|undeliverable to the following"
+    r"|did not receive the attached message|permanent fatal delivery errors"
+    r"|your message cannot be delivered to the following|delivery status notification"
+    r"|message (was )?not delivered to recipient|the following message could not be delivered"
+    r"|your message could not be delivered|(message|mail) delivery (failed|failure)"
+    r"|delivery to the following recipients has been abandoned"
+    r"|this report relates to a message you sent|running the courier mail server"
+    r"|konnte nicht zugestellt werden|n.a pas pu (être|etre) remis|no se pudo entregar"
+    r"|n[ãa]o (p[ôo]de ser|foi poss[íi]vel) entreg|non (è|e') stat[oa] (possibile )?recapitat"
+    r"|kon niet worden (bezorgd|afgeleverd)|nie (można|mozna) dostarczyć|nie został dostarczony"
+    r"|не удалось доставить|не может быть доставлено|не доставлено"
+    r"|配信できませんでした|送信できませんでした|配送できませんでした|届けることができません"
+    r"|退信|退回|无法送达|無法送達|无法投递|無法投遞|没能成功发送|未能成功发送|发送失败|投递失败"
+    r"|無法傳遞|退件"
+    r"|(mailing[- ]?list|list)\W.{0,80}\brejected|has been rejected and was not distributed"
+    r"|not authorized to send mail to the|you do not have permission to post",
+    re.I,
+)
+# Challenge-response and whitelist systems ask the sender to prove to be a person: the mail is
+# held, not refused. Not a bounce (they are auto-replies: autoreply.py).
+CHALLENGE = re.compile(
+    r"boxbe|guest list|spam ?arrest|mailblocks|choicemail|spamblocker|sentinel|bluebottle"
+    r"|approved senders|list of approved|whitelist|white list|allow ?list"
+    r"|verify (that )?you are (a )?(person|human)|verify your (e-?mail|address)|please verify"
+    r"|confirm your (e-?mail|address)|awaits moderator approval|held (until|for) (the )?moderat"
+    r"|is being held until|challenge",
+    re.I,
+)
+# The returned original starts here in text-only bounces; what follows is not the report.
+ORIGINAL_FOLLOWS = re.compile(
+    r"^[ \t]*(-{2,}|={2,}|_{2,})[^\n]*(message|original|copy|headers|原始邮件|原邮件|元のメール)[^\n]*$"
+    r"|^[ \t]*original message (headers|follows)[^\n]*$"
+    r"|^[ \t]*-{2,} ?below this line",
+    re.I | re.M,
+)
+# Where an address in the text is not the failed one (a header quoted back, an id, a link).
+_SKIP_LINE = re.compile(
+    r"^\s*(from|sender|reply-to|return-path|message-id|message-id|x-[\w-]+|received|"
+    r"references|in-reply-to|date|subject)\s*:",
+    re.I,
+)
+# An address anywhere in prose; starts only at a token start so a long word is scanned once.
+ADDRESS_IN_TEXT = re.compile(
+    r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]++@[\w-]++(?:\.[\w-]++)++"
+)
+_ID_BEFORE = re.compile(r"message[- _]?id|msgid|queue[- _]?id", re.I)
+_ALIAS = (
+    # Postfix: <final> (expanded from <original>)
+    re.compile(r"<([^<>\s]+@[^<>\s]+)>\s*\(expanded from <([^<>\s]+@[^<>\s]+)>\)", re.I),
+    # Exim: final, then "(generated from original)" or "generated by original"
+    re.compile(
+        r"^[ \t]+(\S+@\S+)[ \t]*\n[ \t]+\(?generated (?:from|by) (\S+@[^\s)]+)", re.I | re.M
+    ),
+)
+_NOT_RECIPIENT_LOCAL = re.compile(
+    r"^(postmaster|mailer-daemon|mailer_daemon|abuse|root|noreply|no-reply|bounces?)$|-bounces?$"
+)
+# An SMTP reply code ("550 ", "421-", "554:"), not a piece of a number, date or phone number.
+_SMTP_REPLY = re.compile(r"(?<![\w.+/:-])([45])[0-5]\d(?=[ :-]|$)(?![ -]\d{2,}[^.\d])", re.M)
+
+# Diagnostics, read when no status code decides (lower-cased text).
+_WARNING = re.compile(
+    r"warning (message )?only|will be retried|still being retried|will retry|will keep trying"
+    r"|not yet been delivered|delivery attempts will continue|temporary problem delivering"
+    r"|message not delivered yet|gmail will retry|delayed mail|delivery delayed",
+    re.I,
+)
+_PERMANENT_WHY = re.compile(
+    r"user unknown|unknown user|no such (user|recipient|mailbox|address|domain|person)"
+    r"|(user|recipient|address|mailbox|account) (was )?not found|not found at|address not found"
+    r"|does ?n[o']t exist|does not exist|doesn't have a [\w.-]+ account|unknown recipient"
+    r"|invalid (recipient|mailbox|address|user)|mailbox (is )?unavailable|mailbox not found"
+    r"|no mailbox|account (is |has been )?(disabled|deactivated|closed|deleted)|no longer (valid|active|exists)"
+    r"|not listed in|could ?n[o']t be found|could not be found|wasn.t found|unknown or illegal alias"
+    r"|host (or domain name )?not found|domain (name )?not found|couldn.t find any host|unrouteable"
+    r"|non-existent host|name service error|recipient address rejected|relay access denied"
+    r"|not authori[sz]ed to send|permission to post|not (from )?a (list )?member|not allowed to post"
+    r"|introuvable|nicht gefunden|unbekannt|no se encontr|inexistente|sconosciuto|onbekend"
+    r"|не существует|нет такого|не найден|invalid mailbox"
+    r"|用户不存在|用戶不存在|地址不存在|邮箱不存在|郵箱不存在|账户不存在|帳戶不存在|域名不存在|收件人不存在"
+    r"|宛先不明|存在しません|ユーザ不明|見つかりません|アカウント.{0,10}無効",
+    re.I,
+)
+_TEMPORARY_WHY = re.compile(
+    r"mailbox (is )?full|over ?quota|quota (exceeded|exceed)|exceeded (storage|quota)"
+    r"|insufficient (storage|system storage)|storage (full|exceeded)|grey ?list|gray ?list"
+    r"|try again later|please try again|temporar|timed? ?out|connection (refused|reset|dropped)"
+    r"|deferred|rate limit|too many (connections|messages)|postfach (ist )?voll|boîte pleine"
+    r"|buz[oó]n lleno|caixa (postal )?cheia|casella piena|переполнен"
+    r"|空间已满|空間已滿|容量已满|邮箱已满|郵箱已滿|已满|超时|超時|稍后重试"
+    r"|容量.{0,6}(いっぱい|超過|オーバー)|いっぱい|一時的",
+    re.I,
+)
+_PERMANENT_SAID = re.compile(
+    r"permanent (error|failure)|fatal (delivery )?error|i've given up|failed permanently"
+    r"|permanent fatal|has been rejected",
+    re.I,
+)
+
+
+def header_text(msg: Message, name: str) -> str:
+    value = msg.get(name)
+    return decode_header_value(str(value)) if value is not None else ""
+
+
+def sender(msg: Message) -> tuple[str, str]:
+    """(display name, lower-case address) of From."""
+    name, address = next(iter(safe_getaddresses([header_text(msg, "from")])), ("", ""))
+    return name or "", (address or "").lower()
+
+
+def _part_text(part: Message) -> str:
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
+    label = part.get_content_charset()
+    text = decode_bytes(data[:_TEXT_LIMIT], label)
+    return html_to_text(text) if part.get_content_subtype() == "html" else text
+
+
+def report_text(msg: Message) -> str:
+    """The report's own prose: its text parts (HTML only where no plain text), never the
+    returned original, cut where a text-only report starts quoting the original."""
+    plain: list[str] = []
+    html: list[str] = []
+    for part in report_parts(msg):
+        ctype = part.get_content_type()
+        if ctype == "text/plain" or (part is msg and part.get_content_maintype() == "text"):
+            (html if ctype == "text/html" else plain).append(_part_text(part))
+        elif ctype == "text/html":
+            html.append(_part_text(part))
+    text = "\n".join(plain) if any(t.strip() for t in plain) else "\n".join(html)
+    cut = ORIGINAL_FOLLOWS.search(text)
+    return text[: cut.start()] if cut else text
+
+
+def unquoted(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+
+
+def looks_like_bounce(msg: Message, text: str) -> bool:
+    """From a mail system, by who sent it, its subject, its headers and its opening words."""
+    if msg.get("x-failed-recipients") is not None or msg.get("x-ms-exchange-message-is-ndr"):
+        return True
+    name, address = sender(msg)
+    local = address.split("@", 1)[0]
+    subject = header_text(msg, "subject")
+    bounce_subject = bool(BOUNCE_SUBJECT.search(subject))
+    reply = bool(_REPLY_SUBJECT.match(subject))
+    phrase = not reply and bool(BODY_PHRASES.search(unquoted(text)[:20_000]))
+    if local in DAEMON_LOCALPARTS or _DAEMON_NAMES.search(name):
+        return bounce_subject or phrase or not reply
+    return_path = msg.get("return-path")
+    null_sender = return_path is not None and str(return_path).strip() in ("<>", "")
+    machine = local in ("postmaster", "") or null_sender or msg.get("auto-submitted") is not None
+    if bounce_subject and (machine or phrase):
+        return True
+    # No known sender or subject: the opening words of a report, in a mail nobody replied to.
+    return phrase and not reply and (machine or not subject)
+
+
+def is_challenge(msg: Message, text: str) -> bool:
+    """A challenge-response or whitelist notice (the mail is held, not refused)."""
+    if any(msg.get(h) is not None for h in ("x-boxbe-challenge", "x-challenge", "x-boxbe-id")):
+        return True
+    name, address = sender(msg)
+    head = f"{name} {address} {header_text(msg, 'subject')}"
+    return bool(CHALLENGE.search(head) or CHALLENGE.search(text[:3000]))
+
+
+def _own_addresses(msg: Message) -> set[str]:
+    """Addresses a report names that are not recipients: its own sender and receiver."""
+    own: set[str] = set()
+    for header in ("from", "to", "cc", "reply-to", "return-path", "sender", "delivered-to"):
+        for _, a in safe_getaddresses([header_text(msg, header)]):
+            if a:
+                own.add(a.lower())
+    return own
+
+
+def original_message(msg: Message) -> Message | None:
+    """The returned original (attached message or headers), parsed; None when not returned."""
+    for part in report_parts(msg):
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "message/global", "text/rfc822-headers",
+                     "message/global-headers"):  # fmt: skip
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                return payload[0]
+            data = part.get_payload(decode=True)
+            return parse_bytes(data[:_TEXT_LIMIT]) if isinstance(data, bytes) else None
+    return None
+
+
+def original_recipients(msg: Message, text_body: str = "") -> list[str]:
+    """To and Cc of the returned original, attached or quoted after the report's text."""
+    original = original_message(msg)
+    if original is None and text_body:
+        cut = ORIGINAL_FOLLOWS.search(text_body)
+        if cut:
+            quoted = text_body[cut.end() :].lstrip("\r\n")
+            original = parse_bytes(quoted[:_TEXT_LIMIT].encode("utf-8", "replace"))
+    if original is None:
+        return []
+    values = [header_text(original, h) for h in ("to", "cc")]
+    found = [a.lower() for _, a in safe_getaddresses(values) if a and "@" in a]
+    return list(dict.fromkeys(found))
+
+
+def original_senders(msg: Message) -> set[str]:
+    original = original_message(msg)
+    if original is None:
+        return set()
+    values = [header_text(original, h) for h in ("from", "sender", "reply-to", "return-path")]
+    return {a.lower() for _, a in safe_getaddresses(values) if a}
+
+
+def text_recipients(msg: Message, text: str) -> list[str]:
+    """Failed addresses named in the report's prose, originals of aliases first.
+
+    Every address in the text except the report's own parties, the returned mail's sender and
+    quoted header lines; where the report expanded an alias, the alias it was expanded from.
+    """
+    own = _own_addresses(msg) | original_senders(msg)
+    aliased: dict[str, str] = {}
+    for pattern in _ALIAS:
+        for m in pattern.finditer(text):
+            final, original = clean_address(m.group(1)), clean_address(m.group(2))
+            if original:
+                aliased[final or m.group(1).lower()] = original
+    found: list[str] = []
+    for line in text.splitlines():
+        if _SKIP_LINE.match(line):
+            continue
+        for m in ADDRESS_IN_TEXT.finditer(line[:2000]):
+            start = m.start()
+            before = line[max(0, start - 40) : start].lower()
+            if before.endswith(("http://", "https:/", "www.", "/")) or _ID_BEFORE.search(before):
+                continue  # a link, or a Message-ID quoted back ("Original message ID: <..>")
+            address = clean_address(m.group(0).rstrip(".").strip("'\""))
+            if not address or address in own:
+                continue
+            if _NOT_RECIPIENT_LOCAL.search(address.split("@", 1)[0]):
+                continue
+            found.append(aliased.get(address, address))
+            if len(found) > _MAX_CANDIDATES:
+                break
+    originals = set(aliased.values())
+    # An alias target named on its own (in a diagnostic) is the same failure as its alias.
+    result = [a for a in dict.fromkeys(found) if a not in aliased or a in originals]
+    return result
+
+
+def status_permanence(text: str) -> bool | None:
+    """True for a 5xx / 5.x.x in the text, False for only 4xx / 4.x.x, None without codes."""
+    classes = {m.group(1) for m in STATUS.finditer(text)}
+    classes |= {m.group(1) for m in _SMTP_REPLY.finditer(text)}
+    if "5" in classes:
+        return True
+    return False if "4" in classes else None
+
+
+def diagnostic_permanence(text: str) -> bool | None:
+    """From the words: a warning or a passing condition is temporary, a missing address or
+    domain is permanent; the reporter's own "permanent error" counts last."""
+    if _WARNING.search(text):
+        return False
+    if _PERMANENT_WHY.search(text):
+        return True
+    if _TEMPORARY_WHY.search(text):
+        return False
+    if _PERMANENT_SAID.search(text):
+        return True
+    return None
+
+
+def permanence(text: str) -> bool | None:
+    """The status code decides; else the diagnostic."""
+    stated = status_permanence(text)
+    return stated if stated is not None else diagnostic_permanence(text)
