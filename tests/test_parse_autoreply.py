@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from mailflow.parse.autoreply import detect_auto_reply, return_date
 from mailflow.parse.message import decode
+from mailflow.parse.pipeline import parse_message
 
 DATA = Path(__file__).parent / "data"
 
@@ -42,10 +44,27 @@ def test_netease_gbk_body_is_decoded() -> None:
     assert "我将于12月3日回来" in msg.text
 
 
-@pytest.mark.parametrize("name", ["not_auto_list_post.eml", "not_auto_human_reply.eml"])
-def test_not_auto_replies(name: str) -> None:
-    msg = decode((DATA / "autoreplies" / name).read_bytes())
-    assert detect_auto_reply(msg) == (False, None)
+EXPECTED = json.loads((DATA / "autoreplies" / "expected.json").read_text(encoding="utf-8"))
+
+
+def test_every_golden_has_an_expectation() -> None:
+    assert {p.name for p in (DATA / "autoreplies").glob("*.eml")} == set(EXPECTED)
+    assert len(EXPECTED) >= 60 and not all(e["auto"] for e in EXPECTED.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_golden_auto_reply_or_not(name: str) -> None:
+    """tests/data/autoreplies/expected.json: headers, subjects in many languages, senders."""
+    auto, until = detect_auto_reply(decode((DATA / "autoreplies" / name).read_bytes()))
+    assert auto is EXPECTED[name]["auto"]
+    if not auto:
+        assert until is None
+
+
+def test_a_bounce_carrying_auto_submitted_is_a_bounce() -> None:
+    raw = (DATA / "bounces" / "bounce_with_auto_submitted.eml").read_bytes()
+    facts = parse_message(raw, program_address="sisters@program.example", secret=None)
+    assert facts.kind == "bounce" and facts.auto_reply is False
 
 
 @pytest.mark.parametrize("folder", ["mime"])
@@ -74,7 +93,16 @@ def _mail(subject: str, headers: str = "", body: str = "Thanks.") -> bytes:
         ("Hello", "Precedence: junk\n", True),
         ("Hello", "Precedence: auto_reply\n", True),
         ("Hello", "Precedence: list\nList-Id: <l.example.org>\n", False),
-        ("Hello", "X-Auto-Response-Suppress: All\n", False),
+        ("Hello", "X-Auto-Response-Suppress: All\n", True),  # Exchange's own notices
+        ("Re: Hello", "X-Auto-Response-Suppress: All\n", False),  # a person's Outlook answer
+        ("Hello", "X-Auto-Response-Suppress: None\n", False),
+        ("Hello", "Auto-Submitted: auto-forwarded\n", False),  # a person's mail, carried on
+        ("Hello", "Auto-Submitted: auto-notified\n", True),
+        ("Hello", "X-Zimbra-AutoReply: true\n", True),
+        ("Hello", "X-Autoreply: no\n", False),
+        ("Hello", "Precedence: list\n", True),  # no list header: a robot's mass mailing
+        ("Hello", "Precedence: list\nList-Post: <mailto:l@l.example.org>\n", False),
+        ("Hello", "X-Precedence: bulk\n", True),
         ("Out of Office: Hello", "X-Auto-Response-Suppress: All\n", True),
         ("自动答复: 姐妹图书馆", "", True),
         ("[自动回复] 姐妹图书馆", "", True),
