@@ -83,9 +83,9 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
         if value not in ("no", "auto-forwarded", ""):
             return True
     for name, value in msg.headers:
-        if _AUTO_HEADER_NAME.match(name) and name != "x-auto-response-suppress":
-            if _header_flag(value):
-                return True
+        suppress = name == "x-auto-response-suppress"  # read below: it asks, it does not tell
+        if _AUTO_HEADER_NAME.match(name) and not suppress and _header_flag(value):
+            return True
     subject = msg.subject
     # Exchange puts X-Auto-Response-Suppress on what it generates (out-of-office replies,
     # receipts, notices) so that other robots do not answer them, and so do ticket systems. Some
