@@ -24,6 +24,7 @@ from mailflow.parse.facts import Bounce
 from mailflow.parse.mailheaders import safe_getaddresses
 from mailflow.parse.message import parse_bytes
 
+_FLUFL_MAX_BYTES = 256 * 1024
 # A Message-ID quoted in a report's text ("Message-ID: <...>", Exchange's "Original message ID").
 _QUOTED_ID = re.compile(r"message[- _]?id\s*[:=]?\s*<([^<>\s]+@[^<>\s]+)>", re.I)
 # Addresses and host names (a dotted name with a letter: not a status code like 5.7.1).
@@ -145,8 +146,15 @@ def _named_addresses(msg: Message, text: str) -> list[str]:
     return found
 
 
+def _size(msg: Message) -> int:
+    return sum(len(p) for part in dsn.report_parts(msg) if isinstance(p := part.get_payload(), str))
+
+
 def _flufl(msg: Message) -> tuple[list[str], bool | None]:
-    """flufl.bounce's verdict: (addresses, permanent)."""
+    """flufl.bounce's verdict: (addresses, permanent). Its detectors read every body line
+    many times over: not on a mail larger than any report (a returned attachment)."""
+    if _size(msg) > _FLUFL_MAX_BYTES:
+        return [], None
     try:
         temp_raw, perm_raw = all_failures(msg)
     except Exception:  # a detector choking on odd mail must not lose the message
