@@ -84,11 +84,12 @@ def _detect(msg: Message, text: str) -> Bounce | None:
         return None  # every recipient delivered, relayed or expanded
     if failed:
         return _from_blocks(msg, text, failed)
-    if report and str(msg.get_param("report-type", "") or "").lower() != "delivery-status":
+    report_type = str(msg.get_param("report-type", "") or "").lower() if report else ""
+    if report and "delivery-status" not in report_type:
         return None  # a read receipt (MDN) or an abuse report (ARF): no delivery failure
-    if not (looks or (report and any(
-        p.get_content_type() in dsn.STATUS_TYPES for p in dsn.report_parts(msg)
-    ))):  # fmt: skip
+    # A delivery-status report is a failure report even when its status part is missing or
+    # names nobody (truncated, or fields only for the message).
+    if not (looks or report):
         return None
     if bouncetext.is_challenge(msg, text):
         return None

@@ -81,12 +81,19 @@ BODY_PHRASES = re.compile(
 )
 # Challenge-response and whitelist systems ask the sender to prove to be a person: the mail is
 # held, not refused. Not a bounce (they are auto-replies: autoreply.py).
-CHALLENGE = re.compile(
-    r"boxbe|guest list|spam ?arrest|mailblocks|choicemail|spamblocker|sentinel|bluebottle"
-    r"|approved senders|list of approved|whitelist|white list|allow ?list"
-    r"|verify (that )?you are (a )?(person|human)|verify your (e-?mail|address)|please verify"
-    r"|confirm your (e-?mail|address)|awaits moderator approval|held (until|for) (the )?moderat"
-    r"|is being held until|challenge",
+CHALLENGE_HEAD = re.compile(  # sender and subject
+    r"boxbe|guest list|spam ?arrest|mailblocks|choicemail|spamblocker|bluebottle"
+    r"|approved senders|whitelist|white list|allow ?list|verify your (e-?mail|address)"
+    r"|please verify|confirm your (e-?mail|address)|challenge|moderator approval"
+    r"|held for moderation",
+    re.I,
+)
+CHALLENGE_BODY = re.compile(  # the notice's first lines: a bounce's advice may say "verify"
+    r"boxbe|guest list|spam ?arrest|approved senders|list of approved"
+    r"|(verify|prove|confirm) (that )?you are (a )?(real )?(person|human)"
+    r"|awaits moderator approval|is being held until|held for moderation"
+    r"|not (on|in) (the recipient's|my) (whitelist|white list|allow ?list)"
+    r"|added to (my|the) (whitelist|white list|allow ?list|approved)",
     re.I,
 )
 # The returned original starts here in text-only bounces; what follows is not the report.
@@ -236,7 +243,10 @@ def is_challenge(msg: Message, text: str) -> bool:
         return True
     name, address = sender(msg)
     head = f"{name} {address} {header_text(msg, 'subject')}"
-    return bool(CHALLENGE.search(head) or CHALLENGE.search(text[:3000]))
+    if not (CHALLENGE_HEAD.search(head) or CHALLENGE_BODY.search(text[:3000])):
+        return False
+    # A mail system's failure report that happens to say "whitelist" is still a failure.
+    return not BODY_PHRASES.search(unquoted(text)[:20_000])
 
 
 def _own_addresses(msg: Message) -> set[str]:
