@@ -88,7 +88,8 @@ def test_clear_bounce_without_recipients() -> None:
         b"Date: Mon, 30 Nov 2026 10:00:00 +0000\n\n"
         b"Sorry, we were unable to deliver your message.\n"
     )
-    assert detect_bounce(raw) == Bounce((), None)
+    # No code, no reason, no warning: the reporter gave up, which is taken as permanent.
+    assert detect_bounce(raw) == Bounce((), True)
 
 
 def test_person_quoting_bounce_text_is_not_a_bounce() -> None:

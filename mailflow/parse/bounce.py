@@ -101,6 +101,10 @@ def _detect(msg: Message, text: str) -> Bounce | None:
             permanent = flufl_permanent
     if not addresses:
         addresses = bouncetext.original_recipients(msg, _whole_text(msg))
+    if permanent is None:
+        # A failure report with no code and no reason: the reporter gave up (a delay or a
+        # passing condition says so, and was read above).
+        permanent = True
     return Bounce(tuple(sorted(set(addresses))), permanent)
 
 
@@ -113,6 +117,8 @@ def _from_blocks(msg: Message, text: str, failed: list[dsn.Recipient]) -> Bounce
         said = _block_permanence(r)
         if said is None:
             said = bouncetext.permanence(context)
+        if said is None:
+            said = True  # failed, with no code and no reason: the reporter gave up
         if r.address is None:
             unread.append(said)
         else:

@@ -115,6 +115,9 @@ _SKIP_LINE = re.compile(
 ADDRESS_IN_TEXT = re.compile(
     r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]++@[\w-]++(?:\.[\w-]++)++"
 )
+_HELP_BEFORE = re.compile(
+    r"contact|assistance|help ?desk|support|questions|administrator|send mail to|write to", re.I
+)
 _ID_BEFORE = re.compile(r"message[- _]?id|msgid|queue[- _]?id", re.I)
 _ALIAS = (
     # Postfix: <final> (expanded from <original>)
@@ -226,8 +229,10 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     bounce_subject = bool(BOUNCE_SUBJECT.search(subject))
     reply = bool(_REPLY_SUBJECT.match(subject))
     phrase = not reply and bool(BODY_PHRASES.search(unquoted(text)[:20_000]))
-    if local in DAEMON_LOCALPARTS or _DAEMON_NAMES.search(name):
+    if local in DAEMON_LOCALPARTS:
         return bounce_subject or phrase or not reply
+    if _DAEMON_NAMES.search(name) and (bounce_subject or phrase):
+        return True
     return_path = msg.get("return-path")
     null_sender = return_path is not None and str(return_path).strip() in ("<>", "")
     machine = local in ("postmaster", "") or null_sender or msg.get("auto-submitted") is not None
@@ -318,6 +323,8 @@ def text_recipients(msg: Message, text: str) -> list[str]:
             before = line[max(0, start - 40) : start].lower()
             if before.endswith(("http://", "https:/", "www.", "/")) or _ID_BEFORE.search(before):
                 continue  # a link, or a Message-ID quoted back ("Original message ID: <..>")
+            if _HELP_BEFORE.search(before):
+                continue  # "for assistance, contact helpdesk@..."
             address = clean_address(m.group(0).rstrip(".").strip("'\""))
             if not address or address in own:
                 continue

@@ -35,15 +35,14 @@ _SUCCESS = ("delivered", "relayed", "expanded")
 def clean_address(value: str) -> str | None:
     """A lower-case mailbox from a report's address field, or None (X.400, pipes, local names).
 
-    Drops the address type ("rfc822;", "utf-8;"), angle brackets, quotes and an RFC 5321
+    Drops the address type ("rfc822;", "utf-8;"), angle brackets and an RFC 5321
     source route ("<@relay:user@host>").
     """
     value = value.strip()
     if ";" in value:
-        kind, _, rest = value.partition(";")
-        if kind.strip().lower() not in ("rfc822", "utf-8", "utf8", "smtp", "system", "local", ""):
-            return None  # x400, x-unknown: no mailbox to read
-        value = rest
+        # Any type ("rfc822", "utf-8", "unknown", "system"): an X.400 O/R name or a pipe does
+        # not read as a mailbox below, whatever type it was given.
+        value = value.partition(";")[2]
     value = value.strip().strip("<>").strip()
     value = _SOURCE_ROUTE.sub("", value).strip().strip("<>").rstrip(".").lower()
     return value if _MAILBOX.fullmatch(value) else None
