@@ -32,7 +32,7 @@ _OOF_SUBJECT = re.compile(
     r"|auto[\s-]?re(ply|sponse)|auto:|autosvar|automatisk svar|automaattinen vastaus"
     r"|out[\s-]+of[\s-]+(the[\s-]+)?office|ooo\b|on (vacation|holiday|leave)\b|annual leave"
     r"|away from (the |my )?(office|desk)|away:|vacation (auto|reply|response|notice|message)"
-    r"|holiday (auto|reply|notice)"
+    r"|holiday (auto|reply|notice)|(i am|i'm|i’m) (currently )?(out|away|on (vacation|holiday|leave))"
     # Spanish, Portuguese
     r"|respuesta (autom[aá]tica|de ausencia)|fuera de (la )?oficina|ausente\b|(estoy )?de vacaciones"
     r"|resposta autom[aá]tica|aus[eê]ncia|fora do escrit[oó]rio|de f[ée]rias"
