@@ -56,6 +56,22 @@ _OOF_SUBJECT = re.compile(
     r")",
     re.I,
 )
+# Lotus Notes and others name the person first ("Jane Doe is out of the office."), so these
+# count anywhere in the subject.
+_OOF_ANYWHERE = re.compile(
+    r"\b(is|am) (currently )?out of (the )?office\b|\bist au(ss|ß)er haus\b"
+    r"|\best absente? du bureau\b|\bn.est pas au bureau\b|non al computer",
+    re.I,
+)
+# Other headers by which responders and robots mark what they send: qmail's autoresponder,
+# FirstClass, cron, responders naming themselves in X-Mailer.
+_MACHINE_HEADERS = {
+    "delivered-to": re.compile(r"^\s*autoresponder\s*$", re.I),
+    "x-fc-machinegenerated": re.compile(r"^\s*true", re.I),
+    "x-post-messageclass": re.compile(r"autorespon", re.I),
+    "x-cron-env": re.compile(r"."),
+    "x-mailer": re.compile(r"auto-?respon|auto-?reply|vacation", re.I),
+}
 # Opening words by which an automatic reply says what it is (the first lines of the text only:
 # a person may mention auto-replies further down).
 _AUTO_BODY = re.compile(
@@ -83,6 +99,8 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
         if value not in ("no", "auto-forwarded", ""):
             return True
     for name, value in msg.headers:
+        if name in _MACHINE_HEADERS and _MACHINE_HEADERS[name].search(value):
+            return True
         suppress = name == "x-auto-response-suppress"  # read below: it asks, it does not tell
         if _AUTO_HEADER_NAME.match(name) and not suppress and _header_flag(value):
             return True
@@ -102,7 +120,7 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
     sender = f"{msg.from_.name} {msg.from_.address}"
     if _CHALLENGE_SENDER.search(sender) or _CHALLENGE_SUBJECT.search(subject):
         return True  # challenge-response systems answer every new sender
-    oof_subject = bool(_OOF_SUBJECT.search(subject))
+    oof_subject = bool(_OOF_SUBJECT.search(subject) or _OOF_ANYWHERE.search(subject))
     # Exchange's inbox-rule markers, and Chinese webmail (QQ, 163) with no marker header at all:
     # the out-of-office subject decides.
     if oof_subject:

@@ -42,8 +42,12 @@ BOUNCE_SUBJECT = re.compile(
     r"|não entregue|nao entregue|niedostarczon|недостав|не доставлен"
     r"|系统退信|退信|投递失败|发送失败|未送达|無法傳遞|退件|配信エラー|配送エラー|送信エラー"
     r"|メール配信|エラーメール"
-    r"|message .{0,120} rejected|was rejected|\brejected\b.{0,40}mailing.?list",
+    r"|message .{0,120} rejected|was rejected|\brejected\b.{0,40}mailing.?list|^rejected mail",
     re.I,
+)
+# List managers' own addresses: their refusals of a post are bounces of it.
+_LIST_MANAGER = re.compile(
+    r"^(majordomo|listserv|mailman|sympa|ecartis|listproc|lyris)$|-(owner|admin|request|bounces)$"
 )
 _REPLY_SUBJECT = re.compile(
     r"^\s*(re|aw|sv|vs|wg|fw|fwd|tr|rif|odp|antw|r|ynt|回复|回覆|答复|转发|轉寄)\s*[:：]", re.I
@@ -68,6 +72,8 @@ BODY_PHRASES = re.compile(
     r"|your message could not be delivered|(message|mail) delivery (failed|failure)"
     r"|delivery to the following recipients has been abandoned"
     r"|this report relates to a message you sent|running the courier mail server"
+    r"|this is the mailer-daemon|message was undeliverable|an error has occurred while attempting"
+    r"|nondelivery report was generated|the following mail was not delivered"
     r"|konnte nicht zugestellt werden|n.a pas pu (être|etre) remis|no se pudo entregar"
     r"|n[ãa]o (p[ôo]de ser|foi poss[íi]vel) entreg|non (è|e') stat[oa] (possibile )?recapitat"
     r"|kon niet worden (bezorgd|afgeleverd)|nie (można|mozna) dostarczyć|nie został dostarczony"
@@ -76,6 +82,7 @@ BODY_PHRASES = re.compile(
     r"|退信|退回|无法送达|無法送達|无法投递|無法投遞|没能成功发送|未能成功发送|发送失败|投递失败"
     r"|無法傳遞|退件"
     r"|(mailing[- ]?list|list)\W.{0,80}\brejected|has been rejected and was not distributed"
+    r"|rejected by the (mailing[- ]?)?list"
     r"|not authorized to send mail to the|you do not have permission to post",
     re.I,
 )
@@ -102,12 +109,15 @@ ORIGINAL_FOLLOWS = re.compile(
     r"|^[ \t]*original message (headers|follows)[^\n]*$"
     r"|^[ \t]*-{2,} ?below this line"
     # An inline original's header block with no separator line before it.
-    r"|^(return-path|received|dkim-signature):[ \t]",
+    r"|^(return-path|received|dkim-signature):[ \t]"
+    r"|^[ \t]*(below is a copy of|start of original message|original message follows"
+    r"|the original message headers|returned message follows|headers of the original message"
+    r"|message header follows|undelivered message follows)",
     re.I | re.M,
 )
 # Where an address in the text is not the failed one (a header quoted back, an id, a link).
 _SKIP_LINE = re.compile(
-    r"^\s*(from|sender|reply-to|return-path|message-id|message-id|x-[\w-]+|received|"
+    r"^\s*(from|sender|reply-to|return-path|message-id|x-[\w-]+|received|mail from|envelope-from|"
     r"references|in-reply-to|date|subject)\s*:",
     re.I,
 )
@@ -235,7 +245,12 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         return True
     return_path = msg.get("return-path")
     null_sender = return_path is not None and str(return_path).strip() in ("<>", "")
-    machine = local in ("postmaster", "") or null_sender or msg.get("auto-submitted") is not None
+    machine = (
+        local in ("postmaster", "")
+        or null_sender
+        or msg.get("auto-submitted") is not None
+        or bool(_LIST_MANAGER.search(local))
+    )
     if bounce_subject and (machine or phrase):
         return True
     # No known sender or subject: the opening words of a report, in a mail nobody replied to.
