@@ -21,12 +21,13 @@ _TEXT_TOTAL = 256 * 1024
 _DIAGNOSTIC_LIMIT = 20_000
 _MAX_CANDIDATES = 50
 
+# Addresses only a mail system sends from; and ones mail systems use among other senders.
 DAEMON_LOCALPARTS = frozenset(
-    {
-        "mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon",
-        "mdaemon", "mail.delivery", "mail-delivery", "mailer", "gwia", "smtp-gateway",
-    }
-)  # fmt: skip
+    {"mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "maildaemon"}
+)
+_SYSTEM_LOCALPARTS = frozenset(
+    {"mdaemon", "mail.delivery", "mail-delivery", "mailer", "gwia", "smtp-gateway", "mailadmin"}
+)
 _DAEMON_NAMES = re.compile(
     r"mail delivery (subsystem|system|service)|mailer.?daemon|delivery status notification"
     r"|internet mail delivery|mail administrator|courier mail server|l-soft list server",
@@ -241,7 +242,7 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     phrase = not reply and bool(BODY_PHRASES.search(unquoted(text)[:20_000]))
     if local in DAEMON_LOCALPARTS:
         return bounce_subject or phrase or not reply
-    if _DAEMON_NAMES.search(name) and (bounce_subject or phrase):
+    if (local in _SYSTEM_LOCALPARTS or _DAEMON_NAMES.search(name)) and (bounce_subject or phrase):
         return True
     return_path = msg.get("return-path")
     null_sender = return_path is not None and str(return_path).strip() in ("<>", "")
