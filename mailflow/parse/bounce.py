@@ -83,7 +83,8 @@ def _detect(msg: Message, text: str) -> Bounce | None:
     if blocks and not failed and msg.get("x-failed-recipients") is None:
         return None  # every recipient delivered, relayed or expanded
     if failed:
-        return _from_blocks(msg, text, failed)
+        delivered = {r.address for r in blocks if r.address and not r.failed}
+        return _from_blocks(msg, text, failed, delivered)
     report_type = str(msg.get_param("report-type", "") or "").lower() if report else ""
     if report and "delivery-status" not in report_type:
         return None  # a read receipt (MDN) or an abuse report (ARF): no delivery failure
@@ -108,10 +109,12 @@ def _detect(msg: Message, text: str) -> Bounce | None:
     return Bounce(tuple(sorted(set(addresses))), permanent)
 
 
-def _from_blocks(msg: Message, text: str, failed: list[dsn.Recipient]) -> Bounce:
+def _from_blocks(
+    msg: Message, text: str, failed: list[dsn.Recipient], delivered: set[str]
+) -> Bounce:
     permanent: set[str] = set()
     temporary: set[str] = set()
-    unread: list[bool | None] = []
+    unread: list[bool] = []
     context = text + "\n" + "\n".join(r.diagnostic for r in failed)
     for r in failed:
         said = _block_permanence(r)
@@ -125,15 +128,15 @@ def _from_blocks(msg: Message, text: str, failed: list[dsn.Recipient]) -> Bounce
             (temporary if said is False else permanent).add(r.address)
     if unread:
         # Fields that name no mailbox: the addresses the text names, else the returned To.
-        named = _named_addresses(msg, context) or bouncetext.original_recipients(msg)
-        named = [a for a in named if a not in permanent | temporary]
+        known = permanent | temporary | delivered
+        named = [a for a in _named_addresses(msg, context) if a not in known]
+        named = named or [a for a in bouncetext.original_recipients(msg) if a not in known]
         (permanent if any(s is not False for s in unread) else temporary).update(named)
     if permanent:
         return Bounce(tuple(sorted(permanent)), True)
     if temporary:
         return Bounce(tuple(sorted(temporary)), False)
-    flags = [s for s in unread if s is not None]
-    return Bounce((), any(flags) if flags else None)
+    return Bounce((), any(s is not False for s in unread))
 
 
 def _named_addresses(msg: Message, text: str) -> list[str]:

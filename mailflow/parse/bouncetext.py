@@ -46,6 +46,17 @@ BOUNCE_SUBJECT = re.compile(
     r"|message .{0,120} rejected|was rejected|\brejected\b.{0,40}mailing.?list|^rejected mail",
     re.I,
 )
+# Receipts: the mail arrived (or was read, or relayed to a system that sends no reports).
+_SUCCESS_SUBJECT = re.compile(
+    r"successful|\((success|relay|relayed|delivered)\)|^\s*(delivered|read|gelesen|lu)\s*:"
+    r"|delivery receipt|return receipt|read receipt",
+    re.I,
+)
+_FAILURE_WORDS = re.compile(
+    r"could ?n[o']t be delivered|undeliver|not (been )?delivered|unable to deliver|failed"
+    r"|rejected|permanent error|fatal error",
+    re.I,
+)
 # List managers' own addresses: their refusals of a post are bounces of it.
 _LIST_MANAGER = re.compile(
     r"^(majordomo|listserv|mailman|sympa|ecartis|listproc|lyris)$|-(owner|admin|request|bounces)$"
@@ -240,6 +251,8 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     bounce_subject = bool(BOUNCE_SUBJECT.search(subject))
     reply = bool(_REPLY_SUBJECT.match(subject))
     phrase = not reply and bool(BODY_PHRASES.search(unquoted(text)[:20_000]))
+    if _SUCCESS_SUBJECT.search(subject) and not _FAILURE_WORDS.search(text[:20_000]):
+        return False  # a delivery or read receipt, from a mail system too
     if local in DAEMON_LOCALPARTS:
         return bounce_subject or phrase or not reply
     if (local in _SYSTEM_LOCALPARTS or _DAEMON_NAMES.search(name)) and (bounce_subject or phrase):
