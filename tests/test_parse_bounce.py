@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailflow.parse.bounce import detect_bounce
+from mailflow.parse.bouncetext import permanence
 from mailflow.parse.facts import Bounce
 from mailflow.parse.message import parse_bytes
 
@@ -155,3 +156,33 @@ def test_an_address_named_spam_is_no_spam_verdict() -> None:
     found = detect_bounce(raw)
     assert found is not None and found.recipients == ("spam@antivirus-lib.example.org",)
     assert found.statuses == ("5.1.1",) and not found.spam_verdict
+
+
+@pytest.mark.parametrize(
+    ("text", "permanent"),
+    [
+        ("550 5.1.1 <a@b.example>: Recipient address rejected: User unknown", True),
+        ("552 5.2.2 Mailbox full", True),  # the code decides, not the words
+        ("452 4.2.2 Mailbox full", False),
+        ("Sorry, I couldn't find any host named x.example. (#5.1.2)", True),
+        ("Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)", False),
+        ("554: delivery error: dd This user doesn't have an account", True),
+        ("Recipient address rejected: Greylisted, please try again in 300 seconds", False),
+        ("The recipient's mailbox is full and can't accept messages now.", False),
+        ("This is a permanent error. Mailbox is full / Blocks limit exceeded", False),
+        ("User tanaka (tanaka@x.example) not listed in Domino Directory", True),
+        ("Host or domain name not found. Name service error for name=x.example", True),
+        ("connect to mx.x.example[192.0.2.1]:25: Connection timed out", False),
+        ("# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #", False),
+        ("退信原因：收件人邮箱地址不存在", True),
+        ("退信原因：收件人邮箱空间已满，请稍后重试。", False),
+        ("理由： 宛先のメールアドレスが存在しません", True),
+        ("原因: メールボックスの容量がいっぱいです。", False),
+        ("Local mailbox kniga@mail.example.ru is unavailable: user not found", True),
+        ("This is a permanent error; I've given up.", True),
+        ("Sent: 11/24/2026 9:58 AM, call 555-1234 or port 465 at 192.0.2.45", None),
+        ("Your message could not be delivered.", None),
+    ],
+)
+def test_permanence_from_codes_then_words(text: str, permanent: bool | None) -> None:
+    assert permanence(text) is permanent

@@ -134,8 +134,11 @@ _SKIP_LINE = re.compile(
     re.I,
 )
 # An address anywhere in prose; starts only at a token start so a long word is scanned once.
+# Latin letters only: Japanese and Chinese reports write words right against the address
+# ("发送到li@qq.com的邮件", "foo@example.jpに配信できませんでした").
+_LOCAL_CHAR = r"[A-Za-z0-9\u00c0-\u024f.!#$%&'*+/=?^`{|}~_-]"
 ADDRESS_IN_TEXT = re.compile(
-    r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]++@[\w-]++(?:\.[\w-]++)++"
+    rf"(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}++@[A-Za-z0-9\u00c0-\u024f-]++(?:\.[A-Za-z0-9\u00c0-\u024f-]++)++"
 )
 _HELP_BEFORE = re.compile(
     r"contact|assistance|help ?desk|support|questions|administrator|send mail to|write to", re.I
@@ -179,14 +182,20 @@ _PERMANENT_WHY = re.compile(
     r"|宛先不明|存在しません|ユーザ不明|見つかりません|アカウント.{0,10}無効",
     re.I,
 )
-_TEMPORARY_WHY = re.compile(
+# A full mailbox, a quota, greylisting, "try again later": the address exists, it may work later.
+_PASSING_WHY = re.compile(
     r"mailbox (is )?full|over ?quota|quota (exceeded|exceed)|exceeded (storage|quota)"
     r"|insufficient (storage|system storage)|storage (full|exceeded)|grey ?list|gray ?list"
-    r"|try again later|please try again|temporar|timed? ?out|connection (refused|reset|dropped)"
-    r"|deferred|rate limit|too many (connections|messages)|postfach (ist )?voll|boîte pleine"
+    r"|try again later|please try again|temporar|postfach (ist )?voll|boîte pleine"
     r"|buz[oó]n lleno|caixa (postal )?cheia|casella piena|переполнен"
-    r"|空间已满|空間已滿|容量已满|邮箱已满|郵箱已滿|已满|超时|超時|稍后重试"
+    r"|空间已满|空間已滿|容量已满|邮箱已满|郵箱已滿|已满|稍后重试"
     r"|容量.{0,6}(いっぱい|超過|オーバー)|いっぱい|一時的",
+    re.I,
+)
+# The way there failed (a timeout, a refused connection): weaker than a missing address.
+_TEMPORARY_WHY = re.compile(
+    r"timed? ?out|connection (refused|reset|dropped|lost)|deferred|rate limit"
+    r"|too many (connections|messages)|超时|超時|タイムアウト",
     re.I,
 )
 _PERMANENT_SAID = re.compile(
@@ -378,9 +387,10 @@ def status_permanence(text: str) -> bool | None:
 
 
 def diagnostic_permanence(text: str) -> bool | None:
-    """From the words: a warning or a passing condition is temporary, a missing address or
-    domain is permanent; the reporter's own "permanent error" counts last."""
-    if _WARNING.search(text):
+    """From the words: a warning or a passing condition (full, quota, greylisted) is
+    temporary; then a missing address or domain is permanent; then a failed connection is
+    temporary; the reporter's own "permanent error" counts last."""
+    if _WARNING.search(text) or _PASSING_WHY.search(text):
         return False
     if _PERMANENT_WHY.search(text):
         return True
