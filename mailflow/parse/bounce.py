@@ -48,7 +48,11 @@ def detect_bounce(msg: Message | bytes) -> Bounce | None:
     """
     if isinstance(msg, bytes | bytearray):
         msg = parse_bytes(bytes(msg))
-    text = bouncetext.report_text(msg)
+    # Most mail shows no sign of a report in its headers: only a JSON body is then looked at.
+    quick = bouncetext.may_be_bounce(msg) or any(
+        p.get_content_type() in dsn.STATUS_TYPES for p in dsn.report_parts(msg)
+    )
+    text = bouncetext.report_text(msg) if quick else bouncetext.json_body(msg)
     note = bouncejson.notification(text)
     if note is not None:
         if not note.bounced:
@@ -59,6 +63,8 @@ def detect_bounce(msg: Message | bytes) -> Bounce | None:
             message_ids=note.message_ids,
             statuses=note.statuses,
         )
+    if not quick:
+        return None
     found = _detect(msg, text)
     return _with_references(found, msg, text) if found is not None else None
 

@@ -250,6 +250,39 @@ def unquoted(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
 
 
+def may_be_bounce(msg: Message) -> bool:
+    """What looks_like_bounce needs before any body is read: false for most mail, which then
+    costs no decoding here. Exact: looks_like_bounce is false whenever this is."""
+    if msg.get("x-failed-recipients") is not None or msg.get("x-ms-exchange-message-is-ndr"):
+        return True
+    name, address = sender(msg)
+    local = address.split("@", 1)[0]
+    subject = header_text(msg, "subject")
+    return_path = msg.get("return-path")
+    return bool(
+        local in DAEMON_LOCALPARTS
+        or local in _SYSTEM_LOCALPARTS
+        or local in ("postmaster", "")
+        or _DAEMON_NAMES.search(name)
+        or _LIST_MANAGER.search(local)
+        or BOUNCE_SUBJECT.search(subject)
+        or not subject
+        or (return_path is not None and str(return_path).strip() in ("<>", ""))
+        or msg.get("auto-submitted") is not None
+    )
+
+
+def json_body(msg: Message) -> str:
+    """The first text part when it holds a JSON document (a service's notification), else ""."""
+    for part in report_parts(msg):
+        if part.get_content_type() in ("text/plain", "application/json"):
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes) and data.lstrip()[:1] in (b"{", b"["):
+                return decode_bytes(data[: 512 * 1024], part.get_content_charset())
+            return ""
+    return ""
+
+
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """From a mail system, by who sent it, its subject, its headers and its opening words."""
     if msg.get("x-failed-recipients") is not None or msg.get("x-ms-exchange-message-is-ndr"):
