@@ -91,8 +91,8 @@ BODY_PHRASES = re.compile(
     r"|kon niet worden (bezorgd|afgeleverd)|nie (można|mozna) dostarczyć|nie został dostarczony"
     r"|не удалось доставить|не может быть доставлено|не доставлено"
     r"|配信できませんでした|送信できませんでした|配送できませんでした|届けることができません"
-    r"|退信|退回|无法送达|無法送達|无法投递|無法投遞|没能成功发送|未能成功发送|发送失败|投递失败"
-    r"|無法傳遞|退件"
+    r"|退信|邮件被退回|郵件被退回|无法送达|無法送達|无法投递|無法投遞|没能成功发送|未能成功发送|邮件发送失败|投递失败"
+    r"|無法傳遞"
     r"|(mailing[- ]?list|list)\W.{0,80}\brejected|has been rejected and was not distributed"
     r"|rejected by the (mailing[- ]?)?list"
     r"|not authorized to send mail to the|you do not have permission to post",
