@@ -266,7 +266,6 @@ def may_be_bounce(msg: Message) -> bool:
         or _DAEMON_NAMES.search(name)
         or _LIST_MANAGER.search(local)
         or BOUNCE_SUBJECT.search(subject)
-        or not subject
         or (return_path is not None and str(return_path).strip() in ("<>", ""))
         or msg.get("auto-submitted") is not None
     )
@@ -309,8 +308,9 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     )
     if bounce_subject and (machine or phrase):
         return True
-    # No known sender or subject: the opening words of a report, in a mail nobody replied to.
-    return phrase and not reply and (machine or not subject)
+    # No known sender or subject: a report's opening words, from no person (no From at all, a
+    # null Return-Path, Auto-Submitted), in a mail nobody replied to.
+    return phrase and not reply and machine
 
 
 def is_challenge(msg: Message, text: str) -> bool:
