@@ -25,6 +25,9 @@ _CHALLENGE_SENDER = re.compile(r"boxbe|spam-?arrest|mailblocks|choicemail", re.I
 _CHALLENGE_SUBJECT = re.compile(r"^\s*(request to join my guest list|\[spam ?arrest\])", re.I)
 # Out-of-office subject prefixes; anchored at the start (after brackets/spaces) because that is
 # how every client builds them, and a person writing "Re: out of office next week?" is not one.
+# A bare word ("Absent", "Urlaub", "Afwezig") is an out-of-office subject only when it ends the
+# subject or is followed by a colon or "until": "Absence request for Friday" is a person.
+_END = r"(\s*([:：\-–(]|$)|\s+(bis|until|till|jusqu|hasta|at[ée]|fino|do|до|tot|t/m|au)\b)"
 _OOF_SUBJECT = re.compile(
     r"^[\s\[(【<]*("
     # English
@@ -34,20 +37,22 @@ _OOF_SUBJECT = re.compile(
     r"|away from (the |my )?(office|desk)|away:|vacation (auto|reply|response|notice|message)"
     r"|holiday (auto|reply|notice)|(i am|i'm|i’m) (currently )?(out|away|on (vacation|holiday|leave))"
     # Spanish, Portuguese
-    r"|respuesta (autom[aá]tica|de ausencia)|fuera de (la )?oficina|ausente\b|(estoy )?de vacaciones"
-    r"|resposta autom[aá]tica|aus[eê]ncia|fora do escrit[oó]rio|de f[ée]rias"
+    rf"|respuesta (autom[aá]tica|de ausencia)|fuera de (la )?oficina|ausente{_END}|(estoy )?de vacaciones"
+    rf"|resposta autom[aá]tica|aus[eê]ncia( tempor[aá]ria)?{_END}|fora do escrit[oó]rio|de f[ée]rias"
     # French
-    r"|r[ée]ponse automatique|absence\b|absent\b|en cong[ée]|message d.absence"
+    rf"|r[ée]ponse automatique|absen(ce|te?)( du bureau)?{_END}|en cong[ée]|message d.absence"
     # German
-    r"|abwesenheitsnotiz|abwesen(d|heit)|au(ss|ß)er (haus|b[üu]ro|dienst)|nicht im b[üu]ro|urlaub\b"
+    rf"|abwesenheitsnotiz|abwesen(d|heit){_END}|au(ss|ß)er (haus|b[üu]ro|dienst)|nicht im b[üu]ro"
+    rf"|(im )?urlaub{_END}"
     # Italian
-    r"|risposta automatica|fuori (sede|ufficio)|assente\b|in ferie"
+    rf"|risposta automatica|fuori (sede|ufficio)|assente{_END}|in ferie"
     # Dutch, Scandinavian, Finnish
-    r"|afwezig|niet aanwezig|buiten kantoor|fr[åa]nvaro|frav[æa]r|poissa"
+    rf"|afwezig{_END}|niet aanwezig|buiten kantoor|fr[åa]nvaro|frav[æa]r|poissa{_END}"
     # Russian
-    r"|автоответ|автоматический ответ|нет на месте|вне офиса|в отпуске|отпуск\b"
+    rf"|автоответ|автоматический ответ|нет на месте|вне офиса|в отпуске|отпуск{_END}"
     # Polish
-    r"|odpowied[źz] automatyczna|automatyczna odpowied[źz]|nieobecno[śs][ćc]|poza biurem|urlop\b"
+    rf"|odpowied[źz] automatyczna|automatyczna odpowied[źz]|nieobecno[śs][ćc]( w biurze)?{_END}"
+    rf"|poza biurem|(na )?urlopie?{_END}"
     # Chinese (simplified, traditional)
     r"|自动回复|自动答复|自動回覆|自動回复|自動答覆|休假(中|通知)|正在休假|外出(中|通知)"
     r"|不在办公室|不在辦公室"
