@@ -91,6 +91,11 @@ _AUTO_BODY = re.compile(
 )
 
 
+def is_oof_subject(subject: str) -> bool:
+    """An automatic-reply or out-of-office subject ("Automatic reply: ...", "自动回复", ...)."""
+    return bool(_OOF_SUBJECT.search(subject) or _OOF_ANYWHERE.search(subject))
+
+
 def _header_flag(value: str | None) -> bool:
     return value is not None and value.strip().lower() not in ("", "no", "false", "0", "none")
 
@@ -125,7 +130,7 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
     sender = f"{msg.from_.name} {msg.from_.address}"
     if _CHALLENGE_SENDER.search(sender) or _CHALLENGE_SUBJECT.search(subject):
         return True  # challenge-response systems answer every new sender
-    oof_subject = bool(_OOF_SUBJECT.search(subject) or _OOF_ANYWHERE.search(subject))
+    oof_subject = is_oof_subject(subject)
     # Exchange's inbox-rule markers, and Chinese webmail (QQ, 163) with no marker header at all:
     # the out-of-office subject decides.
     if oof_subject:

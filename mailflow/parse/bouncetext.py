@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from mailflow.parse.autoreply import is_oof_subject
 from mailflow.parse.charsets import decode_bytes, decode_header_value
 from mailflow.parse.dsn import STATUS, clean_address, report_parts
 from mailflow.parse.htmltext import html_to_text
@@ -37,6 +38,7 @@ BOUNCE_SUBJECT = re.compile(
     r"undeliver|returned mail|returning message|mail delivery fail|delivery status notif"
     r"|delivery (status )?fail|delivery failure|failure notice|non.?deliver|could not be delivered"
     r"|delivery (has )?failed|delayed mail|message .{0,80}delayed|warning: could not send"
+    r"|delivery (delay|warning)|mail (not delivered|delivery deferred)|delivery deferred"
     r"|mail system error|mail failure|delivery notification|permanent delivery failure"
     r"|undelivered|message status - undeliverable|notice: mail delivery status"
     r"|unzustellbar|nicht zustellbar|non remis|no se puede entregar|non recapitat|onbestelbaar"
@@ -86,6 +88,10 @@ BODY_PHRASES = re.compile(
     r"|this report relates to a message you sent|running the courier mail server"
     r"|this is the mailer-daemon|message was undeliverable|an error has occurred while attempting"
     r"|nondelivery report was generated|the following mail was not delivered"
+    r"|did not receive (this|the|your) message|has not been delivered to the following"
+    r"|the following addresses had delivery problems|message not delivered to the following"
+    r"|your mail to the following recipients could not|following recipients? (were|was) rejected"
+    r"|delivery delay notification|could not be delivered yet|delivery (is|has been) delayed"
     r"|konnte nicht zugestellt werden|n.a pas pu (être|etre) remis|no se pudo entregar"
     r"|n[ãa]o (p[ôo]de ser|foi poss[íi]vel) entreg|non (è|e') stat[oa] (possibile )?recapitat"
     r"|kon niet worden (bezorgd|afgeleverd)|nie (można|mozna) dostarczyć|nie został dostarczony"
@@ -163,7 +169,9 @@ _SMTP_REPLY = re.compile(r"(?<![\w.+/:-])([45])[0-5]\d(?=[ :-]|$)(?![ -]\d{2,}[^
 _WARNING = re.compile(
     r"warning (message )?only|will be retried|still being retried|will retry|will keep trying"
     r"|not yet been delivered|delivery attempts will continue|temporary problem delivering"
-    r"|message not delivered yet|gmail will retry|delayed mail|delivery delayed",
+    r"|message not delivered yet|gmail will retry|delayed mail|delivery delayed"
+    r"|delay notification|could not be delivered yet|still trying|will (continue to )?attempt"
+    r"|(has been|is) delayed|not yet delivered",
     re.I,
 )
 _PERMANENT_WHY = re.compile(
@@ -296,6 +304,8 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         return False  # a delivery or read receipt, from a mail system too
     if local in DAEMON_LOCALPARTS:
         return bounce_subject or phrase or not reply
+    if is_oof_subject(subject) and not bounce_subject:
+        return False  # an out-of-office reply may say "if your message could not be delivered"
     if (local in _SYSTEM_LOCALPARTS or _DAEMON_NAMES.search(name)) and (bounce_subject or phrase):
         return True
     return_path = msg.get("return-path")
