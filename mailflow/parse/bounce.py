@@ -44,15 +44,15 @@ def detect_bounce(msg: Message | bytes) -> Bounce | None:
 
     `msg` may be raw bytes or a Message from message.parse_bytes(). Permanent and temporary
     failures in one report give the permanent ones only (a delay is not news beside them).
-    `permanent` is None only when neither a status code nor the wording tells.
+    `permanent` is None only for a service's JSON notification that does not say.
     """
     if isinstance(msg, bytes | bytearray):
         msg = parse_bytes(bytes(msg))
     # Most mail shows no sign of a report in its headers: only a JSON body is then looked at.
-    quick = bouncetext.may_be_bounce(msg) or any(
+    suspect = bouncetext.may_be_bounce(msg) or any(
         p.get_content_type() in dsn.STATUS_TYPES for p in dsn.report_parts(msg)
     )
-    text = bouncetext.report_text(msg) if quick else bouncetext.json_body(msg)
+    text = bouncetext.report_text(msg) if suspect else bouncetext.json_body(msg)
     note = bouncejson.notification(text)
     if note is not None:
         if not note.bounced:
@@ -63,7 +63,7 @@ def detect_bounce(msg: Message | bytes) -> Bounce | None:
             message_ids=note.message_ids,
             statuses=note.statuses,
         )
-    if not quick:
+    if not suspect:
         return None
     found = _detect(msg, text)
     return _with_references(found, msg, text) if found is not None else None
