@@ -134,6 +134,18 @@ def _mail(subject: str, headers: str = "", body: str = "Thanks.") -> bytes:
         ("Re: 自动回复", "", False),
         ("Urlaubsvertretung gesucht", "", False),
         ("Vacation", "", False),
+        (
+            "Thank you for your message",
+            "X-MS-Exchange-Inbox-Rules-Loop: a@lib.example.org\n"
+            "X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent\n",
+            True,  # an Exchange server-side rule's reply
+        ),
+        (
+            "FW: Your sister library",
+            "X-MS-Exchange-Inbox-Rules-Loop: a@lib.example.org\n"
+            "X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent\n",
+            False,  # the same rules agent forwarding a person's mail
+        ),
         ("Absence request for Friday", "", False),  # a bare word must end the subject
         ("Urlaub bis 4. Januar", "", True),
         ("Urlaubsplanung 2027", "", False),

@@ -21,6 +21,7 @@ _NOREPLY_SENDER = re.compile(
 _REPLY_SUBJECT = re.compile(
     r"^\s*(re|aw|sv|vs|antw|odp|rif|r|ynt|回复|回覆|答复)\s*(\[\d+\])?\s*[:：]", re.I
 )
+_FORWARD_SUBJECT = re.compile(r"^\s*(fw|fwd|wg|tr|rv|i|doorst|vs|转发|轉寄)\s*[:：]", re.I)
 _CHALLENGE_SENDER = re.compile(r"boxbe|spam-?arrest|mailblocks|choicemail", re.I)
 _CHALLENGE_SUBJECT = re.compile(r"^\s*(request to join my guest list|\[spam ?arrest\])", re.I)
 # Out-of-office subject prefixes; anchored at the start (after brackets/spaces) because that is
@@ -119,6 +120,17 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
     # receipts, notices) so that other robots do not answer them, and so do ticket systems. Some
     # Outlook setups put it on a person's answers too: under a reply subject it says nothing.
     if _header_flag(msg.header("x-auto-response-suppress")) and not _REPLY_SUBJECT.match(subject):
+        return True
+    # Exchange's server-side rule replies ("have server reply using a specific message") carry
+    # any subject; the rules agent marks them. A rule's forward is no reply.
+    source = (msg.header("x-ms-exchange-generated-message-source") or "").lower()
+    forwarded = _header_flag(msg.header("x-ms-exchange-organization-autoforwarded"))
+    if (
+        msg.header("x-ms-exchange-inbox-rules-loop") is not None
+        and "rules" in source
+        and not forwarded
+        and not _FORWARD_SUBJECT.match(subject)
+    ):
         return True
     precedence = (msg.header("precedence") or msg.header("x-precedence") or "").strip().lower()
     if precedence in _BULK_PRECEDENCE:
