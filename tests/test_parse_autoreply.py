@@ -134,6 +134,9 @@ def _mail(subject: str, headers: str = "", body: str = "Thanks.") -> bytes:
         ("Re: 自动回复", "", False),
         ("Urlaubsvertretung gesucht", "", False),
         ("Vacation", "", False),
+        ("자동 회신: 자매 도서관", "", True),
+        ("Automatická odpověď: Sesterská knihovna", "", True),
+        ("Otomatik yanıt: Kardeş kütüphane", "", True),
         (
             "Thank you for your message",
             "X-MS-Exchange-Inbox-Rules-Loop: a@lib.example.org\n"
