@@ -60,7 +60,7 @@ _OOF_SUBJECT = re.compile(
     # Japanese
     r"|自動応答|自動返信|自動送信|不在(のお知らせ|通知|です|にしております)|休暇(中|のお知らせ)"
     # Korean, Czech, Turkish, Greek, Hungarian, Romanian, Ukrainian (Outlook's own tags)
-    r"|자동 ?(회신|응답)|부재 ?중|automatick[áa] odpov[ěe]d|otomatik (yan[ıi]t|cevap)"
+    r"|자동 ?(회신|응답)|부재 ?중|automatick[áa] odpov[ěe][dď]|otomatik (yan[ıi]t|cevap)"
     r"|αυτόματη απάντηση|automatikus v[áa]lasz|r[ăa]spuns automat|автовідповідь"
     r"|автоматична відповідь"
     r")",
