@@ -69,11 +69,33 @@ def address_list(
     raw: str | None, hint: str | None, name: str, defects: list[str]
 ) -> tuple[str, ...]:
     """Distinct lower-case addresses of an address header; junk entries become a defect."""
-    found = [a for a, _ in addresses(raw, hint, defects, name)]
-    good = [a for a in found if "@" in a and " " not in a]
-    if raw and raw.strip() and len(good) < len([a for a in found if a]):
+    return tuple(a.address for a in named_address_list(raw, hint, name, defects))
+
+
+def usable(addr: str) -> bool:
+    """An addr-spec one could write to: an @ with something on both sides, no spaces."""
+    local, at, domain = addr.rpartition("@")
+    return bool(at and local and domain) and " " not in addr
+
+
+def named_address_list(
+    raw: str | None, hint: str | None, name: str, defects: list[str]
+) -> tuple[Address, ...]:
+    """Distinct addresses of an address header with their decoded display names, in order;
+    junk entries become a defect."""
+    found = addresses(_mailto(raw), hint, defects, name) if raw else []
+    good: dict[str, Address] = {}
+    for addr, display in found:
+        if usable(addr) and addr not in good:
+            good[addr] = Address(addr, " ".join(display.split()))
+    if raw and raw.strip() and len(good) < len({a for a, _ in found if a}):
         defects.append(f"malformed-header:{name}")
-    return tuple(dict.fromkeys(good))
+    return tuple(good.values())
+
+
+def _mailto(raw: str | None) -> str:
+    # "Name <mailto:a@b>" (pasted from a web page) reads as a route to "mailto".
+    return re.sub(r"<\s*mailto:", "<", raw or "", flags=re.I)
 
 
 def deliverable_length(addr: str) -> bool:
@@ -83,25 +105,62 @@ def deliverable_length(addr: str) -> bool:
     return len(addr.encode()) <= MAX_PATH - 2
 
 
+# A bare addr-spec in text that is no address list ("John Doe john@x.org", '"J" j@x.org').
+_BARE_ADDRESS = re.compile(r"[^\s<>\"'(),;:@\[\]]+@[^\s<>\"'(),;:@\[\]]+")
+
+
 def sender(raw: str | None, hint: str | None, defects: list[str]) -> Address:
-    """The first usable From address, or Address("", whatever name text there was)."""
+    """The first usable From address with its name, or Address("", whatever name text there
+    was). Tolerates what mailers really send: several addresses (the first counts), an unquoted
+    comma in the name ("Doe, John <j@x>"), no angle brackets ("John Doe j@x"), "<mailto:...>",
+    and a whole "Name <addr>" inside one encoded word."""
     if raw is None:
         defects.append("no-from")
         return Address("")
     if len(raw) > MAX_ADDRESS_HEADER:
         raw = raw[:MAX_ADDRESS_HEADER]
         defects.append("truncated:from")
-    for addr, name in addresses(raw, hint, defects, "from"):
-        if "@" in addr and " " not in addr:
-            if not deliverable_length(addr):
-                defects.append("too-long:from-address")
-                continue
-            return Address(addr, " ".join(name.split()))
-    defects.append("malformed-header:from")
+    raw = re.sub(r"\r?\n(?=[ \t])", "", _mailto(raw))
     if "(" in raw and comment_depth(raw) > MAX_COMMENT_DEPTH:
         raw = flatten_comments(raw)
+        defects.append("deep-nesting:from")
+    pairs = addresses(raw, hint, defects, "from")
+    found = _first_sender(raw, pairs, hint, defects)
+    if found is None and "=?" in raw:  # the address itself was encoded
+        whole = decode_header_value(raw, hint=hint)
+        if whole != raw:
+            found = _first_sender(whole, addresses(whole, None, None, "from"), None, defects)
+    if found is not None:
+        if len([a for a, _ in pairs if usable(a)]) > 1:
+            defects.append("multiple-addresses:from")
+        return found
+    defects.append("malformed-header:from")
     whole = decode_header_value(raw, hint=hint).replace('"', "")
     return Address("", " ".join(whole.split()))
+
+
+def _first_sender(
+    raw: str, pairs: list[tuple[str, str]], hint: str | None, defects: list[str]
+) -> Address | None:
+    for i, (addr, name) in enumerate(pairs):
+        if not usable(addr):
+            continue
+        if not deliverable_length(addr):
+            defects.append("too-long:from-address")
+            continue
+        if i and not any("@" in a for a, _ in pairs[:i]) and raw.count("<") == 1:
+            # "Doe, John <j@x>": the comma split the name, not the list.
+            lead = raw.split("<", 1)[0]
+            name = decode_header_value(lead, hint=hint).strip().strip('"').strip()
+            defects.append("malformed-header:from")
+        return Address(addr, " ".join(name.split()))
+    bare = _BARE_ADDRESS.search(raw)
+    if bare and usable(bare.group(0)) and deliverable_length(bare.group(0)):
+        rest = (raw[: bare.start()] + raw[bare.end() :]).replace('"', " ").strip(" <>()")
+        defects.append("malformed-header:from")
+        address = unescape_surrogates(bare.group(0), hint).strip().lower()
+        return Address(address, " ".join(decode_header_value(rest, hint=hint).split()))
+    return None
 
 
 def parse_date(raw: str | None, defects: list[str]) -> datetime | None:

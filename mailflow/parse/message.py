@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from email import errors
 from email.message import Message
 from email.parser import BytesParser
@@ -22,8 +23,8 @@ from mailflow.parse.htmltext import docx_text, html_to_text
 from mailflow.parse.mailheaders import (
     ANGLE_ID,
     MalformedHeaderLineDefect,
-    address_list,
     msg_id,
+    named_address_list,
     parse_date,
     repair_header_block,
     sender,
@@ -222,11 +223,41 @@ def _charset_hint(msg: Message) -> str | None:
     return next((c for p in walk(msg) if (c := _charset(p)) and c not in ("us-ascii",)), None)
 
 
+# Built-in table only (MimeTypes() does not read /etc/mime.types): the same name everywhere.
+_TYPES = mimetypes.MimeTypes()
+_EXTENSIONS = {
+    "message/delivery-status": ".txt",
+    "message/disposition-notification": ".txt",
+    "text/rfc822-headers": ".txt",
+    "text/calendar": ".ics",
+    "application/ms-tnef": ".dat",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+}
+
+
+def unnamed(n: int, content_type: str) -> str:
+    """The stable name of an unnamed part: `part-<n><ext>`, n its 1-based place among the
+    message's leaf parts (depth first, as every MIME reader walks them), ext from its type."""
+    ext = _EXTENSIONS.get(content_type) or _TYPES.guess_extension(content_type, strict=False)
+    return f"part-{n}{ext or '.bin'}"
+
+
+def _listed(msg: Message, hint: str | None) -> Iterator[tuple[Message, Message | None, str | None]]:
+    """Leaf parts with their parent and, for attachments, their name (given or `unnamed`);
+    the name is None for the parts that are the message's text."""
+    for n, (part, parent) in enumerate(_leaves(msg), 1):
+        filename = _filename(part, hint)
+        if _is_attachment(part, filename):
+            yield part, parent, filename or unnamed(n, part.get_content_type())
+        else:
+            yield part, parent, None
+
+
 def attachment(raw: bytes, n: int) -> tuple[Attachment, bytes] | None:
     """The n-th attachment of a mail, numbered as `DecodedMessage.attachments`, and its bytes."""
     msg = parse_bytes(raw)
-    hint = _charset_hint(msg)
-    parts = [(p, f) for p, _ in _leaves(msg) if _is_attachment(p, f := _filename(p, hint))]
+    parts = [(p, f) for p, _, f in _listed(msg, _charset_hint(msg)) if f is not None]
     if not 0 <= n < len(parts):
         return None
     part, filename = parts[n]
@@ -234,34 +265,41 @@ def attachment(raw: bytes, n: int) -> tuple[Attachment, bytes] | None:
     return Attachment(filename, part.get_content_type(), len(data)), data
 
 
-def _body(
-    msg: Message, hint: str | None, defects: list[str]
-) -> tuple[str, str | None, list[Attachment], list[tuple[str, str]]]:
+@dataclass
+class _Body:
+    text: str = ""
+    html: str | None = None
+    charset: str = ""  # declared charset of the part the text came from
+    attachments: list[Attachment] = field(default_factory=list)
+    attachment_texts: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _body(msg: Message, hint: str | None, defects: list[str]) -> _Body:
+    out = _Body()
     text_parts: list[str] = []
     text_parent: Message | None = None
-    html: str | None = None
-    attachments: list[Attachment] = []
-    attachment_texts: list[tuple[str, str]] = []
-    for part, parent in _leaves(msg):
+    html_charset = ""
+    for part, parent, filename in _listed(msg, hint):
         ctype = part.get_content_type()
-        filename = _filename(part, hint)
-        if _is_attachment(part, filename):
+        if filename is not None:
             data = _payload(part)
-            attachments.append(Attachment(filename, ctype, len(data)))
-            lower = (filename or "").lower()
+            out.attachments.append(Attachment(filename, ctype, len(data)))
+            lower = filename.lower()
             if ctype == "text/plain" or lower.endswith(".txt"):
-                attachment_texts.append((filename or "", _part_text(part, data, defects)))
+                out.attachment_texts.append((filename, _part_text(part, data, defects)))
             elif (lower.endswith(".docx") or ctype.endswith("wordprocessingml.document")) and (
                 extracted := docx_text(data)
             ) is not None:
-                attachment_texts.append((filename or "", extracted))
+                out.attachment_texts.append((filename, extracted))
         elif ctype in ("text/plain", "text/html") or ctype.startswith("multipart/"):
             if ctype == "text/html":
-                if html is None:
-                    html = _part_text(part, _payload(part), defects)
+                if out.html is None:
+                    out.html = _part_text(part, _payload(part), defects)
+                    html_charset = _charset(part) or ""
             elif not text_parts:
                 text_parts.append(_part_text(part, _payload(part), defects))
                 text_parent = parent
+                out.charset = _charset(part) or ""
             elif (
                 parent is not None
                 and parent is text_parent
@@ -269,10 +307,11 @@ def _body(
             ):
                 # Apple Mail splits one body around inline images into sibling text parts.
                 text_parts.append(_part_text(part, _payload(part), defects))
-    text = "\n".join(text_parts).strip()
-    if not text and html:
-        text = html_to_text(html)
-    return text, html, attachments, attachment_texts
+    out.text = "\n".join(text_parts).strip()
+    if not out.text and out.html:
+        out.text = html_to_text(out.html)
+        out.charset = html_charset
+    return out
 
 
 def _defect_names(msg: Message) -> list[str]:
@@ -316,10 +355,13 @@ def _decode_message(msg: Message) -> DecodedMessage:
     if message_id is None:
         defects.append("no-message-id")
     try:
-        text, html, attachments, attachment_texts = _body(msg, hint, defects)
+        body = _body(msg, hint, defects)
     except Exception as exc:  # a body we cannot walk still leaves the headers usable
         defects.append(f"body-error:{type(exc).__name__}")
-        text, html, attachments, attachment_texts = "", None, [], []
+        body = _Body()
+    text, html, attachments, attachment_texts = (
+        body.text, body.html, body.attachments, body.attachment_texts
+    )  # fmt: skip
     if not text.strip():
         defects.append("empty-body")
     subject = decode_header_value(first.get("subject", ""), defects, "subject", hint)
@@ -334,15 +376,18 @@ def _decode_message(msg: Message) -> DecodedMessage:
         # Kept as sent (the raw bytes stay in the inbox); only what cannot be stored goes.
         return line(value, field) or None if value else None
 
+    def named(field: str) -> tuple[Address, ...]:
+        found = named_address_list(first.get(field), hint, field, defects)
+        return tuple(Address(line(a.address, field), line(a.name, field)) for a in found)
+
+    to, cc, reply_to = named("to"), named("cc"), named("reply-to")
+
     return DecodedMessage(
         message_id=ids(message_id, "message-id"),
         from_=Address(line(from_.address, "from"), line(from_.name, "from")),
-        to=tuple(line(a, "to") for a in address_list(first.get("to"), hint, "to", defects)),
-        cc=tuple(line(a, "cc") for a in address_list(first.get("cc"), hint, "cc", defects)),
-        reply_to=tuple(
-            line(a, "reply-to")
-            for a in address_list(first.get("reply-to"), hint, "reply-to", defects)
-        ),
+        to=tuple(a.address for a in to),
+        cc=tuple(a.address for a in cc),
+        reply_to=tuple(a.address for a in reply_to),
         subject=" ".join(line(subject, "subject").split()),
         date=parse_date(first.get("date"), defects),
         in_reply_to=ids(msg_id(unescape_surrogates(in_reply_to)), "in-reply-to")
@@ -368,4 +413,8 @@ def _decode_message(msg: Message) -> DecodedMessage:
             for name, body in attachment_texts
         ),
         defects=tuple(dict.fromkeys([*defects, *_defect_names(msg)])),
+        to_addresses=to,
+        cc_addresses=cc,
+        reply_to_addresses=reply_to,
+        body_charset=line(body.charset, "body-charset"),
     )
