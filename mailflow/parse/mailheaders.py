@@ -11,6 +11,7 @@ from mailflow.parse.charsets import decode_header_value, unescape_surrogates
 from mailflow.parse.clean import (
     MAX_ADDRESS_HEADER,
     MAX_COMMENT_DEPTH,
+    MAX_HEADER_FIELD,
     MAX_PATH,
     comment_depth,
     flatten_comments,
@@ -44,12 +45,39 @@ def safe_getaddresses(
             if defects is not None:
                 defects.append(f"deep-nesting:{name}")
         flat.append(value)
+    if (fast := _simple_pairs(flat)) is not None:
+        return fast
     try:
         return getaddresses(flat)
     except Exception:  # noqa: BLE001 - a header we cannot read is no address, not a crash
         if defects is not None:
             defects.append(f"malformed-header:{name}")
         return []
+
+
+# One list item in the shapes nearly all mail uses: `Name <a@b>`, `"Name" <a@b>`, `a@b`.
+_SIMPLE_ITEM = re.compile(
+    r'\s*(?:"([^"\\]*)"|([^"<>@,;:\\()\[\]]*?))\s*<([^<>\s@",;:()]+@[^<>\s@",;:()]+)>\s*'
+)
+_BARE_ITEM = re.compile(r'\s*([^<>\s@",;:()\\]+@[^<>\s@",;:()\\]+)\s*')
+
+
+def _simple_pairs(values: list[str]) -> list[tuple[str, str]] | None:
+    """What getaddresses returns, for headers made only of the simple shapes (it takes ~0.2 ms
+    a header, most of a small mail's parse); None for anything else, which it then parses."""
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        if "(" in value or "\\" in value:
+            return None
+        for item in value.split(","):
+            if (found := _SIMPLE_ITEM.fullmatch(item)) is not None:
+                name = found.group(1) if found.group(1) is not None else found.group(2)
+                pairs.append((" ".join(name.split()) if found.group(2) else name, found.group(3)))
+            elif (bare := _BARE_ITEM.fullmatch(item)) is not None:
+                pairs.append(("", bare.group(1)))
+            elif item.strip():
+                return None
+    return pairs
 
 
 def addresses(
@@ -183,7 +211,6 @@ class MalformedHeaderLineDefect(errors.MessageDefect):
 
 _HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 _SPACED_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]+:")
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def repair_header_block(raw: bytes) -> tuple[bytes, list[errors.MessageDefect]]:
@@ -192,8 +219,43 @@ def repair_header_block(raw: bytes) -> tuple[bytes, list[errors.MessageDefect]]:
     The feedparser ends the header block at the first line without a colon; a mailer bug
     there would otherwise swallow Subject/From into the body.
     """
-    found = _BLANK_LINE.search(raw)
-    end = found.start() if found else len(raw)
+    end = _header_end(raw)
+    capped: list[errors.MessageDefect] = []
+    if end > MAX_HEADER_FIELD:
+        head = _cap_fields(raw[:end])
+        if len(head) < end:
+            raw, end = head + raw[end:], len(head)
+            capped.append(errors.MessageDefect("truncated:header"))
+    repaired, defects = _drop_stray_lines(raw, end)
+    return repaired, capped + defects
+
+
+_FIELD_START = re.compile(rb"\n(?![ \t])")
+
+
+def _cap_fields(head: bytes) -> bytes:
+    """The header block with each field cut to MAX_HEADER_FIELD octets (at a fold when
+    there is one)."""
+    fields = _FIELD_START.split(head)
+    return b"\n".join(
+        f
+        if len(f) <= MAX_HEADER_FIELD
+        else f[:MAX_HEADER_FIELD].rpartition(b"\n")[0] or f[:MAX_HEADER_FIELD]
+        for f in fields
+    )
+
+
+def _header_end(raw: bytes) -> int:
+    """Where the header block ends (the blank line), found with bytes.find: the equivalent
+    regex tries every position and took 0.25 s on a 10 MB header."""
+    found = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    if not found:
+        return len(raw)
+    first = min(found)
+    return first - 1 if first and raw[first - 1] == 0x0D else first
+
+
+def _drop_stray_lines(raw: bytes, end: int) -> tuple[bytes, list[errors.MessageDefect]]:
     lines = raw[:end].split(b"\n")
     bad = [
         i

@@ -17,7 +17,14 @@ from mailflow.parse.charsets import (
     decode_header_value,
     unescape_surrogates,
 )
-from mailflow.parse.clean import MAX_HEADERS, MAX_MIME_DEPTH, MAX_TEXT, cap, clean
+from mailflow.parse.clean import (
+    MAX_CONTAINERS,
+    MAX_HEADERS,
+    MAX_MIME_DEPTH,
+    MAX_TEXT,
+    cap,
+    clean,
+)
 from mailflow.parse.facts import Address, Attachment, DecodedMessage
 from mailflow.parse.htmltext import docx_text, html_to_text
 from mailflow.parse.mailheaders import (
@@ -45,9 +52,39 @@ class _RawCompat32(Compat32):
 _POLICY = _RawCompat32()
 
 
+_CONTAINER = re.compile(rb"^(content-type:[ \t]*)(multipart|message)/", re.I | re.M)
+
+
+def limit_containers(raw: bytes) -> tuple[bytes, bool]:
+    """raw with the multipart/* and message/* parts past MAX_CONTAINERS declared as opaque
+    text (text/x-nested-*: neither a body nor an attachment), and whether any were."""
+    if (
+        raw.count(b"ultipart/")
+        + raw.count(b"ULTIPART/")
+        + raw.count(b"essage/")
+        + raw.count(b"ESSAGE/")
+        <= MAX_CONTAINERS
+    ):
+        return raw, False  # the cheap count: most mail has a handful
+    seen = 0
+
+    def neutralise(found: re.Match[bytes]) -> bytes:
+        nonlocal seen
+        seen += 1
+        if seen <= MAX_CONTAINERS:
+            return found.group(0)
+        return found.group(1) + b"text/x-nested-" + found.group(2) + b"-"
+
+    limited = _CONTAINER.sub(neutralise, raw)
+    return limited, seen > MAX_CONTAINERS
+
+
 def parse_bytes(raw: bytes) -> Message:
     """Parse raw bytes into an email Message (header block repaired); never raises."""
+    raw, too_many = limit_containers(raw)
     repaired, repairs = repair_header_block(raw)
+    if too_many:
+        repairs.append(errors.MessageDefect("deep-nesting:mime"))
     try:
         msg = BytesParser(policy=_POLICY).parsebytes(repaired)
     except RecursionError:
