@@ -118,11 +118,17 @@ def _with_defect(msg: DecodedMessage, defect: str) -> DecodedMessage:
 
 
 def _param(part: Message, name: str, header: str = "content-type") -> tuple[str | None, str]:
-    """(charset or None, value) of a MIME parameter; RFC 2231 values come back as raw bytes."""
+    """(charset or None, value) of a MIME parameter; RFC 2231 values come back as raw bytes.
+
+    When a parameter is given both ways (`filename="x"; filename*=UTF-8''...`), the RFC 2231
+    one wins (RFC 6266 4.3: the plain one is the fallback for old readers)."""
+    if name not in str(part.get(header, "")).lower():
+        return None, ""  # the common case, without parsing every parameter
     try:
-        value = part.get_param(name, None, header)
+        values = [v for k, v in part.get_params([], header) if k.lower() == name]
     except Exception:
         return None, ""
+    value = next((v for v in values if isinstance(v, tuple)), values[0] if values else "")
     if isinstance(value, tuple):  # RFC 2231: (charset, language, latin-1 str of the bytes)
         raw = str(value[2]).encode("latin-1", "surrogateescape")
         return value[0] or "utf-8", decode_bytes(raw, value[0] or "utf-8")
@@ -136,6 +142,8 @@ def _filename(part: Message, hint: str | None) -> str | None:
             if encoded is None:  # RFC 2047 in quotes (Outlook, QQ) or raw 8-bit
                 value = decode_header_value(value, hint=hint)
             value = re.split(r"[\\/]", value.strip())[-1].strip()  # "C:\fakepath\x.docx"
+            if len(value) > 2 and value[0] == value[-1] == "'":
+                value = value[1:-1]  # filename='x.pdf': quoted the shell's way
             return value or None
     return None
 

@@ -264,6 +264,13 @@ with_attachment("att-unquoted-spaces", ["Content-Type: application/pdf", "Conten
 with_attachment("att-sjis-rfc2047", ["Content-Type: application/pdf; name=\"" + ew("申込書.pdf", "shift_jis") + "\""], PDF,
                 attachments=[["申込書.pdf", "application/pdf"]])  # fmt: skip
 
+with_attachment("att-rfc6266-both-forms", ["Content-Type: application/pdf", "Content-Disposition: attachment; filename=\"Relatorio.pdf\"; filename*=UTF-8''" + quote("Relatório.pdf")], PDF,
+                attachments=[["Relatório.pdf", "application/pdf"]])  # fmt: skip
+with_attachment("att-single-quoted", ["Content-Type: application/pdf", "Content-Disposition: attachment; filename='horario.pdf'"], PDF,
+                attachments=[["horario.pdf", "application/pdf"]])  # fmt: skip
+with_attachment("att-upper-case-param", ["Content-Type: application/pdf; NAME=\"" + ew("目录.pdf", "gbk") + "\""], PDF,
+                attachments=[["目录.pdf", "application/pdf"]])  # fmt: skip
+
 # --- Unnamed parts get a stable name ------------------------------------------------------------
 ctype, body = multipart(
     "b_unnamed1",
