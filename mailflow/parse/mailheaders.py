@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email import errors
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -192,17 +192,78 @@ def _first_sender(
 
 
 def parse_date(raw: str | None, defects: list[str]) -> datetime | None:
-    """An aware datetime from a Date header, or None (with a defect)."""
+    """An aware datetime from a Date header, or None (with a defect).
+
+    Besides RFC 5322, what mailers really write is read: `GMT+0800`, `+08:00`, ISO 8601
+    (`2026-12-01 08:00:00`, `2026/12/01T08:00+08:00`), and German, French, Spanish, Dutch,
+    Italian or Chinese day and month names."""
     if raw is None:
         defects.append("no-date")
         return None
-    try:
-        parsed = parsedate_to_datetime(" ".join(unescape_surrogates(raw).split()))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append("malformed-header:date")
+    text = " ".join(unescape_surrogates(raw).split())[:200]
+    for candidate in dict.fromkeys((_normal_date(text), text)):
+        try:
+            parsed = parsedate_to_datetime(candidate)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            parsed = _iso_date(candidate)
+        if parsed is not None:
+            # "-0000" means "zone unknown"; UTC is the honest reading.
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    defects.append("malformed-header:date")
+    return None
+
+
+_MONTHS = {
+    "jän": "Jan", "janv": "Jan", "ene": "Jan", "gen": "Jan", "mär": "Mar", "mrz": "Mar",
+    "mars": "Mar", "févr": "Feb", "fevr": "Feb", "fév": "Feb", "avr": "Apr", "abr": "Apr",
+    "mai": "May", "mei": "May", "mag": "May", "juin": "Jun", "giu": "Jun", "juil": "Jul",
+    "lug": "Jul", "août": "Aug", "aout": "Aug", "ago": "Aug", "set": "Sep", "okt": "Oct",
+    "ott": "Oct", "dez": "Dec", "déc": "Dec", "dic": "Dec",
+}  # fmt: skip
+_LOCAL_MONTH = re.compile(
+    r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?(?=[\s\d-])", re.I
+)
+_CJK_MONTH = re.compile(r"(?<!\d)(1[0-2]|0?[1-9])\s*月")
+_EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_GMT_OFFSET = re.compile(r"\b(?:GMT|UTC)\s*([+-])(\d{1,2}):?(\d{2})?\b", re.I)
+_COLON_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})(?=\s*(?:\(.*\))?$)")
+_DAY_NAME = re.compile(r"^[^\W\d]+\.?,\s*")
+
+
+def _normal_date(text: str) -> str:
+    """text with a leading day name dropped, local month names in English and the offset
+    written as RFC 5322 wants it."""
+    text = _DAY_NAME.sub("", text)
+    text = _LOCAL_MONTH.sub(lambda m: _MONTHS[m.group(1).lower()], text)
+    text = _CJK_MONTH.sub(lambda m: _EN_MONTHS[int(m.group(1)) - 1], text)
+    text = _GMT_OFFSET.sub(lambda m: f"{m.group(1)}{int(m.group(2)):02d}{m.group(3) or '00'}", text)
+    return _COLON_OFFSET.sub(r"\1\2\3", text)
+
+
+_ISO_DATE = re.compile(
+    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?",
+    re.I,
+)
+
+
+def _iso_date(text: str) -> datetime | None:
+    found = _ISO_DATE.search(text)
+    if found is None:
         return None
-    # "-0000" means "zone unknown"; UTC is the honest reading.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    year, month, day, hour, minute, second, zone = found.groups()
+    offset = UTC
+    if zone and zone.upper() != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+            tzinfo=offset,
+        )  # fmt: skip
+    except (ValueError, OverflowError):
+        return None
 
 
 class MalformedHeaderLineDefect(errors.MessageDefect):

@@ -7,7 +7,7 @@ text as the writer meant it, never what mailflow happens to return. Run it again
 editing a case: `python tests/data/mime/messy/make.py`.
 
 Expected keys (all optional): from {address, name}; to / cc / reply_to [[address, name]];
-subject; body_charset; text_has [substrings]; text_lacks [substrings]; attachments
+subject; date (ISO 8601); body_charset; text_has [substrings]; text_lacks [substrings]; attachments
 [[filename, content_type]] in order; defects_has [defect names].
 """
 
@@ -154,6 +154,28 @@ case("to-raw-utf8-names", [("From", "Ana <ana@bib.example.pt>"), ("To", "Sociét
      to=[["sg@example.fr", "Société Générale"], ["yamada@lib.example.jp", "山田太郎"]])  # fmt: skip
 case("to-duplicates", [("From", "Ana <ana@bib.example.pt>"), ("To", "Sisters <SISTERS@program.example>, sisters@program.example"), ("Subject", "Dup"), PLAIN], HELLO,
      to=[["sisters@program.example", "Sisters"]])  # fmt: skip
+
+# --- Dates as mailers write them -------------------------------------------------------------
+DATE_CASES = [
+    ("date-gmt-offset", "Tue, 1 Dec 2026 16:00:00 GMT+0800", "2026-12-01T16:00:00+08:00"),
+    ("date-colon-offset", "1 Dec 2026 16:00:00 +08:00", "2026-12-01T16:00:00+08:00"),
+    ("date-iso", "2026-12-01 08:00:00", "2026-12-01T08:00:00+00:00"),
+    ("date-german", "Di, 01 Dez 2026 09:00:00 +0100", "2026-12-01T09:00:00+01:00"),
+    ("date-chinese-month", "星期二, 01 12月 2026 16:00:00 +0800", "2026-12-01T16:00:00+08:00"),
+]
+for name, value, iso in DATE_CASES:
+    case(
+        name,
+        [
+            ("From", "Ana <ana@bib.example.pt>"),
+            TO,
+            ("Subject", "Date"),
+            ("Date", value.encode()),
+            PLAIN,
+        ],
+        HELLO,
+        date=iso,
+    )
 
 # --- Encoded words with a wrong or missing charset -----------------------------------------
 LATIN_Q = (
