@@ -202,6 +202,7 @@ def parse_date(raw: str | None, defects: list[str]) -> datetime | None:
         return None
     text = " ".join(unescape_surrogates(raw).split())[:200]
     for candidate in dict.fromkeys((_normal_date(text), text)):
+        parsed: datetime | None
         try:
             parsed = parsedate_to_datetime(candidate)
         except (TypeError, ValueError, IndexError, OverflowError):
