@@ -191,6 +191,8 @@ _GB_LEADS = range(0xA1, 0xD8)
 _GB_TRAILS = range(0xA1, 0xFF)
 _BIG5_LEADS = range(0xA1, 0xC7)
 _BIG5_TRAILS = range(0x40, 0xFF)
+_SJIS_KANJI_LEADS = range(0x88, 0xA0)
+_SJIS_TRAILS = range(0x40, 0xFD)
 _GB_KANA = re.compile(r"[\u3041-\u30ff]")
 
 
@@ -200,8 +202,8 @@ def guess_cjk(data: bytes) -> str | None:
     Statistics need more text than a subject holds; the double-byte encodings are told apart
     by what their bytes decode to instead: Shift_JIS gives kana; GB2312 text is mostly level-1
     hanzi (lead 0xB0-0xD7, trail 0xA1-0xFE; Big5 bytes, half of whose trails are below 0xA1,
-    are not); Big5 mostly level-1 hanzi (lead 0xA4-0xC6). Latin-1 letters (0xC0-0xFF) fall
-    outside all three. Korean (EUC-KR) decodes as GB2312 and is only read right when
+    are not); Big5 mostly level-1 hanzi (lead 0xA4-0xC6); kanji-only Shift_JIS mostly level-1
+    kanji (lead 0x88-0x9F). Latin-1 letters (0xC0-0xFF) fall outside all of them. Korean (EUC-KR) decodes as GB2312 and is only read right when
     declared."""
     if not _HIGH_PAIR.search(data):
         return None  # lone high bytes among ASCII: a Latin charset, not a double-byte one
@@ -220,6 +222,12 @@ def guess_cjk(data: bytes) -> str | None:
     big5 = _try(data, "big5hkscs")
     if big5 is not None and _common_share(big5, "cp950", _BIG5_LEADS, _BIG5_TRAILS) >= 0.5:
         return big5
+    if (
+        sjis is not None
+        and not _ODD_JA.search(sjis)
+        and _common_share(sjis, "cp932", _SJIS_KANJI_LEADS, _SJIS_TRAILS) >= 0.5
+    ):
+        return sjis  # kanji only (a name): level-1 kanji leads lie below both GB and Big5
     return None
 
 

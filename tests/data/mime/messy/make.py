@@ -223,6 +223,8 @@ case("raw-big5-with-utf8-body", [("From", "Lin <lin@lib.example.tw>"), TO, ("Sub
      subject="國立臺灣圖書館", text_has=["你好"], body_charset="utf-8")  # fmt: skip
 case("raw-sjis-subject", [("From", "佐藤花子".encode("cp932") + b" <sato@lib.example.jp>"), TO, ("Subject", "お問い合わせについて".encode("cp932")), ("Content-Type", "text/plain")], HELLO,
      subject="お問い合わせについて")  # fmt: skip
+case("raw-sjis-kanji-name", [("From", "鈴木一郎".encode("cp932") + b" <suzuki@lib.example.jp>"), TO, ("Subject", "札幌市中央図書館".encode("cp932")), ("Content-Type", "text/plain")], HELLO,
+     **{"from": {"address": "suzuki@lib.example.jp", "name": "鈴木一郎"}, "subject": "札幌市中央図書館"})  # fmt: skip
 case("raw-sjis-with-charset", [("From", "Sato <sato@lib.example.jp>"), TO, ("Subject", "図書館の申込み".encode("cp932")), ("Content-Type", "text/plain; charset=Shift_JIS"), ("Content-Transfer-Encoding", "8bit")], "よろしくお願いします。\r\n".encode("cp932"),
      subject="図書館の申込み", text_has=["よろしくお願いします"], body_charset="shift_jis")  # fmt: skip
 case("raw-utf8-subject-latin-body", [("From", "Jose <jose@bib.example.es>"), TO, ("Subject", "Año nuevo – biblioteca".encode()), ("Content-Type", "text/plain; charset=iso-8859-1"), ("Content-Transfer-Encoding", "8bit")], "¡Feliz año!\r\n".encode("latin-1"),
