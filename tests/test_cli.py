@@ -28,7 +28,8 @@ from tests.helpers import PROGRAM, SECRET, application, mail
 from tests.servers.dovecot import free_port
 
 PARSE_KEYS = [
-    "file", "message_id", "from", "to", "subject", "date", "kind", "text", "reply_text",
+    "file", "message_id", "from", "to", "cc", "reply_to", "subject", "date", "kind", "text",
+    "body_charset", "reply_text",
     "language", "attachments", "bounce", "auto_reply", "token", "in_reply_to", "fields",
     "intent", "defects",
 ]  # fmt: skip

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mailflow.parse.charsets import decode_bytes, guess_cjk
 from mailflow.parse.facts import Address, Attachment
 from mailflow.parse.message import decode, decode_message, parse_bytes
 from tests.data.big import ATTACHMENT_NAME, attachment_bytes, make_big_mail
@@ -255,3 +256,67 @@ def test_every_golden_file_decodes() -> None:
         msg = decode(path.read_bytes())
         assert isinstance(msg.text, str), path.name
         assert all(name == name.lower() for name, _ in msg.headers), path.name
+
+
+HEAD = b"From: Ana <ana@bib.example.pt>\r\nTo: sisters@program.example\r\nMessage-ID: <h@x>\r\n"
+TEXT_PART = b"Content-Type: text/plain; charset=utf-8\r\n\r\nLibrary name: Biblioteca\r\n"
+
+
+def test_a_huge_header_field_is_cut_and_the_rest_still_read() -> None:
+    word = b"=?utf-8?B?w6lsw6h2ZQ==?="  # "élève"
+    raw = HEAD + b"Subject: " + b"\r\n ".join([word] * 100_000) + b"\r\n" + TEXT_PART
+    msg = decode(raw)
+    assert "truncated:header" in msg.defects
+    assert msg.subject.startswith("élèveélève") and len(msg.subject) < 32 * 1024
+    assert msg.from_ == Address("ana@bib.example.pt", "Ana")
+    assert msg.text == "Library name: Biblioteca"
+
+
+def test_thousand_nested_parts_are_cut_not_parsed() -> None:
+    nested = b"".join(
+        b'Content-Type: multipart/mixed; boundary="n%d"\r\n\r\n--n%d\r\n' % (k, k)
+        for k in range(1000)
+    )
+    raw = HEAD + b"Subject: nested\r\nMIME-Version: 1.0\r\n" + nested + TEXT_PART
+    msg = decode(raw)
+    assert "deep-nesting:mime" in msg.defects
+    assert msg.subject == "nested" and msg.from_.address == "ana@bib.example.pt"
+    assert msg.attachments == ()  # the opaque rest is neither text nor an attachment
+
+
+def test_a_few_containers_are_left_alone() -> None:
+    msg = load("apple_inline_image.eml")
+    assert "deep-nesting:mime" not in msg.defects and msg.text.startswith("Here is our")
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        ("申请加入姐妹图书馆计划", "gbk"),
+        ("國立臺灣圖書館", "big5"),
+        ("お問い合わせについて", "cp932"),
+        ("李明", "gbk"),
+        ("陳大文", "big5"),
+    ],
+)
+def test_short_raw_cjk_is_read_by_script(text: str, codec: str) -> None:
+    assert guess_cjk(text.encode(codec)) == text
+
+
+@pytest.mark.parametrize("text", ["Müller", "informação", "Ærø", "Grüße aus München"])
+def test_short_latin_is_not_taken_for_cjk(text: str) -> None:
+    raw = text.encode("latin-1")
+    assert guess_cjk(raw) is None
+    assert decode_bytes(raw, None) == text
+
+
+def test_utf8_with_a_latin1_line_keeps_both() -> None:
+    defects: list[str] = []
+    raw = "Olá, até amanhã às 10h.\n".encode() + "Câmara Municipal\n".encode("latin-1")
+    assert decode_bytes(raw, "utf-8", defects) == "Olá, até amanhã às 10h.\nCâmara Municipal\n"
+    assert "invalid-utf-8" in defects
+
+
+def test_gbk_labelled_utf8_is_not_read_as_utf8_with_faults() -> None:
+    text = "您好！我们是杭州市图书馆，希望与贵馆建立姐妹图书馆关系。" * 3
+    assert decode_bytes(text.encode("gbk"), "utf-8") == text

@@ -55,6 +55,12 @@ class DecodedMessage:
         tuple[str, str], ...
     ]  # (filename, text) of text/plain and .docx attachments
     defects: tuple[str, ...]
+    # The address headers with their decoded display names (`to`, `cc`, `reply_to` above are
+    # the same addresses alone, which token and correlation code compare).
+    to_addresses: tuple[Address, ...] = ()
+    cc_addresses: tuple[Address, ...] = ()
+    reply_to_addresses: tuple[Address, ...] = ()
+    body_charset: str = ""  # charset label of the main text part as declared, lower-cased
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -90,17 +96,24 @@ class Facts:
     defects: tuple[str, ...]
     mailflow_own: bool = False  # carries our own loop-detection header
     extra: dict[str, Any] = field(default_factory=dict)
+    to_addresses: tuple[Address, ...] = ()  # `to` with display names
+    cc_addresses: tuple[Address, ...] = ()
+    reply_to_addresses: tuple[Address, ...] = ()
+    body_charset: str = ""  # see DecodedMessage.body_charset
 
     def to_json(self) -> dict[str, Any]:
-        """The `mailflow parse --json` contract: exactly these keys, in this order."""
+        """The `mailflow parse --json` contract (docs/parse.md): exactly these keys, in this order."""
         return {
             "message_id": self.message_id,
             "from": {"address": self.from_.address, "name": self.from_.name},
-            "to": list(self.to),
+            "to": _named(self.to_addresses or tuple(Address(a) for a in self.to)),
+            "cc": _named(self.cc_addresses),
+            "reply_to": _named(self.reply_to_addresses),
             "subject": self.subject,
             "date": self.date.isoformat() if self.date else None,
             "kind": self.kind,
             "text": self.text,
+            "body_charset": self.body_charset,
             "reply_text": self.reply_text,
             "language": self.language,
             "attachments": [asdict(a) for a in self.attachments],
@@ -116,3 +129,7 @@ class Facts:
             "intent": self.intent,
             "defects": list(self.defects),
         }
+
+
+def _named(addresses: tuple[Address, ...]) -> list[dict[str, str]]:
+    return [{"address": a.address, "name": a.name} for a in addresses]

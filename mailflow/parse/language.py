@@ -19,8 +19,9 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 # Each alternative starts only where a word starts: `\S+@\S+` tried at every position of a
 # long word without spaces backtracks quadratically (a 300 kB word took 100 s).
 _URL_OR_EMAIL = re.compile(r"(?<!\S)(?:https?://\S+|www\.\S+|[^\s@]++@\S+)")
-# Language shows in the first lines; detection time and the regexes above grow with the text.
-MAX_TEXT = 16 * 1024
+# Language shows in the first lines; detection time and the regexes above grow with the text
+# (4 Ki characters are a long letter; reading more only costs time).
+MAX_TEXT = 4 * 1024
 
 
 @lru_cache(maxsize=1)

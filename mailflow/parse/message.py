@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from email import errors
 from email.message import Message
 from email.parser import BytesParser
@@ -16,14 +17,21 @@ from mailflow.parse.charsets import (
     decode_header_value,
     unescape_surrogates,
 )
-from mailflow.parse.clean import MAX_HEADERS, MAX_MIME_DEPTH, MAX_TEXT, cap, clean
+from mailflow.parse.clean import (
+    MAX_CONTAINERS,
+    MAX_HEADERS,
+    MAX_MIME_DEPTH,
+    MAX_TEXT,
+    cap,
+    clean,
+)
 from mailflow.parse.facts import Address, Attachment, DecodedMessage
 from mailflow.parse.htmltext import docx_text, html_to_text
 from mailflow.parse.mailheaders import (
     ANGLE_ID,
     MalformedHeaderLineDefect,
-    address_list,
     msg_id,
+    named_address_list,
     parse_date,
     repair_header_block,
     sender,
@@ -44,9 +52,39 @@ class _RawCompat32(Compat32):
 _POLICY = _RawCompat32()
 
 
+_CONTAINER = re.compile(rb"^(content-type:[ \t]*)(multipart|message)/", re.I | re.M)
+
+
+def limit_containers(raw: bytes) -> tuple[bytes, bool]:
+    """raw with the multipart/* and message/* parts past MAX_CONTAINERS declared as opaque
+    text (text/x-nested-*: neither a body nor an attachment), and whether any were."""
+    if (
+        raw.count(b"ultipart/")
+        + raw.count(b"ULTIPART/")
+        + raw.count(b"essage/")
+        + raw.count(b"ESSAGE/")
+        <= MAX_CONTAINERS
+    ):
+        return raw, False  # the cheap count: most mail has a handful
+    seen = 0
+
+    def neutralise(found: re.Match[bytes]) -> bytes:
+        nonlocal seen
+        seen += 1
+        if seen <= MAX_CONTAINERS:
+            return found.group(0)
+        return found.group(1) + b"text/x-nested-" + found.group(2) + b"-"
+
+    limited = _CONTAINER.sub(neutralise, raw)
+    return limited, seen > MAX_CONTAINERS
+
+
 def parse_bytes(raw: bytes) -> Message:
     """Parse raw bytes into an email Message (header block repaired); never raises."""
+    raw, too_many = limit_containers(raw)
     repaired, repairs = repair_header_block(raw)
+    if too_many:
+        repairs.append(errors.MessageDefect("deep-nesting:mime"))
     try:
         msg = BytesParser(policy=_POLICY).parsebytes(repaired)
     except RecursionError:
@@ -80,11 +118,17 @@ def _with_defect(msg: DecodedMessage, defect: str) -> DecodedMessage:
 
 
 def _param(part: Message, name: str, header: str = "content-type") -> tuple[str | None, str]:
-    """(charset or None, value) of a MIME parameter; RFC 2231 values come back as raw bytes."""
+    """(charset or None, value) of a MIME parameter; RFC 2231 values come back as raw bytes.
+
+    When a parameter is given both ways (`filename="x"; filename*=UTF-8''...`), the RFC 2231
+    one wins (RFC 6266 4.3: the plain one is the fallback for old readers)."""
+    if name not in str(part.get(header, "")).lower():
+        return None, ""  # the common case, without parsing every parameter
     try:
-        value = part.get_param(name, None, header)
+        values = [v for k, v in part.get_params([], header) if k.lower() == name]
     except Exception:
         return None, ""
+    value = next((v for v in values if isinstance(v, tuple)), values[0] if values else "")
     if isinstance(value, tuple):  # RFC 2231: (charset, language, latin-1 str of the bytes)
         raw = str(value[2]).encode("latin-1", "surrogateescape")
         return value[0] or "utf-8", decode_bytes(raw, value[0] or "utf-8")
@@ -98,6 +142,8 @@ def _filename(part: Message, hint: str | None) -> str | None:
             if encoded is None:  # RFC 2047 in quotes (Outlook, QQ) or raw 8-bit
                 value = decode_header_value(value, hint=hint)
             value = re.split(r"[\\/]", value.strip())[-1].strip()  # "C:\fakepath\x.docx"
+            if len(value) > 2 and value[0] == value[-1] == "'":
+                value = value[1:-1]  # filename='x.pdf': quoted the shell's way
             return value or None
     return None
 
@@ -222,11 +268,41 @@ def _charset_hint(msg: Message) -> str | None:
     return next((c for p in walk(msg) if (c := _charset(p)) and c not in ("us-ascii",)), None)
 
 
+# Built-in table only (MimeTypes() does not read /etc/mime.types): the same name everywhere.
+_TYPES = mimetypes.MimeTypes()
+_EXTENSIONS = {
+    "message/delivery-status": ".txt",
+    "message/disposition-notification": ".txt",
+    "text/rfc822-headers": ".txt",
+    "text/calendar": ".ics",
+    "application/ms-tnef": ".dat",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+}
+
+
+def unnamed(n: int, content_type: str) -> str:
+    """The stable name of an unnamed part: `part-<n><ext>`, n its 1-based place among the
+    message's leaf parts (depth first, as every MIME reader walks them), ext from its type."""
+    ext = _EXTENSIONS.get(content_type) or _TYPES.guess_extension(content_type, strict=False)
+    return f"part-{n}{ext or '.bin'}"
+
+
+def _listed(msg: Message, hint: str | None) -> Iterator[tuple[Message, Message | None, str | None]]:
+    """Leaf parts with their parent and, for attachments, their name (given or `unnamed`);
+    the name is None for the parts that are the message's text."""
+    for n, (part, parent) in enumerate(_leaves(msg), 1):
+        filename = _filename(part, hint)
+        if _is_attachment(part, filename):
+            yield part, parent, filename or unnamed(n, part.get_content_type())
+        else:
+            yield part, parent, None
+
+
 def attachment(raw: bytes, n: int) -> tuple[Attachment, bytes] | None:
     """The n-th attachment of a mail, numbered as `DecodedMessage.attachments`, and its bytes."""
     msg = parse_bytes(raw)
-    hint = _charset_hint(msg)
-    parts = [(p, f) for p, _ in _leaves(msg) if _is_attachment(p, f := _filename(p, hint))]
+    parts = [(p, f) for p, _, f in _listed(msg, _charset_hint(msg)) if f is not None]
     if not 0 <= n < len(parts):
         return None
     part, filename = parts[n]
@@ -234,34 +310,41 @@ def attachment(raw: bytes, n: int) -> tuple[Attachment, bytes] | None:
     return Attachment(filename, part.get_content_type(), len(data)), data
 
 
-def _body(
-    msg: Message, hint: str | None, defects: list[str]
-) -> tuple[str, str | None, list[Attachment], list[tuple[str, str]]]:
+@dataclass
+class _Body:
+    text: str = ""
+    html: str | None = None
+    charset: str = ""  # declared charset of the part the text came from
+    attachments: list[Attachment] = field(default_factory=list)
+    attachment_texts: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _body(msg: Message, hint: str | None, defects: list[str]) -> _Body:
+    out = _Body()
     text_parts: list[str] = []
     text_parent: Message | None = None
-    html: str | None = None
-    attachments: list[Attachment] = []
-    attachment_texts: list[tuple[str, str]] = []
-    for part, parent in _leaves(msg):
+    html_charset = ""
+    for part, parent, filename in _listed(msg, hint):
         ctype = part.get_content_type()
-        filename = _filename(part, hint)
-        if _is_attachment(part, filename):
+        if filename is not None:
             data = _payload(part)
-            attachments.append(Attachment(filename, ctype, len(data)))
-            lower = (filename or "").lower()
+            out.attachments.append(Attachment(filename, ctype, len(data)))
+            lower = filename.lower()
             if ctype == "text/plain" or lower.endswith(".txt"):
-                attachment_texts.append((filename or "", _part_text(part, data, defects)))
+                out.attachment_texts.append((filename, _part_text(part, data, defects)))
             elif (lower.endswith(".docx") or ctype.endswith("wordprocessingml.document")) and (
                 extracted := docx_text(data)
             ) is not None:
-                attachment_texts.append((filename or "", extracted))
+                out.attachment_texts.append((filename, extracted))
         elif ctype in ("text/plain", "text/html") or ctype.startswith("multipart/"):
             if ctype == "text/html":
-                if html is None:
-                    html = _part_text(part, _payload(part), defects)
+                if out.html is None:
+                    out.html = _part_text(part, _payload(part), defects)
+                    html_charset = _charset(part) or ""
             elif not text_parts:
                 text_parts.append(_part_text(part, _payload(part), defects))
                 text_parent = parent
+                out.charset = _charset(part) or ""
             elif (
                 parent is not None
                 and parent is text_parent
@@ -269,10 +352,11 @@ def _body(
             ):
                 # Apple Mail splits one body around inline images into sibling text parts.
                 text_parts.append(_part_text(part, _payload(part), defects))
-    text = "\n".join(text_parts).strip()
-    if not text and html:
-        text = html_to_text(html)
-    return text, html, attachments, attachment_texts
+    out.text = "\n".join(text_parts).strip()
+    if not out.text and out.html:
+        out.text = html_to_text(out.html)
+        out.charset = html_charset
+    return out
 
 
 def _defect_names(msg: Message) -> list[str]:
@@ -316,10 +400,13 @@ def _decode_message(msg: Message) -> DecodedMessage:
     if message_id is None:
         defects.append("no-message-id")
     try:
-        text, html, attachments, attachment_texts = _body(msg, hint, defects)
+        body = _body(msg, hint, defects)
     except Exception as exc:  # a body we cannot walk still leaves the headers usable
         defects.append(f"body-error:{type(exc).__name__}")
-        text, html, attachments, attachment_texts = "", None, [], []
+        body = _Body()
+    text, html, attachments, attachment_texts = (
+        body.text, body.html, body.attachments, body.attachment_texts
+    )  # fmt: skip
     if not text.strip():
         defects.append("empty-body")
     subject = decode_header_value(first.get("subject", ""), defects, "subject", hint)
@@ -334,15 +421,18 @@ def _decode_message(msg: Message) -> DecodedMessage:
         # Kept as sent (the raw bytes stay in the inbox); only what cannot be stored goes.
         return line(value, field) or None if value else None
 
+    def named(field: str) -> tuple[Address, ...]:
+        found = named_address_list(first.get(field), hint, field, defects)
+        return tuple(Address(line(a.address, field), line(a.name, field)) for a in found)
+
+    to, cc, reply_to = named("to"), named("cc"), named("reply-to")
+
     return DecodedMessage(
         message_id=ids(message_id, "message-id"),
         from_=Address(line(from_.address, "from"), line(from_.name, "from")),
-        to=tuple(line(a, "to") for a in address_list(first.get("to"), hint, "to", defects)),
-        cc=tuple(line(a, "cc") for a in address_list(first.get("cc"), hint, "cc", defects)),
-        reply_to=tuple(
-            line(a, "reply-to")
-            for a in address_list(first.get("reply-to"), hint, "reply-to", defects)
-        ),
+        to=tuple(a.address for a in to),
+        cc=tuple(a.address for a in cc),
+        reply_to=tuple(a.address for a in reply_to),
         subject=" ".join(line(subject, "subject").split()),
         date=parse_date(first.get("date"), defects),
         in_reply_to=ids(msg_id(unescape_surrogates(in_reply_to)), "in-reply-to")
@@ -368,4 +458,8 @@ def _decode_message(msg: Message) -> DecodedMessage:
             for name, body in attachment_texts
         ),
         defects=tuple(dict.fromkeys([*defects, *_defect_names(msg)])),
+        to_addresses=to,
+        cc_addresses=cc,
+        reply_to_addresses=reply_to,
+        body_charset=line(body.charset, "body-charset"),
     )

@@ -117,6 +117,10 @@ def parse_message(
         command=command,
         defects=tuple(defects),
         mailflow_own=_own(decoded, secret),
+        to_addresses=decoded.to_addresses,
+        cc_addresses=decoded.cc_addresses,
+        reply_to_addresses=decoded.reply_to_addresses,
+        body_charset=decoded.body_charset,
     )
 
 
