@@ -83,7 +83,7 @@ def parse_message(
         threaded=threaded,
         withdrawal=intents.is_withdrawal(reply_text),
         app_fields=app_fields,
-        letter=wants_partner(reply_text),
+        letter=wants_partner(reply_text, decoded.subject),
     )
     if kind == "application":  # a letter instead of (or besides) the form fills only the gaps
         fields = fill_fields(fields, decoded.text, *(t for _n, t in decoded.attachment_texts))

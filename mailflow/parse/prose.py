@@ -72,13 +72,21 @@ def _paragraphs(lines: list[str]) -> list[str]:
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[^a-z])|(?<=[。！？；!?])|(?<=;)\s*")
 
 
+_ABBREVIATION = re.compile(
+    r"(?:^|\s)(?:Mr|Ms|Mrs|Dr|St|Prof|Sr|Sra|Mme|Mlle|M|No|Jr|Dra|Ste|Av|Ave|Inc|Ltd)\.$"
+)
+
+
 def _sentences(paragraphs: Iterable[str]) -> list[str]:
     out: list[str] = []
     for paragraph in paragraphs:
-        for sentence in _SENTENCE_END.split(paragraph):
-            sentence = sentence.strip()
-            if sentence:
-                out.append(sentence[:_MAX_SENTENCE])
+        pieces: list[str] = []
+        for piece in _SENTENCE_END.split(paragraph):
+            if pieces and _ABBREVIATION.search(pieces[-1]):
+                pieces[-1] = f"{pieces[-1]} {piece}"  # "Ms. Liza Reyes" goes on
+            else:
+                pieces.append(piece)
+        out.extend(p.strip()[:_MAX_SENTENCE] for p in pieces if p.strip())
     return out
 
 
@@ -87,7 +95,7 @@ _SIGNOFF = re.compile(
     r"respectfully|cordially|cheers|thanks?\b|thank you|with (?:best|kind|warm)|best,?$|"
     r"saludos|atentamente|cordialmente|un (?:cordial )?saludo|muchas gracias|"
     r"cordialement|bien (?:à vous|cordialement)|salutations|sinc[eè]res salutations|merci)|"
-    r"^(?:此致|敬礼|谢谢|祝好|顺祝|顺颂|祝工作顺利|期待您的回复|期待回复)",
+    r"^(?:此致|敬礼|谢谢|謝謝|祝好|顺祝|顺颂|順頌|順祝|祝工作顺利|期待您的回复|期待回复)",
     re.I,
 )
 
@@ -110,7 +118,10 @@ _SELF = re.compile(
     r"\b(?:we|we're|we've|our|ours|us|i|i'm|my|here at|this is|on behalf of|as (?:the )?"
     r"(?:director|head|librarian|manager|coordinator|chief|dean)|represent\w*|writing from|"
     r"nous|notre|nos|je|j'|au nom de|somos|soy|estamos|nuestr[ao]s?|mi|en nombre de|"
-    r"trabajo|trabajamos|hablamos|parlons|travaillons|communiquons|sommes)\b|我们|我們|我馆|本馆|敝馆|我校|我是|我在",
+    r"trabajo|trabajamos|hablamos|parlons|travaillons|communiquons|sommes|the library|"
+    r"staff|colleagues?|librarians|volunteers|team|personal|personnel|équipe|voluntarios|"
+    r"escrib\w*|écri\w*)\b|"
+    r"我们|我們|我馆|我館|本馆|本館|敝馆|我校|我是|我在|馆员|館員|工作人员|同事",
     re.I,
 )
 # Words that turn a sentence toward the library wanted; what comes after them is not us.
@@ -118,19 +129,19 @@ _PARTNER = re.compile(
     r"\b(?:partner\w*|sister|twin\w*|looking|seek\w*|find\w*|would like|like to|hope|hoping|"
     r"wish\w*|want\w*|interested|similar|such as|connect\w*|with an?\b|"
     r"soci[ao]s?|herman[ao]s?|busc\w+|gustar\w*|dese\w+|quer\w+|interes\w+|"
-    r"partenaires?|s(?:œ|oe)urs?|jumel\w*|cherch\w*|souhait\w*|aimeri\w+|voudri\w+)\b|"
+    r"partenaires?|s(?:œ|oe)urs?|jumel\w*|cherch\w*|souhait\w*|aimer\w+|voudr\w+)\b|"
     r"姐妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所",
     re.I,
 )
 
 
-def _ours(sentence: str, start: int, *, subject: bool = False) -> bool:
-    """The text before `start` speaks of the writer (or `subject`: the match opens the sentence)
-    and does not yet speak of the library wanted."""
+def _ours(sentence: str, start: int, *, subject: bool = False, own: str = "") -> bool:
+    """The text before `start` speaks of the writer (or `subject`: the match opens the sentence;
+    or it names `own`, the writer's library) and does not yet speak of the library wanted."""
     before = sentence[:start]
     if _PARTNER.search(before):
         return False
-    return subject or bool(_SELF.search(before))
+    return subject or bool(_SELF.search(before)) or bool(own and own in before)
 
 
 # -- countries and languages, from CLDR ------------------------------------------------------
@@ -138,7 +149,7 @@ def _ours(sentence: str, start: int, *, subject: bool = False) -> bool:
 _NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
 # Territory names that are more often something else in a letter (a US state, a person).
 _AMBIGUOUS = frozenset({"georgia", "jersey", "guernsey", "chad", "man", "niger"})
-_COUNTRY_LOCALES = ("en", "zh", "es", "fr")
+_COUNTRY_LOCALES = ("en", "zh", "zh_Hant", "es", "fr")
 
 
 @lru_cache(maxsize=1)
@@ -155,27 +166,24 @@ def _countries() -> dict[str, str]:
         for locale in _COUNTRY_LOCALES:
             name = Locale.parse(locale).territories.get(code)
             if name and name.casefold() not in _AMBIGUOUS:
-                names.setdefault(name.casefold(), key)
+                names.setdefault(_fold(name), key)
     # countries.py's own spellings (PRC, USA, UK, 中华人民共和国 ...) fold the same way.
     from mailflow.countries import COUNTRIES
 
     for canonical, (zh, others) in COUNTRIES.items():
         for name in (canonical, zh, *others):
-            names.setdefault(name.casefold(), canonical)
+            names.setdefault(_fold(name), canonical)
     return names
 
 
-@lru_cache(maxsize=1)
-def _country_re() -> re.Pattern[str]:
-    names = sorted(_countries(), key=len, reverse=True)
-    alternatives = "|".join(re.escape(n) for n in names)
-    return re.compile(rf"(?<![\w.])(?:{alternatives})(?![\w])", re.I)
+def _fold(name: str) -> str:
+    return name.strip().casefold().replace("臺", "台")  # 臺灣 and 台灣 are one name
 
 
 def _country(name: str) -> str | None:
     """The country a name denotes, as stored: the Chinese name when written in Chinese (as the
     form's 国家 line would be), else the canonical English name."""
-    key = _countries().get(name.strip().casefold())
+    key = _countries().get(_fold(name))
     if key is None:
         return None
     return name.strip() if _HAN.search(name) else key
@@ -195,13 +203,15 @@ def _languages() -> dict[str, str]:
     from babel import Locale
 
     names: dict[str, str] = {}
-    for locale in _COUNTRY_LOCALES:
-        for code, name in Locale.parse(locale).languages.items():
-            if len(code) != 2 or len(name) < 3 and not _HAN.search(name):
-                continue
-            names.setdefault(name.casefold(), code)
-            if name.endswith("语"):  # 英语 is also written 英文
-                names.setdefault(name[:-1].casefold() + "文", code)
+    # ISO 639-1 first; a 639-2/3 code only for languages without one (Filipino: fil).
+    for width in (2, 3):
+        for locale in _COUNTRY_LOCALES:
+            for code, name in Locale.parse(locale).languages.items():
+                if len(code) != width or len(name) < 3 and not _HAN.search(name):
+                    continue
+                names.setdefault(name.casefold(), code)
+                if name.endswith("语"):  # 英语 is also written 英文
+                    names.setdefault(name[:-1].casefold() + "文", code)
     names.update(_EXTRA_LANGUAGES)
     names.update(_BOTH)
     return names
@@ -228,7 +238,7 @@ def _language_codes(text: str) -> list[str]:
 
 # -- the library's name ---------------------------------------------------------------------
 
-_CW = rf"(?:[{_UP}][\w'’\-]+|\d+(?:st|nd|rd|th)?)"  # a capitalised word (not "I", not "A")
+_CW = rf"(?:St\.|[{_UP}][\w'’\-]+|\d+(?:st|nd|rd|th)?)"  # a capitalised word (not "I", not "A")
 _INNER = r"(?:of|for|and|&|de|del|de la|de las|de los|du|des|y|et)"
 _CWS = rf"{_CW}(?:\s+(?:{_INNER}\s+|d['’])?{_CW})*"
 _LIB_WORD = (
@@ -241,93 +251,29 @@ _ADJ = (
     r"centrale?|départementale?|régionale?|regional|provincial(?:es?)?|popular(?:es)?|"
     r"infantil|intercommunale?)"
 )
-_TAIL = rf"(?:of|for|at|de|del|de la|de los|de las|du|des|d['’])\s*(?:(?:the|la|le|el|les|los|las|l['’])\s*)?{_CWS}"
+_TAIL = rf"(?:of|for|de|del|de la|de los|de las|du|des|d['’])\s*(?:(?:the|la|le|el|les|los|las|l['’])\s*)?{_CWS}"
 _EN_NAME = re.compile(
     rf"(?:{_CWS}\s+)?{_LIB_WORD}(?:\s+{_ADJ})*(?:\s+(?!{_INNER}\b){_CWS})?(?:\s+{_TAIL})?"
 )
-_LEADING = frozenset(
-    [
-        "we",
-        "i",
-        "our",
-        "my",
-        "the",
-        "this",
-        "dear",
-        "hello",
-        "hi",
-        "as",
-        "at",
-        "in",
-        "from",
-        "on",
-        "here",
-        "nous",
-        "notre",
-        "je",
-        "la",
-        "le",
-        "el",
-        "los",
-        "las",
-        "les",
-        "somos",
-        "soy",
-        "nuestra",
-        "nuestro",
-        "desde",
-        "en",
-        "con",
-        "au",
-        "a",
-        "and",
-        "y",
-        "et",
-        "of",
-        "de",
-    ]
-)
+_LEADING = frozenset((
+    'we', 'i', 'our', 'my', 'the', 'this', 'dear', 'hello', 'hi', 'as', 'at', 'in', 'from', 'on',
+    'here', 'nous', 'notre', 'je', 'la', 'le', 'el', 'los', 'las', 'les', 'somos', 'soy',
+    'nuestra', 'nuestro', 'desde', 'en', 'con', 'au', 'a', 'and', 'y', 'et', 'of', 'de', 'del',
+    'librarian', 'director', 'directora', 'directrice', 'head', 'manager', 'chief', 'coordinator',
+    'coordinadora', 'bibliotecaria', 'bibliotecario', 'bibliothécaire', 'dean', 'deputy',
+))  # fmt: skip
 _NOT_A_NAME = re.compile(
     r"\b(?:sister|partner|twin\w*|programs?|programmes?|program[ae]|association|federation|"
     r"network|week|day|month|council|project|conference|congress|team|committee|"
     r"hermana|socia|partenaire|sœur|soeur|jumel\w*|asociación)\b",
     re.I,
 )
-_GENERIC = frozenset(
-    [
-        "library",
-        "libraries",
-        "biblioteca",
-        "bibliothèque",
-        "médiathèque",
-        "bibliothek",
-        "public",
-        "municipal",
-        "city",
-        "community",
-        "central",
-        "national",
-        "school",
-        "university",
-        "academic",
-        "town",
-        "county",
-        "regional",
-        "local",
-        "main",
-        "branch",
-        "state",
-        "pública",
-        "publique",
-        "municipale",
-        "nacional",
-        "nationale",
-        "the",
-        "of",
-        "de",
-        "la",
-    ]
-)
+_GENERIC = frozenset((
+    'library', 'libraries', 'biblioteca', 'bibliothèque', 'médiathèque', 'bibliothek', 'public',
+    'municipal', 'city', 'community', 'central', 'national', 'school', 'university', 'academic',
+    'town', 'county', 'regional', 'local', 'main', 'branch', 'state', 'pública', 'publique',
+    'municipale', 'nacional', 'nationale', 'the', 'of', 'de', 'la', 'services', 'service',
+))  # fmt: skip
 
 
 def _clean_name(raw: str) -> str | None:
@@ -352,15 +298,34 @@ _ZH_LEVEL = re.compile(
     r"姐妹|友好|合作|国外|外国|海外|当地|我们的|贵|本|我|该|这所|那所|的|和|与)*"
 )
 _ZH_INTRO = re.compile(
-    rf"(?:我们是|我們是|我馆是|本馆是|这里是|這裡是|我是|我们来自|我來自|我来自|来自|代表|"
-    rf"——|—|－－|：|:)\s*(?:位于|地处|坐落在|坐落于|来自)?"
-    rf"(?P<loc>[^，。！？；、\n的]{{1,30}}的)?(?:一所|一家|一座)?"
+    rf"(?:我们是|我們是|我馆是|我館是|本馆是|本館是|这里是|這裡是|我是|我们来自|我來自|我来自|来自|"
+    rf"代表|名叫|名为|名為|叫做|——|—|－－|：|:)\s*(?:位于|位於|地处|坐落在|坐落于|来自)?"
+    rf"(?P<loc>[^，。！？；、\n的]{{1,30}}的)?(?P<article>一所|一家|一座|一个|一間|一间)?"
     rf"(?P<name>{_ZH_NAME_CHARS}{{2,30}}?{_ZH_LIB})"
 )
 _ZH_SUBJECT = re.compile(
     rf"^(?P<name>{_ZH_NAME_CHARS}{{2,30}}?{_ZH_LIB})(?:（[^）]{{1,20}}）)?"
     rf"(?:是|成立于|始建于|创建于|建于|位于|地处|坐落)"
 )
+
+
+# "the library of Lincoln Middle School", "la biblioteca del IES Miguel de Cervantes": a school's
+# or a university's library is known by the institution's name.
+_INSTITUTION = re.compile(
+    r"(?i:\bthe\s+library\s+(?:of|at)|\bla\s+biblioteca\s+del?|\bla\s+bibliothèque\s+(?:de|du))"
+    rf"\s+(?:(?:the|la|el|le|l['’])\s*)?(?P<inst>{_CWS})"
+)
+_INSTITUTION_WORD = re.compile(
+    r"\b(?:School|College|University|Université|Universidad|Colegio|Escuela|IES|Instituto|Lycée|"
+    r"Collège|École|Academy|Hospital|Institute)\b"
+)
+
+
+def _clean_institution(name: str) -> str | None:
+    name = name.strip(" ,.;:")
+    if len(name) > 100 or not _INSTITUTION_WORD.search(name) or _NOT_A_NAME.search(name):
+        return None
+    return name
 
 
 def _zh_name(name: str) -> str | None:
@@ -375,17 +340,19 @@ def _zh_name(name: str) -> str | None:
 
 _TYPE_PHRASE = re.compile(
     r"\b(?P<en>public|academic|university|college|school|national|special|research|medical|"
-    r"law|community|municipal|county|city|town|village|district|children's)"
+    r"law|community|municipal|county|city|town|village|district)"
     r"(?:\s+(?:and|&)\s+\w+)?\s+librar(?:y|ies)\b"
     r"|\b(?:biblioteca|bibliothèque)s?\s+(?P<rom>pública|publique|municipale?|universitari[ao]|"
     r"universitaire|escolar|scolaire|nacional|nationale|especializada|spécialisée|comunitaria|"
     r"popular)"
-    r"|(?P<zh>公共|大学|高校|学校|中学|小学|国家|专业|社区|少儿|高等院校|学院|研究)图书馆",
+    r"|\blibrar(?:y|ies)\s+(?:at|of)\s+(?:the\s+)?(?:[\w'-]+\s+){0,3}?"
+    r"(?P<inst>University|Université|Universidad|College|School|Colegio|Escuela|Lycée|Collège)\b"
+    r"|(?P<zh>公共|大学|高校|学校|中学|小学|国家|专业|社区|高等院校|学院|研究|市立)(?:图书馆|圖書館)",
     re.I,
 )
 _TYPE_EXTRA = {
     "county": "public", "city": "public", "town": "public", "village": "public",
-    "district": "public", "children's": "public", "少儿": "public", "popular": "public",
+    "district": "public", "社区": "public", "popular": "public",
     "学院": "academic", "研究": "special", "especializada": "special", "spécialisée": "special",
 }  # fmt: skip
 _TYPES = frozenset({"public", "academic", "school", "national", "special"})
@@ -396,24 +363,26 @@ def _type_of(word: str) -> str | None:
     return found if found in _TYPES else None
 
 
+# Checked in order: "Baguio City National High School Library" is a school's, "Biblioteca Central
+# de la Universidad ..." a university's. A place word ("City Library") says nothing.
+_NAME_TYPES = tuple(
+    (kind, re.compile(pattern, re.I))
+    for kind, pattern in (
+        ("school", r"\b(?:school|high school|primary|secondary|escuela|colegio|IES|lycée|collège|"
+                   r"école)\b|中学|小学|学校|中學|小學|學校"),
+        ("academic", r"\b(?:univers(?:it|id)\w*|college|polytechnic)\b|大学|大學|学院|學院|高校"),
+        ("national", r"\b(?:national|nacional|nationale)\b|国家|國家"),
+        ("public", r"\b(?:public|municipal\w*|community|county|pública|publique|popular|"
+                   r"comunitaria)\b|公共|市立|区立|县立|區立|縣立|社区|社區"),
+        ("special", r"\b(?:medical|law|hospital|research|museum|especializada|spécialisée)\b|"
+                    r"专业|專業|研究"),
+    )
+)  # fmt: skip
+
+
 def _type_from_name(name: str) -> str | None:
-    # "Municipal Library of X", "北京大学图书馆", "成都市第七中学图书馆": the name says it.
-    words = re.sub(r"\b(?:of|de|del|du|the)\b", " ", name)
-    for word in re.findall(rf"[\w']+|[{_CJK}]+", words):
-        if word.lower() in {"city", "town", "county", "district"}:
-            continue  # "Nairobi City Library" names a place, not a kind
-        if _HAN.search(word):
-            m = _TYPE_PHRASE.search(word)
-            if m and m["zh"]:
-                return _type_of(m["zh"])
-            for zh in ("大学", "中学", "小学", "学院", "国家"):
-                if zh in word:
-                    return _type_of(zh)
-            continue
-        found = _type_of(word)
-        if found:
-            return found
-    return None
+    """The kind of library its name says ("Municipal Library of X", "北京大学图书馆")."""
+    return next((kind for kind, pattern in _NAME_TYPES if pattern.search(name)), None)
 
 
 # -- place ------------------------------------------------------------------------------------
@@ -432,14 +401,17 @@ _EN_COUNTRY_ONLY = re.compile(
     rf"central|north|south|east|west|north-eastern|north-western)\s+)?(?P<country>{_PLACE})"
 )
 _EN_CITY_ONLY = re.compile(
-    rf"\b(?:(?:library|biblioteca|bibliothèque|located|based|situated|situada|ubicada|située|"
-    rf"basée)\s+in|in\s+the\s+city\s+of|en\s+la\s+ciudad\s+de|dans\s+la\s+ville\s+de)\s+"
-    rf"(?P<city>{_PLACE})(?=\s*(?:[.;!?)]|$|,\s+(?:and|which|where|serving|with|y|et)\b))"
+    rf"\b(?i:(?:library|biblioteca|bibliothèque|located|based|situated|situada|ubicada|située|"
+    rf"basée|here)\s+in|in\s+the\s+(?:city|town|village)\s+of|en\s+la\s+ciudad\s+de|"
+    rf"dans\s+la\s+ville\s+de)\s+(?P<city>{_PLACE})"
+    # the sentence ends or goes on: "in Kingston, would like", "in Austin, Texas", "of X in Y"
+    rf"(?=\s*(?:[.;!?)]|$|,\s+[a-z]|,\s*[{_UP}]|\s+in\s+))"
 )
 _ZH_PLACE = re.compile(
-    rf"(?:位于|地处|坐落在|坐落于|来自|来自于|在)(?P<loc>[{_CJK}]{{2,20}}?)(?:的|，|,|。|$)"
+    rf"(?:位于|位於|地处|地處|坐落在|坐落于|坐落於|来自|來自|来自于|在|"
+    rf"我们是|我們是|我馆是|我館是|本馆是|本館是)(?P<loc>[{_CJK}]{{2,20}}?)(?:的|，|,|。|$)"
 )
-_ZH_PROVINCE = re.compile(rf"^[{_CJK}]{{2,8}}?(?:省|自治区|特别行政区)")
+_ZH_PROVINCE = re.compile(rf"^[{_CJK}]{{2,8}}?(?:省|自治区|自治區|特别行政区|特別行政區)")
 _NOT_CITIES = frozenset(
     [
         "asia",
@@ -512,7 +484,9 @@ _LANG_TRIGGER = re.compile(
     r"mostly\s+|well\s+)?in|correspond\s+in|fluent\s+in|write\s+in|bilingual|conversant\s+in|"
     r"hablamos|hablan|habla|idiomas?\s+de\s+trabajo|trabajamos\s+en|nos\s+comunicamos\s+en|"
     r"parlons|parlent|parle|langues?\s+de\s+travail|travaillons\s+en|communiquons\s+en)\b|"
-    r"工作语言|工作語言|会说|会讲|能说|能讲|可以用|能用|可用|使用|通晓|掌握|精通|讲|说",
+    r"\b(?P<use>use|using|utilizamos|usamos|utilisons)\b|"
+    r"工作语言|工作語言|会说|會說|会讲|會講|能说|能講|能讲|可以用|能用|可用|使用|通晓|掌握|精通|只会|只會|"
+    r"也会|也會|都会|都會|讲|說|说",
     re.I,
 )
 _LANG_SENTENCE = re.compile(
@@ -521,38 +495,108 @@ _LANG_SENTENCE = re.compile(
     re.I,
 )
 _LANG_STOP = re.compile(
-    rf"{_PARTNER.pattern}|\b(?:but|who|that|which|whose|pero|que|mais|qui)\b|但|而",
+    rf"{_PARTNER.pattern}|\b(?:but|who|that|which|whose|pero|que|mais|qui)\b|但|而|"
+    # a new clause about someone else: "and some of our students are learning Spanish"
+    r"\b(?:and|y|et)\s+(?:some|many|most|all|few|several|algunos|muchos|certains|plusieurs)\s+"
+    r"(?:of|de|des)\b|\b(?:students|pupils|users|patrons|visitors|readers|learning|learn|"
+    r"estudiantes|alumnos|usuarios|élèves|étudiants|usagers|lecteurs)\b|学生|读者|讀者|用户",
     re.I,
 )
 
-# (pattern, ...) per interest; the words as the letter writes them are what is kept.
-_INTERESTS: tuple[str, ...] = (
-    r"children'?s\s+(?:books?|reading|programs?|programmes?|services?|literature|library|"
-    r"activities|collections?)|storytimes?|story\s*telling|youth\s+programs?|"
-    r"(?:literatura|lectura|libros)\s+infantil(?:es)?|littérature\s+jeunesse|"
-    r"儿童阅读|少儿阅读|青少年阅读|儿童读物|少儿服务|绘本",
-    r"reading\s+promotion|promot\w*\s+reading|literacy(?:\s+programs?)?|reading\s+clubs?|"
-    r"book\s+clubs?|fomento\s+de\s+la\s+lectura|promoción\s+de\s+la\s+lectura|"
-    r"clubs?\s+de\s+lectura|promotion\s+de\s+la\s+lecture|阅读推广|全民阅读|读书会",
-    r"digiti[sz]\w*|digital\s+(?:collections?|archives?|resources?|services?|library)|"
-    r"digitali[sz]aci[óo]n|numérisation|数字化|数字资源|数字图书馆",
-    r"local\s+history|heritage|historia\s+local|patrimoine|histoire\s+locale|地方文献|地方史",
-    r"(?:book|books)\s+exchange|exchange\s+(?:of\s+)?(?:children's\s+)?books|"
-    r"intercambio\s+de\s+libros|échanges?\s+de\s+livres|图书交换|交换图书|互赠图书",
-    r"staff\s+exchanges?|(?:meetings?|exchanges?|visits?)\s+between\s+(?:our\s+)?staff|"
-    r"professional\s+development|staff\s+training|librarian\s+exchanges?|"
-    r"intercambio\s+de\s+personal|formación\s+de\s+personal|formation\s+du\s+personnel|"
-    r"馆员交流|馆员培训|人员交流|业务交流",
-    r"cultural\s+exchanges?|intercambio\s+cultural|échanges?\s+culturels?|文化交流",
-    r"pen\s*-?\s*pals?|笔友",
-    r"language\s+learning|english\s+corner|aprendizaje\s+de\s+idiomas|"
-    r"apprentissage\s+des\s+langues|语言学习|英语角",
-    r"virtual\s+(?:meetings?|visits?|exchanges?|events?)|video\s+(?:calls?|conferences?)|"
-    r"visitas\s+virtuales|rencontres\s+virtuelles|线上交流|视频会议",
-    r"exhibitions?|exposiciones?|expositions?|展览",
-    r"maker\s*spaces?|STEM|coding\s+clubs?|创客空间",
+# Topics libraries ask partners about, (Latin-script words, Chinese words) each; the words as
+# the letter writes them are what is kept. Latin words match whole words only ("STEM" is not
+# the end of "system").
+_INTERESTS: tuple[tuple[str, str], ...] = (
+    (  # children and young people
+        r"children'?s\s+(?:books?|reading|programs?|programmes?|services?|literature|activities|"
+        r"collections?|corner|section|area|room|clubs?)|story\s*times?|story\s*telling(?:\s+events|"
+        r"\s+sessions)?|(?:youth|teen|teenage)\s+(?:programs?|programmes?|services?)|picture\s+books|"
+        r"(?:literatura|lectura|libros|cuentos)\s+infantil(?:es)?|littérature\s+jeunesse|"
+        r"albums?\s+jeunesse|heure\s+du\s+conte",
+        r"儿童阅读|少儿阅读|青少年阅读|儿童读物|少儿服务|绘本(?:阅读)?|亲子阅读(?:活动)?|讲故事(?:活动)?|"
+        r"儿童故事会|故事会|兒童閱讀|親子閱讀|繪本|說故事",
+    ),
+    (  # reading
+        r"reading\s+(?:promotion|programs?|programmes?|clubs?|challenges?|festivals?)|"
+        r"promot\w*\s+reading|literacy(?:\s+programs?|\s+programmes?)?|book\s+clubs?|"
+        r"(?:fomento|promoción|animación)\s+(?:de|a)\s+la\s+lectura|club(?:e?s)?\s+de\s+lectura|"
+        r"promotion\s+de\s+la\s+lecture|clubs?\s+de\s+lecture",
+        r"阅读推广|全民阅读|读书会|閱讀推廣|讀書會|阅读活动",
+    ),
+    (  # digital
+        r"digiti[sz]\w*|digital\s+(?:collections?|archives?|resources?|services?|librar(?:y|ies)|"
+        r"preservation|literacy|skills)|digitali[sz]aci[óo]n(?:\s+de\s+colecciones)?|numérisation|"
+        r"patrimoine\s+numérique",
+        r"数字化(?:资源建设)?|数字资源|数字图书馆|數位化|數字化",
+    ),
+    (  # heritage
+        r"local\s+history|heritage(?:\s+collections?)?|historical\s+(?:collections?|newspapers|"
+        r"documents)|manuscripts?|rare\s+books|(?:historia|memoria)\s+local|"
+        r"patrimonio(?:\s+local|\s+documental|\s+cultural)?|patrimoine|histoire\s+locale|manuscrits",
+        r"地方文献|地方史|古籍(?:保护|修复|数字化)?|文献保护",
+    ),
+    (  # books exchanged
+        r"books?\s+exchanges?|exchanges?\s+(?:of\s+)?(?:[\w'’]+\s+)?books|"
+        r"(?:intercambio|canje)\s+de\s+libros|échanges?\s+de\s+livres",
+        r"(?:华文)?图书交换|交换图书|互赠图书|圖書交換",
+    ),
+    (  # staff
+        r"staff\s+(?:exchanges?|training|visits?|development)|(?:meetings?|exchanges?|visits?)\s+"
+        r"between\s+(?:our\s+)?(?:staff|librarians)|professional\s+development|"
+        r"librarian\s+exchanges?|job\s+shadowing|(?:intercambio|formación|capacitación)\s+del?\s+"
+        r"personal|formation\s+(?:du|des)\s+personnel|(?:rencontres|échanges?)\s+entre\s+"
+        r"bibliothécaires",
+        r"馆员交流|馆员培训|人员交流|业务交流|館員交流",
+    ),
+    (  # academic
+        r"academic\s+exchanges?|research\s+collaboration|open\s+access(?:\s+publishing)?|"
+        r"student\s+exchanges?|information\s+literacy|research\s+data|acceso\s+abierto|"
+        r"libre\s+accès",
+        r"学术交流|學術交流|开放获取|科研合作",
+    ),
+    (
+        r"cultural\s+exchanges?(?:\s+programs?|\s+programmes?)?|intercultural\s+\w+|"
+        r"intercambio\s+cultural|échanges?\s+culturels?",
+        r"文化交流|文化活动",
+    ),
+    (
+        r"pen\s*-?\s*pals?|letter\s+exchanges?|(?:intercambio|correspondencia)\s+de\s+cartas|"
+        r"correspondance\s+scolaire",
+        r"笔友|筆友",
+    ),
+    (
+        r"language\s+(?:learning|classes|exchanges?)|(?:english|spanish|french|chinese|conversation)"
+        r"(?:\s+conversation)?\s+(?:classes|clubs?|corners?)|aprendizaje\s+de\s+idiomas|"
+        r"apprentissage\s+des\s+langues",
+        r"语言学习|英语角|外语学习",
+    ),
+    (
+        r"virtual\s+(?:meetings?|visits?|exchanges?|events?|tours?)|video\s+(?:calls?|"
+        r"conferences?|meetings?)|online\s+(?:meetings?|events?|exchanges?)|visitas\s+virtuales|"
+        r"rencontres\s+virtuelles|visioconférences?",
+        r"线上交流|视频会议|線上交流|視訊會議",
+    ),
+    (r"exhibitions?|exposiciones?|expositions?", r"展览|展覽"),
+    (r"maker\s*spaces?|STEM|coding\s+clubs?|robotics", r"创客空间|创客"),
+    (
+        r"health\s+(?:information|literacy)|consumer\s+health|información\s+de\s+salud|"
+        r"information\s+santé",
+        r"健康信息",
+    ),
+    (
+        r"media\s+literacy|éducation\s+aux\s+médias|alfabetización\s+(?:mediática|informacional)|"
+        r"indigenous\s+(?:languages?|collections?|knowledge)",
+        r"媒体素养|信息素养",
+    ),
+    (
+        r"services?\s+for\s+(?:refugees|migrants|immigrants|seniors|older\s+people)|outreach|"
+        r"mobile\s+librar(?:y|ies)|bookmobiles?|bibliotecas?\s+móvil(?:es)?",
+        r"流动图书馆|老年读者",
+    ),
 )
-_INTEREST_RES = tuple(re.compile(p, re.I) for p in _INTERESTS)
+_INTEREST_RES = tuple(
+    re.compile(rf"(?<![\w-])(?:{latin})(?![\w-])|{chinese}", re.I) for latin, chinese in _INTERESTS
+)
 _NEGATED = re.compile(r"\b(?:not|no|never)\b[^.;]{0,30}$|不|没有", re.I)
 
 
@@ -593,16 +637,24 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
             if not name:
                 continue
             start = m.start() + m.group(0).find(name.split()[0])
-            opens = bool(re.fullmatch(r"\W*(?:the\s+)?", sentence[:start], re.I)) and bool(
+            opens = bool(
+                re.fullmatch(r"\W*(?:(?:the|la|le|el|l['’])\s*)?", sentence[:start], re.I)
+            ) and bool(
                 re.match(
-                    r"\s*(?:\([^)]{1,20}\)\s*)?(?:(?:is|was|has|serves|opened)\b|,)",
+                    r"\s*(?:\([^)]{1,20}\)\s*)?(?:(?:is|was|has|serves|opened|would|wishes|wants|"
+                    r"hopes|est|es|aimerait|souhaite|voudrait|desea|quiere|busca|cherche)\b|,)",
                     sentence[m.end() :],
                 )
             )
             if _ours(sentence, start, subject=opens):
                 found.append((name, sentence, m.end()))
+        for m in _INSTITUTION.finditer(sentence):
+            inst = _clean_institution(m["inst"])
+            if inst and _ours(sentence, m.start()):
+                found.append((inst, sentence, m.end()))
         for m in _ZH_INTRO.finditer(sentence):
-            name = _zh_name(m["name"])
+            # "一所公共图书馆", "一家华文社区图书馆": a description, never a name
+            name = None if m["article"] else _zh_name(m["name"])
             if name and _ours(sentence, m.start() + 1, subject=True):
                 found.append((name, sentence, m.end()))
         sm = _ZH_SUBJECT.match(sentence)
@@ -660,13 +712,17 @@ def extract_prose_fields(text: str) -> dict[str, str]:
         fields["library_name"] = name
         after = sentence[end:]
         # "the Municipal Library of Valparaíso, Chile": the place of the name, then its country.
-        m = re.match(rf"\s*,\s*(?P<country>{_PLACE})\b", after)
+        m = re.match(rf"\s*,\s*(?:(?P<city>{_PLACE})\s*,\s*)?(?P<country>{_PLACE})\b", after)
         country = _country(m["country"]) if m else None
-        if country:
+        tail = re.search(rf"\b(?:of|de|del|de la|du|d['’])\s*(?P<place>{_PLACE})$", name)
+        if m and country:
             fields["country"] = country
-            tail = re.search(rf"\b(?:of|de|del|de la|du|d['’])\s*(?P<city>{_PLACE})$", name)
-            if tail and _good_city(tail["city"]):
-                fields["city"] = tail["city"]
+            if m["city"] and _good_city(m["city"]):
+                fields["city"] = m["city"]  # "Anna Centenary Library, Chennai, India"
+            elif tail and _good_city(tail["place"]):
+                fields["city"] = tail["place"]  # "Municipal Library of Valparaíso, Chile"
+        elif tail and _country(tail["place"]):
+            fields["country"] = _country(tail["place"]) or ""  # "National Library of Jamaica"
         m = _ZH_INTRO.search(sentence)
         if m and m["name"] == name and m["loc"]:
             zc, zcity = _zh_loc(m["loc"][:-1])
@@ -682,7 +738,7 @@ def extract_prose_fields(text: str) -> dict[str, str]:
                 _put(fields, "city", _city_of_zh_name(found))
 
     for sentence in sentences:
-        _place(sentence, fields)
+        _place(sentence, fields, fields.get("library_name", ""))
         if "country" in fields and "city" in fields:
             break
     if "country" not in fields or "city" not in fields:
@@ -691,7 +747,7 @@ def extract_prose_fields(text: str) -> dict[str, str]:
             _put(fields, "country", country)
             _put(fields, "city", city)
 
-    library_type = _stated_type(sentences)
+    library_type = _stated_type(sentences, fields.get("library_name", ""))
     if library_type is None and "library_name" in fields:
         library_type = _type_from_name(fields["library_name"])
     _put(fields, "library_type", library_type)
@@ -716,39 +772,39 @@ def _overlapping(pattern: re.Pattern[str], text: str) -> Iterable[re.Match[str]]
         pos = m.start() + 1
 
 
-def _place(sentence: str, fields: dict[str, str]) -> None:
+def _place(sentence: str, fields: dict[str, str], own: str) -> None:
     for m in _overlapping(_EN_LOC, sentence):
         country = _country(m["country"])
-        if country and _good_city(m["city"]) and _ours(sentence, m.start()):
+        if country and _good_city(m["city"]) and _ours(sentence, m.start(), own=own):
             _put(fields, "country", country)
             if fields.get("country") == country:
                 _put(fields, "city", m["city"])
             return
     for m in _ZH_PLACE.finditer(sentence):
-        if _ours(sentence, m.start()):
+        if _ours(sentence, m.start() + 2, own=own):
             country, city = _zh_loc(m["loc"])
-            if country or city:
-                _put(fields, "country", country)
-                _put(fields, "city", city)
+            _put(fields, "country", country)
+            _put(fields, "city", city)
+            if "country" in fields and "city" in fields:
                 return
     if "country" not in fields:
         for m in _EN_COUNTRY_ONLY.finditer(sentence):
             country = _country(m["country"])
-            if country and _ours(sentence, m.start()):
+            if country and _ours(sentence, m.start(), own=own):
                 fields["country"] = country
                 break
     if "city" not in fields:
         for m in _EN_CITY_ONLY.finditer(sentence):
-            if _good_city(m["city"]) and _ours(sentence, m.start()):
+            if _good_city(m["city"]) and _ours(sentence, m.start(), own=own):
                 fields["city"] = m["city"]
                 break
 
 
-def _stated_type(sentences: list[str]) -> str | None:
+def _stated_type(sentences: list[str], own: str) -> str | None:
     for sentence in sentences:
         for m in _TYPE_PHRASE.finditer(sentence):
-            word = m["en"] or m["rom"] or m["zh"]
-            if _ours(sentence, m.start()):
+            word = m["en"] or m["rom"] or m["inst"] or m["zh"]
+            if _ours(sentence, m.start(), own=own):
                 found = _type_of(word)
                 if found:
                     return found
@@ -762,9 +818,11 @@ def _stated_languages(sentences: list[str]) -> list[str]:
         for m in _LANG_TRIGGER.finditer(sentence):
             if _ours(sentence, m.end()):  # "Hablamos", "parlons": the verb says who
                 rest = sentence[m.end() :]
+                if m["use"] and not _language_re().match(rest.lstrip()):
+                    continue  # "we use the library ...", but "we use English and Filipino"
                 stop = _LANG_STOP.search(rest)
                 clauses.append(rest[: stop.start()] if stop else rest)
-        if not clauses and _LANG_SENTENCE.search(sentence):
+        if _LANG_SENTENCE.search(sentence):  # "English is our working language."
             stop = _PARTNER.search(sentence)
             clauses.append(sentence[: stop.start()] if stop else sentence)
         for clause in clauses:
@@ -781,20 +839,40 @@ _WANTS = re.compile(
     r"join\w*|apply\w*|applying|application|register\w*|sign\s+up|find\w*|establish\w*|become|"
     r"start\w*|build\w*)\b[^.!?\n]{0,80}?\b(?:sister|partner|twin(?:ned)?)[\s-]+"
     r"(?:librar(?:y|ies)|relationship|program(?:me)?|partnership)"
-    r"|\b(?:busc\w+|quisi\w+|gustar\w*|dese\w+|quer\w+|interes\w+|unir\w*|solicit\w+)\b[^.!?\n]{0,80}?"
-    r"\bbibliotecas?\s+(?:herman[ao]s?|asociadas?|socias?)|hermanamiento"
-    r"|\b(?:cherch\w+|souhait\w+|aimeri\w+|voudri\w+|intéress\w+|rejoindre|candidat\w*)\b"
-    r"[^.!?\n]{0,80}?\bbibliothèques?\s+(?:s(?:œ|oe)urs?|partenaires?|jumel\w+)|jumelage"
-    r"|(?:希望|寻找|尋找|想|申请|申請|加入|建立|结成|成为|结为|寻求)[^。！？\n]{0,20}?"
-    r"(?:姐妹(?:图书)?馆|友好(?:图书)?馆|合作(?:伙伴)?(?:图书)?馆|姐妹图书馆计划|结对)",
+    r"|\b(?:busc\w+|quisi\w+|gustar\w*|dese\w+|quer\w+|interes\w+|unir\w*|solicit\w+)\b"
+    r"[^.!?\n]{0,80}?\bbibliotecas?\s+(?:\w+\s+)?(?:herman[ao]s?|asociadas?|socias?)"
+    r"|\bhermanamiento|\bhermanar\w*"
+    r"|\b(?:cherch\w+|souhait\w+|aimer\w+|voudr\w+|intéress\w+|rejoindre|candidat\w*|devenir)\b"
+    r"[^.!?\n]{0,80}?\bbibliothèques?\s+(?:\w+\s+)?(?:s(?:œ|oe)urs?|partenaires?|jumel\w+)"
+    r"|\bjumelage"
+    r"|(?:希望|寻找|尋找|想|申请|申請|加入|建立|結成|结成|成为|成為|结为|結為|寻求|尋求)[^。！？\n]{0,20}?"
+    r"(?:姐妹(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|合作(?:伙伴|夥伴)?(?:图书|圖書)?[馆館]|结对|結對)",
+    re.I,
+)
+# A question about the program is not an application: "I would like to know more about ...".
+_INQUIRY = re.compile(
+    r"\b(?:know|learn|information|info|details|ask|question)\b|了解|咨询|諮詢|请问|請問", re.I
+)
+# A subject is a title: naming what is wanted is enough.
+_WANTS_SUBJECT = re.compile(
+    r"\b(?:sister|partner|twin)[\s-]+librar|bibliotecas?\s+(?:herman|asociad|socia)|hermanamiento|"
+    r"bibliothèques?\s+(?:s(?:œ|oe)ur|partenaire|jumel)|jumelage|"
+    r"姐妹(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|申請|申请",
     re.I,
 )
 
 
-def wants_partner(text: str) -> bool:
-    """The letter says the library wants a sister or partner library (or to join the program)."""
+def wants_partner(text: str, subject: str = "") -> bool:
+    """The letter (or its subject) says the library wants a sister or partner library, or to
+    join the program; a question about the program does not."""
+    if _WANTS_SUBJECT.search(subject[:500]) and not _INQUIRY.search(subject[:500]):
+        return True
     body, _ = _split_signature(_lines(text))
-    return any(_WANTS.search(p) for p in _paragraphs(body))
+    for paragraph in _paragraphs(body):
+        for m in _WANTS.finditer(paragraph):
+            if not _INQUIRY.search(m.group(0)):
+                return True
+    return False
 
 
 def fill_fields(fields: Mapping[str, str], *texts: str) -> dict[str, str]:
