@@ -120,7 +120,9 @@ _SELF = re.compile(
     r"nous|notre|nos|je|j'|au nom de|somos|soy|estamos|nuestr[ao]s?|mi|en nombre de|"
     r"trabajo|trabajamos|hablamos|parlons|travaillons|communiquons|sommes|the library|"
     r"staff|colleagues?|librarians|volunteers|team|personal|personnel|équipe|voluntarios|"
-    r"escrib\w*|écri\w*)\b|"
+    r"escrib\w*|écri\w*|me dirijo|me permito|je me permets|como director\w*|"
+    r"en calidad de|en tant que)\b|"
+    r"^\W*(?:the|la|le|el|l['’])\s*(?:library|biblioteca|bibliothèque|médiathèque)\b|"
     r"我们|我們|我馆|我館|本馆|本館|敝馆|我校|我是|我在|馆员|館員|工作人员|同事",
     re.I,
 )
@@ -298,7 +300,8 @@ _ZH_LEVEL = re.compile(
     r"姐妹|友好|合作|国外|外国|海外|当地|我们的|贵|本|我|该|这所|那所|的|和|与)*"
 )
 _ZH_INTRO = re.compile(
-    rf"(?:我们是|我們是|我馆是|我館是|本馆是|本館是|这里是|這裡是|我是|我们来自|我來自|我来自|来自|"
+    rf"(?:我们是|我們是|我馆是|我館是|本馆是|本館是|我馆为|我館為|本馆为|本館為|这里是|這裡是|我是|"
+    rf"我们来自|我來自|我来自|来自|"
     rf"代表|名叫|名为|名為|叫做|——|—|－－|：|:)\s*(?:位于|位於|地处|坐落在|坐落于|来自)?"
     rf"(?P<loc>[^，。！？；、\n的]{{1,30}}的)?(?P<article>一所|一家|一座|一个|一間|一间)?"
     rf"(?P<name>{_ZH_NAME_CHARS}{{2,30}}?{_ZH_LIB})"
@@ -344,6 +347,7 @@ _TYPE_PHRASE = re.compile(
     r"(?:\s+(?:and|&)\s+\w+)?\s+librar(?:y|ies)\b"
     r"|\b(?:biblioteca|bibliothèque)s?\s+(?P<rom>pública|publique|municipale?|universitari[ao]|"
     r"universitaire|escolar|scolaire|nacional|nationale|especializada|spécialisée|comunitaria|"
+    r"communautaire|"
     r"popular)"
     r"|\blibrar(?:y|ies)\s+(?:at|of)\s+(?:the\s+)?(?:[\w'-]+\s+){0,3}?"
     r"(?P<inst>University|Université|Universidad|College|School|Colegio|Escuela|Lycée|Collège)\b"
@@ -352,7 +356,8 @@ _TYPE_PHRASE = re.compile(
 )
 _TYPE_EXTRA = {
     "county": "public", "city": "public", "town": "public", "village": "public",
-    "district": "public", "社区": "public", "popular": "public",
+    "district": "public", "社区": "public", "popular": "public", "comunitaria": "public",
+    "comunitario": "public", "communautaire": "public",
     "学院": "academic", "研究": "special", "especializada": "special", "spécialisée": "special",
 }  # fmt: skip
 _TYPES = frozenset({"public", "academic", "school", "national", "special"})
@@ -401,15 +406,16 @@ _EN_COUNTRY_ONLY = re.compile(
     rf"central|north|south|east|west|north-eastern|north-western)\s+)?(?P<country>{_PLACE})"
 )
 _EN_CITY_ONLY = re.compile(
-    rf"\b(?i:(?:library|biblioteca|bibliothèque|located|based|situated|situada|ubicada|située|"
-    rf"basée|here)\s+in|in\s+the\s+(?:city|town|village)\s+of|en\s+la\s+ciudad\s+de|"
-    rf"dans\s+la\s+ville\s+de)\s+(?P<city>{_PLACE})"
+    rf"\b(?i:(?:librar(?:y|ies)|located|based|situated|here)\s+in|in\s+the\s+(?:city|town|village)"
+    rf"\s+of|(?:biblioteca|situada|ubicada|con\s+sede)\s+en|en\s+la\s+ciudad\s+de|"
+    rf"(?:bibliothèque|située|situé|basée|basé|installée)\s+à|dans\s+la\s+ville\s+de)\s+"
+    rf"(?P<city>{_PLACE})"
     # the sentence ends or goes on: "in Kingston, would like", "in Austin, Texas", "of X in Y"
-    rf"(?=\s*(?:[.;!?)]|$|,\s+[a-z]|,\s*[{_UP}]|\s+in\s+))"
+    rf"(?=\s*(?:[.;!?)]|$|,\s+[a-z]|,\s*[{_UP}]|\s+(?:in|en|au|dans)\s+|\s+city\b))"
 )
 _ZH_PLACE = re.compile(
     rf"(?:位于|位於|地处|地處|坐落在|坐落于|坐落於|来自|來自|来自于|在|"
-    rf"我们是|我們是|我馆是|我館是|本馆是|本館是)(?P<loc>[{_CJK}]{{2,20}}?)(?:的|，|,|。|$)"
+    rf"我们是|我們是|我馆是|我館是|本馆是|本館是|我馆为|我館為|本馆为|本館為)(?P<loc>[{_CJK}]{{2,20}}?)(?:的|，|,|。|$)"
 )
 _ZH_PROVINCE = re.compile(rf"^[{_CJK}]{{2,8}}?(?:省|自治区|自治區|特别行政区|特別行政區)")
 _NOT_CITIES = frozenset(
@@ -483,7 +489,9 @@ _LANG_TRIGGER = re.compile(
     r"work(?:s|ing)?\s+(?:mainly\s+|mostly\s+|primarily\s+)?in|communicate\s+(?:mainly\s+|"
     r"mostly\s+|well\s+)?in|correspond\s+in|fluent\s+in|write\s+in|bilingual|conversant\s+in|"
     r"hablamos|hablan|habla|idiomas?\s+de\s+trabajo|trabajamos\s+en|nos\s+comunicamos\s+en|"
-    r"parlons|parlent|parle|langues?\s+de\s+travail|travaillons\s+en|communiquons\s+en)\b|"
+    r"parlons|parlent|parle|langues?\s+de\s+travail|travaillons\s+en|communiquons\s+en|"
+    r"trabaja(?:n)?\s+en|travaille(?:nt)?\s+en|works?\s+in|languages?\s+spoken|"
+    r"langues?\s+parlées?|idiomas?\s+hablados?)\b|能以|均以|"
     r"\b(?P<use>use|using|utilizamos|usamos|utilisons)\b|"
     r"工作语言|工作語言|会说|會說|会讲|會講|能说|能講|能讲|可以用|能用|可用|使用|通晓|掌握|精通|只会|只會|"
     r"也会|也會|都会|都會|讲|說|说",
@@ -491,6 +499,7 @@ _LANG_TRIGGER = re.compile(
 )
 _LANG_SENTENCE = re.compile(
     r"\bour\s+(?:main\s+|working\s+|official\s+|first\s+)?languages?\b|"
+    r"^(?:languages?\s+spoken|langues?\s+parlées?|idiomas?\s+hablados?)\b|"
     r"\bnuestr[oa]s?\s+(?:idiomas?|lenguas?)\b|\bnotre\s+langue|\bnos\s+langues|我们的语言",
     re.I,
 )
@@ -560,7 +569,7 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"文化交流|文化活动",
     ),
     (
-        r"pen\s*-?\s*pals?|letter\s+exchanges?|(?:intercambio|correspondencia)\s+de\s+cartas|"
+        r"pen\s*-?\s*pals?(?:\s+letters)?|letter\s+exchanges?|(?:intercambio|correspondencia)\s+de\s+cartas|"
         r"correspondance\s+scolaire",
         r"笔友|筆友",
     ),
@@ -577,6 +586,25 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"线上交流|视频会议|線上交流|視訊會議",
     ),
     (r"exhibitions?|exposiciones?|expositions?", r"展览|展覽"),
+    (
+        r"(?:conservación|conservation|preservation|préservation)\s+(?:de\s+(?:la\s+|los\s+)?|of\s+"
+        r"(?:the\s+)?|des\s+)?(?:\w+\s+)?(?:documentos|documents|manuscripts|manuscrits|"
+        r"collections?|colecciones)|special\s+collections|open\s+educational\s+resources",
+        r"文献修复|特藏",
+    ),
+    (r"shar(?:e|ing)\s+(?:\w+\s+)?books", r"图书共享|共享图书"),
+    (
+        r"(?:writing|reading|creative)\s+workshops?|talleres?\s+de\s+(?:lectura|escritura)"
+        r"(?:\s+para\s+niños)?|ateliers?\s+d['’]écriture|ateliers?\s+de\s+lecture|"
+        r"lectures?\s+publiques|public\s+readings?|author\s+(?:talks|visits)",
+        r"写作工作坊|作家讲座",
+    ),
+    (
+        r"accessibility|accesibilidad|accessibilité|(?:services?|servicios)\s+(?:for|para)\s+"
+        r"(?:people|personas)\s+(?:with|con)\s+(?:disabilities|discapacidad(?:\s+visual)?)|"
+        r"visually\s+impaired|braille",
+        r"无障碍|视障",
+    ),
     (r"maker\s*spaces?|STEM|coding\s+clubs?|robotics", r"创客空间|创客"),
     (
         r"health\s+(?:information|literacy)|consumer\s+health|información\s+de\s+salud|"
@@ -628,10 +656,34 @@ def _interests(sentences: list[str]) -> str | None:
 # -- the extractor ---------------------------------------------------------------------------
 
 
+# "la biblioteca comunitaria "Casa de la Lectura"", "la médiathèque intercommunale Les Mots
+# Passants": the words after the kind of library are its name.
+_NAMED_AFTER = re.compile(
+    rf"\b(?:library|biblioteca|bibliothèque|médiathèque)\s+(?:{_ADJ}\s+)*"
+    rf"(?:[\"“«„]\s*(?P<quoted>[^\"”»“\n]{{3,60}}?)\s*[\"”»“]|"
+    rf"(?P<proper>(?:(?:Les|La|Le|El|Los|Las|The)\s+)?{_CW}(?:\s+(?:{_INNER}\s+)?{_CW})+))"
+)
+_ZH_INSTITUTION = re.compile(
+    rf"(?:我们是|我們是|我校是|我们来自|我們來自)(?P<name>[{_CJK}0-9０-９]{{2,20}}?"
+    rf"(?:中学|小学|大学|学院|学校|中學|小學|大學|學院|學校))(?![{_CJK}])"
+)
+
+
 def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
     """(name, sentence, end) of the writer's library, best first."""
     found: list[tuple[str, str, int]] = []
     for sentence in sentences:
+        for m in _NAMED_AFTER.finditer(sentence):
+            named = (m["quoted"] or m["proper"] or "").strip(" ,.;:")
+            opens = bool(
+                re.fullmatch(r"\W*(?:(?:the|la|le|el|l['’])\s*)?", sentence[: m.start()], re.I)
+            )
+            if (
+                named
+                and not _NOT_A_NAME.search(named)
+                and _ours(sentence, m.start(), subject=opens)
+            ):
+                found.append((named, sentence, m.end()))
         for m in _EN_NAME.finditer(sentence):
             name = _clean_name(m.group(0))
             if not name:
@@ -657,6 +709,9 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
             name = None if m["article"] else _zh_name(m["name"])
             if name and _ours(sentence, m.start() + 1, subject=True):
                 found.append((name, sentence, m.end()))
+        for m in _ZH_INSTITUTION.finditer(sentence):
+            if _ours(sentence, m.start() + 2, subject=True):  # "我们是广州市第二中学"
+                found.append((m["name"], sentence, m.end()))
         sm = _ZH_SUBJECT.match(sentence)
         if sm and _zh_name(sm["name"]):
             found.append((sm["name"], sentence, sm.end()))
@@ -723,6 +778,12 @@ def extract_prose_fields(text: str) -> dict[str, str]:
                 fields["city"] = tail["place"]  # "Municipal Library of Valparaíso, Chile"
         elif tail and _country(tail["place"]):
             fields["country"] = _country(tail["place"]) or ""  # "National Library of Jamaica"
+        m = re.match(rf"\s*\((?:[a-z]+\s+)?(?P<country>{_PLACE})\)", after)
+        if m and _country(m["country"]):  # "Kisumu County Library (western Kenya)"
+            _put(fields, "country", _country(m["country"]))
+        m = re.match(rf"\s*,\s*(?:in|at|à|en)\s+(?P<city>{_PLACE})\s*(?:[.;!?]|$)", after)
+        if m and _good_city(m["city"]):  # "..., à Rabat."
+            _put(fields, "city", m["city"])
         m = _ZH_INTRO.search(sentence)
         if m and m["name"] == name and m["loc"]:
             zc, zcity = _zh_loc(m["loc"][:-1])
@@ -839,14 +900,15 @@ _WANTS = re.compile(
     r"join\w*|apply\w*|applying|application|register\w*|sign\s+up|find\w*|establish\w*|become|"
     r"start\w*|build\w*)\b[^.!?\n]{0,80}?\b(?:sister|partner|twin(?:ned)?)[\s-]+"
     r"(?:librar(?:y|ies)|relationship|program(?:me)?|partnership)"
-    r"|\b(?:busc\w+|quisi\w+|gustar\w*|dese\w+|quer\w+|interes\w+|unir\w*|solicit\w+)\b"
+    r"|\b(?:busc\w+|quisi\w+|gustar\w*|encantar\w*|dese\w+|quer\w+|interes\w+|unir\w*|"
+    r"solicit\w+|particip\w+)\b"
     r"[^.!?\n]{0,80}?\bbibliotecas?\s+(?:\w+\s+)?(?:herman[ao]s?|asociadas?|socias?)"
     r"|\bhermanamiento|\bhermanar\w*"
     r"|\b(?:cherch\w+|souhait\w+|aimer\w+|voudr\w+|intéress\w+|rejoindre|candidat\w*|devenir)\b"
     r"[^.!?\n]{0,80}?\bbibliothèques?\s+(?:\w+\s+)?(?:s(?:œ|oe)urs?|partenaires?|jumel\w+)"
     r"|\bjumelage"
     r"|(?:希望|寻找|尋找|想|申请|申請|加入|建立|結成|结成|成为|成為|结为|結為|寻求|尋求)[^。！？\n]{0,20}?"
-    r"(?:姐妹(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|合作(?:伙伴|夥伴)?(?:图书|圖書)?[馆館]|结对|結對)",
+    r"(?:姐妹(?:学校|學校)?(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|合作(?:伙伴|夥伴)?(?:图书|圖書)?[馆館]|结对|結對)",
     re.I,
 )
 # A question about the program is not an application: "I would like to know more about ...".
