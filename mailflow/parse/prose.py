@@ -123,6 +123,7 @@ _SELF = re.compile(
     r"escrib\w*|écri\w*|me dirijo|me permito|je me permets|como director\w*|"
     r"en calidad de|en tant que)\b|"
     r"^\W*(?:the|la|le|el|l['’])\s*(?:library|biblioteca|bibliothèque|médiathèque)\b|"
+    r"^\W*(?:\w+\s+){0,2}(?:from|desde|depuis)\b|"
     r"我们|我們|我馆|我館|本馆|本館|敝馆|我校|我是|我在|馆员|館員|工作人员|同事",
     re.I,
 )
@@ -315,7 +316,8 @@ _ZH_SUBJECT = re.compile(
 # "the library of Lincoln Middle School", "la biblioteca del IES Miguel de Cervantes": a school's
 # or a university's library is known by the institution's name.
 _INSTITUTION = re.compile(
-    r"(?i:\bthe\s+library\s+(?:of|at)|\bla\s+biblioteca\s+del?|\bla\s+bibliothèque\s+(?:de|du))"
+    r"(?i:\bthe\s+library\s+(?:of|at)|\bla\s+biblioteca\s+del?|\bla\s+bibliothèque\s+(?:de|du)|"
+    r"\blibrarian\s+(?:at|of)|\bbibliotecari[ao]\s+(?:en|de)\s+la|\bbibliothécaire\s+(?:à|de)\s+la)"
     rf"\s+(?:(?:the|la|el|le|l['’])\s*)?(?P<inst>{_CWS})"
 )
 _INSTITUTION_WORD = re.compile(
@@ -349,7 +351,8 @@ _TYPE_PHRASE = re.compile(
     r"universitaire|escolar|scolaire|nacional|nationale|especializada|spécialisée|comunitaria|"
     r"communautaire|"
     r"popular)"
-    r"|\blibrar(?:y|ies)\s+(?:at|of)\s+(?:the\s+)?(?:[\w'-]+\s+){0,3}?"
+    r"|\b(?:librar(?:y|ies)\s+(?:at|of)|(?:biblioth[eè]que|biblioteca)\s+[\w\s]{0,50}?\s+"
+    r"(?:de\s+l['’]|de\s+la|del))\s*(?:the\s+)?(?:[\w'-]+\s+){0,3}?"
     r"(?P<inst>University|Université|Universidad|College|School|Colegio|Escuela|Lycée|Collège)\b"
     r"|(?P<zh>公共|大学|高校|学校|中学|小学|国家|专业|社区|高等院校|学院|研究|市立)(?:图书馆|圖書館)",
     re.I,
@@ -403,7 +406,8 @@ _EN_LOC = re.compile(
 )
 _EN_COUNTRY_ONLY = re.compile(
     r"\b(?:in|from|en|à|au|aux|de)\s+(?:the\s+)?(?:(?:rural|northern|southern|eastern|western|"
-    rf"central|north|south|east|west|north-eastern|north-western)\s+)?(?P<country>{_PLACE})"
+    r"central|north|south|east|west|north-eastern|north-western)\s+|(?:north|south|east|west|"
+    rf"centre|center|heart|middle)\s+of\s+)?(?P<country>{_PLACE})|\((?P<paren>{_PLACE})\)"
 )
 _EN_CITY_ONLY = re.compile(
     rf"\b(?i:(?:librar(?:y|ies)|located|based|situated|here)\s+in|in\s+the\s+(?:city|town|village)"
@@ -477,7 +481,7 @@ def _good_city(city: str) -> bool:
         city.casefold() not in _NOT_CITIES
         and city.split()[0].casefold() not in _NOT_CITIES
         and _country(city) is None
-        and _language_re().fullmatch(city) is None
+        and len(_languages().get(city.casefold(), "xxx")) != 2  # "in English", not "Douala"
         and not re.search(_LIB_WORD, city)
     )
 
@@ -490,7 +494,7 @@ _LANG_TRIGGER = re.compile(
     r"mostly\s+|well\s+)?in|correspond\s+in|fluent\s+in|write\s+in|bilingual|conversant\s+in|"
     r"hablamos|hablan|habla|idiomas?\s+de\s+trabajo|trabajamos\s+en|nos\s+comunicamos\s+en|"
     r"parlons|parlent|parle|langues?\s+de\s+travail|travaillons\s+en|communiquons\s+en|"
-    r"trabaja(?:n)?\s+en|travaille(?:nt)?\s+en|works?\s+in|languages?\s+spoken|"
+    r"trabaja(?:n)?\s+en|travaille(?:nt)?\s+en|works?\s+(?:in|through)|languages?\s+spoken|"
     r"langues?\s+parlées?|idiomas?\s+hablados?)\b|能以|均以|"
     r"\b(?P<use>use|using|utilizamos|usamos|utilisons)\b|"
     r"工作语言|工作語言|会说|會說|会讲|會講|能说|能講|能讲|可以用|能用|可用|使用|通晓|掌握|精通|只会|只會|"
@@ -521,7 +525,7 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"collections?|corner|section|area|room|clubs?)|story\s*times?|story\s*telling(?:\s+events|"
         r"\s+sessions)?|(?:youth|teen|teenage)\s+(?:programs?|programmes?|services?)|picture\s+books|"
         r"(?:literatura|lectura|libros|cuentos)\s+infantil(?:es)?|littérature\s+jeunesse|"
-        r"albums?\s+jeunesse|heure\s+du\s+conte",
+        r"albums?\s+jeunesse|heures?\s+du\s+conte",
         r"儿童阅读|少儿阅读|青少年阅读|儿童读物|少儿服务|绘本(?:阅读)?|亲子阅读(?:活动)?|讲故事(?:活动)?|"
         r"儿童故事会|故事会|兒童閱讀|親子閱讀|繪本|說故事",
     ),
@@ -534,7 +538,8 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
     ),
     (  # digital
         r"digiti[sz]\w*|digital\s+(?:collections?|archives?|resources?|services?|librar(?:y|ies)|"
-        r"preservation|literacy|skills)|digitali[sz]aci[óo]n(?:\s+de\s+colecciones)?|numérisation|"
+        r"preservation|literacy|skills|inclusion)|digitali[sz]aci[óo]n(?:\s+de\s+colecciones)?|"
+        r"alfabetización\s+digital|inclusion\s+numérique|numérisation|"
         r"patrimoine\s+numérique",
         r"数字化(?:资源建设)?|数字资源|数字图书馆|數位化|數字化",
     ),
@@ -553,14 +558,16 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"staff\s+(?:exchanges?|training|visits?|development)|(?:meetings?|exchanges?|visits?)\s+"
         r"between\s+(?:our\s+)?(?:staff|librarians)|professional\s+development|"
         r"librarian\s+exchanges?|job\s+shadowing|(?:intercambio|formación|capacitación)\s+del?\s+"
-        r"personal|formation\s+(?:du|des)\s+personnel|(?:rencontres|échanges?)\s+entre\s+"
+        r"personal|formation\s+(?:du|des)\s+personnel|échanges?\s+de\s+personnel|"
+        r"(?:rencontres|échanges?)\s+entre\s+"
         r"bibliothécaires",
         r"馆员交流|馆员培训|人员交流|业务交流|館員交流",
     ),
     (  # academic
         r"academic\s+exchanges?|research\s+collaboration|open\s+access(?:\s+publishing)?|"
-        r"student\s+exchanges?|information\s+literacy|research\s+data|acceso\s+abierto|"
-        r"libre\s+accès",
+        r"student\s+exchanges?|information\s+literacy|research\s+(?:data|support)|acceso\s+abierto|"
+        r"libre\s+accès|open\s+science|science\s+ouverte|ciencia\s+abierta|"
+        r"e-?resources(?:\s+sharing)?",
         r"学术交流|學術交流|开放获取|科研合作",
     ),
     (
@@ -594,7 +601,7 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
     ),
     (r"shar(?:e|ing)\s+(?:\w+\s+)?books", r"图书共享|共享图书"),
     (
-        r"(?:writing|reading|creative)\s+workshops?|talleres?\s+de\s+(?:lectura|escritura)"
+        r"(?:writing|reading|creative)\s+workshops?|creative\s+writing|talleres?\s+de\s+(?:lectura|escritura)"
         r"(?:\s+para\s+niños)?|ateliers?\s+d['’]écriture|ateliers?\s+de\s+lecture|"
         r"lectures?\s+publiques|public\s+readings?|author\s+(?:talks|visits)",
         r"写作工作坊|作家讲座",
@@ -605,7 +612,12 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"visually\s+impaired|braille",
         r"无障碍|视障",
     ),
-    (r"maker\s*spaces?|STEM|coding\s+clubs?|robotics", r"创客空间|创客"),
+    (
+        r"maker\s*spaces?|STEM|coding\s+clubs?|robotics|(?:[\w-]+\s+)?computer\s+(?:labs?|classes|"
+        r"courses|literacy)|cours\s+d['’]informatique|cursos\s+de\s+informática|"
+        r"clases\s+de\s+computación",
+        r"创客空间|创客|电脑培训",
+    ),
     (
         r"health\s+(?:information|literacy)|consumer\s+health|información\s+de\s+salud|"
         r"information\s+santé",
@@ -664,7 +676,7 @@ _NAMED_AFTER = re.compile(
     rf"(?P<proper>(?:(?:Les|La|Le|El|Los|Las|The)\s+)?{_CW}(?:\s+(?:{_INNER}\s+)?{_CW})+))"
 )
 _ZH_INSTITUTION = re.compile(
-    rf"(?:我们是|我們是|我校是|我们来自|我們來自)(?P<name>[{_CJK}0-9０-９]{{2,20}}?"
+    rf"(?:我们是|我們是|我校是|我们来自|我們來自|学校叫|學校叫|学校名叫|学校名为|校名为)(?P<name>[{_CJK}0-9０-９]{{2,20}}?"
     rf"(?:中学|小学|大学|学院|学校|中學|小學|大學|學院|學校))(?![{_CJK}])"
 )
 
@@ -767,7 +779,11 @@ def extract_prose_fields(text: str) -> dict[str, str]:
         fields["library_name"] = name
         after = sentence[end:]
         # "the Municipal Library of Valparaíso, Chile": the place of the name, then its country.
-        m = re.match(rf"\s*,\s*(?:(?P<city>{_PLACE})\s*,\s*)?(?P<country>{_PLACE})\b", after)
+        m = re.match(
+            rf"\s*(?:\([^)]{{1,20}}\)\s*)?,\s*(?:(?P<city>{_PLACE})\s*,\s*)?(?:(?:in|en|au|aux)\s+)?"
+            rf"(?P<country>{_PLACE})\b",
+            after,
+        )
         country = _country(m["country"]) if m else None
         tail = re.search(rf"\b(?:of|de|del|de la|du|d['’])\s*(?P<place>{_PLACE})$", name)
         if m and country:
@@ -850,7 +866,7 @@ def _place(sentence: str, fields: dict[str, str], own: str) -> None:
                 return
     if "country" not in fields:
         for m in _EN_COUNTRY_ONLY.finditer(sentence):
-            country = _country(m["country"])
+            country = _country(m["country"] or m["paren"])
             if country and _ours(sentence, m.start(), own=own):
                 fields["country"] = country
                 break
