@@ -149,6 +149,14 @@ def test_a_form_field_is_never_replaced() -> None:
     }  # fmt: skip
 
 
+def test_form_lines_are_the_form_readers() -> None:
+    # A form without 城市 is asked for it, even if its 图书馆名称 starts with 杭州市.
+    body = "图书馆名称：杭州市西湖区图书馆\n国家：中国\n工作语言：中文\n\n我们希望寻找一所姐妹图书馆。\n"
+    facts = parse(mail(sender="王丽 <wangli@library.example.cn>", subject="申请", body=body))
+    assert facts.kind == "application"
+    assert facts.fields["library_name"] == "杭州市西湖区图书馆" and "city" not in facts.fields
+
+
 def test_a_question_about_the_program_is_not_an_application() -> None:
     body = (
         "Hello,\n\nI would like to know more about the sister library program. We are the "

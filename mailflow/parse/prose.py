@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from mailflow.countries import country_key
-from mailflow.parse.forms import normalise_library_type
+from mailflow.parse.forms import extract_fields, normalise_library_type
 
 __all__ = [
     "MAX_PROSE_CHARS",
@@ -43,8 +43,14 @@ _UP = "A-ZÀ-ÖØ-Þ"
 
 def _lines(text: str) -> list[str]:
     lines = text[:MAX_PROSE_CHARS].replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    # Quoted text ("> ...") is someone else's letter.
-    return ["" if line.lstrip().startswith(">") else line.strip() for line in lines]
+    # Quoted text ("> ...") is someone else's letter; a form line ("图书馆名称：…") is the form
+    # reader's, and what the form left out stays asked for (no city read from its name line).
+    return [
+        ""
+        if line.lstrip().startswith(">") or (":" in line or "：" in line) and extract_fields(line)
+        else line.strip()
+        for line in lines
+    ]
 
 
 def _join(a: str, b: str) -> str:
