@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from mailflow.parse import autoreply, bounce, forms, intents, language, message, reply, tokens
 from mailflow.parse.clean import MAX_PARSED_BYTES
 from mailflow.parse.facts import DecodedMessage, Facts
+from mailflow.parse.prose import fill_fields, wants_partner
 
 # The header mailflow puts on everything it sends, so its own mail is dropped if it comes back.
 # It carries an HMAC over the Message-ID: only a verified one marks our own mail.
@@ -82,7 +83,10 @@ def parse_message(
         threaded=threaded,
         withdrawal=intents.is_withdrawal(reply_text),
         app_fields=app_fields,
+        letter=wants_partner(reply_text, decoded.subject),
     )
+    if kind == "application":  # a letter instead of (or besides) the form fills only the gaps
+        fields = fill_fields(fields, decoded.text, *(t for _n, t in decoded.attachment_texts))
     lang = language.detect_language(reply_text or decoded.text or decoded.subject)
     defects = list(decoded.defects)
     if truncated:
@@ -153,6 +157,7 @@ def _classify(
     threaded: bool,
     withdrawal: bool,
     app_fields: dict[str, str],
+    letter: bool = False,
 ) -> str:
     if bounced:
         return "bounce"
@@ -164,6 +169,10 @@ def _classify(
         return "withdrawal"
     if threaded:
         return "reply"
-    if len(app_fields) >= _MIN_FORM_FIELDS or _APPLICATION_SUBJECT.search(decoded.subject):
+    if (
+        len(app_fields) >= _MIN_FORM_FIELDS
+        or letter
+        or _APPLICATION_SUBJECT.search(decoded.subject)
+    ):
         return "application"
     return "unknown"
