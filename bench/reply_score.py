@@ -78,7 +78,9 @@ def main() -> None:
         _report("mail-parser-reply", cases, other)
     if args.misses:
         for case, got in misses:
-            print(f"\n--- {case.id} ({case.group}, {case.lang})\nexpected: {case.expected!r}\ngot:      {got!r}")
+            print(
+                f"\n--- {case.id} ({case.group}, {case.lang})\nexpected: {case.expected!r}\ngot:      {got!r}"
+            )
     # A large reply: the scan must stay linear in its length.
     big = "Yes.\n\n" + "\n".join(f"> line {i} of a long quote" for i in range(200_000))
     start = time.perf_counter()

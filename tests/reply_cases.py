@@ -64,7 +64,10 @@ def _compose(lang: str, f: dict) -> list[Case]:
         add("attribution", f"{answer}\n\n{attr}\n\n{_quoted(quote)}\n")
     for block in headers:
         add("header-block", f"{answer}\n\n{block}\n\n{quote}\n")
-    add("separator", f"{answer}\n\n{f['separator']}\n{headers[0].split(chr(10), 1)[-1] if headers[0].startswith('_') else headers[0]}\n\n{quote}\n")
+    add(
+        "separator",
+        f"{answer}\n\n{f['separator']}\n{headers[0].split(chr(10), 1)[-1] if headers[0].startswith('_') else headers[0]}\n\n{quote}\n",
+    )
     add("separator", f"{answer}\n{f['separator']}\n{quote}\n")
     add("tagline", f"{answer}\n\n{tagline}\n\n{attrs[0]}\n{_quoted(quote)}\n", extra_not=(tagline,))
     add(

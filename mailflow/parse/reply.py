@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 
 from mailflow.parse import reply_patterns as rp
-from mailflow.parse.signatures import signature_start
+from mailflow.parse.signatures import is_signature_line, signature_start
 
 __all__ = ["ReplyParts", "split_reply", "trim_reply"]
 
@@ -109,14 +109,35 @@ def _attribution_len(m: _Lines, i: int) -> int:
     return 0
 
 
+def _answer_after_quote(m: _Lines, j: int) -> bool:
+    """After the quote that starts at or after line j, does the writer answer (inline replies)?"""
+    lines = m.lines
+    while j < len(lines) and (m.quoted[j] or not lines[j].strip() or _RULE.match(lines[j])):
+        j += 1
+    if j >= len(lines):
+        return False
+    line = lines[j]
+    return not (
+        _attribution_len(m, j)
+        or _history_starts(lines, j)
+        or is_signature_line(line)
+        or _DISCLAIMER.match(line)
+    )
+
+
 def _header_block(lines: list[str], i: int) -> bool:
     """A From:/Sent:/To:/Subject: block (any language) starts at line i."""
     if not rp.is_header_line(lines[i]):
         return False
+    if rp.is_one_line_header_block(lines[i]):
+        return True
     window = lines[i : i + 7]
     headers = [line for line in window if rp.is_header_line(line) or rp.is_from_header(line)]
-    # A lone "From:" could be prose; a block has a sender and at least one more header.
-    return len(headers) >= 2 and any(rp.is_from_header(line) for line in headers)
+    # A lone "From:" could be prose ("From: 9am / To: 5pm"); a block has a sender and two more
+    # headers, or one more and an address.
+    if not any(rp.is_from_header(line) for line in headers):
+        return False
+    return len(headers) >= 3 or (len(headers) == 2 and any("@" in line for line in headers))
 
 
 def _history_starts(lines: list[str], i: int) -> bool:
@@ -164,7 +185,9 @@ def split_reply(text: str) -> ReplyParts:
         in_quote = False
         n = _attribution_len(m, i)
         if n:
-            if has_content or not m.quote_follows(i + n):
+            if not m.quote_follows(i + n):
+                break  # history that follows unquoted
+            if has_content and not _answer_after_quote(m, i + n):
                 break  # top-posted: the rest is history
             i += n  # bottom-posted or inline answers: the answer is below the quote
             continue

@@ -17,6 +17,7 @@ __all__ = [
     "is_header_line",
     "is_from_header",
     "is_marker",
+    "is_one_line_header_block",
     "is_separator",
 ]
 
@@ -25,11 +26,13 @@ _I = re.IGNORECASE
 # "... wrote:" verbs. Latin ones need a word boundary before them; CJK ones do not.
 _LATIN_VERBS = (
     r"wrote|writes|a\s+écrit|escribió|escribio|escreveu|ha\s+scritto|scrisse|schrieb"
-    r"|hat\s+geschrieben|schreef|heeft\s+geschreven|skrev|skreiv|kirjoitti"
+    r"|hat\s+geschrieben|schreef|geschreven|skrev|skreiv|kirjoitti"
     r"|napisał\(a\)|napisała|napisał|pisze|napsal\(a\)|napsal"
     r"|написал\(а\)|написала|написал|пишет|написав\(ла\)|написав|пише"
 )
-_CJK_VERBS = r"写道|寫道|書きました|のメール|님이\s*작성\S*|님의\s*메일|님이\s*보낸\s*메일"
+_CJK_VERBS = (
+    r"写道|寫道|書きました|のメール|님이\s*작성\S*|님의\s*메일|님이\s*보낸\s*메일|(?<=[\s>)])작성"
+)
 _VERB = rf"(?:(?<![\w(])(?:{_LATIN_VERBS})(?![\w(])|(?:{_CJK_VERBS}))"
 
 # "On <date>, Anna <a@b> wrote:" and its translations: a verb, then at most a name, an address
@@ -151,21 +154,27 @@ _KEY_PREFIX = r"^[\s>*]*(?:\*\*|\*|__)?\s*"
 _KEY_SUFFIX = r"\s*(?:\*\*|\*|__)?\s*[:：]"
 _FROM_LINE = re.compile(rf"{_KEY_PREFIX}(?:{_FROM_KEYS}){_KEY_SUFFIX}", _I)
 _HEADER_LINE = re.compile(rf"{_KEY_PREFIX}(?:{_FROM_KEYS}|{_OTHER_KEYS}){_KEY_SUFFIX}", _I)
+# Outlook's HTML part turned to text can put the whole block on one line.
+_INLINE_OTHER = re.compile(rf"\s(?:\*\*|\*)?(?:{_OTHER_KEYS})(?:\*\*|\*)?\s?[:：]\s", _I)
 # Some webmails (163, QQ) lay the block out as a table: "| 发件人 | a |".
 _TABLE_FROM = re.compile(rf"^\s*\|\s*(?:{_FROM_KEYS})\s*\|", _I)
 
 
 _START_WORD = re.compile(
-    r"^[\s\-*_]*(?:On|Le|El|Am|Em|Il|Op|Den|Dnia|W\s+dniu|Dne|Quoting|Zitat|Citando|Às|在|於|\d)", _I
+    r"^[\s\-*_]*(?:On|Le|El|Am|Em|Il|Op|Den|Dnia|W\s+dniu|Dne|Quoting|Zitat|Citando|Às|在|於|\d)",
+    _I,
 )
 _OPEN_END = re.compile(r"(?:<|\bat|,|\(|\bum|\bà|\ba\s+las|\bo|\bkl\.?|\bklo)\s*$", _I)
 
 
 _VERB_END_WORDS = frozenset(
-    "wrote writes écrit escribió escribio escreveu scritto scrisse schrieb geschrieben schreef"
-    " geschreven skrev skreiv kirjoitti napisał(a) napisała napisał pisze napsal(a) napsal"
-    " написал(а) написала написал пишет написав(ла) написав пише".split()
-)
+    {
+        "wrote", "writes", "écrit", "escribió", "escribio", "escreveu", "scritto", "scrisse",
+        "schrieb", "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti",
+        "napisał(a)", "napisała", "napisał", "pisze", "napsal(a)", "napsal",
+        "написал(а)", "написала", "написал", "пишет", "написав(ла)", "написав", "пише",
+    }
+)  # fmt: skip
 
 
 def can_end_attribution(line: str) -> bool:
@@ -190,7 +199,9 @@ def can_start_wrapped_attribution(first: str, rest: str, rest_is_attribution: bo
         return False
     if _START_WORD.match(first) or _OPEN_END.search(first):
         return True
-    return "@" in first or (len(first) >= 25 and bool(_DIGIT.search(first)) and not rest_is_attribution)
+    return "@" in first or (
+        len(first) >= 25 and bool(_DIGIT.search(first)) and not rest_is_attribution
+    )
 
 
 def is_attribution(text: str, quote_follows: bool) -> bool:
@@ -237,6 +248,13 @@ def is_marker(line: str) -> bool:
 
 def is_from_header(line: str) -> bool:
     return bool(_FROM_LINE.match(line) or _TABLE_FROM.match(line))
+
+
+def is_one_line_header_block(line: str) -> bool:
+    """ "From: A <a@b> Sent: Monday To: B Subject: x" on a single line."""
+    return (
+        bool(_FROM_LINE.match(line)) and len(line) < 1000 and len(_INLINE_OTHER.findall(line)) >= 2
+    )
 
 
 def is_header_line(line: str) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["signature_start"]
+__all__ = ["is_signature_line", "signature_start"]
 
 _I = re.IGNORECASE
 
@@ -115,10 +115,13 @@ _THANKS = (
     r"|ありがとうございます|ありがとうございました|감사합니다|고맙습니다|谢谢|謝謝|多谢|多謝|感谢|感謝|非常感谢|非常感謝"
 )
 _CLOSE_PUNCT = r"[\s,.!;:，。！、~…-]*"
-_FORMAL_LINE = re.compile(rf"^\s*(?:{_FORMAL}){_CLOSE_PUNCT}$", _I)
+# "Med venlig hilsen / Best regards": bilingual closings are common in the Nordics and Germany.
+_FORMAL_LINE = re.compile(
+    rf"^\s*(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
+)
 _THANKS_LINE = re.compile(rf"^\s*(?:{_THANKS}){_CLOSE_PUNCT}$", _I)
 
-_MAX_TAIL_LINES = 6  # name, title, library, address, phone, web
+_MAX_TAIL_LINES = 10  # name, title, library, address, phones, web, social links
 _MAX_TAIL_CHARS = 90
 
 
@@ -135,15 +138,8 @@ def _is_tail(lines: list[str]) -> bool:
     return len(filled) <= _MAX_TAIL_LINES and all(len(line) <= _MAX_TAIL_CHARS for line in filled)
 
 
-def signature_start(lines: list[str]) -> int | None:
-    """Index of the first signature line in the new text's lines, or None."""
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None:
-        return None
-    for i in range(first + 1, len(lines)):
-        if is_signature_line(lines[i]):
-            return i
-    # A closing: the earliest one whose following lines all look like a name block.
+def _closing_start(lines: list[str], first: int) -> int | None:
+    """The earliest closing line whose following lines all look like a name block."""
     found = None
     for i in range(len(lines) - 1, first, -1):
         text = lines[i]
@@ -151,8 +147,18 @@ def signature_start(lines: list[str]) -> int | None:
             continue
         if not _is_tail(lines[i + 1 :]):
             break
-        if _FORMAL_LINE.match(text):
-            found = i
-        elif _THANKS_LINE.match(text) and any(line.strip() for line in lines[i + 1 :]):
+        named = any(line.strip() for line in lines[i + 1 :])
+        if _FORMAL_LINE.match(text) or (named and _THANKS_LINE.match(text)):
             found = i
     return found
+
+
+def signature_start(lines: list[str]) -> int | None:
+    """Index of the first signature line in the new text's lines, or None."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None
+    cut = next((i for i in range(first + 1, len(lines)) if is_signature_line(lines[i])), None)
+    # "Best, / Anna / Sent from my iPhone": the closing above a tagline goes with it.
+    closing = _closing_start(lines if cut is None else lines[:cut], first)
+    return closing if closing is not None else cut
