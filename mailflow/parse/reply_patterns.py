@@ -29,8 +29,12 @@ _LATIN_VERBS = (
     r"|hat\s+geschrieben|schreef|geschreven|skrev|skreiv|kirjoitti"
     r"|napisał\(a\)|napisała|napisał|pisze|napsal\(a\)|napsal"
     r"|написал\(а\)|написала|написал|пишет|написав\(ла\)|написав|пише"
+    # neighbours the program also hears from (Gmail, Apple Mail, Thunderbird)
+    r"|ezt\s+írta|şunu\s+yazdı|yazdı|έγραψε|đã\s+viết|a\s+scris|napísal\(a\)|napísal|napisao\s+je"
+    r"|napisala\s+je|menulis|va\s+escriure|kirjutas|rašė|rakstīja"
 )
 _CJK_VERBS = (
+    r"쓴\s*글|"
     r"写道|寫道|書きました|のメール|님이\s*작성\S*|님의\s*메일|님이\s*보낸\s*메일|(?<=[\s>)])작성"
 )
 _VERB = rf"(?:(?<![\w(])(?:{_LATIN_VERBS})(?![\w(])|(?:{_CJK_VERBS}))"
@@ -42,9 +46,11 @@ _ATTR_COLON = re.compile(rf"{_VERB}[^\n]{{0,120}}?\s*[:：]\s*$", _I)
 _ATTR_NO_COLON = re.compile(
     rf"^(?:On|Le|El|Em|Il|Am|Op|Den|Dnia|W\s+dniu|Dne)\s.{{1,300}}{_VERB}\s*$", _I
 )
-# "Quoting Anna <a@b>:" (Horde, SquirrelMail) and its translations.
+# "Quoting Anna <a@b>:" (Horde, SquirrelMail) and its translations; Apple Mail in Polish
+# ("Wiadomość napisana przez Anna <a@b> w dniu 21.11.2026, o godz. 10:02:").
 _ATTR_QUOTING = re.compile(
-    r"^(?:Quoting|Zitat\s+von|Citando|Citation\s+de|Cytuję|Cytat|Цитирую|Citerar|Siterer)\s.{1,200}[:：]\s*$",
+    r"^(?:Quoting|Zitat\s+von|Citando|Citation\s+de|Cytuję|Cytat|Цитирую|Citerar|Siterer"
+    r"|Wiadomość\s+napisana\s+przez|Zpráva\s+od)\s.{1,200}[:：]\s*$",
     _I,
 )
 # Gmail with the date first ("2026-11-21 10:02 GMT+01:00 Anna <a@b>:"), Gmail in Russian and
@@ -77,7 +83,8 @@ _SEPARATOR_WORDS = re.compile(
     r"|Oprindelig\s+meddelelse"
     r"|Alkuperäinen\s+viesti|Välitetty\s+viesti(?:\s+alkaa)?"
     r"|Oryginalna\s+wiadomość|Wiadomość\s+oryginalna|Przekazana\s+wiadomość|Początek\s+przekazanej\s+wiadomości"
-    r"|Původní\s+zpráva|Přeposlaná\s+zpráva"
+    r"|Původní\s+zpráva|Přeposlaná\s+zpráva|Eredeti\s+üzenet|Orijinal\s+Mesaj|Αρχικό\s+μήνυμα"
+    r"|Mesaj\s+original|Izvorna\s+poruka|Pesan\s+Asli|Tin\s+nhắn\s+gốc"
     r"|Исходное\s+сообщение|Оригинальное\s+сообщение|Пересылаемое\s+сообщение|Пересланное\s+сообщение"
     r"|Начало\s+переадресованного\s+сообщения"
     r"|Оригінальне\s+повідомлення|Початкове\s+повідомлення|Вихідне\s+повідомлення|Переслане\s+повідомлення"
@@ -128,13 +135,16 @@ _MARKER_LINE = re.compile(
     r"|^Você\s+recebeu\s+esta\s+mensagem\s+porque|^Hai\s+ricevuto\s+questo\s+messaggio\s+perché"
     r"|^Je\s+hebt\s+dit\s+bericht\s+ontvangen\s+omdat|^Вы\s+получили\s+это\s+сообщение,\s+(?:поскольку|так\s+как)"
     r"|^このメールは\s*Google\s*グループ|^您收到此邮件是因为您订阅了|^您收到這封郵件是因為您訂閱了"
+    r"|^Yahoo!?\s+Groups\s+Links|^This\s+email\s+has\s+been\s+checked\s+for\s+viruses"
+    r"|^Virus-free\.?\s|^__________\s+Information\s+from\s+ESET"
     r"|^[^:]{1,60}\s(?:mailing\s+list|Mailingliste|liste\s+de\s+diffusion|lista\s+de\s+correo)\s*$",
     _I,
 )
 
 # Outlook / Windows Mail / webmail header blocks ("From: / Sent: / To: / Subject:"), translated.
 _FROM_KEYS = (
-    r"From|Von|De|Da|Van|Från|Fra|Lähettäjä|Od|От|Від|Kimden|Feladó|Odesílatel"
+    r"From|Von|De|Da|Van|Från|Fra|Lähettäjä|Od|От|Від|Kimden|Feladó|Odesílatel|De\s+la|Šalje"
+    r"|Από|Từ|Dari|Afzender|Absender"
     r"|差出人|送信者|보낸\s*사람|寄件者|寄件人|发件人|發件人"
 )
 _OTHER_KEYS = (
@@ -149,6 +159,8 @@ _OTHER_KEYS = (
     r"|Отправлено|Дата|Кому|Копия|Тема|Надіслано|Копія"
     r"|送信日時|宛先|件名|日付|보낸\s*날짜|받는\s*사람|참조|제목|날짜"
     r"|寄件日期|收件者|收件人|副本|主旨|日期|发送时间|發送時間|时间|時間|主题|主題|抄送"
+    r"|Elküldve|Címzett|Tárgy|Gönderildi|Kime|Konu|Trimis|Către|Subiect|Poslano|Prima|Predmet"
+    r"|Στάλθηκε|Προς|Θέμα|Đã\s+gửi|Đến|Chủ\s+đề|Dikirim|Kepada|Perihal|Ontvanger|Empfänger"
 )
 _KEY_PREFIX = r"^[\s>*]*(?:\*\*|\*|__)?\s*"
 _KEY_SUFFIX = r"\s*(?:\*\*|\*|__)?\s*[:：]"

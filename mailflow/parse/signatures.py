@@ -20,7 +20,8 @@ __all__ = ["is_signature_line", "signature_start"]
 
 _I = re.IGNORECASE
 
-_DASHES = re.compile(r"^(?:--|—|––)\s*$")
+# "--" (RFC 3676 "-- " with the space lost), "__", an em dash; "-Anna" (a dash glued to a name).
+_DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^--?[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
 
 _TAGLINE = re.compile(
     r"^(?:"
@@ -120,6 +121,20 @@ _FORMAL_LINE = re.compile(
     rf"^\s*(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
 )
 _THANKS_LINE = re.compile(rf"^\s*(?:{_THANKS}){_CLOSE_PUNCT}$", _I)
+# "Best regards, Anna Li": a formal closing with the name on the same line.
+_FORMAL_NAMED = re.compile(rf"^\s*(?:{_FORMAL})[,.!]?\s+(\S.*?)\s*$", _I)
+
+
+def _is_name(text: str) -> bool:
+    """One to three capitalised words (or a short CJK name): "Anna", "Anna Li", "李明"."""
+    words = text.split()
+    if not 1 <= len(words) <= 3:
+        return False
+    return all(
+        w[0].isupper() or "\u3400" <= w[0] <= "\u9fff" or "\uac00" <= w[0] <= "\ud7af"
+        for w in words
+    )
+
 
 _MAX_TAIL_LINES = 10  # name, title, library, address, phones, web, social links
 _MAX_TAIL_CHARS = 90
@@ -138,6 +153,13 @@ def _is_tail(lines: list[str]) -> bool:
     return len(filled) <= _MAX_TAIL_LINES and all(len(line) <= _MAX_TAIL_CHARS for line in filled)
 
 
+def _is_closing(text: str, named: bool) -> bool:
+    if _FORMAL_LINE.match(text) or (named and _THANKS_LINE.match(text)):
+        return True
+    m = _FORMAL_NAMED.match(text)
+    return bool(m) and _is_name(m.group(1))
+
+
 def _closing_start(lines: list[str], first: int) -> int | None:
     """The earliest closing line whose following lines all look like a name block."""
     found = None
@@ -147,8 +169,7 @@ def _closing_start(lines: list[str], first: int) -> int | None:
             continue
         if not _is_tail(lines[i + 1 :]):
             break
-        named = any(line.strip() for line in lines[i + 1 :])
-        if _FORMAL_LINE.match(text) or (named and _THANKS_LINE.match(text)):
+        if _is_closing(text, named=any(line.strip() for line in lines[i + 1 :])):
             found = i
     return found
 
