@@ -157,7 +157,7 @@ def _is_closing(text: str, named: bool) -> bool:
     if _FORMAL_LINE.match(text) or (named and _THANKS_LINE.match(text)):
         return True
     m = _FORMAL_NAMED.match(text)
-    return bool(m) and _is_name(m.group(1))
+    return m is not None and _is_name(m.group(1))
 
 
 def _closing_start(lines: list[str], first: int) -> int | None:
