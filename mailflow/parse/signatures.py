@@ -3,10 +3,10 @@
 1. A ``-- `` line (RFC 3676 section 4.3; also without the trailing space) starts a signature.
 2. A mobile or app tagline ("Sent from my iPhone", "Get Outlook for Android", "iPhoneから送信",
    "从我的iPhone发送", "Sent from Mail for Windows") starts a signature.
-3. A closing line ("Regards,", "Med venlig hilsen", "Pozdrawiam,", "此致" / "敬礼") followed only by a
-   few short lines (name, title, library, phone) up to the end of the new text is a signature.
-   A closing of thanks ("Thanks,", "Merci", "谢谢！") counts only when a name follows it, so a
-   reply that is just "Thanks!" keeps it.
+3. A closing line ("Regards,", "Thanks,", "Med venlig hilsen", "Pozdrawiam,", "此致" / "敬礼")
+   followed by a name: only a few short lines (name, title, library, phone) up to the end of
+   the new text, or a signature of rule 1 or 2. "Best regards, Anna Li" on one line counts
+   too. A closing with nothing after it ("Yes, we accept. Thank you!") is kept.
 
 Everything from the signature's first line to the end of the new text is removed. Nothing is
 removed when the signature would be all that is left.
@@ -154,14 +154,14 @@ def _is_tail(lines: list[str]) -> bool:
 
 
 def _is_closing(text: str, named: bool) -> bool:
-    if _FORMAL_LINE.match(text) or (named and _THANKS_LINE.match(text)):
-        return True
     m = _FORMAL_NAMED.match(text)
-    return m is not None and _is_name(m.group(1))
+    if m is not None and _is_name(m.group(1)):
+        return True  # "Best regards, Anna Li"
+    return named and bool(_FORMAL_LINE.match(text) or _THANKS_LINE.match(text))
 
 
-def _closing_start(lines: list[str], first: int) -> int | None:
-    """The earliest closing line whose following lines all look like a name block."""
+def _closing_start(lines: list[str], first: int, signed_below: bool) -> int | None:
+    """The earliest closing line followed by a name block (or a ``-- `` signature / tagline)."""
     found = None
     for i in range(len(lines) - 1, first, -1):
         text = lines[i]
@@ -169,7 +169,8 @@ def _closing_start(lines: list[str], first: int) -> int | None:
             continue
         if not _is_tail(lines[i + 1 :]):
             break
-        if _is_closing(text, named=any(line.strip() for line in lines[i + 1 :])):
+        named = signed_below or any(line.strip() for line in lines[i + 1 :])
+        if _is_closing(text, named):
             found = i
     return found
 
@@ -181,5 +182,5 @@ def signature_start(lines: list[str]) -> int | None:
         return None
     cut = next((i for i in range(first + 1, len(lines)) if is_signature_line(lines[i])), None)
     # "Best, / Anna / Sent from my iPhone": the closing above a tagline goes with it.
-    closing = _closing_start(lines if cut is None else lines[:cut], first)
+    closing = _closing_start(lines if cut is None else lines[:cut], first, cut is not None)
     return closing if closing is not None else cut
