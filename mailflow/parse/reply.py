@@ -34,7 +34,11 @@ _I = re.IGNORECASE
 
 MAX_LINES = 20_000  # hostile input: a reply's new text is read from the first lines only
 
-_QUOTED = re.compile(r"^[ \t]*(?:>|\|(?!.*\|\s*$))")
+# A ">" that closes an address Gmail wrapped ("Anna <a@b.example\n>:") is not a quote.
+_QUOTED = re.compile(
+    r"^[ \t]*(?:>(?!\s*\)?\s*(?:[:：]\s*$|(?:wrote|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto"
+    r"|schreef|skrev|kirjoitti|napisał|пишет|написал|пише|写道|寫道)))|\|(?!.*\|\s*$))"
+)
 _RULE = re.compile(r"^\s*(?:[_=-]{3,}|(?:\*\s*){3,})\s*$")
 _DISCLAIMER = re.compile(
     r"^[\s*\[【]*(?:"
