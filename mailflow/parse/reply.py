@@ -74,6 +74,7 @@ class _Lines:
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.quoted = [bool(_QUOTED.match(line)) for line in lines]
+        self.attribution: dict[int, int] = {}
         # next_filled[j]: index of the first non-blank line at or after j (len(lines) if none)
         self.next_filled = [len(lines)] * (len(lines) + 1)
         for j in range(len(lines) - 1, -1, -1):
@@ -88,6 +89,12 @@ class _Lines:
 
 def _attribution_len(m: _Lines, i: int) -> int:
     """Number of lines (1-4) of an attribution starting at line i, or 0."""
+    if i not in m.attribution:  # asked again for the line after a quote (inline answers)
+        m.attribution[i] = _find_attribution(m, i)
+    return m.attribution[i]
+
+
+def _find_attribution(m: _Lines, i: int) -> int:
     lines = m.lines
     if not lines[i].strip() or len(lines[i]) > 400:
         return 0

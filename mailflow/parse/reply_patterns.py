@@ -62,14 +62,16 @@ _ATTR_ADDRESS = re.compile(
 _DIGIT = re.compile(r"\d")
 
 # Decorations around separators: "-----", "=====", "_____", "*", "<<", "#".
-DECORATION = re.compile(r"^[\s\-_=*#~<>\[\]|]+|[\s\-_=*#~<>\[\]|]+$")
-_DECORATED = re.compile(r"^\s*[-_=*#~<\[]{2,}|[-_=*#~>\]]{2,}\s*$")
+# (Word turns "--" into en and em dashes, so those count too.)
+DECORATION = re.compile(r"^[\s\-_=*#~<>\[\]|–—―]+|[\s\-_=*#~<>\[\]|–—―]+$")
+_DECORATED = re.compile(r"^\s*(?:[-_=*#~<\[–—―]\s?){2,}|(?:\s?[-_=*#~>\]–—―]){2,}\s*$")
 
 # "-----Original Message-----", forwards and their translations (compared after decorations
 # are stripped). Apple Mail's "Begin forwarded message:" form ends in a colon instead.
 _SEPARATOR_WORDS = re.compile(
     r"^(?:"
     r"Original(?:\s+Message|\s+e-?mail)?|Forwarded\s+(?:message|e-?mail)|Begin\s+forwarded\s+message"
+    r"|Forwarded\s+by\s.{1,80}\son\s.{1,40}"  # Lotus Notes
     r"|Reply\s+message|Message\s+transféré|Courriel\s+original"
     r"|Ursprüngliche\s+Nachricht|Original-?Nachricht|Weitergeleitete\s+Nachricht"
     r"|Anfang\s+der\s+weitergeleiteten\s+Nachricht"
