@@ -1,0 +1,186 @@
+"""Signatures: one convention, the same in every language (docs/parse-replies.md).
+
+1. A ``-- `` line (RFC 3676 section 4.3; also without the trailing space) starts a signature.
+2. A mobile or app tagline ("Sent from my iPhone", "Get Outlook for Android", "iPhoneから送信",
+   "从我的iPhone发送", "Sent from Mail for Windows") starts a signature.
+3. A closing line ("Regards,", "Thanks,", "Med venlig hilsen", "Pozdrawiam,", "此致" / "敬礼")
+   followed by a name: only a few short lines (name, title, library, phone) up to the end of
+   the new text, or a signature of rule 1 or 2. "Best regards, Anna Li" on one line counts
+   too. A closing with nothing after it ("Yes, we accept. Thank you!") is kept.
+
+Everything from the signature's first line to the end of the new text is removed. Nothing is
+removed when the signature would be all that is left.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["is_signature_line", "signature_start"]
+
+_I = re.IGNORECASE
+
+# "--" (RFC 3676 "-- " with the space lost), "__", an em dash; "-Anna" (a dash glued to a name).
+_DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^--?[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
+
+_TAGLINE = re.compile(
+    r"^(?:"
+    # English, and app names that keep English in every locale
+    r"Sent\s+(?:from|with|via|using|by)\s+\S.{0,60}|(?:Get|Download)\s+(?:Outlook|TypeApp|BlueMail|Spark|Edison)\b.{0,60}"
+    r"|Sent\s+from\s+my\s+\S.{0,40}|Sent\s+from\s+(?:Mail|Outlook|Yahoo|Gmail|AOL|Proton|Samsung|Huawei).{0,60}"
+    # German
+    r"|Von\s+meine[mn]\s+.{1,50}\s(?:gesendet|versendet|verschickt)\.?"
+    r"|Gesendet\s+(?:von|mit|vom|über|aus|via)\s+\S.{0,60}|Diese\s+Nachricht\s+wurde\s+von\s+meinem\s+.{1,60}\s+gesendet\.?"
+    r"|(?:Holen\s+Sie\s+sich\s+)?Outlook\s+für\s+(?:iOS|Android)(?:\s+(?:beziehen|herunterladen))?.{0,40}"
+    # French
+    r"|Envoyé\s+(?:de|depuis|à\s+partir\s+de|avec|par|via)\s+\S.{0,60}|(?:Obtenir|Télécharger)\s+Outlook\s+pour\s+.{1,40}"
+    # Spanish, Portuguese
+    r"|Enviad[oa]\s+(?:desde|con|vía|via|usando|do|da|de|pelo|pela|a\s+partir\s+d[eoa])\s+\S.{0,60}"
+    r"|(?:Obtener|Descargar|Obter\s+o|Obtenha\s+o|Baixe\s+o|Baixar\s+o)\s+Outlook\s+(?:para|for)\s+.{1,40}"
+    # Italian
+    r"|Inviato\s+(?:da|dal|dalla|dallo|con|tramite|via)\s+\S.{0,60}|(?:Scarica|Ottieni)\s+Outlook\s+per\s+.{1,40}"
+    # Dutch
+    r"|(?:Verzonden|Verstuurd)\s+(?:vanaf|van|met|vanuit|via|vanop)\s+\S.{0,60}|(?:Download\s+)?Outlook\s+voor\s+(?:iOS|Android)(?:\s+downloaden)?.{0,40}"
+    # Swedish, Norwegian, Danish
+    r"|(?:Skickat|Skickades)\s+(?:från|med|via)\s+\S.{0,60}|Hämta\s+Outlook\s+för\s+.{1,40}"
+    r"|Sendt\s+(?:fra|med|via)\s+\S.{0,60}|(?:Hent|Få|Last\s+ned)\s+Outlook\s+(?:for|til)\s+.{1,40}"
+    # Finnish
+    r"|Lähetetty\s+\S.{0,60}|Lähetetty\s+(?:iPhonesta|iPadista|Androidista|puhelimesta).{0,40}|Hanki\s+Outlook\s+.{1,40}"
+    # Polish, Czech
+    r"|Wysłan[oeya]\s+(?:z|ze|za\s+pomocą|przez|od)\s+\S.{0,60}|Pobierz\s+(?:aplikację\s+)?Outlook\s+.{1,40}"
+    r"|Odesláno\s+(?:z|ze|pomocí)\s+\S.{0,60}"
+    # Russian, Ukrainian
+    r"|Отправлено\s+(?:с|со|из|через)\s+\S.{0,60}|(?:Получить|Скачайте|Скачать)\s+Outlook\s+для\s+.{1,40}"
+    r"|(?:Надіслано|Відправлено|Надіслане)\s+(?:з|із|зі|через)\s+\S.{0,60}|(?:Отримати|Завантажте)\s+Outlook\s+для\s+.{1,40}"
+    # Japanese, Korean
+    r"|.{1,40}から送信(?:しました)?[。.]?|.{0,40}Outlook\s*を入手.{0,20}"
+    r"|.{1,40}에서\s*보냄|.{1,40}에서\s*보낸\s*메일|.{0,30}Outlook\s*받기.{0,20}"
+    # Chinese (simplified and traditional)
+    r"|发自我的.{1,20}|从我的.{1,20}发送|来自我的.{1,20}|来自网易邮箱大师|来自.{1,12}邮箱.{0,12}"
+    r"|发自.{1,12}邮箱.{0,12}|发自\s*(?:WPS|钉钉|企业微信).{0,12}|从\s*.{1,20}版邮件发送|获取\s*.{1,20}版\s*Outlook.{0,20}"
+    r"|從我的.{1,20}傳送|寄自我的.{1,20}|從\s*.{1,20}版郵件傳送|取得\s*.{1,20}版\s*Outlook.{0,20}"
+    r")\s*$",
+    _I,
+)
+
+# Closings. Formal ones end a letter by themselves; thanks only when a name follows.
+_FORMAL = (
+    # English
+    r"Regards|Best\s+regards|Kind\s+regards|Warm\s+regards|Warmest\s+regards|Kindest\s+regards"
+    r"|With\s+(?:best|kind|warm)\s+regards|Best\s+wishes|Best|All\s+the\s+best|Cheers|Sincerely"
+    r"|Yours\s+sincerely|Sincerely\s+yours|Yours\s+faithfully|Yours\s+truly|Yours|Respectfully|Cordially"
+    r"|Take\s+care|Warmly|BR|KR|Thanks\s+(?:and|&)\s+regards|Many\s+thanks\s+and\s+(?:best\s+)?regards"
+    # German
+    r"|Mit\s+freundlichen\s+Grüßen|Mit\s+freundlichen\s+Grüssen|Mit\s+freundlichem\s+Gruß|MfG|Freundliche\s+Grüße"
+    r"|(?:Viele|Beste|Liebe|Herzliche|Schöne|Sonnige)\s+Grüße|(?:Viele|Beste|Liebe|Herzliche)\s+Grüsse|Mit\s+besten\s+Grüßen"
+    r"|Gruß|Grüße|Gruss|Grüsse|LG|VG|Beste\s+Grüße\s+aus\s+\S+"
+    # Dutch
+    r"|Met\s+vriendelijke\s+groet(?:en)?|Vriendelijke\s+groet(?:en)?|Met\s+(?:hartelijke\s+)?groet(?:en)?"
+    r"|Hartelijke\s+groet(?:en)?|Groeten|Groetjes|Mvg"
+    # Swedish, Norwegian, Danish
+    r"|Med\s+vänliga\s+hälsningar|Vänliga\s+hälsningar|Bästa\s+hälsningar|Varma\s+hälsningar|Hälsningar|Hälsning|Mvh"
+    r"|Med\s+vennlig\s+hilsen|Vennlig\s+hilsen|Beste\s+hilsen|Med\s+hilsen|Hilsen|Hilsn"
+    r"|Med\s+venlig\s+hilsen|Venlig\s+hilsen|Bedste\s+hilsner|De\s+bedste\s+hilsner|Kærlig\s+hilsen|Kh|Vh"
+    # Finnish
+    r"|Ystävällisin\s+terveisin|Ystävällisesti|Parhain\s+terveisin|Terveisin|Terv\.|Yst\.\s*terv\.|Kiittäen"
+    r"|Hyvää\s+päivänjatkoa"
+    # Polish, Czech
+    r"|Pozdrawiam(?:\s+serdecznie)?|Serdecznie\s+pozdrawiam|Z\s+poważaniem|Z\s+powazaniem|Z\s+wyrazami\s+szacunku"
+    r"|Serdeczne\s+pozdrowienia|Pozdrowienia|S\s+pozdravem|S\s+úctou"
+    # Russian, Ukrainian
+    r"|С\s+уважением|С\s+наилучшими\s+пожеланиями|Всего\s+доброго|Всего\s+хорошего|С\s+уважением\s+и\s+наилучшими\s+пожеланиями"
+    r"|З\s+повагою|З\s+найкращими\s+побажаннями|Щиро\s+ваш[аі]?|Всього\s+найкращого|З\s+повагою\s+та\s+найкращими\s+побажаннями"
+    # Italian
+    r"|Cordiali\s+saluti|Distinti\s+saluti|Saluti(?:\s+cordiali)?|Un\s+(?:caro\s+)?saluto|Cordialmente|Buona\s+giornata"
+    # Portuguese
+    r"|Atenciosamente|Cumprimentos|Melhores\s+cumprimentos|Com\s+os\s+melhores\s+cumprimentos|Abraços?|Um\s+abraço"
+    r"|Saudações|Cordiais\s+saudações"
+    # Spanish
+    r"|Saludos(?:\s+cordiales)?|Un\s+(?:cordial\s+)?saludo|Reciba\s+un\s+cordial\s+saludo|Atentamente|Un\s+abrazo"
+    r"|Muchos\s+saludos|Cordiales\s+saludos"
+    # French
+    r"|(?:Bien\s+|Très\s+)?[Cc]ordialement|Salutations|Meilleures\s+salutations|Sincères\s+salutations"
+    r"|Bien\s+à\s+(?:vous|toi)|Amicalement|Sincèrement|Bonne\s+journée|À\s+bientôt|Bien\s+amicalement"
+    # Japanese
+    r"|よろしくお願い(?:いた|致)?します|宜しくお願い(?:いた|致)?します|以上、?よろしくお願い(?:いた|致)?します|敬具|草々"
+    # Korean
+    r"|안부\s*전합니다|좋은\s*하루\s*되세요|수고하세요|감사합니다\s*드림"
+    # Chinese
+    r"|此致|此致\s*敬礼|此致\s*敬禮|敬礼|敬禮|祝好|顺祝商祺|順祝商祺|祝工作顺利|祝工作順利|敬上|顺颂商祺|順頌商祺"
+)
+_THANKS = (
+    r"Thanks|Thank\s+you|Many\s+thanks|Thanks\s+a\s+lot|Thanks\s+again|Thx|TIA|Thanks\s+in\s+advance"
+    r"|Danke|Vielen\s+Dank|Danke\s+schön|Merci|Merci\s+beaucoup|Gracias|Muchas\s+gracias|Obrigad[oa]|Muito\s+obrigad[oa]"
+    r"|Grazie|Grazie\s+mille|Bedankt|Dank\s+je(?:\s+wel)?|Dank\s+u(?:\s+wel)?|Tack|Tack\s+så\s+mycket|Takk|Tusen\s+takk|Tak"
+    r"|Mange\s+tak|Kiitos|Dziękuję|Dziękuję\s+bardzo|Děkuji|Спасибо|Благодарю|Дякую"
+    r"|ありがとうございます|ありがとうございました|감사합니다|고맙습니다|谢谢|謝謝|多谢|多謝|感谢|感謝|非常感谢|非常感謝"
+)
+_CLOSE_PUNCT = r"[\s,.!;:，。！、~…-]*"
+# "Med venlig hilsen / Best regards": bilingual closings are common in the Nordics and Germany.
+_FORMAL_LINE = re.compile(
+    rf"^\s*(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
+)
+_THANKS_LINE = re.compile(rf"^\s*(?:{_THANKS}){_CLOSE_PUNCT}$", _I)
+# "Best regards, Anna Li": a formal closing with the name on the same line.
+_FORMAL_NAMED = re.compile(rf"^\s*(?:{_FORMAL})[,.!]?\s+(\S.*?)\s*$", _I)
+
+
+def _is_name(text: str) -> bool:
+    """One to three capitalised words (or a short CJK name): "Anna", "Anna Li", "李明"."""
+    words = text.split()
+    if not 1 <= len(words) <= 3:
+        return False
+    return all(
+        w[0].isupper() or "\u3400" <= w[0] <= "\u9fff" or "\uac00" <= w[0] <= "\ud7af"
+        for w in words
+    )
+
+
+_MAX_TAIL_LINES = 10  # name, title, library, address, phones, web, social links
+_MAX_TAIL_CHARS = 90
+
+
+def is_signature_line(line: str) -> bool:
+    """A ``-- `` delimiter or a mobile/app tagline: the signature starts here."""
+    text = line.strip()
+    if _DASHES.match(text):
+        return True
+    return len(text) <= 120 and bool(_TAGLINE.match(text))
+
+
+def _is_tail(lines: list[str]) -> bool:
+    filled = [line.strip() for line in lines if line.strip()]
+    return len(filled) <= _MAX_TAIL_LINES and all(len(line) <= _MAX_TAIL_CHARS for line in filled)
+
+
+def _is_closing(text: str, named: bool) -> bool:
+    m = _FORMAL_NAMED.match(text)
+    if m is not None and _is_name(m.group(1)):
+        return True  # "Best regards, Anna Li"
+    return named and bool(_FORMAL_LINE.match(text) or _THANKS_LINE.match(text))
+
+
+def _closing_start(lines: list[str], first: int, signed_below: bool) -> int | None:
+    """The earliest closing line followed by a name block (or a ``-- `` signature / tagline)."""
+    found = None
+    for i in range(len(lines) - 1, first, -1):
+        text = lines[i]
+        if not text.strip():
+            continue
+        if not _is_tail(lines[i + 1 :]):
+            break
+        named = signed_below or any(line.strip() for line in lines[i + 1 :])
+        if _is_closing(text, named):
+            found = i
+    return found
+
+
+def signature_start(lines: list[str]) -> int | None:
+    """Index of the first signature line in the new text's lines, or None."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None
+    cut = next((i for i in range(first + 1, len(lines)) if is_signature_line(lines[i])), None)
+    # "Best, / Anna / Sent from my iPhone": the closing above a tagline goes with it.
+    closing = _closing_start(lines if cut is None else lines[:cut], first, cut is not None)
+    return closing if closing is not None else cut
