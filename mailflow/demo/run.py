@@ -143,7 +143,11 @@ class Demo:
         if template == "library-confirm-address" and "confirm" not in lib.answered:
             # Every applicant answers the one confirmation mail; only then is it acted on.
             lib.answered.add("confirm")
-            words = "确认，是我们申请的。" if "请确认" in str(mail.msg["Subject"]) else "Yes, I confirm."
+            words = (
+                "确认，是我们申请的。"
+                if "请确认" in str(mail.msg["Subject"])
+                else "Yes, I confirm."
+            )
             self.answer(lib, mail, words)
         elif template == "library-missing" and d.get("complete") and "complete" not in lib.answered:
             lib.answered.add("complete")

@@ -121,6 +121,11 @@ def not_understood(turn: Turn, facts: Facts, reason: str) -> Outcome:
     sender = facts.from_.address
     if not sender or turn.program.is_staff(sender):
         return outcome
+    contact = libraries.contact_for(turn, sender)
+    if contact is not None and speaks.unconfirmed(turn, contact.library):
+        # The address had its one mail (the confirmation request); anyone can write in its name.
+        letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "the address has not confirmed")
+        return Outcome(Outcomes.NOT_UNDERSTOOD, outcome.text + "; not answered: unconfirmed")
     recent = turn.session.scalar(
         _ANSWERED, {"thread_key": f"sender:{sender}", "since": turn.now - timedelta(days=1)}
     )
