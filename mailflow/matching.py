@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailflow.countries import country_key
+from mailflow.parse.forms import language_codes
 
 # Interest and channel words in the languages applications arrive in, folded to shared tags,
 # so 儿童阅读 and "children's reading" count as the same interest.
@@ -100,9 +101,7 @@ def _tags_cached(text: str, table_id: int) -> frozenset[str]:
 
 def _languages(profile: Mapping[str, Any]) -> set[str]:
     langs = profile.get("languages") or []
-    if isinstance(langs, str):
-        langs = langs.split(",")
-    return {str(code).strip().lower() for code in langs if str(code).strip()}
+    return language_codes([langs] if isinstance(langs, str) else [str(x) for x in langs])
 
 
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)*)\s*(万|million|m\b|k\b|thousand|千)?", re.I)

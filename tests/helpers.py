@@ -191,6 +191,63 @@ def application(n: int, *, lang: str = "en", public: bool = False) -> bytes:
     return mail(sender=f"Maria Lopez <maria{n}@biblioteca.example.es>", body=body)
 
 
+CONFIRM_TEMPLATE = "library-confirm-address"
+# What an applicant writes back to the confirmation mail, in its language.
+CONFIRM_WORDS = {"en": "Yes, I confirm. This is our address.", "zh": "确认，是我们申请的。"}
+
+
+def confirmation_replies(services: Services, answered: set[str] | None = None) -> list[bytes]:
+    """The applicants' replies to every confirmation mail not answered yet (`answered` keeps the
+    Message-IDs already answered), shaped by a real client's reply builder: quoting the mail,
+    To its Reply-To (the library's token), In-Reply-To its Message-ID.
+
+    New applications are acted on only after such a reply (rules/library.yaml, `unconfirmed`);
+    tests about something else confirm with this the way an applicant would.
+    """
+    from email import message_from_bytes
+    from email.policy import default
+
+    from mailflow.demo.clients import reply_bytes
+    from mailflow.store.schema import Library, Outbox
+
+    answered = answered if answered is not None else set()
+    replies = []
+    with services.db.unit_of_work() as s:
+        rows = s.scalars(
+            sa.select(Outbox).where(Outbox.template == CONFIRM_TEMPLATE).order_by(Outbox.id)
+        ).all()
+        for row in rows:
+            library = s.get(Library, row.record_id) if row.record_id else None
+            if row.message_id in answered or library is None or library.state != "unconfirmed":
+                continue
+            answered.add(row.message_id)
+            original = message_from_bytes(row.raw, policy=default)
+            replies.append(
+                reply_bytes(
+                    original=original,
+                    original_text=original.get_body(("plain",)).get_content(),
+                    sender=row.recipients[0],
+                    body=CONFIRM_WORDS.get(row.locale, CONFIRM_WORDS["en"]),
+                    date=services.clock.now(),
+                    client="gmail" if row.locale != "zh" else "qq",
+                )  # fmt: skip
+            )
+    return replies
+
+
+def confirm_stored(services: Services) -> int:
+    """Answer the confirmation mails (see confirmation_replies) as stored mail, and process it."""
+    from mailflow.inbound.intake import Incoming, store
+    from mailflow.runtime import Runtime
+
+    replies = confirmation_replies(services)
+    with services.db.unit_of_work() as s:
+        for raw in replies:
+            store(s, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
+    Runtime(services).process()
+    return len(replies)
+
+
 def bounce_for(address: str, message_id: str, status: bytes = b"5.1.1") -> bytes:
     """A real Postfix DSN (tests/data/bounces), rewritten: `address` failed for the mail whose
     Message-ID is `message_id` (returned in the DSN's attached original, as Postfix does).

@@ -27,7 +27,16 @@ from mailflow.parse.authn import DnsFunc
 from mailflow.runtime import OnceReport, Runtime
 from mailflow.settings import load
 from mailflow.store.schema import Library, Outbox, Partnership
-from tests.helpers import PROGRAM, SECRET, STAFF, STAFF_VERDICT, T0, TRUSTED_MX, is_staff_sender
+from tests.helpers import (
+    PROGRAM,
+    SECRET,
+    STAFF,
+    STAFF_VERDICT,
+    T0,
+    TRUSTED_MX,
+    confirmation_replies,
+    is_staff_sender,
+)
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp_sink import SmtpSink
 
@@ -63,9 +72,15 @@ class ProgramUnderTest:
         sink: SmtpSink,
         tmp: Path,
         dnsfunc: DnsFunc | None = None,
+        auto_confirm: bool = True,
         **env: str,
     ) -> None:
         self.dovecot, self.user, self.sink = dovecot, user, sink
+        # New applications wait for their address to confirm (rules/library.yaml `unconfirmed`).
+        # Tests about something else let each applicant answer the confirmation mail, through the
+        # mailbox like any reply; those mails (and nothing else) are then left out of new_mail().
+        self.auto_confirm = auto_confirm
+        self.answered: set[str] = set()
         self.clock = FrozenClock(T0)
         settings = load(
             None,
@@ -111,7 +126,14 @@ class ProgramUnderTest:
             smtp.sendmail(sender, [self.services.program.program_address], raw)
 
     def step(self) -> OnceReport:
-        return self.runtime.run_once()
+        report = self.runtime.run_once()
+        if self.auto_confirm:
+            replies = confirmation_replies(self.services, self.answered)
+            for raw in replies:
+                self.deliver(raw)
+            if replies:
+                self.runtime.run_once()
+        return report
 
     def advance(self, days: float = 0, hours: float = 0) -> OnceReport:
         """Move the clock, run, then deliver what was held for the readers' working hours."""
@@ -130,9 +152,14 @@ class ProgramUnderTest:
     def new_mail(self) -> list[Sent]:
         received = self.sink.received
         fresh, self._seen = received[self._seen :], len(received)
-        return [
+        mails = [
             Sent(r.rcpt_tos, email.message_from_bytes(r.content, policy=default)) for r in fresh
         ]
+        return [m for m in mails if str(m.msg["Message-ID"]).strip("<>") not in self.answered_ids]
+
+    @property
+    def answered_ids(self) -> set[str]:
+        return {mid.strip("<>") for mid in self.answered}
 
     def close(self) -> None:
         if self.endpoint is not None:

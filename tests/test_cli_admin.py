@@ -19,7 +19,7 @@ from mailflow.cli import main
 from mailflow.inbound.intake import Incoming, store
 from mailflow.runtime import Runtime
 from mailflow.store.schema import Outbox
-from tests.helpers import PROGRAM, SECRET, STAFF, application
+from tests.helpers import PROGRAM, SECRET, STAFF, application, confirm_stored
 
 ZH_NAME = "杭州市西湖区图书馆"
 
@@ -51,8 +51,9 @@ def cli(
             store(session, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
     runtime = Runtime(services)
     assert runtime.process().done == 3
-    # Send the acknowledgements at the test's time: the CLI's clock is the real one.
-    assert runtime.drain().sent == 3
+    assert confirm_stored(services) == 3  # each applicant answers the confirmation mail
+    # Send the mail at the test's time: the CLI's clock is the real one (confirmations, acks).
+    assert runtime.drain().sent == 6
     runner = CliRunner(env=env)
 
     def run(*args: str) -> Result:
@@ -132,13 +133,17 @@ def test_show_library(cli: tuple) -> None:
     doc = json.loads(run("show", "2", "--json").output)
     assert doc["kind"] == "library" and doc["name"] == ZH_NAME and doc["state"] == "seeking"
     assert doc["contacts"][0]["email"] == "wangli2@library.example.cn"
-    (entry,) = doc["history"]
-    assert entry["cause"] == "message #2" and entry["to"] == "seeking"
-    assert entry["trace_text"].startswith("rules line ")
-    assert "application-complete held" in entry["trace_text"]
+    # Applied (message #2), then listed when its answer to the confirmation mail came (#5).
+    applied, confirmed = doc["history"]
+    assert applied["cause"] == "message #2" and applied["to"] == "unconfirmed"
+    assert confirmed["cause"] == "message #5" and confirmed["to"] == "seeking"
+    assert confirmed["trace_text"].startswith("rules line ")
+    assert "address-proven held" in confirmed["trace_text"]
+    assert "application-complete held" in confirmed["trace_text"]
     assert [t["name"] for t in doc["timers"]] == ["keep-listed"]
-    assert [(o["template"], o["status"]) for o in doc["outbox"]] == [
-        ("library-acknowledgement", "sent")
+    assert sorted((o["template"], o["status"]) for o in doc["outbox"]) == [
+        ("library-acknowledgement", "sent"),
+        ("library-confirm-address", "sent"),
     ]
     assert doc["suppressed"] == []
     assert json.loads(run("show", "library:2", "--json").output)["id"] == 2
@@ -173,8 +178,9 @@ def test_propose_twice_is_refused(cli: tuple) -> None:
 def test_outbox_list_and_retry(cli: tuple, tmp_path: Path) -> None:
     services, run = cli
     listed = _lines(run("outbox", "list", "--json"))
-    assert [r["id"] for r in listed] == [3, 2, 1] and {r["status"] for r in listed} == {"sent"}
-    assert [r["id"] for r in _lines(run("outbox", "list", "--json", "--limit", "1"))] == [3]
+    assert [r["id"] for r in listed] == [6, 5, 4, 3, 2, 1]
+    assert {r["status"] for r in listed} == {"sent"}
+    assert [r["id"] for r in _lines(run("outbox", "list", "--json", "--limit", "1"))] == [6]
     with services.db.unit_of_work() as session:
         row = session.get(Outbox, 2)
         row.status, row.sent_at = "failed", None
@@ -187,7 +193,7 @@ def test_outbox_list_and_retry(cli: tuple, tmp_path: Path) -> None:
     assert retried.exit_code == 0, retried.output
     assert "retrying #2 (attempts kept)" in retried.output
     assert "#2 sent after 9 attempts" in retried.output
-    assert len(_sent(tmp_path)) == 4
+    assert len(_sent(tmp_path)) == 7
     with services.db.unit_of_work() as session:
         assert {r.status for r in session.scalars(select(Outbox))} == {"sent"}
     assert run("outbox", "retry", "2").exit_code == 1  # sent rows are never resent
@@ -203,7 +209,7 @@ def test_rules_check_and_graph(cli: tuple, tmp_path: Path) -> None:
     mermaid = run("rules", "graph")
     assert mermaid.exit_code == 0 and "proposed --> offered" in mermaid.output
     dot = run("rules", "graph", "--machine", "library", "--format", "dot")
-    assert dot.output.startswith('digraph "library"') and '"new" -> "seeking"' in dot.output
+    assert dot.output.startswith('digraph "library"') and '"unconfirmed" -> "seeking"' in dot.output
 
 
 def test_rules_check_reports_file_and_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

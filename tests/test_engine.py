@@ -102,15 +102,43 @@ def test_wildcards_never_reopen_a_final_state() -> None:
 
 
 def test_library_application_complete_or_not() -> None:
-    complete = decide(
-        L, RecordView("library", 1, "new", {}, {"missing": []}), Event("application", T0), T0
-    )
+    # A new address is asked to confirm first, complete or not: nothing else happens yet.
+    for missing in ([], ["city"]):
+        first = decide(
+            L, RecordView("library", 1, "new", {}, {"missing": missing}), Event("application", T0),
+            T0,
+        )  # fmt: skip
+        assert first.new_state == "unconfirmed"
+        assert fx.SendMail("library-confirm-address", "sender") in first.effects
+    # Its proven answer lists a complete application, or asks for what is missing.
+    proven = Event("address-confirmed", T0, proven=True)
+    complete = decide(L, RecordView("library", 1, "unconfirmed", {}, {"missing": []}), proven, T0)
     assert complete.new_state == "seeking"
+    assert fx.SendMail("library-acknowledgement", "sender") in complete.effects
     partial = decide(
-        L, RecordView("library", 1, "new", {}, {"missing": ["city"]}), Event("application", T0), T0
+        L, RecordView("library", 1, "unconfirmed", {}, {"missing": ["city"]}), proven, T0
     )
     assert partial.new_state == "incomplete"
     assert fx.SendMail("library-missing", "sender") in partial.effects
+    # The same words without proof (no token, not an answer to our mail): no rule applies.
+    forged = decide(
+        L, RecordView("library", 1, "unconfirmed", {}, {"missing": []}),
+        Event("address-confirmed", T0), T0,
+    )  # fmt: skip
+    assert not forged.matched and forged.new_state == "unconfirmed"
+    # A second form, not proven: kept, and nothing is sent.
+    again = decide(
+        L, RecordView("library", 1, "unconfirmed", {}, {"missing": []}), Event("application", T0),
+        T0,
+    )  # fmt: skip
+    assert again.matched and not again.changed
+    assert not [e for e in again.effects if isinstance(e, fx.SendMail)]
+    # Never answered: it lapses, silently.
+    lapse = decide(
+        L, RecordView("library", 1, "unconfirmed", {}, {}), Event("confirmation-lapses", T0), T0
+    )
+    assert lapse.new_state == "lapsed"
+    assert not [e for e in lapse.effects if isinstance(e, fx.SendMail)]
 
 
 def test_trap_and_unreachable_states_are_refused(tmp_path: Path) -> None:

@@ -194,8 +194,8 @@ def test_a_template_syntax_error_stops_commands_without_a_traceback(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["libraries", "--state", "waiting"], "--state 'waiting' is not one of: new, incomplete, "
-         "seeking, partnered, resting, hidden, unreachable, withdrawn"),
+        (["libraries", "--state", "waiting"], "--state 'waiting' is not one of: new, unconfirmed, lapsed, "
+         "incomplete, seeking, partnered, resting, hidden, unreachable, withdrawn"),
         (["partnerships", "--state", "open"], "--state 'open' is not one of: new, proposed, "
          "offered, trial, mou_sent, active, renewal, stalled, lapsed, dropped, declined, closed"),
         (["messages", "--status", "ok"], "--status 'ok' is not one of: new, done, quarantined, dead"),

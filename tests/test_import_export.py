@@ -22,7 +22,15 @@ from mailflow.dispatch.timers import fire_due_timers
 from mailflow.inbound.intake import Incoming, store
 from mailflow.runtime import Runtime
 from mailflow.store.schema import Contact, History, Library, Outbox, Timer
-from tests.helpers import APPLICATION_MISSING_CITY, PROGRAM, SECRET, STAFF, application, mail
+from tests.helpers import (
+    APPLICATION_MISSING_CITY,
+    PROGRAM,
+    SECRET,
+    STAFF,
+    application,
+    confirm_stored,
+    mail,
+)
 
 # What a committee keeps today: mixed languages, a name in the e-mail cell, a notes column,
 # placeholders, quoted commas, upper-case addresses, and not every row with a state or date.
@@ -314,6 +322,7 @@ def test_export_then_import_round_trips(
                     sender="John Mwangi <john@nairobi.example.ke>")):  # fmt: skip
             store(session, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
     assert Runtime(services).process().done == 3
+    assert confirm_stored(services) == 3  # the applicants answer the confirmation mail
     assert run("libraries", "import", _write(tmp_path, "gb.csv", GB_CSV, "gb18030")).exit_code == 0
     # Library text a spreadsheet would run as a formula (CSV injection), one per trigger.
     formulas = {

@@ -12,7 +12,7 @@ from mailflow.app import Services
 from mailflow.inbound.lmtp import Endpoint, is_program_address
 from mailflow.runtime import Runtime
 from mailflow.store.schema import InboxMessage, Library
-from tests.helpers import PROGRAM, application, mail
+from tests.helpers import PROGRAM, application, confirmation_replies, mail
 from tests.servers.dovecot import free_port
 
 
@@ -106,10 +106,15 @@ def test_smtp_mode_stores_and_processing_creates_the_library(
         with smtplib.SMTP("127.0.0.1", services.settings["inbound.port"]) as smtp:
             smtp.sendmail("wangli9@library.example.cn", [PROGRAM], application(9, lang="zh"))
         runtime.process()
+        # The applicant answers the confirmation mail (in Chinese) through the same endpoint.
+        (confirmation,) = confirmation_replies(services)
+        with smtplib.SMTP("127.0.0.1", services.settings["inbound.port"]) as smtp:
+            smtp.sendmail("wangli9@library.example.cn", [PROGRAM], confirmation)
+        runtime.process()
     finally:
         runtime.stop()
-    (row,) = rows(services)
-    assert row.source == "smtp" and row.status == "done"
+    row, answer = rows(services)
+    assert row.source == answer.source == "smtp" and row.status == answer.status == "done"
     with services.db.unit_of_work() as s:
         (library,) = s.scalars(select(Library))
         assert (library.name, library.state, library.city) == (

@@ -109,7 +109,7 @@ def test_match_command_proposes_pairs_from_real_applications(make_services, tmp_
     from mailflow.inbound.intake import Incoming, store
     from mailflow.runtime import Runtime
     from mailflow.store.schema import Partnership
-    from tests.helpers import SECRET, application
+    from tests.helpers import SECRET, application, confirm_stored
 
     services = make_services()
     with services.db.unit_of_work() as s:
@@ -121,6 +121,7 @@ def test_match_command_proposes_pairs_from_real_applications(make_services, tmp_
         ]:
             store(s, Incoming(raw=raw, source="file", mailbox="test"), services.clock.now())
     Runtime(services).process()
+    assert confirm_stored(services) == 4  # each applicant answers the confirmation mail
     env = {"MAILFLOW_DATABASE_URL": str(services.db.url), "MAILFLOW_PROGRAM_SECRET": SECRET,
            "MAILFLOW_PROGRAM_STAFF": "coordinator@program.example",
            "MAILFLOW_OUTBOUND_MAILDIR": str(tmp_path / "out")}  # fmt: skip

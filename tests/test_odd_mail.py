@@ -157,7 +157,8 @@ def test_rfc6531_application_is_stored_processed_and_acknowledged(world: World) 
         assert [c.name for c in libraries["苏州"].contacts] == ["李明"]
         assert [c.email for c in libraries["无锡"].contacts] == [ascii_local]
         acks = {o.recipients[0]: o for o in s.scalars(select(Outbox))}
-    assert acks[address].template == "library-acknowledgement"
+    # The first answer asks the address to confirm the application (rules: unconfirmed).
+    assert acks[address].template == "library-confirm-address"
     assert acks[address].status == "sent"
 
     (sent,) = world.sent_to(address)
@@ -407,9 +408,9 @@ def test_an_answer_that_cannot_be_composed_is_suppressed_and_staff_are_told(
     (stored,) = world.rows(InboxMessage)
     assert stored.status == "done"
     (suppressed,) = world.rows(Suppressed)
-    assert suppressed.template == "library-acknowledgement"
+    assert suppressed.template == "library-confirm-address"
     assert suppressed.recipient == quoted
-    assert "could not compose library-acknowledgement" in suppressed.reason
+    assert "could not compose library-confirm-address" in suppressed.reason
     assert "bad address" in suppressed.reason
     (item,) = world.rows(AttentionItem)
     assert item.code == "not-composed" and item.resolved_at is None

@@ -136,7 +136,7 @@ def test_poison_is_quarantined_while_other_mail_flows(
 ) -> None:
     sink = SmtpSink().start()
     p = ProgramUnderTest(
-        db_url, dovecot, dovecot_user, sink, tmp_path,
+        db_url, dovecot, dovecot_user, sink, tmp_path, auto_confirm=False,  # counts inbox rows
         MAILFLOW_PROCESSING_PARSE_SECONDS=BUDGET,
         MAILFLOW_PROCESSING_MAX_ATTEMPTS=str(ATTEMPTS),
     )  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import smtplib
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def test_subject_mode_carries_offer_accept_introduction_without_subaddressing(
     en, zh = offers["maria1@biblioteca.example.es"], offers["wangli2@library.example.cn"]
     assert all("[SL-p1]" in m.subject and m.msg["Reply-To"] is None for m in (en, zh))
     assert p.partnership(1).state == "offered"
+    # The next day: confirmation, acknowledgement and offer were today's three automatic mails
+    # to each library (limits.mails_per_address_per_day).
+    p.clock.advance(timedelta(days=1))
     # A stranger naming the partnership in the subject moves nothing: the tag is only a hint.
     stranger = mail(
         sender="x@elsewhere.example", subject=f"Re: {en.subject}", body="Yes!",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from email.policy import default
 from pathlib import Path
 
@@ -300,6 +301,9 @@ def test_an_acceptance_without_the_token_waits_for_confirmation_and_an_authentic
 ) -> None:
     p = start()
     (pair,), offers = offer(p, 1)
+    # The next day: the confirmation of its application, its acknowledgement and the offer were
+    # today's three automatic mails (limits.mails_per_address_per_day) to the library.
+    p.clock.advance(timedelta(days=1))
     # A yes that only threads by In-Reply-To (the Reply-To token dropped): asked first.
     no_token = reply(
         offers[pair.zh], pair.wangli, "好的，我们同意。", client="qq", to="sisters@program.example"

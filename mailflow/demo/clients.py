@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, make_msgid, parseaddr
 
 CLIENTS = ("gmail", "outlook", "apple", "thunderbird", "qq", "163")
@@ -82,7 +82,8 @@ def reply_bytes(
                         charset="gb18030", cte="base64")  # fmt: skip
     else:
         raise ValueError(f"unknown client {client!r}")
-    return msg.as_bytes(policy=SMTP)
+    # An internationalised address (RFC 6531) goes as UTF-8 headers, as such a client sends it.
+    return msg.as_bytes(policy=SMTP if sender.isascii() else SMTPUTF8)
 
 
 def new_mail(*, sender: str, to: str, subject: str, body: str, date: datetime,

@@ -140,7 +140,16 @@ class Demo:
 
     def librarian_reacts(self, lib: Librarian, template: str, mail: Delivered) -> None:
         d = lib.data
-        if template == "library-missing" and d.get("complete") and "complete" not in lib.answered:
+        if template == "library-confirm-address" and "confirm" not in lib.answered:
+            # Every applicant answers the one confirmation mail; only then is it acted on.
+            lib.answered.add("confirm")
+            words = (
+                "确认，是我们申请的。"
+                if "请确认" in str(mail.msg["Subject"])
+                else "Yes, I confirm."
+            )
+            self.answer(lib, mail, words)
+        elif template == "library-missing" and d.get("complete") and "complete" not in lib.answered:
             lib.answered.add("complete")
             self.answer(lib, mail, d["complete"])
         elif template in ("library-offer", "library-offer-reminder"):
@@ -285,7 +294,8 @@ class Demo:
             failed = s.scalars(select(Contact).where(Contact.status == "failed")).all()
             for c in failed:
                 echo(
-                    f"  ! {c.email} bounced: the relay refused it; staff were told, no reminders will go there"
+                    f"  ! {c.email} bounced: the relay refused our confirmation mail; the application"
+                    " lapsed unconfirmed and nothing more will go there"
                 )
         self.clock.advance(timedelta(days=1))
         echo("")

@@ -16,6 +16,7 @@ from mailflow.dispatch.turn import Cause, Turn
 from mailflow.engine.events import Event
 from mailflow.matching import DEFAULT_WEIGHTS, Weights, judge
 from mailflow.matching_pool import Proposal, choose_pairs
+from mailflow.parse.forms import language_codes
 from mailflow.store.schema import DeclinedPair, Library, Partnership
 
 
@@ -86,10 +87,8 @@ def choose_mentor(turn: Turn, a: Library, b: Library) -> str | None:
     mentors = program.mentors
     if not mentors:
         return None
-    langs = [
-        {code.lower() for code in profile(lib)["languages"]} | {(lib.language or "").lower()}
-        for lib in (a, b)
-    ]
+    # Names and codes alike ("Spanish", "西班牙语", "es"): one code each (parse/forms.py).
+    langs = [language_codes([*profile(lib)["languages"], lib.language or ""]) for lib in (a, b)]
     finished = [
         s for s, d in turn.wf.machines["partnership"].states.items() if d.final
     ]  # fmt: skip
@@ -102,7 +101,7 @@ def choose_mentor(turn: Turn, a: Library, b: Library) -> str | None:
     )
 
     def fit(member: StaffMember) -> int:
-        spoken = {code.lower() for code in member.languages}
+        spoken = language_codes(member.languages)
         if not spoken:
             return 1  # any language
         return 2 * len([s for s in langs if s & spoken]) - (

@@ -83,9 +83,14 @@ def act_on(turn: Turn, facts: Facts) -> Outcome:
 def _apply(turn: Turn, facts: Facts, match: Match) -> Outcome:
     record, event = match.record, match.event
     locked(turn.session, record)  # before the application's fields are merged into it
+    if match.contact is not None and not match.created:
+        event = replace(event, proven=speaks.proves(turn, facts, match.contact.library_id))
     notes = []
     if isinstance(record, Library) and event.name == "application":
-        if not match.created:
+        # A library whose address never confirmed keeps what it sent first until a mail proves
+        # the address: a second, forged form does not rewrite what the confirmation showed.
+        held = speaks.unconfirmed(turn, record) and not event.proven
+        if not match.created and not held:
             libraries.merge_application(turn, record, dict(event.fields))
         if facts.language and match.created:
             record.language = facts.language
@@ -116,6 +121,11 @@ def not_understood(turn: Turn, facts: Facts, reason: str) -> Outcome:
     sender = facts.from_.address
     if not sender or turn.program.is_staff(sender):
         return outcome
+    contact = libraries.contact_for(turn, sender)
+    if contact is not None and speaks.unconfirmed(turn, contact.library):
+        # The address had its one mail (the confirmation request); anyone can write in its name.
+        letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "the address has not confirmed")
+        return Outcome(Outcomes.NOT_UNDERSTOOD, outcome.text + "; not answered: unconfirmed")
     recent = turn.session.scalar(
         _ANSWERED, {"thread_key": f"sender:{sender}", "since": turn.now - timedelta(days=1)}
     )

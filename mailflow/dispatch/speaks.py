@@ -48,6 +48,17 @@ def own_token(turn: Turn, facts: Facts, library_id: int) -> bool:
     )
 
 
+def proves(turn: Turn, facts: Facts, library_id: int) -> bool:
+    """The mail proves its sender reads that library's contact mailbox: its own token (or an
+    answer to our mail to it), or an authenticated From. Rules read it as `address-proven`."""
+    return own_token(turn, facts, library_id) or authenticated(turn, facts) is not None
+
+
+def unconfirmed(turn: Turn, library: Library) -> bool:
+    """The library's address has not answered our confirmation mail (a state tagged so)."""
+    return turn.wf.machines["library"].has_tag(library.state, "unconfirmed")
+
+
 def needs_confirmation(turn: Turn, facts: Facts, match: Match) -> bool:
     """A decisive event from a contact without its own token or an authenticated mail.
 
@@ -69,6 +80,14 @@ def ask(turn: Turn, facts: Facts, match: Match) -> Outcome:
     """Do nothing yet; ask the contact address itself whether it sent this."""
     contact, record, event = match.contact, match.record, match.event
     assert contact is not None
+    if unconfirmed(turn, contact.library):
+        # The address had its one mail (the confirmation of its application); a forged From
+        # must not make us write to it again.
+        text = (
+            f"{event.name} for {machine_of(record)} #{record.id} without the library's token:"
+            f" nothing done; its address has not confirmed the application, so it is not asked"
+        )
+        return Outcome(Outcomes.UNCONFIRMED, text)
     pending = ContactConfirmation(
         inbox_id=turn.cause.inbox_id, library_id=contact.library_id, address=contact.email,
         record_type=machine_of(record), record_id=record.id, event=event.name,

@@ -18,6 +18,9 @@ class Event:
     fields: dict[str, str] = field(default_factory=dict)  # form or MOU fields
     agreed: bool = False  # an MOU reply that says "I agree" / "同意"
     sequence: int = 1  # a repeating timer's firing number
+    # The mail proves its sender reads the contact's mailbox: it carries the library's own reply
+    # token, answers a mail we sent there, or is authenticated for the From address.
+    proven: bool = False
     data: dict[str, Any] = field(default_factory=dict)
 
 

@@ -118,3 +118,11 @@ def both_renew(record: RecordView, event: Event) -> bool:
 @guard("was-renewal", "the partnership was up for renewal before it stalled")
 def was_renewal(record: RecordView, event: Event) -> bool:
     return record.data.get("resume_state") == "renewal"
+
+
+@guard(
+    "address-proven",
+    "the mail carries the library's own reply token, answers our mail to it, or is authenticated",
+)
+def address_proven(record: RecordView, event: Event) -> bool:
+    return event.proven

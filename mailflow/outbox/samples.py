@@ -166,6 +166,7 @@ def _pair(partnership: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 _CONTEXTS: dict[str, dict[str, Any]] = {
     "library-acknowledgement": _lib(A),
+    "library-confirm-address": _lib(INCOMPLETE, missing=MISSING, deadline="2026-04-02"),
     "library-missing": _lib(
         INCOMPLETE, form=blank_form("application", "en"), missing=MISSING, deadline="2026-05-03"
     ),

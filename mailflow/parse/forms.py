@@ -362,6 +362,18 @@ def normalise_languages(value: str) -> str:
     return ",".join(codes)
 
 
+def language_codes(values: str | Iterable[str]) -> set[str]:
+    """Languages as written anywhere ("Spanish", "西班牙语", "es", "es,en") as one set of codes,
+    lower case, so a mentor's "Spanish" and a library's `es` are the same language."""
+    items = [values] if isinstance(values, str) else list(values)
+    return {
+        code.strip().lower()
+        for item in items
+        for code in normalise_languages(str(item)).split(",")
+        if code.strip()
+    }
+
+
 def missing(fields: Mapping[str, str], required: Iterable[str]) -> list[str]:
     """The required keys that are absent, empty or only a placeholder, in ``required`` order."""
     return [key for key in required if is_placeholder(fields.get(key))]
