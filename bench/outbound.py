@@ -31,6 +31,7 @@ from mailflow.clock import SystemClock  # noqa: E402
 from mailflow.outbound.smtp import SmtpTransport  # noqa: E402
 from mailflow.outbox.compose import compose, make_message_id  # noqa: E402
 from mailflow.outbox.drain import drain  # noqa: E402
+from mailflow.settings import SETTINGS  # noqa: E402
 from mailflow.store.db import Database  # noqa: E402
 from mailflow.store.schema import Outbox  # noqa: E402
 from tests.servers.dovecot import free_port  # noqa: E402
@@ -40,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import postgres_databases  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# What `mailflow run` uses unless configured otherwise.
+DEFAULT_SENDERS = next(s.default for s in SETTINGS if s.name == "outbox.senders")
 
 SENDER = "sisters@program.example"
 TEXT = (
@@ -139,20 +142,25 @@ def _insert(url: str, count: int) -> None:
         db.dispose()
 
 
-def _drain_worker(url: str, host: str, port: int, conn: Connection) -> None:
+def _drain_worker(url: str, host: str, port: int, senders: int, conn: Connection) -> None:
     """One worker process: drain() through its own SmtpTransport until nothing is due."""
     db = Database(url)
-    transport = SmtpTransport(host, port)
+    transport = SmtpTransport(host, port, connections=senders)
     try:
+        with db.engine.connect():
+            pass  # the first connection (and the driver's imports) are start-up, not the drain
+        conn.send("ready")
         conn.recv()  # start together
-        report = drain(db, SystemClock(), transport)
+        report = drain(db, SystemClock(), transport, senders=senders)
         conn.send(report.sent)
     finally:
         transport.close()
         db.dispose()
 
 
-def bench_mailflow(sink: SinkProcess, count: int, url: str, workers: int) -> tuple[float, float]:
+def bench_mailflow(
+    sink: SinkProcess, count: int, url: str, workers: int, senders: int
+) -> tuple[float, float]:
     """Seconds for compose + insert + drain, and for the drain alone (`workers` processes)."""
     db = Database(url)
     db.upgrade()  # schema set-up is not part of the measurement
@@ -161,11 +169,13 @@ def bench_mailflow(sink: SinkProcess, count: int, url: str, workers: int) -> tup
     pipes, procs = [], []
     for _ in range(workers):
         mine, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_drain_worker, args=(url, sink.host, sink.port, theirs))
+        proc = ctx.Process(target=_drain_worker, args=(url, sink.host, sink.port, senders, theirs))
         proc.start()
         pipes.append(mine)
         procs.append(proc)
-    time.sleep(1.0)  # let the workers import; their start-up is not the drain's speed
+    for pipe in pipes:  # their imports and start-up are not the drain's speed
+        if pipe.recv() != "ready":
+            raise SystemExit("a drain worker did not start")
     start = time.perf_counter()
     _insert(url, count)
     drain_start = time.perf_counter()
@@ -194,6 +204,12 @@ def main() -> None:
         default=os.environ.get("BENCH_POSTGRES_ADMIN_URL", PG_ADMIN),
         help=f"admin URL; a scratch database is made and dropped through it ({PG_ADMIN})",
     )
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=DEFAULT_SENDERS,
+        help=f"outbox.senders per worker (default {DEFAULT_SENDERS}, as `mailflow run`)",
+    )
     args = parser.parse_args()
     count = args.messages
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
@@ -212,13 +228,15 @@ def main() -> None:
         expected = count
         for kind in kinds:
             if kind == "sqlite":
-                total, drained = bench_mailflow(sink, count, f"sqlite:///{tmp}/bench.sqlite3", 1)
+                total, drained = bench_mailflow(
+                    sink, count, f"sqlite:///{tmp}/bench.sqlite3", 1, args.senders
+                )
                 runs.append(("sqlite, 1 worker", total, drained))
                 expected += count
             elif kind == "postgresql":
                 fresh = stack.enter_context(postgres_databases(args.postgres))
                 for k in worker_counts:
-                    total, drained = bench_mailflow(sink, count, fresh(f"out{k}"), k)
+                    total, drained = bench_mailflow(sink, count, fresh(f"out{k}"), k, args.senders)
                     runs.append((f"postgresql, {k} worker(s)", total, drained))
                     expected += count
             else:
@@ -230,7 +248,8 @@ def main() -> None:
     raw_rate = count / raw_seconds
     print(
         f"{count} mails of ~{size:.0f} bytes to an aiosmtpd sink (own process) on loopback; "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        f"{args.senders} sender(s) per worker"
     )
     print(f"(a) raw smtplib, pre-rendered, one connection: {raw_rate:8.0f} mails/s")
     for label, total, drained in runs:

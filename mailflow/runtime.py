@@ -84,6 +84,7 @@ class Runtime:
             base_delay_seconds=s.settings["outbox.retry_base_seconds"],
             on_permanent_failure=on_permanent_failure(s.workflow, s.clock),
             lease_seconds=s.settings["workers.lease_seconds"],
+            senders=s.settings["outbox.senders"],
         )
         for name in self.sent_totals:
             self.sent_totals[name] += getattr(report, name)
