@@ -2,12 +2,14 @@
 
     python bench/outbound.py [--messages 5000]
 
-(a) the raw limit: smtplib sends pre-rendered bytes over one connection, nothing else;
-(b) mailflow: compose() each mail, insert it as a pending Outbox row in a fresh database
-    (SQLite; PostgreSQL, a scratch database), then drain() through SmtpTransport (a
-    transaction per row, as in production): one worker process on SQLite, 1 and 2 worker
-    processes sharing the rows on PostgreSQL (leases, SKIP LOCKED), each with its own
-    connection to the sink.
+(a) the raw limit: smtplib sends the same mails, rendered beforehand, over one connection;
+(b) mailflow: insert each mail as a pending Outbox row holding its spec (the packaged
+    `library-acknowledgement` template, its sample context, the headers), as a decision does,
+    in a fresh database (SQLite; PostgreSQL, a scratch database), then drain() through
+    SmtpTransport: the drainer renders each mail and sends it, `outbox.senders` at a time, each
+    row's `sent` committed right after the relay accepts it, as in production. One worker
+    process on SQLite, 1 and 2 worker processes sharing the rows on PostgreSQL (leases, SKIP
+    LOCKED), each with its own connections to the sink.
 Prints the rates and b/a (target >= 0.5). All are measured in the same run.
 """
 
@@ -24,13 +26,17 @@ import time
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from mailflow.clock import SystemClock  # noqa: E402
 from mailflow.outbound.smtp import SmtpTransport  # noqa: E402
-from mailflow.outbox.compose import compose, make_message_id  # noqa: E402
+from mailflow.outbox.compose import make_message_id  # noqa: E402
 from mailflow.outbox.drain import drain  # noqa: E402
+from mailflow.outbox.render import DEFAULT_TEMPLATES, Renderer  # noqa: E402
+from mailflow.outbox.samples import sample_context  # noqa: E402
+from mailflow.outbox.spec import Composer, make_spec  # noqa: E402
 from mailflow.settings import SETTINGS  # noqa: E402
 from mailflow.store.db import Database  # noqa: E402
 from mailflow.store.schema import Outbox  # noqa: E402
@@ -45,32 +51,35 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SENDERS = next(s.default for s in SETTINGS if s.name == "outbox.senders")
 
 SENDER = "sisters@program.example"
-TEXT = (
-    "Dear {name},\n\nThank you for your application to the Sister Libraries program. "
-    "We have recorded the following details and will write again when we find a partner.\n\n"
-    "Library: Biblioteca Municipal {n}\nCountry: Spain\nLanguages: Spanish, English\n\n"
-    "王丽 and the program team\n"
-)
-HTML = "<p>Dear {name},</p><p>Thank you for your application (#{n}).</p><p>王丽</p>"
+TEMPLATE = "library-acknowledgement"
+SECRET = b"bench-secret-long-enough-for-32-bytes-of-hmac-key"
 
 
-def render(n: int, now: datetime) -> tuple[str, str, bytes]:
+def composer() -> Composer:
+    """What the runtime gives the drainer: the packaged templates, the program's headers."""
+    return Composer(Renderer([DEFAULT_TEMPLATES]), f"Sister Libraries <{SENDER}>",
+                    "program.example", SECRET)  # fmt: skip
+
+
+def spec(n: int, now: datetime) -> tuple[str, str, dict[str, Any]]:
+    """Message-ID, recipient and spec of mail n, as letters.enqueue stores them."""
     rcpt = f"maria{n}@biblioteca.example.es"
-    message_id = make_message_id(f"library/{n}:application-received", "program.example")
-    raw = compose(
-        sender=f"Sister Libraries <{SENDER}>",
-        to=[f"María López <{rcpt}>"],
-        subject=f"Your application #{n} — 申请已收到",
-        text=TEXT.format(name="María", n=n),
-        html=HTML.format(name="María", n=n),
-        message_id=message_id,
-        date=now,
-        in_reply_to=f"<app{n}@client.example>",
-        references=[f"<app{n}@client.example>"],
-        reply_to=f"sisters+l{n}.abcdefghij@program.example",
-        origin="program.example",
-    )
-    return message_id, rcpt, raw
+    message_id = make_message_id(f"l{n}.{n:012x}", "program.example")
+    context = sample_context(TEMPLATE, "en")
+    context["library"] |= {"id": n, "contact_email": rcpt}
+    context["recipient"] = {"name": "María López", "email": rcpt}
+    made = make_spec(
+        template=TEMPLATE, locales=["en"], context=context, to=[f"María López <{rcpt}>"], cc=[],
+        tag=None, reply_to=f"sisters+l{n}.abcdefghij@program.example",
+        in_reply_to=f"app{n}@client.example", references=[f"app{n}@client.example"], date=now,
+    )  # fmt: skip
+    return message_id, rcpt, made
+
+
+def render(n: int, now: datetime, compose: Composer) -> tuple[str, str, bytes]:
+    """Mail n's bytes, exactly as the drainer renders them (for the raw run)."""
+    message_id, rcpt, made = spec(n, now)
+    return message_id, rcpt, compose(made, message_id).raw
 
 
 def _serve(port: int, conn: Connection) -> None:
@@ -114,24 +123,28 @@ def bench_raw(sink: SinkProcess, mails: list[tuple[str, str, bytes]]) -> float:
     return time.perf_counter() - start
 
 
-def _insert(url: str, count: int) -> None:
-    """compose() each mail and insert it as a pending Outbox row (one transaction)."""
+def _insert(url: str, count: int, rendered: bool) -> None:
+    """Insert each mail as a pending Outbox row holding its spec (one transaction); with
+    `rendered`, its bytes instead (a row rendered at decision time, as before issue 11)."""
     db = Database(url)
     clock = SystemClock()
     now = clock.now()
+    compose = composer()
     try:
         with db.unit_of_work() as session:
             for n in range(count):
-                message_id, rcpt, raw = render(n, now)
+                message_id, rcpt, made = spec(n, now)
+                raw = compose(made, message_id).raw if rendered else b""
                 session.add(
                     Outbox(
                         message_id=message_id,
-                        template="application-received",
+                        template=TEMPLATE,
                         locale="en",
                         sender=SENDER,
                         recipients=[rcpt],
-                        subject=f"Your application #{n}",
+                        subject="",
                         raw=raw,
+                        spec=None if rendered else made,
                         status="pending",
                         attempts=0,
                         next_attempt_at=now,
@@ -151,7 +164,7 @@ def _drain_worker(url: str, host: str, port: int, senders: int, conn: Connection
             pass  # the first connection (and the driver's imports) are start-up, not the drain
         conn.send("ready")
         conn.recv()  # start together
-        report = drain(db, SystemClock(), transport, senders=senders)
+        report = drain(db, SystemClock(), transport, senders=senders, render=composer())
         conn.send(report.sent)
     finally:
         transport.close()
@@ -159,7 +172,7 @@ def _drain_worker(url: str, host: str, port: int, senders: int, conn: Connection
 
 
 def bench_mailflow(
-    sink: SinkProcess, count: int, url: str, workers: int, senders: int
+    sink: SinkProcess, count: int, url: str, workers: int, senders: int, rendered: bool
 ) -> tuple[float, float]:
     """Seconds for compose + insert + drain, and for the drain alone (`workers` processes)."""
     db = Database(url)
@@ -177,7 +190,7 @@ def bench_mailflow(
         if pipe.recv() != "ready":
             raise SystemExit("a drain worker did not start")
     start = time.perf_counter()
-    _insert(url, count)
+    _insert(url, count, rendered)
     drain_start = time.perf_counter()
     for pipe in pipes:
         pipe.send("go")
@@ -210,15 +223,24 @@ def main() -> None:
         default=DEFAULT_SENDERS,
         help=f"outbox.senders per worker (default {DEFAULT_SENDERS}, as `mailflow run`)",
     )
+    parser.add_argument(
+        "--rows",
+        default="spec,bytes",
+        help="spec: rows as decisions queue them (the drainer renders); bytes: rendered "
+        "beforehand (rows queued before issue 11, or whose context JSON cannot carry)",
+    )
     args = parser.parse_args()
     count = args.messages
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
     worker_counts = [int(k) for k in args.workers.split(",") if k.strip()]
 
     now = datetime.now(UTC)
-    mails = [render(n, now) for n in range(count)]
+    compose = composer()
+    mails = [render(n, now, compose) for n in range(count)]
     size = sum(len(raw) for _, _, raw in mails) / count
-    runs: list[tuple[str, float, float]] = []
+    runs: list[tuple[str, str, float, float]] = []
+    modes = {"spec": False, "bytes": True}
+    chosen = [m.strip() for m in args.rows.split(",") if m.strip()]
     with (
         SinkProcess() as sink,
         tempfile.TemporaryDirectory() as tmp,
@@ -227,20 +249,24 @@ def main() -> None:
         raw_seconds = bench_raw(sink, mails)
         expected = count
         for kind in kinds:
-            if kind == "sqlite":
-                total, drained = bench_mailflow(
-                    sink, count, f"sqlite:///{tmp}/bench.sqlite3", 1, args.senders
-                )
-                runs.append(("sqlite, 1 worker", total, drained))
-                expected += count
-            elif kind == "postgresql":
-                fresh = stack.enter_context(postgres_databases(args.postgres))
-                for k in worker_counts:
-                    total, drained = bench_mailflow(sink, count, fresh(f"out{k}"), k, args.senders)
-                    runs.append((f"postgresql, {k} worker(s)", total, drained))
+            for mode in chosen:
+                if mode not in modes:
+                    raise SystemExit(f"unknown rows {mode!r}: spec or bytes")
+                if kind == "sqlite":
+                    url = f"sqlite:///{tmp}/bench-{mode}.sqlite3"
+                    total, drained = bench_mailflow(sink, count, url, 1, args.senders, modes[mode])
+                    runs.append((mode, "sqlite, 1 worker", total, drained))
                     expected += count
-            else:
-                raise SystemExit(f"unknown database {kind!r}: sqlite or postgresql")
+                elif kind == "postgresql":
+                    fresh = stack.enter_context(postgres_databases(args.postgres))
+                    for k in worker_counts:
+                        total, drained = bench_mailflow(
+                            sink, count, fresh(f"out{k}{mode}"), k, args.senders, modes[mode]
+                        )
+                        runs.append((mode, f"postgresql, {k} worker(s)", total, drained))
+                        expected += count
+                else:
+                    raise SystemExit(f"unknown database {kind!r}: sqlite or postgresql")
         received = sink.stop()
     if received != expected:
         raise SystemExit(f"sink received {received}, expected {expected}")
@@ -252,11 +278,15 @@ def main() -> None:
         f"{args.senders} sender(s) per worker"
     )
     print(f"(a) raw smtplib, pre-rendered, one connection: {raw_rate:8.0f} mails/s")
-    for label, total, drained in runs:
+    what = {
+        "spec": "(b) insert spec, drain renders + sends",
+        "bytes": "(b') insert bytes, drain sends",
+    }
+    for mode, label, total, drained in runs:
         rate = count / total
         verdict = "ok" if rate / raw_rate >= 0.5 else "BELOW TARGET"
         print(
-            f"(b) mailflow compose + insert + drain, {label}: {rate:8.0f} mails/s "
+            f"{what[mode]}, {label}: {rate:8.0f} mails/s "
             f"(drain only {count / drained:.0f}/s); b/a = {rate / raw_rate:.2f} "
             f"(target >= 0.5: {verdict})"
         )

@@ -36,13 +36,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, null, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
 from mailflow.log import OUTBOX
 from mailflow.outbound.transport import PermanentSendError, TemporarySendError, Transport
+from mailflow.outbox.spec import Composed, NotRendered
 from mailflow.store.claims import Renewing, for_this_worker
 from mailflow.store.db import Database
 from mailflow.store.locks import worker_id
@@ -59,15 +61,24 @@ _MARK_SENT = (
         status=SENT, sent_at=bindparam("when"), attempts=_outbox.c.attempts + 1, claimed_by=None
     )
 )
+# A row rendered as it is sent keeps its bytes from then on; its spec is no longer needed.
+_MARK_SENT_RENDERED = _MARK_SENT.values(
+    raw=bindparam("raw"), subject=bindparam("subject"), locale=bindparam("locale"), spec=null()
+)
 _CLAIMED = (
     _outbox.c.id,
     _outbox.c.message_id,
     _outbox.c.sender,
     _outbox.c.recipients,
     _outbox.c.raw,
+    _outbox.c.spec,
 )
 
 OnPermanentFailure = Callable[[Session, Outbox, PermanentSendError], None]
+# (session, row, reason): a row whose spec could not be rendered; it is failed already.
+OnNotRendered = Callable[[Session, Outbox, str], None]
+# Renders a row's spec (outbox/spec.py's Composer); raises NotRendered.
+Render = Callable[[dict[str, Any], str], Composed]
 
 
 @dataclass(frozen=True)
@@ -90,15 +101,18 @@ class _Claimed:
     sender: str
     recipients: list[str]
     raw: bytes
+    spec: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
 class _Policy:
-    """How failures are settled; the same for every row of a drain."""
+    """How rows are rendered and failures settled; the same for every row of a drain."""
 
     max_attempts: int
     base_delay_seconds: float
     on_permanent_failure: OnPermanentFailure | None
+    render: Render | None
+    on_not_rendered: OnNotRendered | None
     # Failures are rare and may change contacts and libraries (the callback): one at a time.
     lock: threading.Lock
 
@@ -120,6 +134,8 @@ def drain(
     on_permanent_failure: OnPermanentFailure | None = None,
     lease_seconds: float = 60,
     senders: int = 1,
+    render: Render | None = None,
+    on_not_rendered: OnNotRendered | None = None,
 ) -> DrainReport:
     """Send every row due now, `batch_size` at a time; never raises for one row's trouble.
 
@@ -128,10 +144,16 @@ def drain(
     refused for good, even if others got the mail (`exc.delivered`), and when a row runs out
     of attempts. It is not called for a transport that is down: those rows just wait.
     `senders`: threads sending side by side (give the transport as many connections).
+    `render(spec, message_id)` makes the bytes of a row queued as a spec; when it cannot, the
+    row fails with the reason and `on_not_rendered(session, row, reason)` tells staff, in the
+    transaction that fails it. Without `render`, such rows wait (a temporary failure).
     """
     lease = timedelta(seconds=lease_seconds)
     owner = worker_id()
-    policy = _Policy(max_attempts, base_delay_seconds, on_permanent_failure, threading.Lock())
+    policy = _Policy(
+        max_attempts, base_delay_seconds, on_permanent_failure, render, on_not_rendered,
+        threading.Lock(),
+    )  # fmt: skip
     sent = retried = failed = 0
     while True:
         batch = _claim(db, clock.now(), batch_size, lease, owner)
@@ -204,7 +226,11 @@ class _Marker:
         self.db = db
         self._conn: Connection | None = None
 
-    def sent(self, row_id: int, when: datetime) -> None:
+    def sent(self, row_id: int, when: datetime, composed: Composed | None) -> None:
+        statement, params = _MARK_SENT, {"row_id": row_id, "when": when}
+        if composed is not None:
+            statement = _MARK_SENT_RENDERED
+            params |= {"raw": composed.raw, "subject": composed.subject, "locale": composed.locale}
         if self._conn is None:
             conn = self.db.engine.connect()
             if not self.db.is_sqlite:
@@ -213,9 +239,9 @@ class _Marker:
         try:
             if self.db.is_sqlite:
                 with self._conn.begin():
-                    self._conn.execute(_MARK_SENT, {"row_id": row_id, "when": when})
+                    self._conn.execute(statement, params)
             else:
-                self._conn.execute(_MARK_SENT, {"row_id": row_id, "when": when})
+                self._conn.execute(statement, params)
                 self._conn.commit()  # ends SQLAlchemy's autobegin; the row is committed already
         except Exception:
             self.close()  # a broken connection is not reused
@@ -359,22 +385,33 @@ def _send_one(
 ) -> str:
     """Send and settle one row; returns sent, failed, retry or down (relay unreachable)."""
     try:
+        raw, composed = row.raw, None
+        if not raw and row.spec is not None:
+            if policy.render is None:
+                exc = TemporarySendError("queued to be rendered, and this drainer has no templates")
+                return _settle_failure(db, clock, row.id, exc, policy, None)
+            try:
+                composed = policy.render(row.spec, row.message_id)
+            except NotRendered as failure:
+                OUTBOX.error("outbox #%s %s not rendered: %s", row.id, row.message_id, failure)
+                return _not_rendered(db, clock, row.id, str(failure), policy)
+            raw = composed.raw
         try:
-            transport.send(row.sender, row.recipients, row.raw)
+            transport.send(row.sender, row.recipients, raw)
         except TemporarySendError as exc:
             OUTBOX.warning("outbox #%s %s deferred: %s", row.id, row.message_id, exc)
-            outcome = _settle_failure(db, clock, row.id, exc, policy)
+            outcome = _settle_failure(db, clock, row.id, exc, policy, composed)
             return "down" if exc.connection and outcome != FAILED else outcome
         except PermanentSendError as exc:
             OUTBOX.warning("outbox #%s %s refused: %s", row.id, row.message_id, exc)
-            return _settle_failure(db, clock, row.id, exc, policy)
+            return _settle_failure(db, clock, row.id, exc, policy, composed)
         except Exception as exc:
             # Whether it went out is unknown; retrying the same bytes is the safe side.
             OUTBOX.exception("outbox #%s %s: transport raised", row.id, row.message_id)
             unexpected = TemporarySendError(f"unexpected {type(exc).__name__}: {exc}")
-            return _settle_failure(db, clock, row.id, unexpected, policy)
+            return _settle_failure(db, clock, row.id, unexpected, policy, composed)
         # Committed before this sender's next mail: a crash resends at most this one.
-        marker.sent(row.id, clock.now())
+        marker.sent(row.id, clock.now(), composed)
         OUTBOX.info("outbox #%s %s sent to %s", row.id, row.message_id, len(row.recipients))
         return SENT
     except Exception:
@@ -391,12 +428,32 @@ def _settle_failure(
     row_id: int,
     exc: TemporarySendError | PermanentSendError,
     policy: _Policy,
+    composed: Composed | None,
 ) -> str:
     with policy.lock:
         return _settle_failure_locked(
             db, clock.now(), row_id, exc, policy.max_attempts, policy.base_delay_seconds,
-            policy.on_permanent_failure,
+            policy.on_permanent_failure, composed,
         )  # fmt: skip
+
+
+def _not_rendered(db: Database, clock: Clock, row_id: int, reason: str, policy: _Policy) -> str:
+    """A spec that cannot be rendered will not render on a retry either: fail the row (its
+    spec kept, to look at), and tell staff in the same transaction."""
+    with policy.lock, db.unit_of_work() as session:
+        row = session.get(Outbox, row_id)
+        if row is None:
+            return FAILED
+        row.attempts += 1
+        row.status, row.claimed_by = FAILED, None
+        row.last_error = f"not rendered: {reason}"[:4000]
+        if policy.on_not_rendered is not None:
+            try:
+                with session.begin_nested():
+                    policy.on_not_rendered(session, row, reason)
+            except Exception:  # the row still fails: telling staff must not make it loop
+                OUTBOX.exception("outbox #%s: could not tell staff it was not rendered", row_id)
+    return FAILED
 
 
 def _settle_failure_locked(
@@ -407,11 +464,16 @@ def _settle_failure_locked(
     max_attempts: int,
     base_delay_seconds: float,
     on_permanent_failure: OnPermanentFailure | None,
+    composed: Composed | None,
 ) -> str:
     with db.unit_of_work() as session:
         row = session.get(Outbox, row_id)
         if row is None:
             return FAILED  # deleted under us; nothing left to send
+        if composed is not None:  # rendered for this try: the next ones send these bytes
+            row.raw, row.subject, row.locale, row.spec = (
+                composed.raw, composed.subject, composed.locale, None
+            )  # fmt: skip
         row.attempts += 1
         row.claimed_by = None  # settled: a renewal must not stretch its retry time
         row.last_error = f"{type(exc).__name__}: {exc}"[:4000]
