@@ -10,7 +10,12 @@
     row's `sent` committed right after the relay accepts it, as in production. One worker
     process on SQLite, 1 and 2 worker processes sharing the rows on PostgreSQL (leases, SKIP
     LOCKED), each with its own connections to the sink.
-Prints the rates and b/a (target >= 0.5). All are measured in the same run.
+(b') the same with rows holding the bytes rendered beforehand (those the raw run sends): the
+    send path alone, as for rows rendered at decision time (queued before issue 11, or whose
+    context JSON cannot carry).
+Prints the rates and b/a (target >= 0.5). All are measured in the same run: every figure is
+the best of --repeat runs (the raw limit measured again between the mailflow runs), since on
+a shared machine the neighbours' load moves any single run by a factor of two or three.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import multiprocessing
 import os
 import smtplib
+import statistics
 import sys
 import tempfile
 import time
@@ -123,18 +129,18 @@ def bench_raw(sink: SinkProcess, mails: list[tuple[str, str, bytes]]) -> float:
     return time.perf_counter() - start
 
 
-def _insert(url: str, count: int, rendered: bool) -> None:
+def _insert(url: str, count: int, rendered: list[tuple[str, str, bytes]] | None) -> None:
     """Insert each mail as a pending Outbox row holding its spec (one transaction); with
-    `rendered`, its bytes instead (a row rendered at decision time, as before issue 11)."""
+    `rendered`, the bytes rendered beforehand for the raw run instead (a row rendered at
+    decision time, as before issue 11: the send path alone)."""
     db = Database(url)
     clock = SystemClock()
     now = clock.now()
-    compose = composer()
     try:
         with db.unit_of_work() as session:
             for n in range(count):
                 message_id, rcpt, made = spec(n, now)
-                raw = compose(made, message_id).raw if rendered else b""
+                raw = rendered[n][2] if rendered else b""
                 session.add(
                     Outbox(
                         message_id=message_id,
@@ -172,7 +178,12 @@ def _drain_worker(url: str, host: str, port: int, senders: int, conn: Connection
 
 
 def bench_mailflow(
-    sink: SinkProcess, count: int, url: str, workers: int, senders: int, rendered: bool
+    sink: SinkProcess,
+    count: int,
+    url: str,
+    workers: int,
+    senders: int,
+    rendered: list[tuple[str, str, bytes]] | None,
 ) -> tuple[float, float]:
     """Seconds for compose + insert + drain, and for the drain alone (`workers` processes)."""
     db = Database(url)
@@ -229,6 +240,9 @@ def main() -> None:
         help="spec: rows as decisions queue them (the drainer renders); bytes: rendered "
         "beforehand (rows queued before issue 11, or whose context JSON cannot carry)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each, the best counts (default 3)"
+    )
     args = parser.parse_args()
     count = args.messages
     kinds = [k.strip() for k in args.databases.split(",") if k.strip()]
@@ -238,57 +252,75 @@ def main() -> None:
     compose = composer()
     mails = [render(n, now, compose) for n in range(count)]
     size = sum(len(raw) for _, _, raw in mails) / count
-    runs: list[tuple[str, str, float, float]] = []
-    modes = {"spec": False, "bytes": True}
+    modes = {"spec": None, "bytes": mails}
     chosen = [m.strip() for m in args.rows.split(",") if m.strip()]
+    for mode in chosen:
+        if mode not in modes:
+            raise SystemExit(f"unknown rows {mode!r}: spec or bytes")
+    for kind in kinds:
+        if kind not in ("sqlite", "postgresql"):
+            raise SystemExit(f"unknown database {kind!r}: sqlite or postgresql")
+    configs = [
+        (mode, kind, k)
+        for kind in kinds
+        for mode in chosen
+        for k in (worker_counts if kind == "postgresql" else [1])
+    ]
+    raws: list[float] = []  # mails/s of every raw run
+    runs: dict[tuple[str, str, int], list[tuple[float, float]]] = {c: [] for c in configs}
     with (
         SinkProcess() as sink,
         tempfile.TemporaryDirectory() as tmp,
         contextlib.ExitStack() as stack,
     ):
-        raw_seconds = bench_raw(sink, mails)
-        expected = count
-        for kind in kinds:
-            for mode in chosen:
-                if mode not in modes:
-                    raise SystemExit(f"unknown rows {mode!r}: spec or bytes")
+        fresh = (
+            stack.enter_context(postgres_databases(args.postgres))
+            if "postgresql" in kinds
+            else None
+        )
+        expected = 0
+        # On a shared machine the load moves under a run: every figure is the best of
+        # --repeat runs, and the raw limit is measured again between the mailflow runs.
+        for n in range(args.repeat):
+            raws.append(count / bench_raw(sink, mails))
+            expected += count
+            for mode, kind, k in configs:
                 if kind == "sqlite":
-                    url = f"sqlite:///{tmp}/bench-{mode}.sqlite3"
-                    total, drained = bench_mailflow(sink, count, url, 1, args.senders, modes[mode])
-                    runs.append((mode, "sqlite, 1 worker", total, drained))
-                    expected += count
-                elif kind == "postgresql":
-                    fresh = stack.enter_context(postgres_databases(args.postgres))
-                    for k in worker_counts:
-                        total, drained = bench_mailflow(
-                            sink, count, fresh(f"out{k}{mode}"), k, args.senders, modes[mode]
-                        )
-                        runs.append((mode, f"postgresql, {k} worker(s)", total, drained))
-                        expected += count
+                    url = f"sqlite:///{tmp}/bench-{mode}-{n}.sqlite3"
                 else:
-                    raise SystemExit(f"unknown database {kind!r}: sqlite or postgresql")
+                    assert fresh is not None
+                    url = fresh(f"out{k}{mode}{n}")
+                runs[(mode, kind, k)].append(
+                    bench_mailflow(sink, count, url, k, args.senders, modes[mode])
+                )
+                raws.append(count / bench_raw(sink, mails))
+                expected += 2 * count
         received = sink.stop()
     if received != expected:
         raise SystemExit(f"sink received {received}, expected {expected}")
 
-    raw_rate = count / raw_seconds
+    best_raw = max(raws)
     print(
         f"{count} mails of ~{size:.0f} bytes to an aiosmtpd sink (own process) on loopback; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-        f"{args.senders} sender(s) per worker"
+        f"{args.senders} sender(s) per worker; best of {args.repeat} run(s) each"
     )
-    print(f"(a) raw smtplib, pre-rendered, one connection: {raw_rate:8.0f} mails/s")
+    print(
+        f"(a) raw smtplib, pre-rendered, one connection: best {best_raw:.0f} mails/s, median "
+        f"{statistics.median(raws):.0f} (all {len(raws)}: {', '.join(f'{r:.0f}' for r in raws)})"
+    )
     what = {
         "spec": "(b) insert spec, drain renders + sends",
         "bytes": "(b') insert bytes, drain sends",
     }
-    for mode, label, total, drained in runs:
-        rate = count / total
-        verdict = "ok" if rate / raw_rate >= 0.5 else "BELOW TARGET"
+    for (mode, kind, k), results in runs.items():
+        rate = max(count / total for total, _ in results)
+        drain_rate = max(count / drained for _, drained in results)
+        verdict = "ok" if rate / best_raw >= 0.5 else "BELOW TARGET"
+        label = f"{kind}, {k} worker{'s' if k > 1 else ''}"
         print(
-            f"{what[mode]}, {label}: {rate:8.0f} mails/s "
-            f"(drain only {count / drained:.0f}/s); b/a = {rate / raw_rate:.2f} "
-            f"(target >= 0.5: {verdict})"
+            f"{what[mode]}, {label}: {rate:6.0f} mails/s (drain only {drain_rate:.0f}/s); "
+            f"b/a = {rate / best_raw:.2f} (target >= 0.5: {verdict})"
         )
 
 
