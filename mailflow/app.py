@@ -285,6 +285,7 @@ def _plain_transport(settings: Settings) -> Transport:
         password=settings.smtp_password() or None,
         cafile=settings["smtp.cafile"] or None,
         local_hostname=settings.helo_name,
+        connections=settings["outbox.senders"],
     )
 
 

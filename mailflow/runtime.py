@@ -13,7 +13,7 @@ from mailflow.admin.web import Probe, WebListener
 from mailflow.app import Services
 from mailflow.dispatch import ProcessReport, process_pending
 from mailflow.dispatch.digest import send_digest
-from mailflow.dispatch.failures import on_permanent_failure
+from mailflow.dispatch.failures import on_not_rendered, on_permanent_failure
 from mailflow.dispatch.inbox import Processing
 from mailflow.dispatch.timers import TimerReport, fire_due_timers
 from mailflow.errors import TransientError
@@ -84,6 +84,9 @@ class Runtime:
             base_delay_seconds=s.settings["outbox.retry_base_seconds"],
             on_permanent_failure=on_permanent_failure(s.workflow, s.clock),
             lease_seconds=s.settings["workers.lease_seconds"],
+            senders=s.settings["outbox.senders"],
+            render=s.workflow.composer,
+            on_not_rendered=on_not_rendered(s.workflow, s.clock),
         )
         for name in self.sent_totals:
             self.sent_totals[name] += getattr(report, name)

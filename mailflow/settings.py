@@ -289,6 +289,12 @@ SETTINGS: tuple[Setting, ...] = (
         "outbox.retry_base_seconds", 60, "First retry delay; doubles each time (capped at 6 hours)."
     ),
     Setting(
+        "outbox.senders",
+        4,
+        "Mails a worker sends side by side, each over its own SMTP connection; a crash resends"
+        " at most this many (the ones in flight).",
+    ),
+    Setting(
         "schedule.working_hours",
         "09:00-17:00",
         "Reminders to a library are sent in these local hours on weekdays.",
@@ -645,6 +651,8 @@ def load(config: Path | None = None, env: dict[str, str] | None = None) -> Setti
         )
     if values["log.format"] not in ("text", "json"):
         raise ConfigError(f"log.format must be text or json, not {values['log.format']!r}")
+    if not 1 <= int(values["outbox.senders"]) <= 64:
+        raise ConfigError(f"outbox.senders must be 1 to 64, not {values['outbox.senders']!r}")
     _host_port(str(values["web.listen"]))
     return Settings(values=values, base_dir=base_dir, source=config)
 

@@ -483,6 +483,60 @@ def test_concurrent_drainers_send_each_row_once(db: Database) -> None:
     assert all(r.status == "sent" for r in rows(db))
 
 
+def test_several_senders_send_each_row_once_over_their_own_sessions(
+    db: Database, sink: SmtpSink
+) -> None:
+    transport = SmtpTransport(sink.host, sink.port, timeout=5, connections=4)
+    ids = add_rows(db, *[[f"r{i}@x.example"] for i in range(60)])
+    try:
+        report = drain(db, FrozenClock(T0), transport, senders=4, batch_size=25)
+    finally:
+        transport.close()
+    assert (report.sent, report.retried, report.failed) == (60, 0, 0)
+    stored = rows(db)
+    assert [r.id for r in stored] == ids
+    assert all(r.status == "sent" and r.attempts == 1 and r.claimed_by is None for r in stored)
+    got = sink.received
+    # Each row once, with its own bytes; roughly, not strictly, in id order.
+    assert sorted(g.content for g in got) == sorted(r.raw for r in stored)
+    assert 1 < sink.connections <= 4
+
+
+def test_several_senders_spend_one_attempt_when_the_relay_is_down(db: Database) -> None:
+    transport = SmtpTransport("127.0.0.1", free_port(), timeout=5, connections=4)
+    add_rows(db, *[[f"r{i}@x.example"] for i in range(10)])
+    report = drain(db, FrozenClock(T0), transport, senders=4)
+    # The first row goes alone: it finds the relay down, and the others wait untried.
+    assert (report.sent, report.retried, report.failed) == (0, 1, 0)
+    assert sorted(r.attempts for r in rows(db)) == [0] * 9 + [1]
+    assert {r.next_attempt_at for r in rows(db)} == {T0 + timedelta(minutes=1)}
+
+
+class _SendThenCrashOnThird(CaptureTransport):
+    def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> None:
+        super().send(sender, recipients, raw)
+        if len(self.sent) == 3:
+            raise Crash
+
+
+def test_a_crash_in_a_sender_thread_leaves_only_mail_in_flight_to_resend(db: Database) -> None:
+    clock = FrozenClock(T0)
+    transport = _SendThenCrashOnThird()
+    add_rows(db, *[[f"r{i}@x.example"] for i in range(12)])
+    with pytest.raises(Crash):
+        drain(db, clock, transport, senders=3, lease_seconds=600)
+    stored = rows(db)
+    accepted = len(transport.sent)
+    marked = [r for r in stored if r.status == "sent"]
+    # Every accepted mail but those in flight (at most one per sender) was committed as sent.
+    assert accepted - len(marked) <= 3
+    clock.advance(timedelta(minutes=10))
+    drain(db, clock, transport, lease_seconds=600)
+    assert all(r.status == "sent" for r in rows(db))
+    resent = len(transport.sent) - len({raw for _, _, raw in transport.sent})
+    assert resent == accepted - len(marked) and resent >= 1  # the crashed one went again
+
+
 # -- SmtpTransport ----------------------------------------------------------------------------
 
 

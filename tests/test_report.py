@@ -118,7 +118,9 @@ class Program:
             ).all()
         for row in rows:
             if to in row.recipients:
-                return email.message_from_bytes(row.raw, policy=default)
+                # Not sent here (no drain): rendered from its spec, as the drainer would.
+                raw = row.raw or self.services.workflow.composer(row.spec, row.message_id).raw
+                return email.message_from_bytes(raw, policy=default)
         raise AssertionError(f"no {template} to {to} for partnership #{pid}")
 
     def reply(self, template: str, pid: int, sender: str, body: str) -> None:

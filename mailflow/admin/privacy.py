@@ -130,14 +130,15 @@ def forget_library(
         Outbox.inbox_id.in_(about or {0}),
     )
     sent = set(session.scalars(select(Outbox.id).where(mine)))
-    scan = select(Outbox.id, Outbox.recipients, Outbox.subject, Outbox.raw)
-    for outbox_id, recipients, subject, raw in session.execute(
+    scan = select(Outbox.id, Outbox.recipients, Outbox.subject, Outbox.raw, Outbox.spec)
+    for outbox_id, recipients, subject, raw, spec in session.execute(
         scan.execution_options(yield_per=200)
     ):
         if (
             {a.lower() for a in recipients or ()} & addresses
             or _mentions(subject, needles)
             or _mentions(raw, needles)
+            or (spec is not None and _mentions(_joined([spec]), needles))  # not rendered yet
         ):
             sent.add(outbox_id)
     for row in session.scalars(select(Outbox).where(Outbox.id.in_(sent or {0}))):
@@ -340,7 +341,7 @@ def _blank_facts(facts: MessageFacts) -> None:
 
 
 def _erase_outbox(row: Outbox) -> None:
-    row.raw, row.subject, row.recipients = b"", ERASED, []
+    row.raw, row.subject, row.recipients, row.spec = b"", ERASED, [], None
     if row.status == "pending":  # never send a mail whose reader was forgotten
         row.status, row.last_error = "failed", "forgotten by operator"
 
@@ -414,11 +415,11 @@ def blank_old_mail(
                 Outbox.record_type == record_type,
                 Outbox.record_id.in_(ids),
                 Outbox.status != "pending",
-                Outbox.raw != b"",
+                or_(Outbox.raw != b"", Outbox.spec.is_not(None)),  # a failed one keeps its spec
             )
         ).all()
         for mail in sent:
-            mail.raw = b""
+            mail.raw, mail.spec = b"", None
         report.sent += len(sent)
     session.flush()
     return report

@@ -166,3 +166,23 @@ def on_permanent_failure(
         _tell_staff(turn, row, reason)
 
     return handle
+
+
+def on_not_rendered(wf: Workflow, clock: Clock) -> Callable[[Session, Outbox, str], None]:
+    """The drain callback: a queued mail could not be rendered when it was to be sent (a
+    template changed under it, a header it cannot carry). The row is failed; staff get a
+    `not-composed` item and a notice (not for a mail to staff: that would loop)."""
+
+    def handle(session: Session, row: Outbox, reason: str) -> None:
+        turn = Turn(session, wf, clock.now(), Cause("engine"))
+        shown = ", ".join(row.recipients)[:300]
+        text = f"could not render {row.template} to {shown}: {reason}"[:2000]
+        record = load_record(session, row.record_type, row.record_id)
+        attention.open_item(
+            turn, "not-composed", text, record,
+            {"template": row.template, "recipients": list(row.recipients), "outbox": row.id},
+        )  # fmt: skip
+        if not row.template.startswith("staff-"):
+            letters.to_staff(turn, "staff-notice", text, record)
+
+    return handle

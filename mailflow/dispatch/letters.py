@@ -1,7 +1,9 @@
 """Letters: a decision's mail effects become outbox rows: who reads, in which language, threaded how.
 
-Rendering and composing happen here, inside the transaction that made the decision, so the
-outbox row holds the exact bytes (and Message-ID) that will be sent, however often it is retried.
+Here, inside the transaction that made the decision, a mail gets its Message-ID, Date, threading
+and reply token, and is stored as a spec (template, locales, JSON context: outbox/spec.py) that
+the drainer renders when it sends it; the same spec always gives the same bytes, however often
+it is retried. A context that JSON cannot carry unchanged is rendered here instead.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from mailflow.dispatch.turn import Record, Turn, machine_of, ref_of
 from mailflow.engine import actions as fx
 from mailflow.engine.events import Event
 from mailflow.log import OUTBOX
-from mailflow.outbox.compose import compose, make_message_id, wire_address
+from mailflow.outbox.compose import make_message_id, wire_address
 from mailflow.outbox.render import blank_form, field_label
+from mailflow.outbox.spec import is_plain, make_spec
 from mailflow.parse.clean import reusable_id
 from mailflow.parse.forms import MOU_FIELDS, REQUIRED_MOU_FIELDS, missing
 from mailflow.parse.timezones import tzinfo_for
@@ -365,7 +368,7 @@ def enqueue(
     send_at: datetime | None = None,
     staff_reader: str | None = None,
 ) -> Outbox | None:
-    """Render, compose and store one mail; the drainer sends it after this transaction commits.
+    """Store one mail (its spec, or its bytes); the drainer sends it after this commits.
 
     A mail that cannot be composed (an address the mail format cannot carry, a header that
     would break a line) is not sent: it is recorded as suppressed and staff are told, and the
@@ -382,10 +385,6 @@ def enqueue(
         "deadline": None,
         **context,
     }  # fmt: skip
-    if len(set(locales)) > 1:
-        rendered = turn.renderer.render_bilingual(template, locales, ctx)
-    else:
-        rendered = turn.renderer.render(template, locales[0], ctx)
     last, references = _thread(turn, thread_key)
     # The sender's Message-ID as we may reuse it (ASCII, no spaces or brackets), or none.
     in_reply_to = reusable_id(in_reply_to)
@@ -393,29 +392,38 @@ def enqueue(
         references = [*references, in_reply_to][-THREAD_DEPTH:]
         last = in_reply_to
     key = f"{ref_of(record)}.{turn.ids()[:12]}" if record is not None else turn.ids()
-    subject, reply_to = rendered.subject, None
+    tag, reply_to = None, None
     if token_ref and program.reply_token == "subject":
         # No sub-addressing: replies come to the plain address and are known by the Message-ID
         # they answer (which names the token's ref: correlate.reply_ref) or the subject tag.
         key = f"{token_ref}.{turn.ids()[:12]}"
         # The tag names the record only (`p12`, not one side's `p12l3`): it is a hint, never proof.
-        subject = tag_subject(subject, re.sub(r"^(p\d+)l\d+$", r"\1", token_ref))
+        tag = re.sub(r"^(p\d+)l\d+$", r"\1", token_ref)
     elif token_ref or staff_reader is not None:  # a staff mail always names its reader
         reply_to = program.reply_address(_token(turn, token_ref, staff_reader))
     message_id = make_message_id(key, program.domain)
+    spec = make_spec(
+        template=template, locales=list(locales), context=ctx, to=list(to), cc=list(cc), tag=tag,
+        reply_to=reply_to, in_reply_to=last, references=references, date=turn.now,
+    )  # fmt: skip
+    composer = turn.wf.composer
+    # The drainer renders the mail when it sends it (outbox/spec.py), unless its context
+    # would not come back from JSON unchanged: then it is rendered now, as it always was.
+    deferred = is_plain(ctx)
     try:
-        raw = compose(
-            sender=f"{program.name} <{program.program_address}>", to=list(to), cc=list(cc),
-            subject=subject, text=rendered.text, html=rendered.html,
-            message_id=message_id, date=turn.now, in_reply_to=last, references=references,
-            reply_to=reply_to, auto_submitted=True, origin=program.domain,
-            origin_secret=program.secret,
-        )  # fmt: skip
+        if deferred:
+            composer.headers_fit(spec, message_id)
+            raw, subject, locale = b"", "", ",".join(dict.fromkeys(locales))
+        else:
+            rendered = composer.render(spec)
+            subject = tag_subject(rendered.subject, tag) if tag else rendered.subject
+            raw = composer.compose(spec, message_id, rendered, subject)
+            locale = rendered.locale
     except ValueError as exc:  # compose()'s refusals, UnicodeEncodeError included
         not_composed(turn, template, [*to, *cc], record, str(exc))
         return None
     bare = [parseaddr(a)[1] or a for a in (*to, *cc)]
-    why = limits.why_not(turn, template, bare, raw)
+    why = limits.why_not(turn, template, bare, (spec, message_id) if deferred else raw)
     if why is not None:
         for address in sorted({a.lower() for a in bare}):
             suppress(turn, address, template, why)
@@ -426,13 +434,14 @@ def enqueue(
         record_type=machine_of(record) if record is not None else None,
         record_id=record.id if record is not None else None,
         template=template,
-        locale=rendered.locale,
+        locale=locale,
         sender=program.program_address,
         recipients=recipients,
         addressees=[OutboxRecipient(address=a) for a in recipients],
         thread_key=thread_key,
         subject=subject,
         raw=raw,
+        spec=spec if deferred else None,
         status="pending",
         attempts=0,
         next_attempt_at=max(send_at or turn.now, turn.now),

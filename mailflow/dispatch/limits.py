@@ -15,10 +15,12 @@ import re
 from collections.abc import Sequence
 from datetime import timedelta
 from email.policy import default
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
 from mailflow.dispatch.turn import Turn
+from mailflow.outbox.spec import NotRendered
 from mailflow.parse import Facts
 from mailflow.parse.tokens import verify_token
 from mailflow.store.schema import (
@@ -54,7 +56,7 @@ _TEMPLATES_TO = (
     )
 )
 _SAME_TEMPLATE_TO = (
-    select(Outbox.raw)
+    select(Outbox.raw, Outbox.spec, Outbox.message_id)
     .where(
         Outbox.id.in_(
             select(OutboxRecipient.outbox_id).where(
@@ -83,7 +85,11 @@ _STAFF_NOTICES = (
 _RECENT_TO = (
     select(Outbox.raw)
     .join(OutboxRecipient, OutboxRecipient.outbox_id == Outbox.id)
-    .where(OutboxRecipient.address == bindparam("address"), Outbox.created_at > bindparam("since"))
+    .where(
+        OutboxRecipient.address == bindparam("address"),
+        Outbox.created_at > bindparam("since"),
+        Outbox.raw != b"",  # rendered: only mail that went out can come back
+    )
     .order_by(Outbox.id.desc())
     .limit(OWN_LOOKBACK_ROWS)
 )
@@ -102,8 +108,24 @@ def counted(turn: Turn, template: str, address: str) -> bool:
     return not turn.program.is_staff(address) or template in LOOP_PRONE_STAFF
 
 
-def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) -> str | None:
-    """Why an automatic mail must not go out (a Suppressed row's reason), or None: send it."""
+def _hash_of(turn: Turn, raw: bytes, spec: dict[str, Any] | None, message_id: str) -> str | None:
+    """text_hash of a stored mail, rendering its spec when it is not rendered yet (None: it
+    cannot be; the drainer will fail it and tell staff, so it answers nothing)."""
+    if not raw and spec is not None:
+        try:
+            raw = turn.wf.composer(spec, message_id).raw
+        except NotRendered:
+            return None
+    return text_hash(raw)
+
+
+def why_not(
+    turn: Turn, template: str, recipients: Sequence[str], mail: bytes | tuple[dict[str, Any], str]
+) -> str | None:
+    """Why an automatic mail must not go out (a Suppressed row's reason), or None: send it.
+
+    `mail`: its bytes, or (spec, Message-ID) when the drainer renders it; it is rendered here
+    only when an answer of the same template went to one of these addresses today."""
     if turn.silenced:
         return turn.silenced
     addresses = [a.lower() for a in recipients if counted(turn, template, a)]
@@ -126,9 +148,14 @@ def why_not(turn: Turn, template: str, recipients: Sequence[str], raw: bytes) ->
     mine = None
     # Only the mails of this template to these addresses are loaded and read.
     params = {"addresses": addresses, "template": template, "since": since}
-    for sent in turn.session.scalars(_SAME_TEMPLATE_TO, params):
-        mine = mine or text_hash(raw)
-        if text_hash(sent) == mine:
+    for raw, spec, message_id in turn.session.execute(_SAME_TEMPLATE_TO, params):
+        if mine is None:
+            mine = _hash_of(turn, mail, None, "") if isinstance(mail, bytes) else (
+                _hash_of(turn, b"", *mail)
+            )  # fmt: skip
+            if mine is None:
+                return None
+        if _hash_of(turn, raw, spec, message_id) == mine:
             return "the same answer went to this address in the last 24 hours"
     return None
 

@@ -8,6 +8,7 @@ from datetime import datetime, time
 
 from mailflow.engine.definition import Command, Machine, Rules
 from mailflow.outbox.render import Renderer
+from mailflow.outbox.spec import Composer
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,16 @@ class Workflow:
     @property
     def machines(self) -> dict[str, Machine]:
         return self.rules.machines
+
+    @property
+    def composer(self) -> Composer:
+        """Renders a queued mail's spec into the bytes the program sends (outbox/spec.py)."""
+        assert self.renderer is not None, "a workflow that sends mail has templates"
+        program = self.program
+        return Composer(
+            self.renderer, f"{program.name} <{program.program_address}>", program.domain,
+            program.secret,
+        )  # fmt: skip
 
     @property
     def commands(self) -> dict[str, Command]:

@@ -1,4 +1,4 @@
-"""SMTP submission to a relay, over one long-lived connection.
+"""SMTP submission to a relay, over long-lived connections (one, or a few used side by side).
 
 Protocol codes stop here: every reply becomes "sent", `TemporarySendError` or
 `PermanentSendError` (see transport.py), per recipient when the server answers per recipient.
@@ -7,11 +7,12 @@ Protocol codes stop here: every reply becomes "sent", `TemporarySendError` or
 from __future__ import annotations
 
 import contextlib
+import queue
 import smtplib
 import ssl
-import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from mailflow.log import OUTBOX
@@ -24,13 +25,23 @@ class _Stale(Exception):
     """A reused connection turned out to be dead before the server saw anything."""
 
 
-class SmtpTransport:
-    """Sends through `host:port`, keeping ONE connection open across sends.
+@dataclass
+class _Slot:
+    """One SMTP session, used by one send at a time."""
 
-    The connection is opened lazily, checked with NOOP only after it sat idle for
-    `idle_check_seconds`, and reopened once when a reused connection fails before MAIL FROM
+    conn: smtplib.SMTP | None = None
+    last_used: float = 0.0
+
+
+class SmtpTransport:
+    """Sends through `host:port`, keeping up to `connections` sessions open across sends.
+
+    A session is opened lazily, checked with NOOP only after it sat idle for
+    `idle_check_seconds`, and reopened once when a reused session fails before MAIL FROM
     was answered (nothing was sent then, so trying again cannot duplicate the mail).
-    Thread-safe: sends are serialised, as one SMTP connection carries one transaction at a time.
+    Thread-safe: one SMTP session carries one transaction at a time, so concurrent sends each
+    take their own session (the outbox drainer's senders, `outbox.senders`); with more
+    senders than sessions the extra ones wait.
     """
 
     def __init__(
@@ -44,6 +55,7 @@ class SmtpTransport:
         timeout: float = 30,
         local_hostname: str = "localhost",
         idle_check_seconds: float = 30,
+        connections: int = 1,
     ) -> None:
         if security not in ("none", "starttls", "tls"):
             raise ValueError(f"security must be none, starttls or tls, not {security!r}")
@@ -52,47 +64,58 @@ class SmtpTransport:
         self.cafile, self.timeout = cafile, timeout
         self.local_hostname = local_hostname
         self.idle_check_seconds = idle_check_seconds
-        self._conn: smtplib.SMTP | None = None
-        self._last_used = 0.0
-        self._lock = threading.Lock()
+        # LIFO: the session used last is taken first, so a light load keeps one session warm.
+        self._slots: queue.LifoQueue[_Slot] = queue.LifoQueue()
+        for _ in range(max(1, connections)):
+            self._slots.put(_Slot())
+        self.connections = max(1, connections)
 
     def __repr__(self) -> str:  # never shows the password
         return f"SmtpTransport({self.host}:{self.port}, {self.security}, user={self.user!r})"
 
     def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> None:
         check_envelope(sender, recipients)
-        with self._lock:
-            conn, reused = self._connection()
+        slot = self._slots.get()
+        try:
+            conn, reused = self._connection(slot)
             try:
-                self._transaction(conn, sender, recipients, raw, reused)
+                self._transaction(slot, conn, sender, recipients, raw, reused)
             except _Stale:
-                self._drop()
-                conn, _ = self._connection()
-                self._transaction(conn, sender, recipients, raw, reused=False)
-            self._last_used = time.monotonic()
+                self._drop(slot)
+                conn, _ = self._connection(slot)
+                self._transaction(slot, conn, sender, recipients, raw, reused=False)
+            slot.last_used = time.monotonic()
+        finally:
+            self._slots.put(slot)
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(smtplib.SMTPException, OSError):
-                    self._conn.quit()  # if already gone, closing is all we wanted
-                self._drop()
+        """Quit every session (waits for sends in progress to finish theirs)."""
+        slots = [self._slots.get() for _ in range(self.connections)]
+        try:
+            for slot in slots:
+                if slot.conn is not None:
+                    with contextlib.suppress(smtplib.SMTPException, OSError):
+                        slot.conn.quit()  # if already gone, closing is all we wanted
+                    self._drop(slot)
+        finally:
+            for slot in slots:
+                self._slots.put(slot)
 
     # -- connection ---------------------------------------------------------------------
 
-    def _connection(self) -> tuple[smtplib.SMTP, bool]:
-        if self._conn is not None and time.monotonic() - self._last_used > self.idle_check_seconds:
+    def _connection(self, slot: _Slot) -> tuple[smtplib.SMTP, bool]:
+        if slot.conn is not None and time.monotonic() - slot.last_used > self.idle_check_seconds:
             try:
-                alive = self._conn.noop()[0] == 250
+                alive = slot.conn.noop()[0] == 250
             except (smtplib.SMTPException, OSError):
                 alive = False
             if not alive:
-                self._drop()
-        if self._conn is not None:
-            return self._conn, True
-        self._conn = self._connect()
-        self._last_used = time.monotonic()
-        return self._conn, False
+                self._drop(slot)
+        if slot.conn is not None:
+            return slot.conn, True
+        slot.conn = self._connect()
+        slot.last_used = time.monotonic()
+        return slot.conn, False
 
     def _connect(self) -> smtplib.SMTP:
         where = f"{self.host}:{self.port}"
@@ -144,14 +167,15 @@ class SmtpTransport:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def _drop(self) -> None:
-        self._abandon(self._conn)
-        self._conn = None
+    def _drop(self, slot: _Slot) -> None:
+        self._abandon(slot.conn)
+        slot.conn = None
 
     # -- one mail -----------------------------------------------------------------------
 
     def _transaction(
         self,
+        slot: _Slot,
         conn: smtplib.SMTP,
         sender: str,
         recipients: Sequence[str],
@@ -204,10 +228,10 @@ class SmtpTransport:
                         bucket.update(dict.fromkeys(delivered, (code, reply)))
                         delivered = []
             if deferred or refused:
-                self._reset(conn, (*deferred.values(), *refused.values()))
+                self._reset(slot, conn, (*deferred.values(), *refused.values()))
         except (smtplib.SMTPException, OSError) as exc:
             # The session broke mid-mail: nothing is known to be delivered, so all may retry.
-            self._drop()
+            self._drop(slot)
             raise TemporarySendError(
                 f"SMTP session to {self.host}:{self.port} broke: {type(exc).__name__}: {exc}",
                 recipients=recipients,
@@ -232,14 +256,14 @@ class SmtpTransport:
                 delivered=delivered,
             )
 
-    def _reset(self, conn: smtplib.SMTP, replies: Sequence[tuple[int, bytes]]) -> None:
+    def _reset(self, slot: _Slot, conn: smtplib.SMTP, replies: Sequence[tuple[int, bytes]]) -> None:
         if any(code == 421 for code, _ in replies):
-            self._drop()  # 421: the server is closing the channel
+            self._drop(slot)  # 421: the server is closing the channel
             return
         try:
             conn.rset()
         except (smtplib.SMTPException, OSError):
-            self._drop()
+            self._drop(slot)
 
 
 def _summary(

@@ -90,10 +90,12 @@ class CaptureTransport:
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[str], bytes]] = []
         self.closed = False
+        self._lock = threading.Lock()  # the drainer may send from several threads
 
     def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> None:
         check_envelope(sender, recipients)
-        self.sent.append((sender, list(recipients), bytes(raw)))
+        with self._lock:
+            self.sent.append((sender, list(recipients), bytes(raw)))
 
     def close(self) -> None:
         self.closed = True

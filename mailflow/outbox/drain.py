@@ -2,37 +2,49 @@
 
 How a row is never sent twice, and what a crash can do:
 
-1. Claim (one short transaction): due pending rows, oldest first, are leased by moving their
-   `next_attempt_at` to now + `lease_seconds` and naming this worker in `claimed_by`
-   ("<hostname>:<pid>"). Another drainer sees them as not due, and on PostgreSQL
-   `FOR UPDATE SKIP LOCKED` keeps two claims from overlapping; SQLite's BEGIN IMMEDIATE
-   serialises claims. No lock is held while talking SMTP.
-2. Send each claimed row with its stored bytes (same Message-ID every time). While the batch
-   is sent, a thread renews the lease of the rows not yet settled every third of a lease, so
-   a slow relay never makes a live worker's rows look abandoned, and a row whose lease another
-   worker took over (this one stalled past its lease) is skipped, not sent a second time.
-3. Settle (one transaction per row, committed before the next send): sent / retry / failed.
+1. Claim (one statement, one short transaction): due pending rows, oldest first, are leased by
+   moving their `next_attempt_at` to now + `lease_seconds` and naming this worker in
+   `claimed_by` ("<hostname>:<pid>"): `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
+   LOCKED) RETURNING ...`. Another drainer sees them as not due, and SKIP LOCKED keeps two
+   claims from overlapping; SQLite's BEGIN IMMEDIATE serialises claims. No lock is held while
+   talking SMTP.
+2. Send each claimed row with its stored bytes (same Message-ID every time), by `senders`
+   threads side by side, each with its own SMTP session (the transport's) and its own database
+   connection. While the batch is sent, a thread renews the lease of the rows not yet settled
+   every third of a lease, so a slow relay never makes a live worker's rows look abandoned,
+   and a row whose lease another worker took over (this one stalled past its lease) is
+   skipped, not sent a second time.
+3. Settle: each sender commits its row's outcome (sent / retry / failed) on its own connection
+   before it sends its next row. `sent` is one UPDATE in autocommit on PostgreSQL (one round
+   trip, one WAL flush); the senders' commits overlap the others' SMTP transactions.
 
 A crash between 2 and 3 leaves the row pending with its lease; once the lease runs out (a
 minute at most, `workers.lease_seconds`) another worker sends it again. That is the only
-duplicate possible, at most the one mail in flight, and it carries the SAME bytes and
-Message-ID, which recipients' clients collapse.
+duplicate possible: at most one mail in flight per sender (`outbox.senders`, so at most that
+many per crash), and it carries the SAME bytes and Message-ID, which recipients' clients
+collapse. With several senders the rows of a batch leave roughly, not strictly, in id order.
+
+The first row of a batch is sent alone: if the relay is down, one try finds out (one attempt
+spent), and the other senders start only once a mail went through.
 """
 
 from __future__ import annotations
 
 import threading
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, null, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
 from mailflow.log import OUTBOX
 from mailflow.outbound.transport import PermanentSendError, TemporarySendError, Transport
+from mailflow.outbox.spec import Composed, NotRendered
 from mailflow.store.claims import Renewing, for_this_worker
 from mailflow.store.db import Database
 from mailflow.store.locks import worker_id
@@ -49,8 +61,24 @@ _MARK_SENT = (
         status=SENT, sent_at=bindparam("when"), attempts=_outbox.c.attempts + 1, claimed_by=None
     )
 )
+# A row rendered as it is sent keeps its bytes from then on; its spec is no longer needed.
+_MARK_SENT_RENDERED = _MARK_SENT.values(
+    raw=bindparam("raw"), subject=bindparam("subject"), locale=bindparam("locale"), spec=null()
+)
+_CLAIMED = (
+    _outbox.c.id,
+    _outbox.c.message_id,
+    _outbox.c.sender,
+    _outbox.c.recipients,
+    _outbox.c.raw,
+    _outbox.c.spec,
+)
 
 OnPermanentFailure = Callable[[Session, Outbox, PermanentSendError], None]
+# (session, row, reason): a row whose spec could not be rendered; it is failed already.
+OnNotRendered = Callable[[Session, Outbox, str], None]
+# Renders a row's spec (outbox/spec.py's Composer); raises NotRendered.
+Render = Callable[[dict[str, Any], str], Composed]
 
 
 @dataclass(frozen=True)
@@ -73,6 +101,20 @@ class _Claimed:
     sender: str
     recipients: list[str]
     raw: bytes
+    spec: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """How rows are rendered and failures settled; the same for every row of a drain."""
+
+    max_attempts: int
+    base_delay_seconds: float
+    on_permanent_failure: OnPermanentFailure | None
+    render: Render | None
+    on_not_rendered: OnNotRendered | None
+    # Failures are rare and may change contacts and libraries (the callback): one at a time.
+    lock: threading.Lock
 
 
 def backoff(attempts: int, base_delay_seconds: float) -> timedelta:
@@ -91,6 +133,9 @@ def drain(
     base_delay_seconds: float = 60,
     on_permanent_failure: OnPermanentFailure | None = None,
     lease_seconds: float = 60,
+    senders: int = 1,
+    render: Render | None = None,
+    on_not_rendered: OnNotRendered | None = None,
 ) -> DrainReport:
     """Send every row due now, `batch_size` at a time; never raises for one row's trouble.
 
@@ -98,9 +143,17 @@ def drain(
     (the caller marks the contact and tells staff there). It is called when a recipient is
     refused for good, even if others got the mail (`exc.delivered`), and when a row runs out
     of attempts. It is not called for a transport that is down: those rows just wait.
+    `senders`: threads sending side by side (give the transport as many connections).
+    `render(spec, message_id)` makes the bytes of a row queued as a spec; when it cannot, the
+    row fails with the reason and `on_not_rendered(session, row, reason)` tells staff, in the
+    transaction that fails it. Without `render`, such rows wait (a temporary failure).
     """
     lease = timedelta(seconds=lease_seconds)
     owner = worker_id()
+    policy = _Policy(
+        max_attempts, base_delay_seconds, on_permanent_failure, render, on_not_rendered,
+        threading.Lock(),
+    )  # fmt: skip
     sent = retried = failed = 0
     while True:
         batch = _claim(db, clock.now(), batch_size, lease, owner)
@@ -109,9 +162,8 @@ def drain(
         leases = _Leases(db, clock, owner, lease, [r.id for r in batch])
         with Renewing(leases.renew, every=lease_seconds / 3):
             stop, outcomes = _send_batch(
-                db, clock, transport, batch, leases, max_attempts, base_delay_seconds,
-                on_permanent_failure,
-            )  # fmt: skip
+                db, clock, transport, batch, leases, policy, max(1, senders)
+            )
         sent += outcomes.count(SENT)
         failed += outcomes.count(FAILED)
         retried += len(outcomes) - outcomes.count(SENT) - outcomes.count(FAILED)
@@ -162,54 +214,153 @@ class _Leases:
             self.ids -= lost
 
 
+class _Marker:
+    """One sender's own database connection, held for the batch, that commits `sent`.
+
+    PostgreSQL: autocommit, so marking a row is one statement and one round trip (no BEGIN,
+    no COMMIT, no pool check-out and pre-ping per mail). SQLite: a transaction per row on the
+    held connection (its BEGIN IMMEDIATE comes from the engine's begin hook).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Connection | None = None
+
+    def sent(self, row_id: int, when: datetime, composed: Composed | None) -> None:
+        statement, params = _MARK_SENT, {"row_id": row_id, "when": when}
+        if composed is not None:
+            statement = _MARK_SENT_RENDERED
+            params |= {"raw": composed.raw, "subject": composed.subject, "locale": composed.locale}
+        if self._conn is None:
+            conn = self.db.engine.connect()
+            if not self.db.is_sqlite:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = conn
+        try:
+            if self.db.is_sqlite:
+                with self._conn.begin():
+                    self._conn.execute(statement, params)
+            else:
+                self._conn.execute(statement, params)
+                self._conn.commit()  # ends SQLAlchemy's autobegin; the row is committed already
+        except Exception:
+            self.close()  # a broken connection is not reused
+            raise
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+class _Batch:
+    """The rows of one claim, handed out to the senders one at a time."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        transport: Transport,
+        rows: list[_Claimed],
+        leases: _Leases,
+        policy: _Policy,
+    ) -> None:
+        self.db, self.clock, self.transport = db, clock, transport
+        self.todo = deque(rows)  # popleft is atomic: no lock needed between the senders
+        self.leases, self.policy = leases, policy
+        self.outcomes: list[str] = []  # append is atomic too
+        self.down = threading.Event()  # the relay is unreachable: stop sending
+        self.crashed: list[BaseException] = []
+
+    def work(self, marker: _Marker, until_sent: bool = False) -> None:
+        """Send rows until none are left, the relay is down, or (until_sent) one went out."""
+        while not self.down.is_set() and not self.crashed:
+            try:
+                row = self.todo.popleft()
+            except IndexError:
+                return
+            if not self.leases.holds(row.id):
+                continue  # another worker took it over after our lease ran out: theirs now
+            try:
+                outcome = _send_one(self.db, self.clock, self.transport, row, self.policy, marker)
+            finally:
+                self.leases.settled(row.id)
+            self.outcomes.append(outcome)
+            if outcome == "down":
+                self.down.set()  # one try per run is enough to find out
+                return
+            if until_sent and outcome == SENT:
+                return
+
+    def sender(self) -> None:
+        """A sender thread: its own marker; anything it raises goes to the caller."""
+        marker = _Marker(self.db)
+        try:
+            self.work(marker)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the drainer's thread
+            self.crashed.append(exc)
+        finally:
+            marker.close()
+
+
 def _send_batch(
     db: Database,
     clock: Clock,
     transport: Transport,
-    batch: list[_Claimed],
+    rows: list[_Claimed],
     leases: _Leases,
-    max_attempts: int,
-    base_delay_seconds: float,
-    on_permanent_failure: OnPermanentFailure | None,
+    policy: _Policy,
+    senders: int,
 ) -> tuple[bool, list[str]]:
-    """Send the batch in order; (stop: the relay is down, outcomes of the rows tried)."""
-    outcomes: list[str] = []
-    for i, row in enumerate(batch):
-        if not leases.holds(row.id):
-            continue  # another worker took it over after our lease ran out: theirs now
-        try:
-            outcome = _send_one(
-                db, clock, transport, row, max_attempts, base_delay_seconds, on_permanent_failure
-            )
-        finally:
-            leases.settled(row.id)
-        outcomes.append(outcome)
-        if outcome == "down":
-            # The relay is unreachable: one try per run is enough to find out.
-            rest = batch[i + 1 :]
-            for other in rest:
-                leases.settled(other.id)
-            _release(db, rest, clock.now() + timedelta(seconds=base_delay_seconds))
-            return True, outcomes
-    return False, outcomes
+    """Send the batch; (stop: the relay is down, outcomes of the rows tried)."""
+    batch = _Batch(db, clock, transport, rows, leases, policy)
+    marker = _Marker(db)
+    try:
+        # Alone until one mail went through, so a relay that is down costs one attempt.
+        batch.work(marker, until_sent=senders > 1)
+        if senders > 1 and batch.todo and not batch.down.is_set():
+            threads = [
+                threading.Thread(target=batch.sender, name=f"outbox-sender-{n}", daemon=True)
+                for n in range(1, min(senders, len(batch.todo) + 1))
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                batch.work(marker)
+            except BaseException as exc:
+                batch.crashed.append(exc)  # the senders stop after their mail in flight
+                raise
+            finally:
+                for thread in threads:
+                    thread.join()
+            if batch.crashed:
+                raise batch.crashed[0]
+    finally:
+        marker.close()
+    if batch.down.is_set():
+        rest = list(batch.todo)
+        for other in rest:
+            leases.settled(other.id)
+        _release(db, rest, clock.now() + timedelta(seconds=policy.base_delay_seconds))
+        return True, batch.outcomes
+    return False, batch.outcomes
 
 
 def _claim(db: Database, now: datetime, limit: int, lease: timedelta, owner: str) -> list[_Claimed]:
-    with db.unit_of_work() as session:
-        query = (
-            select(Outbox.id, Outbox.message_id, Outbox.sender, Outbox.recipients, Outbox.raw)
-            .where(Outbox.status == PENDING, Outbox.next_attempt_at <= now)
-            .order_by(Outbox.id)
-        )
-        rows = [_Claimed(*r) for r in session.execute(for_this_worker(query, limit, db.is_sqlite))]
-        if rows:
-            session.execute(
-                update(Outbox)
-                .where(Outbox.id.in_([r.id for r in rows]))
-                .values(next_attempt_at=now + lease, claimed_by=owner)
-                .execution_options(synchronize_session=False)
-            )
-    return rows
+    """Lease the next due rows in one statement: the select (SKIP LOCKED) inside the update."""
+    ready = select(_outbox.c.id).where(
+        _outbox.c.status == PENDING, _outbox.c.next_attempt_at <= now
+    )
+    ready = for_this_worker(ready.order_by(_outbox.c.id), limit, db.is_sqlite)
+    with db.engine.begin() as conn:
+        rows = conn.execute(
+            update(_outbox)
+            .where(_outbox.c.id.in_(ready))
+            .values(next_attempt_at=now + lease, claimed_by=owner)
+            .returning(*_CLAIMED)
+        ).all()
+    # RETURNING keeps no order: oldest first, as claimed.
+    return sorted((_Claimed(*r) for r in rows), key=lambda r: r.id)
 
 
 def _release(db: Database, rows: Sequence[_Claimed], due: datetime) -> None:
@@ -229,42 +380,38 @@ def _send_one(
     clock: Clock,
     transport: Transport,
     row: _Claimed,
-    max_attempts: int,
-    base_delay_seconds: float,
-    on_permanent_failure: OnPermanentFailure | None,
+    policy: _Policy,
+    marker: _Marker,
 ) -> str:
     """Send and settle one row; returns sent, failed, retry or down (relay unreachable)."""
     try:
+        raw, composed = row.raw, None
+        if not raw and row.spec is not None:
+            if policy.render is None:
+                exc = TemporarySendError("queued to be rendered, and this drainer has no templates")
+                return _settle_failure(db, clock, row.id, exc, policy, None)
+            try:
+                composed = policy.render(row.spec, row.message_id)
+            except NotRendered as failure:
+                OUTBOX.error("outbox #%s %s not rendered: %s", row.id, row.message_id, failure)
+                return _not_rendered(db, clock, row.id, str(failure), policy)
+            raw = composed.raw
         try:
-            transport.send(row.sender, row.recipients, row.raw)
+            transport.send(row.sender, row.recipients, raw)
         except TemporarySendError as exc:
             OUTBOX.warning("outbox #%s %s deferred: %s", row.id, row.message_id, exc)
-            outcome = _settle_failure(
-                db, clock, row.id, exc, max_attempts, base_delay_seconds, on_permanent_failure
-            )
+            outcome = _settle_failure(db, clock, row.id, exc, policy, composed)
             return "down" if exc.connection and outcome != FAILED else outcome
         except PermanentSendError as exc:
             OUTBOX.warning("outbox #%s %s refused: %s", row.id, row.message_id, exc)
-            return _settle_failure(
-                db, clock, row.id, exc, max_attempts, base_delay_seconds, on_permanent_failure
-            )
+            return _settle_failure(db, clock, row.id, exc, policy, composed)
         except Exception as exc:
             # Whether it went out is unknown; retrying the same bytes is the safe side.
             OUTBOX.exception("outbox #%s %s: transport raised", row.id, row.message_id)
             unexpected = TemporarySendError(f"unexpected {type(exc).__name__}: {exc}")
-            return _settle_failure(
-                db,
-                clock,
-                row.id,
-                unexpected,
-                max_attempts,
-                base_delay_seconds,
-                on_permanent_failure,
-            )
-        # Core rather than a Session: this runs once per mail and is most of the drainer's
-        # own cost. Still one transaction per row, committed before the next send.
-        with db.engine.begin() as conn:
-            conn.execute(_MARK_SENT, {"row_id": row.id, "when": clock.now()})
+            return _settle_failure(db, clock, row.id, unexpected, policy, composed)
+        # Committed before this sender's next mail: a crash resends at most this one.
+        marker.sent(row.id, clock.now(), composed)
         OUTBOX.info("outbox #%s %s sent to %s", row.id, row.message_id, len(row.recipients))
         return SENT
     except Exception:
@@ -280,15 +427,53 @@ def _settle_failure(
     clock: Clock,
     row_id: int,
     exc: TemporarySendError | PermanentSendError,
+    policy: _Policy,
+    composed: Composed | None,
+) -> str:
+    with policy.lock:
+        return _settle_failure_locked(
+            db, clock.now(), row_id, exc, policy.max_attempts, policy.base_delay_seconds,
+            policy.on_permanent_failure, composed,
+        )  # fmt: skip
+
+
+def _not_rendered(db: Database, clock: Clock, row_id: int, reason: str, policy: _Policy) -> str:
+    """A spec that cannot be rendered will not render on a retry either: fail the row (its
+    spec kept, to look at), and tell staff in the same transaction."""
+    with policy.lock, db.unit_of_work() as session:
+        row = session.get(Outbox, row_id)
+        if row is None:
+            return FAILED
+        row.attempts += 1
+        row.status, row.claimed_by = FAILED, None
+        row.last_error = f"not rendered: {reason}"[:4000]
+        if policy.on_not_rendered is not None:
+            try:
+                with session.begin_nested():
+                    policy.on_not_rendered(session, row, reason)
+            except Exception:  # the row still fails: telling staff must not make it loop
+                OUTBOX.exception("outbox #%s: could not tell staff it was not rendered", row_id)
+    return FAILED
+
+
+def _settle_failure_locked(
+    db: Database,
+    now: datetime,
+    row_id: int,
+    exc: TemporarySendError | PermanentSendError,
     max_attempts: int,
     base_delay_seconds: float,
     on_permanent_failure: OnPermanentFailure | None,
+    composed: Composed | None,
 ) -> str:
-    now = clock.now()
     with db.unit_of_work() as session:
         row = session.get(Outbox, row_id)
         if row is None:
             return FAILED  # deleted under us; nothing left to send
+        if composed is not None:  # rendered for this try: the next ones send these bytes
+            row.raw, row.subject, row.locale, row.spec = (
+                composed.raw, composed.subject, composed.locale, None
+            )  # fmt: skip
         row.attempts += 1
         row.claimed_by = None  # settled: a renewal must not stretch its retry time
         row.last_error = f"{type(exc).__name__}: {exc}"[:4000]

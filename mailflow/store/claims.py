@@ -6,7 +6,7 @@ workers each take their own rows; SQLite serialises writers (BEGIN IMMEDIATE) so
 never overlaps another. `run_claimed` handles each claimed row in its own savepoint inside the
 batch's transaction, so one row that raises is rolled back and handed to `fail` (which
 dead-letters it) while the others commit. The outbox claims with a lease instead and sends
-outside any transaction (outbox/drain.py), through the same `claim`; `Renewing` keeps a lease
+outside any transaction (outbox/drain.py), through the same `for_this_worker` select; `Renewing` keeps a lease
 alive while the work runs, so a short lease (a dead worker's rows return within it) never
 runs out under a live one.
 

@@ -273,7 +273,7 @@ class Timer(Base):
 
 
 class Outbox(Base):
-    """A rendered mail waiting to be sent. Its bytes never change, so a retry is the same mail."""
+    """A mail waiting to be sent: its bytes, or its spec, rendered the same way on every try."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
@@ -287,8 +287,11 @@ class Outbox(Base):
     sender: Mapped[str] = mapped_column(String(320))
     recipients: Mapped[list[Any]] = mapped_column(JSON)  # envelope recipients
     thread_key: Mapped[str | None] = mapped_column(String(400), index=True)
-    subject: Mapped[str] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    subject: Mapped[str] = mapped_column(Text)  # "" until a row with a spec is rendered
+    raw: Mapped[bytes] = mapped_column(LargeBinary)  # b"" until a row with a spec is rendered
+    # What to render (template, locales, JSON context, headers), when the drainer renders the
+    # mail as it sends it (outbox/spec.py); cleared once sent, or when an address is forgotten.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]

@@ -1,0 +1,105 @@
+"""Issue 11: outgoing mail is rendered by the drainer when it sends it, not at decision time.
+
+A decision stores the mail's spec (template, locales, JSON context, headers) with its
+Message-ID; the drainer renders it, sends it over real SMTP (aiosmtpd) and keeps the bytes it
+sent. A spec that no longer renders fails its row with the reason and tells staff, once.
+Forgetting a library erases the spec of a mail still waiting.
+"""
+
+from __future__ import annotations
+
+import email
+from email.policy import default
+
+from sqlalchemy import select, update
+
+from mailflow.admin.privacy import forget_library
+from mailflow.store.schema import AttentionItem, Library, Outbox
+from tests.helpers import STAFF, application
+from tests.program import ProgramUnderTest
+
+MARIA = "maria1@biblioteca.example.es"
+
+
+def outbox(p: ProgramUnderTest) -> list[Outbox]:
+    with p.services.db.unit_of_work() as s:
+        return list(s.scalars(select(Outbox).order_by(Outbox.id)))
+
+
+def test_the_decision_stores_a_spec_and_the_drainer_renders_what_it_sends(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    p.send(application(1), sender=MARIA)
+    p.runtime.process()  # decided, not sent
+
+    (row,) = outbox(p)
+    assert (row.status, row.raw, row.subject) == ("pending", b"", "")
+    assert row.recipients == [MARIA] and row.spec is not None
+    assert row.spec["to"] == [MARIA] and row.spec["locales"] == ["en"]
+    assert row.spec["context"]["library"]["name"] == "Biblioteca Municipal de Segovia"
+
+    p.runtime.drain()
+    (got,) = p.sink.received
+    msg = email.message_from_bytes(got.content, policy=default)
+    assert msg["Message-ID"] == f"<{row.message_id}>"  # fixed when decided
+    assert got.rcpt_tos == (MARIA,)
+    body = msg.get_body(("plain",))
+    assert body is not None and "Biblioteca Municipal de Segovia" in body.get_content()
+
+    (sent,) = outbox(p)
+    assert (sent.status, sent.attempts) == ("sent", 1)
+    assert sent.raw == got.content  # the bytes that went out are kept...
+    assert sent.spec is None  # ...and what they were made from is not
+    assert sent.subject == msg["Subject"] and sent.subject
+
+    p.runtime.drain()
+    assert len(p.sink.received) == 1  # sent once
+
+
+def test_a_spec_that_no_longer_renders_fails_its_row_and_staff_are_told_once(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    p.send(application(1), sender=MARIA)
+    p.runtime.process()
+    (row,) = outbox(p)
+    # The template changed under a queued mail: it now wants what the context lacks.
+    spec = dict(row.spec or {})
+    spec["context"] = {k: v for k, v in spec["context"].items() if k != "library"}
+    with p.services.db.unit_of_work() as s:
+        s.execute(update(Outbox).where(Outbox.id == row.id).values(spec=spec))
+
+    for _ in range(3):  # no crash, no loop: the row stays failed
+        p.step()
+    failed, *notices = outbox(p)
+    assert failed.status == "failed" and failed.attempts == 1
+    assert (failed.last_error or "").startswith("not rendered: ")
+    assert "'library' is undefined" in (failed.last_error or "")
+    assert failed.spec == spec  # kept, to look at (and `mailflow outbox retry` once fixed)
+    assert [(n.template, n.recipients, n.status) for n in notices] == [
+        ("staff-notice", [STAFF], "sent")
+    ]
+    with p.services.db.unit_of_work() as s:
+        (item,) = s.scalars(select(AttentionItem).where(AttentionItem.code == "not-composed"))
+        assert f"could not render {failed.template} to {MARIA}" in item.reason
+        assert item.data["outbox"] == failed.id
+    (notice,) = p.new_mail()  # only the notice reached the relay
+    assert notice.to == (STAFF,) and f"could not render {failed.template}" in notice.text
+
+
+def test_forgetting_a_library_erases_the_spec_of_its_waiting_mail(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    p.send(application(1), sender=MARIA)
+    p.runtime.process()
+    library_id = p.library("Biblioteca Municipal de Segovia").id
+    with p.services.db.unit_of_work() as s:
+        library = s.get(Library, library_id)
+        forget_library(s, library, p.clock.now(), p.services.workflow.machines)
+
+    (row,) = outbox(p)
+    assert (row.status, row.spec, row.raw, row.recipients) == ("failed", None, b"", [])
+    p.runtime.drain()
+    assert p.sink.received == []  # a forgotten reader's mail never goes out
