@@ -24,9 +24,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
@@ -132,7 +132,7 @@ def process_pending(
         report.quarantined += 1
         quarantined(Turn(session, wf, now, Cause("message", inbox_id=row.id)), row)
 
-    def claim_next() -> _Batch | None:
+    def claim_next() -> ParseAhead | None:
         """The next batch, claimed, its parse started; None when nothing is ready."""
         while True:
             claims, n_quarantined = claim_inbox(
@@ -140,7 +140,7 @@ def process_pending(
                 max_rows=p.batch_size, max_attempts=p.max_attempts, on_quarantine=tell_staff,
             )  # fmt: skip
             if claims:
-                return _Batch(db, clock, parser, claims, options, p, me, lease)
+                return ParseAhead(db, clock, parser, claims, options, p, me, lease)
             if not n_quarantined:
                 return None
 
@@ -168,7 +168,7 @@ def process_pending(
     return report
 
 
-class _Batch:
+class ParseAhead:
     """One claimed batch whose raw mail is read and parsed in a thread.
 
     Its leases are renewed until `results()` hands it to dispatch (it may wait for the batch
@@ -359,7 +359,7 @@ def _dispatch_batch(
     return handled
 
 
-FACTS = MessageFacts.__table__
+FACTS = cast(Table, MessageFacts.__table__)
 # An inbox row's claim columns once it is handled (store/inbox_claims.let_go).
 RELEASED: dict[str, Any] = {"claimed_until": None, "claimed_by": None}
 

@@ -9,7 +9,9 @@ of them asks are answered for the whole batch instead:
   for the batch's senders, then the batch's own messages are counted as they are handled
   (their `message_facts` rows are written when the batch ends);
 - how many needs-a-person notices went out in the last hour (`limits.staff_rate_exceeded`):
-  read once, then the notices this transaction queues are counted as they are flushed.
+  read once, then the notices this transaction queues are counted as they are flushed;
+- which senders were told "could not understand" in the last day (`route.not_understood`):
+  read for all the batch's senders at its first such answer, then the answers it queues.
 
 Why the answers stay true while the transaction runs: what it writes itself is added as it is
 flushed (a new contact, a queued notice, a handled message), and on PostgreSQL the batch holds
@@ -55,6 +57,15 @@ _MESSAGES_FROM = (
     )
     .group_by(MessageFacts.from_address)
 )
+_ANSWERED = (
+    select(Outbox.thread_key)
+    .where(
+        Outbox.template == bindparam("template"),
+        Outbox.thread_key.in_(bindparam("keys", expanding=True)),
+        Outbox.created_at > bindparam("since"),
+    )
+    .distinct()
+)
 _STAFF_NOTICES = (
     select(func.count())
     .select_from(Outbox)
@@ -70,6 +81,8 @@ class Lookups:
     messages_from: dict[str, int] = field(default_factory=dict)  # by From address, as stored
     notices_since: datetime | None = None
     notices: int | None = None
+    senders: list[str] = field(default_factory=list)  # the batch's From addresses
+    answers: tuple[str, datetime, set[str]] | None = None  # template, since, thread keys
 
     def contact(self, session: Session, address: str) -> Contact | None:
         key = address.strip().lower()
@@ -93,9 +106,22 @@ class Lookups:
             found = [by_email[f] for f in fs if f in by_email]
             self.contacts[key] = min(found, key=lambda c: c.id) if found else None
 
+    def answered(self, session: Session, template: str, thread_key: str, since: datetime) -> bool:
+        """Whether a `template` mail on `thread_key` was queued after `since`. The thread keys
+        of all the batch's senders (`sender:<address>`) are read at the first call."""
+        batch_keys = {f"sender:{s}" for s in self.senders}
+        if thread_key not in batch_keys:  # not a sender of this batch: asked alone
+            params = {"template": template, "keys": [thread_key], "since": since}
+            return session.scalars(_ANSWERED, params).first() is not None
+        if self.answers is None or self.answers[:2] != (template, since):
+            params = {"template": template, "keys": sorted(batch_keys), "since": since}
+            self.answers = (template, since, set(session.scalars(_ANSWERED, params)))
+        return thread_key in self.answers[2]
+
     def read_counts(self, session: Session, senders: Iterable[str]) -> None:
         """Messages from each sender since `hold_since`, in one grouped query."""
         wanted = sorted({s for s in senders if s})
+        self.senders = wanted
         if not wanted:
             return
         counts = dict(
@@ -128,7 +154,11 @@ class Lookups:
                 for key, forms in self.forms.items():
                     if self.contacts.get(key) is None and obj.email in forms:
                         self.contacts[key] = obj
-            elif (
+            if isinstance(obj, Outbox) and self.answers is not None:
+                template, since, keys = self.answers
+                if obj.template == template and obj.created_at > since and obj.thread_key:
+                    keys.add(obj.thread_key)
+            if (
                 isinstance(obj, Outbox)
                 and obj.template == STAFF_NOTICE
                 and self.notices is not None
@@ -144,6 +174,7 @@ class Lookups:
         self.contacts.clear()
         self.forms.clear()
         self.notices = None
+        self.answers = None
 
 
 def of(session: Session) -> Lookups | None:
