@@ -78,6 +78,15 @@ def reply_ref(turn: Turn, facts: Facts) -> str | None:
     mail sent to another staff address (their authority comes from authentication)."""
     if facts.token:
         return facts.token.partition(".")[0]  # parse verified it
+    # Asked twice for a reply (is it a confirmation? then: which record?): looked up once.
+    key = f"reply_ref:{id(facts)}"
+    if key not in turn.memo:
+        turn.memo[key] = _answered_ref(turn, facts)
+    ref = turn.memo[key]
+    return ref if isinstance(ref, str) else None
+
+
+def _answered_ref(turn: Turn, facts: Facts) -> str | None:
     # Our own ids are ASCII dot-atoms; what the sender wrote is looked up in that form,
     # and only the most recent few (a References header can hold thousands).
     candidates = (facts.in_reply_to, *reversed(facts.references[-_MAX_LOOKUP_IDS:]))

@@ -18,18 +18,20 @@ handling raises is dead-lettered. Either way the queue moves on.
 
 from __future__ import annotations
 
+import threading
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
 from mailflow.dispatch import attention, letters, route
+from mailflow.dispatch.lookups import batch_lookups
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.reading import parse_options
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn
@@ -49,7 +51,7 @@ from mailflow.store.inbox_claims import (
     renew,
     unclaim,
 )
-from mailflow.store.locks import is_contention, serialise, worker_id
+from mailflow.store.locks import is_contention, serialise_all, worker_id
 from mailflow.store.schema import (
     DEAD,
     NEW,
@@ -112,7 +114,11 @@ def process_pending(
     processing: Processing | None = None,
     parser: ParseWorker | None = None,
 ) -> ProcessReport:
-    """Process every stored message still `new` (claim, parse, dispatch; batch by batch)."""
+    """Process every stored message still `new` (claim, parse, dispatch; batch by batch).
+
+    Pipelined: while one batch is dispatched (this thread), the next is already claimed and
+    being parsed (the parse child, fed from a thread), so parsing and dispatch use a core each.
+    """
     p = processing or Processing()
     if batch_size is not None:
         p = replace(p, batch_size=batch_size)
@@ -126,59 +132,100 @@ def process_pending(
         report.quarantined += 1
         quarantined(Turn(session, wf, now, Cause("message", inbox_id=row.id)), row)
 
-    parser.start()  # before any claim: a slow start must not run out the leases
-    while True:
-        claims, n_quarantined = claim_inbox(
-            db, clock.now(), me, lease=lease, max_bytes=p.batch_bytes, max_rows=p.batch_size,
-            max_attempts=p.max_attempts, on_quarantine=tell_staff,
-        )  # fmt: skip
-        if not claims:
+    def claim_next() -> ParseAhead | None:
+        """The next batch, claimed, its parse started; None when nothing is ready."""
+        while True:
+            claims, n_quarantined = claim_inbox(
+                db, clock.now(), me, lease=lease, max_bytes=p.batch_bytes,
+                max_rows=p.batch_size, max_attempts=p.max_attempts, on_quarantine=tell_staff,
+            )  # fmt: skip
+            if claims:
+                return ParseAhead(db, clock, parser, claims, options, p, me, lease)
             if not n_quarantined:
-                return report
-            continue
+                return None
+
+    parser.start()  # before any claim: a slow start must not run out the leases
+    batch = claim_next()
+    try:
+        while batch is not None:
+            try:
+                results = batch.results()
+            except TransientError:  # no parse worker: no message's fault, no attempt used
+                unclaim(db, batch.ids, me)
+                batch = None
+                raise
+            batch = claim_next()  # parsed while this one is dispatched
+            for row_id, result in list(results.items()):
+                if isinstance(result, ParseFailed):
+                    del results[row_id]
+                    release_failed(
+                        db, row_id, me, clock.now(), result.reason, p.max_attempts, tell_staff
+                    )
+            _dispatch(db, clock, wf, results, me, report)
+    finally:
+        if batch is not None:  # stopped by an error: the batch parsed ahead goes back untouched
+            batch.abandon()
+    return report
+
+
+class ParseAhead:
+    """One claimed batch whose raw mail is read and parsed in a thread.
+
+    Its leases are renewed until `results()` hands it to dispatch (it may wait for the batch
+    before it). The raw bytes are read a chunk at a time, in a read-only transaction, so the
+    thread never waits for the write lock the dispatch of the batch before holds (SQLite).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        parser: ParseWorker,
+        claims: Sequence[InboxClaim],
+        options: dict[str, Any],
+        p: Processing,
+        me: str,
+        lease: timedelta,
+    ) -> None:
+        self.db, self.me, self.ids = db, me, [c.id for c in claims]
+        self._results: dict[int, Result] = {}
+        self._error: BaseException | None = None
+
+        def keep_claims() -> None:
+            renew(db, self.ids, me, clock.now() + lease)
+
+        def chunks() -> Iterator[list[tuple[int, bytes]]]:
+            for group in _by_bytes(claims, CHUNK_BYTES, CHUNK_ROWS):
+                raws = load_raws(db, [c.id for c in group])
+                yield [(c.id, raws.pop(c.id)) for c in group if c.id in raws]
+
+        def run() -> None:
+            try:
+                parser.parse(chunks(), options, p.parse_seconds, self._results.__setitem__)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by results()
+                self._error = exc
+
+        self._renewing = Renewing(keep_claims, every=p.lease_seconds / 3)
+        self._renewing.__enter__()
+        self._thread = threading.Thread(target=run, name="parse-ahead", daemon=True)
+        self._thread.start()
+
+    def results(self) -> dict[int, Result]:
+        """Facts (or why not) for each claimed row, once all are parsed."""
+        self._thread.join()
+        self._renewing.__exit__(None, None, None)
+        if self._error is not None:
+            raise self._error
+        return self._results
+
+    def abandon(self) -> None:
+        """Give the rows back, their attempt not counted (best effort: else the lease ends)."""
+        self._thread.join()
+        self._renewing.__exit__(None, None, None)
         try:
-            results = _parse(db, clock, parser, claims, options, p, me, lease)
-        except TransientError:  # no parse worker: no message's fault, no attempt used
-            unclaim(db, [c.id for c in claims], me)
-            raise
-        for row_id, result in list(results.items()):
-            if isinstance(result, ParseFailed):
-                del results[row_id]
-                release_failed(
-                    db, row_id, me, clock.now(), result.reason, p.max_attempts, tell_staff
-                )
-        _dispatch(db, clock, wf, results, me, report)
-
-
-def _parse(
-    db: Database,
-    clock: Clock,
-    parser: ParseWorker,
-    claims: Sequence[InboxClaim],
-    options: dict[str, Any],
-    p: Processing,
-    me: str,
-    lease: timedelta,
-) -> dict[int, Result]:
-    """Facts (or why not) for each claimed row; raw bytes are read a chunk at a time."""
-    results: dict[int, Result] = {}
-    waiting = [c.id for c in claims]
-
-    def chunks() -> Iterator[list[tuple[int, bytes]]]:
-        for group in _by_bytes(claims, CHUNK_BYTES, CHUNK_ROWS):
-            raws = load_raws(db, [c.id for c in group])
-            yield [(c.id, raws.pop(c.id)) for c in group if c.id in raws]
-
-    def on_result(row_id: int, result: Result) -> None:
-        results[row_id] = result
-        waiting.remove(row_id)
-
-    def keep_claims() -> None:  # the rows still waiting for the parser keep their lease
-        renew(db, list(waiting), me, clock.now() + lease)
-
-    with Renewing(keep_claims, every=p.lease_seconds / 3):
-        parser.parse(chunks(), options, p.parse_seconds, on_result)
-    return results
+            unclaim(self.db, self.ids, self.me)
+        except Exception:  # noqa: BLE001 - their lease runs out and they return anyway
+            DISPATCH.exception("could not give back %d claimed messages", len(self.ids))
 
 
 def _by_bytes(
@@ -196,6 +243,17 @@ def _by_bytes(
         yield group
 
 
+@dataclass(frozen=True)
+class _Handled:
+    """What became of one message of a dispatch transaction (logged once it committed)."""
+
+    row_id: int
+    kind: str = ""
+    outcome: Outcome | None = None
+    deferred: str | None = None  # lost a race with another worker: given back, why
+    dead: bool = False
+
+
 def _dispatch(
     db: Database,
     clock: Clock,
@@ -204,40 +262,129 @@ def _dispatch(
     me: str,
     report: ProcessReport,
 ) -> None:
-    """One transaction for the batch, a savepoint per message (a failure stays alone)."""
+    """One transaction for the batch: first without savepoints (the common case, a round
+    trip less per message); if any message raises, that transaction is rolled back whole and
+    the batch is done again with a savepoint per message, so the failure stays alone."""
     if not facts_by_id:
         return
     now = clock.now()
-    with db.unit_of_work() as session:
-        for row in held(session, list(facts_by_id), me, db.is_sqlite):
-            facts = facts_by_id.pop(row.id)
+    try:
+        handled = _dispatch_batch(db, wf, now, facts_by_id, me, alone=False)
+    except Exception as exc:  # noqa: BLE001 - the batch again, each message in its savepoint
+        DISPATCH.info(
+            "a batch of %d messages rolled back (%s: %s); again, each message alone",
+            len(facts_by_id), type(exc).__name__, str(exc)[:300],
+        )  # fmt: skip
+        handled = _dispatch_batch(db, wf, now, facts_by_id, me, alone=True)
+    for h in handled:
+        if h.dead:
+            report.dead += 1
+        elif h.deferred is not None:
+            # Another worker changed the same record or inserted the same key first: not this
+            # message's fault; it was given back at once, its attempt not counted.
+            DISPATCH.info("inbox #%s: deferred (another worker): %s", h.row_id, h.deferred)
+            report.deferred += 1
+        else:
+            assert h.outcome is not None
+            report.kinds[h.kind] = report.kinds.get(h.kind, 0) + 1
+            if h.outcome.code is Outcomes.QUARANTINED:
+                report.quarantined += 1
+            else:
+                report.done += 1
+            DISPATCH.info("inbox #%s (%s): %s", h.row_id, h.kind, hide_addresses(h.outcome.text))
+    for row_id in set(facts_by_id) - {h.row_id for h in handled}:
+        # Its lease ran out and another worker took it.
+        DISPATCH.warning("inbox #%s: claim lost to another worker; left to it", row_id)
+
+
+def _dispatch_batch(
+    db: Database,
+    wf: Workflow,
+    now: datetime,
+    facts_by_id: dict[int, Result],
+    me: str,
+    *,
+    alone: bool,
+) -> list[_Handled]:
+    """One transaction. `alone`: a savepoint per message, its facts row and status written in
+    it; else none, and the facts rows and statuses of all are written at the end in two
+    statements (nothing in the batch reads them: `lookups` counts the handled messages)."""
+    handled: list[_Handled] = []
+    facts_rows: list[dict[str, Any]] = []
+    statuses: list[dict[str, Any]] = []
+    hold = timedelta(minutes=wf.program.limits.hold_window_minutes)
+    with db.unit_of_work() as session, batch_lookups(session, now - hold) as cached:
+        rows = held(session, list(facts_by_id), me, db.is_sqlite)
+        batch = [(row, facts_by_id[row.id]) for row in rows]
+        # Every sender's lock before the first turn, in one stable order (locks.serialise_all),
+        # then what the turns will ask about the senders, in two queries.
+        serialise_all(session, filter(None, (sender_key(facts) for _, facts in batch)))
+        senders = [f.from_.address for _, f in batch if isinstance(f, Facts) and f.from_.address]
+        cached.read_contacts(session, senders)
+        cached.read_counts(session, senders)
+        for row, facts in batch:
             assert isinstance(facts, Facts)
+            if not alone:
+                outcome = _turn(session, wf, now, row, facts)
+                # Written now: the next message's reads (limits, threads) must see it.
+                session.flush()
+                facts_rows.append(facts_row(row.id, facts, outcome))
+                statuses.append({"id": row.id, **status_of(outcome, now), **RELEASED})
+                cached.handled(facts.from_.address, row.received_at)
+                handled.append(_Handled(row.id, facts.kind, outcome))
+                continue
             try:
                 with session.begin_nested():
-                    turn = Turn(session, wf, now, Cause("message", inbox_id=row.id))
-                    with session.no_autoflush:
-                        kind, outcome = handle_message(turn, row, facts)
-                report.kinds[kind] = report.kinds.get(kind, 0) + 1
-                if outcome.code is Outcomes.QUARANTINED:
-                    report.quarantined += 1
-                else:
-                    report.done += 1
-                DISPATCH.info("inbox #%s (%s): %s", row.id, kind, hide_addresses(outcome.text))
+                    outcome = _turn(session, wf, now, row, facts)
+                    session.execute(insert(MessageFacts), [facts_row(row.id, facts, outcome)])
+                    for name, value in {**status_of(outcome, now), **RELEASED}.items():
+                        setattr(row, name, value)
+                cached.handled(facts.from_.address, row.received_at)
+                handled.append(_Handled(row.id, facts.kind, outcome))
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
                 if is_contention(exc):
-                    # Another worker changed the same record or inserted the same key first:
-                    # not this message's fault. Give it back at once, its attempt not counted.
-                    DISPATCH.info("inbox #%s: deferred (another worker): %s", row.id, exc)
                     row.attempts = max(row.attempts - 1, 0)
-                    row.claimed_by, row.claimed_until = None, None
-                    report.deferred += 1
+                    let_go(row)
+                    handled.append(_Handled(row.id, deferred=str(exc)))
                     continue
                 with session.begin_nested():
                     _dead_letter(session, row, now, exc)
-                report.dead += 1
-            let_go(row)
-    for row_id in facts_by_id:  # its lease ran out and another worker took it
-        DISPATCH.warning("inbox #%s: claim lost to another worker; left to it", row_id)
+                let_go(row)
+                handled.append(_Handled(row.id, dead=True))
+        if facts_rows:
+            # The table, not the entity: a plain executemany (the ORM's bulk insert would
+            # split the rows wherever their None columns differ).
+            session.execute(insert(FACTS), facts_rows)
+            session.execute(update(InboxMessage), statuses)  # by primary key, one executemany
+    return handled
+
+
+FACTS = cast(Table, MessageFacts.__table__)
+# An inbox row's claim columns once it is handled (store/inbox_claims.let_go).
+RELEASED: dict[str, Any] = {"claimed_until": None, "claimed_by": None}
+
+
+def _turn(
+    session: Session, wf: Workflow, now: datetime, row: InboxMessage, facts: Facts
+) -> Outcome:
+    turn = Turn(session, wf, now, Cause("message", inbox_id=row.id))
+    with session.no_autoflush:
+        return handle_message(turn, row, facts)
+
+
+def sender_key(facts: Result) -> str | None:
+    """The lock a message's turn holds for its sender (locks.serialise), or None.
+
+    Two mails from one address (an applicant writing twice, a stranger's second try) are
+    handled one after the other across workers: the second sees the contact, the answer and
+    the counts the first committed, instead of checking before either inserts. A bounce takes
+    none: its sender is a mail server (one MAILER-DAEMON for every bounce, which would put
+    all workers in one line), and what it changes, the contacts the quoted mail went to, it
+    changes under their rows' locks (failures.mark_failed).
+    """
+    if not isinstance(facts, Facts) or not facts.from_.address or facts.kind == "bounce":
+        return None
+    return "sender:" + facts.from_.address.lower()
 
 
 def _dead_letter(session: Session, row: InboxMessage, now: datetime, exc: Exception) -> None:
@@ -266,33 +413,33 @@ def quarantined(turn: Turn, row: InboxMessage) -> None:
         DISPATCH.exception("inbox #%s: staff could not be told of its quarantine", row.id)
 
 
-def handle_message(turn: Turn, row: InboxMessage, facts: Facts) -> tuple[str, Outcome]:
-    """Act on the facts read from the row, and keep them with the outcome (code and words)."""
-    if facts.from_.address:
-        # Two mails from one address (an applicant writing twice, a stranger's second try) are
-        # handled one after the other across workers: the second sees the contact, the answer
-        # and the counts the first committed, instead of checking before either inserts.
-        serialise(turn.session, "sender:" + facts.from_.address.lower())
+def handle_message(turn: Turn, row: InboxMessage, facts: Facts) -> Outcome:
+    """Act on the facts read from the row; the caller keeps them with the outcome
+    (`facts_row`) and sets the row's status (`status_of`).
+
+    The caller holds the sender's lock (`sender_key`) for the transaction."""
     turn = turn.because(
         Cause("message", inbox_id=row.id, message_id=facts.message_id, sender=facts.from_.address)
     )
-    outcome = route.act(turn, facts)
-    # A Core insert, run at once inside the message's savepoint: one row per message does not
-    # need the unit of work's bookkeeping (nothing in this session holds it as an object).
-    turn.session.execute(
-        insert(MessageFacts),
-        [dict(
-            inbox_id=row.id, kind=facts.kind, from_address=facts.from_.address,
-            from_name=facts.from_.name[:255], subject=facts.subject, sent_at=facts.date,
-            language=facts.language, token=facts.token, token_forged=facts.token_forged,
-            in_reply_to=facts.in_reply_to, intent=facts.intent, auto_reply=facts.auto_reply,
-            auto_reply_until=facts.auto_reply_until, reply_text=facts.reply_text,
-            outcome_code=str(outcome.code), outcome=outcome.text, data=facts.to_json(),
-        )],
+    return route.act(turn, facts)
+
+
+def facts_row(inbox_id: int, facts: Facts, outcome: Outcome) -> dict[str, Any]:
+    """The message's `message_facts` row (a Core insert: nothing holds it as an object)."""
+    return dict(
+        inbox_id=inbox_id, kind=facts.kind, from_address=facts.from_.address,
+        from_name=facts.from_.name[:255], subject=facts.subject, sent_at=facts.date,
+        language=facts.language, token=facts.token, token_forged=facts.token_forged,
+        in_reply_to=facts.in_reply_to, intent=facts.intent, auto_reply=facts.auto_reply,
+        auto_reply_until=facts.auto_reply_until, reply_text=facts.reply_text,
+        outcome_code=str(outcome.code), outcome=outcome.text, data=facts.to_json(),
     )  # fmt: skip
-    row.status, row.processed_at = outcome.inbox_status, turn.now
-    row.error = outcome.text if outcome.code is Outcomes.QUARANTINED else None
-    return facts.kind, outcome
+
+
+def status_of(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """The inbox row's columns once its message was handled with this outcome."""
+    error = outcome.text if outcome.code is Outcomes.QUARANTINED else None
+    return {"status": outcome.inbox_status, "processed_at": now, "error": error}
 
 
 def replay(db: Database, dead_letter_id: int, now: datetime) -> InboxMessage:

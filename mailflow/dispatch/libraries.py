@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, func, or_, select
 
-from mailflow.dispatch import attention, letters
+from mailflow.dispatch import attention, letters, lookups
 from mailflow.dispatch.turn import Outcome, Outcomes, Turn
 from mailflow.parse import Facts
 from mailflow.parse.clean import address_forms
@@ -27,6 +27,9 @@ def contact_for(turn: Turn, address: str) -> Contact | None:
     (a bounce names the A-labels we sent to, the library typed the Unicode)."""
     if not address:
         return None
+    cached = lookups.of(turn.session)
+    if cached is not None:  # a batch's dispatch: asked once per address (lookups.py)
+        return cached.contact(turn.session, address)
     return turn.session.scalars(_CONTACT_BY_ADDRESS, {"forms": address_forms(address)}).first()
 
 

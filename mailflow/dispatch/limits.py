@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
+from mailflow.dispatch import lookups
 from mailflow.dispatch.turn import Turn
 from mailflow.outbox.spec import NotRendered
 from mailflow.parse import Facts
@@ -167,7 +168,10 @@ def held(turn: Turn, facts: Facts) -> str | None:
         return None
     limits = turn.program.limits
     since = turn.now - timedelta(minutes=limits.hold_window_minutes)
-    recent = turn.session.scalar(_MESSAGES_FROM, {"sender": sender, "since": since}) or 0
+    cached = lookups.of(turn.session)
+    recent = cached.messages(sender, since) if cached is not None else None
+    if recent is None:
+        recent = turn.session.scalar(_MESSAGES_FROM, {"sender": sender, "since": since}) or 0
     if recent + 1 <= limits.hold_after_messages:
         return None
     return (
@@ -188,7 +192,12 @@ def told_today(turn: Turn, sender: str) -> bool:
 
 def staff_rate_exceeded(turn: Turn) -> bool:
     """Needs-a-person notices come faster than staff_notices_per_hour: batch them in the digest."""
-    sent = turn.session.scalar(_STAFF_NOTICES, {"since": turn.now - timedelta(hours=1)}) or 0
+    since = turn.now - timedelta(hours=1)
+    cached = lookups.of(turn.session)
+    if cached is not None:  # a batch's dispatch: read once, then counted (lookups.py)
+        sent = cached.staff_notices(turn.session, since)
+    else:
+        sent = turn.session.scalar(_STAFF_NOTICES, {"since": since}) or 0
     # Each coordinator gets their own copy of a notice: count notices, not copies.
     copies = max(1, len(turn.program.coordinators))
     return sent >= turn.program.limits.staff_notices_per_hour * copies

@@ -12,7 +12,16 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, select
 
-from mailflow.dispatch import attention, commands, failures, letters, libraries, limits, speaks
+from mailflow.dispatch import (
+    attention,
+    commands,
+    failures,
+    letters,
+    libraries,
+    limits,
+    lookups,
+    speaks,
+)
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.correlate import Match, Unmatched, correlate
 from mailflow.dispatch.turn import Outcome, Outcomes, Turn, machine_of
@@ -126,10 +135,15 @@ def not_understood(turn: Turn, facts: Facts, reason: str) -> Outcome:
         # The address had its one mail (the confirmation request); anyone can write in its name.
         letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "the address has not confirmed")
         return Outcome(Outcomes.NOT_UNDERSTOOD, outcome.text + "; not answered: unconfirmed")
-    recent = turn.session.scalar(
-        _ANSWERED, {"thread_key": f"sender:{sender}", "since": turn.now - timedelta(days=1)}
-    )
-    if recent is not None:
+    thread_key, since = f"sender:{sender}", turn.now - timedelta(days=1)
+    cached = lookups.of(turn.session)
+    if cached is not None:  # a batch's dispatch: the batch's senders asked at once
+        recent = cached.answered(turn.session, NOT_UNDERSTOOD_TEMPLATE, thread_key, since)
+    else:
+        recent = (
+            turn.session.scalar(_ANSWERED, {"thread_key": thread_key, "since": since}) is not None
+        )
+    if recent:
         letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "answered in the last 24 hours")
         return Outcome(Outcomes.RATE_LIMITED, outcome.text + "; not answered (rate limit)")
     locale = facts.language if facts.language in turn.renderer.available_locales() else None

@@ -85,6 +85,9 @@ class Turn:
     # A record changed state in this turn: its mail is the workflow moving on (an offer, an
     # introduction), not an answer a loop could cause, so the per-address limit lets it pass.
     progressed: bool = False
+    # What one turn works out more than once from the same facts (correlate.reply_ref); shared
+    # by the copies `because` and `replace` make of this turn.
+    memo: dict[str, object] = field(default_factory=dict)
 
     @property
     def program(self) -> ProgramContext:

@@ -29,10 +29,17 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 (DB-API connec
     dbapi_conn.isolation_level = None
 
 
+READ_ONLY = "mailflow_read_only"  # an execution option: this connection only reads
+
+
 def _sqlite_begin_immediate(conn) -> None:  # noqa: ANN001 (SQLAlchemy Connection)
     # Take the write lock at BEGIN: a deferred transaction that reads, then writes after another
     # thread committed, fails at once with SQLITE_BUSY_SNAPSHOT instead of waiting its turn.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A reader (Database.reading) needs no lock: in WAL it reads beside the one writer.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -49,11 +56,22 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin_immediate)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """A session whose work commits together or not at all."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads. On SQLite it does not wait for the write lock, so a
+        thread can read (the next batch's raw mail) while another thread's write transaction
+        runs; it must not write."""
+        with self._readers() as session, session.begin():
             yield session
 
     def session(self) -> Session:

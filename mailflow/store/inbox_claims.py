@@ -100,8 +100,9 @@ def claim_inbox(
 
 
 def load_raws(db: Database, ids: Sequence[int]) -> dict[int, bytes]:
-    """The raw bytes of these rows (read when needed, dropped once parsed)."""
-    with db.unit_of_work() as session:
+    """The raw bytes of these rows (read when needed, dropped once parsed). A read-only
+    transaction: it runs beside the dispatch of the batch before (SQLite: no write lock)."""
+    with db.reading() as session:
         rows = session.execute(
             select(InboxMessage.id, InboxMessage.raw).where(InboxMessage.id.in_(ids))
         )

@@ -4,6 +4,7 @@
   one library or partnership take turns instead of overwriting each other's answer.
 - `serialise(session, key)`: a transaction-scoped advisory lock on a name (a sender's address):
   what two workers would otherwise both check and both insert waits for the first to commit.
+  `serialise_all(session, keys)` takes many at once, in one statement and a stable order.
 - `once(session, kind, day)`: a (kind, day) row inserted with ON CONFLICT DO NOTHING; only the
   transaction that inserted it goes on (the daily digest).
 - `SessionLock`: a session advisory lock held on its own connection (the IMAP poller of one
@@ -19,6 +20,7 @@ import contextlib
 import fcntl
 import os
 import socket
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TypeVar
@@ -82,6 +84,22 @@ def serialise(session: Session, key: str) -> None:
     """Wait for any other transaction serialised on `key`; hold it until this one ends."""
     if is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+
+
+# The keys' locks in ascending hash order: two workers whose batches share keys take them in
+# the same order, so neither can hold one the other waits for while waiting itself.
+_SERIALISE_ALL = text(
+    "SELECT count(pg_advisory_xact_lock(h)) FROM ("
+    " SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(CAST(:keys AS text[])) AS k"
+    " ORDER BY h) AS ordered"
+)
+
+
+def serialise_all(session: Session, keys: Iterable[str]) -> None:
+    """`serialise` on every key, in one round trip (a batch's senders, before its first turn)."""
+    wanted = sorted(set(keys))
+    if wanted and is_postgres(session):
+        session.execute(_SERIALISE_ALL, {"keys": wanted})
 
 
 def once(session: Session, kind: str, day: date, now: datetime) -> bool:
