@@ -196,6 +196,8 @@ def test_hostile_reports_are_read_not_crashed_on() -> None:
     assert found is not None and found.permanent is True
     found = detect_bounce(head + b"<lost@lib.example.org>: 550 5.1.1\n" + b"x" * 300_000 + b"\n")
     assert found is not None and found.recipients == ("lost@lib.example.org",)
+    found = detect_bounce(head + b"Message-ID: <" + b"a@" * 20_000 + b"\n")  # was quadratic
+    assert found is not None and found.message_ids == ()
     many = b" ".join(b"u%d@d%d.example.org" % (i, i) for i in range(5000))
     found = detect_bounce(head + many + b"\n")
     assert found is not None and 0 < len(found.recipients) <= 51  # bounded, not 5,000
