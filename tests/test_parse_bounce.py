@@ -186,3 +186,18 @@ def test_an_address_named_spam_is_no_spam_verdict() -> None:
 )
 def test_permanence_from_codes_then_words(text: str, permanent: bool | None) -> None:
     assert permanence(text) is permanent
+
+
+def test_hostile_reports_are_read_not_crashed_on() -> None:
+    """Deep JSON, a line of 30,000 '@', a word of 300,000 letters: an answer, not an error."""
+    head = b"From: MAILER-DAEMON@x.example\nSubject: failure notice\nReturn-Path: <>\n\n"
+    assert detect_bounce(b"From: a@b.example\nSubject: s\n\n" + b"[" * 100_000) is None
+    found = detect_bounce(head + b"  " + b"a@" * 30_000 + b"\n (generated from x@y.example\n")
+    assert found is not None and found.permanent is True
+    found = detect_bounce(head + b"<lost@lib.example.org>: 550 5.1.1\n" + b"x" * 300_000 + b"\n")
+    assert found is not None and found.recipients == ("lost@lib.example.org",)
+    found = detect_bounce(head + b"Message-ID: <" + b"a@" * 20_000 + b"\n")  # was quadratic
+    assert found is not None and found.message_ids == ()
+    many = b" ".join(b"u%d@d%d.example.org" % (i, i) for i in range(5000))
+    found = detect_bounce(head + many + b"\n")
+    assert found is not None and 0 < len(found.recipients) <= 51  # bounded, not 5,000

@@ -26,7 +26,8 @@ from mailflow.parse.message import parse_bytes
 
 _FLUFL_MAX_BYTES = 256 * 1024
 # A Message-ID quoted in a report's text ("Message-ID: <...>", Exchange's "Original message ID").
-_QUOTED_ID = re.compile(r"message[- _]?id\s*[:=]?\s*<([^<>\s]+@[^<>\s]+)>", re.I)
+# One "@" and possessive runs: "<a@a@a@..." must not backtrack quadratically.
+_QUOTED_ID = re.compile(r"message[- _]?id\s*[:=]?\s*<([^<>\s@]++@[^<>\s@]++)>", re.I)
 # Addresses and host names (a dotted name with a letter: not a status code like 5.7.1).
 # Both start only at the start of a word (unanchored, a long word backtracks quadratically).
 NAMES = re.compile(r"(?<!\S)[^\s@]++@\S+|(?<![\w-])(?=[\w-]*[^\W\d_])[\w-]++(?:\.[\w-]+)+\b")
@@ -194,7 +195,7 @@ def _returned_ids(msg: Message, text: str) -> tuple[str, ...]:
     original = bouncetext.original_message(msg)
     if original is not None:
         value = str(original.get("message-id", "") or "").strip()
-        if m := re.fullmatch(r"<?([^<>\s]+@[^<>\s]+?)>?", value):
+        if m := re.fullmatch(r"<?([^<>\s@]++@[^<>\s@]++)>?", value):
             found.append(m.group(1))
     for block in dsn.status_blocks(msg):  # Gmail: X-Original-Message-ID in the status part
         if m := _QUOTED_ID.search(f"message-id: {block.get('x-original-message-id', '')}"):

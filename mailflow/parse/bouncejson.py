@@ -1,7 +1,8 @@
 """Bounce notifications that sending services deliver as JSON in a mail body.
 
-Amazon SES (through an SNS e-mail subscription, or event publishing), SendGrid's event webhook,
-Mailgun's webhook and Postmark's bounce webhook, relayed to a mailbox. Each says outright whether
+Amazon SES (through an SNS e-mail subscription, or event publishing), the event webhooks of
+SendGrid, Mandrill, Mailjet, Brevo and SparkPost, Mailgun's and Postmark's, relayed to a
+mailbox. Each says outright whether
 a notification is a bounce and whether it is permanent; a delivery, open or complaint
 notification is recognised and is no bounce.
 """
@@ -68,23 +69,59 @@ def _ses(doc: dict[str, Any]) -> Notification | None:
     return Notification(True, tuple(sorted(recipients)), permanent, statuses, tuple(ids))
 
 
-def _sendgrid(events: list[Any]) -> Notification | None:
-    rows = [e for e in events if isinstance(e, dict) and isinstance(e.get("event"), str)]
-    if not rows or not all("email" in e for e in rows):
+_HARD_EVENTS = {"hard_bounce", "dropped", "hardbounce"}
+_SOFT_EVENTS = {"soft_bounce", "deferred", "blocked", "softbounce", "deferral"}
+_BOUNCE_EVENTS = _HARD_EVENTS | _SOFT_EVENTS | {"bounce", "bounced", "out_of_band", "reject"}
+# SparkPost's bounce classes that mean the address will not work (the rest pass).
+_SPARKPOST_HARD = {"1", "10", "25", "26", "30", "90"}
+
+
+def _event(row: dict[str, Any]) -> tuple[str, str | None, bool] | None:
+    """(event, address, hard) of one webhook event row: SendGrid, Mandrill, Mailjet, Brevo,
+    SparkPost. None when the row is no such event."""
+    msys = _dict(row.get("msys"))
+    if msys:  # SparkPost: {"msys": {"message_event": {"type": "bounce", ...}}}
+        row = next((v for v in msys.values() if isinstance(v, dict)), {})
+    name = row.get("event") or row.get("type")
+    if not isinstance(name, str):
         return None
-    failed = [e for e in rows if e["event"].lower() in ("bounce", "dropped", "deferred")]
+    name = name.lower()
+    raw = row.get("email") or row.get("recipient") or row.get("rcpt_to")
+    raw = raw or _dict(row.get("msg")).get("email")  # Mandrill
+    if raw is None:
+        return None
+    kind = str(row.get("type", "")).lower() if "event" in row else ""
+    if name in _HARD_EVENTS:
+        hard = True
+    elif name in _SOFT_EVENTS or kind == "blocked":  # SendGrid: "bounce" of type "blocked"
+        hard = False
+    elif isinstance(row.get("hard_bounce"), bool):  # Mailjet
+        hard = row["hard_bounce"]
+    elif "bounce_class" in row:  # SparkPost
+        hard = str(row["bounce_class"]) in _SPARKPOST_HARD
+    else:
+        hard = True
+    return name, _address(raw), hard
+
+
+def _events(rows: list[Any]) -> Notification | None:
+    """A webhook's event rows relayed by mail (a batch, or one event)."""
+    events = [e for r in rows if isinstance(r, dict) and (e := _event(r)) is not None]
+    if not events:
+        return None
+    failed = [e for e in events if e[0] in _BOUNCE_EVENTS]
     if not failed:
         return Notification(False)
-    # "bounce" of type "blocked" and "deferred" are soft; a hard bounce or a drop is permanent.
-    hard = [
-        e
-        for e in failed
-        if e["event"].lower() == "dropped"
-        or (e["event"].lower() == "bounce" and str(e.get("type", "bounce")).lower() == "bounce")
-    ]
+    hard = [e for e in failed if e[2]]
     chosen = hard or failed
-    recipients = {a for e in chosen if (a := _address(e.get("email")))}
-    statuses = tuple(dict.fromkeys(str(e["status"]) for e in chosen if e.get("status")))
+    recipients = {e[1] for e in chosen if e[1]}
+    statuses = tuple(
+        dict.fromkeys(
+            str(r["status"])
+            for r in rows
+            if isinstance(r, dict) and r.get("status") and _address(r.get("email")) in recipients
+        )
+    )
     return Notification(True, tuple(sorted(recipients)), bool(hard), statuses)
 
 
@@ -112,7 +149,7 @@ def _postmark(doc: dict[str, Any]) -> Notification | None:
 
 def _read(doc: Any, depth: int = 0) -> Notification | None:
     if isinstance(doc, list):
-        return _sendgrid(doc)
+        return _events(doc)
     if not isinstance(doc, dict):
         return None
     # SNS wraps the SES notification as a JSON string in "Message".
@@ -125,7 +162,7 @@ def _read(doc: Any, depth: int = 0) -> Notification | None:
     for reader in (_ses, _mailgun, _postmark):
         if (found := reader(doc)) is not None:
             return found
-    return None
+    return _events([doc])
 
 
 def notification(text: str) -> Notification | None:

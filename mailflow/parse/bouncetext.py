@@ -133,6 +133,7 @@ ORIGINAL_FOLLOWS = re.compile(
     r"|message header follows|undelivered message follows)",
     re.I | re.M,
 )
+_HEADER_LINE = re.compile(r"^[\x21-\x39\x3b-\x7e]+:[ \t]")
 # Where an address in the text is not the failed one (a header quoted back, an id, a link).
 _SKIP_LINE = re.compile(
     r"^\s*(from|sender|reply-to|return-path|message-id|x-[\w-]+|received|mail from|envelope-from|"
@@ -365,8 +366,13 @@ def original_recipients(msg: Message, text_body: str = "") -> list[str]:
     if original is None and text_body:
         cut = ORIGINAL_FOLLOWS.search(text_body)
         if cut:
-            quoted = text_body[cut.end() :].lstrip("\r\n")
-            original = parse_bytes(quoted[:_TEXT_LIMIT].encode("utf-8", "replace"))
+            # From the separator's line on; the separator itself ("--- Below this line...")
+            # is dropped, a header line the cut stopped at ("Received: ...") kept.
+            quoted = text_body[cut.start() : cut.start() + _TEXT_LIMIT].lstrip("\r\n")
+            first, _, rest = quoted.partition("\n")
+            if not _HEADER_LINE.match(first):
+                quoted = rest.lstrip("\r\n")
+            original = parse_bytes(quoted.encode("utf-8", "replace"))
     if original is None:
         return []
     values = [header_text(original, h) for h in ("to", "cc")]

@@ -22,7 +22,7 @@ STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
 # A mailbox as written in a report: local part, @, a dotted domain; no spaces, quotes or brackets.
 _MAILBOX = re.compile(r"[^\s@<>\"(),;:\[\]\\]+@[^\s@<>\"(),;:\[\]\\]+\.[^\s@<>\"(),;:\[\]\\]+")
-_SOURCE_ROUTE = re.compile(r"^(@[^:,]+,?)+:")
+_SOURCE_ROUTE = re.compile(r"^(?:@[^:,@]++,?)++:")
 # Field blocks are small; anything larger is not a status report (bounds work on hostile mail).
 _MAX_STATUS_BYTES = 256 * 1024
 _MAX_BLOCKS = 500
@@ -45,12 +45,9 @@ def clean_address(value: str) -> str | None:
         value = value.partition(";")[2]
     value = value.strip().strip("<>").strip()
     value = _SOURCE_ROUTE.sub("", value).strip().strip("<>").rstrip(".").lower()
+    if value.startswith(("|", "/")):
+        return None  # a pipe or a file the mail was delivered to, not a mailbox
     return value if _MAILBOX.fullmatch(value) else None
-
-
-def address_type(value: str) -> str:
-    kind, sep, _ = value.partition(";")
-    return kind.strip().lower() if sep else ""
 
 
 @dataclass(frozen=True)
