@@ -8,8 +8,8 @@ from a sentence about the writer's own library (a self-reference such as "we", "
 library the writer *wants* ("a partner library in Japan") never fills a field. Nothing is
 guessed from an address, a domain or a time zone. See docs/parse-prose.md.
 
-Country and language names come from the CLDR data Babel ships (every territory and ISO 639-1
-language, named in English, Chinese, Spanish and French), not from a hand-kept list.
+Country and language names come from the CLDR data Babel ships (every territory and language,
+named in English, simplified and traditional Chinese, Spanish and French), not a hand-kept list.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ _BOTH = {"中英文": "zh,en", "中英双语": "zh,en", "中英": "zh,en"}
 
 @lru_cache(maxsize=1)
 def _languages() -> dict[str, str]:
-    """Every language name known (casefolded) -> ISO 639-1 code."""
+    """Every language name known (casefolded) -> its code (ISO 639-1 where there is one)."""
     from babel import Locale
 
     names: dict[str, str] = {}
@@ -265,11 +265,11 @@ _EN_NAME = re.compile(
     rf"(?:{_CWS}\s+)?{_LIB_WORD}(?:\s+{_ADJ})*(?:\s+(?!{_INNER}\b){_CWS})?(?:\s+{_TAIL})?"
 )
 _LEADING = frozenset((
-    'we', 'i', 'our', 'my', 'the', 'this', 'dear', 'hello', 'hi', 'as', 'at', 'in', 'from', 'on',
-    'here', 'nous', 'notre', 'je', 'la', 'le', 'el', 'los', 'las', 'les', 'somos', 'soy',
-    'nuestra', 'nuestro', 'desde', 'en', 'con', 'au', 'a', 'and', 'y', 'et', 'of', 'de', 'del',
-    'librarian', 'director', 'directora', 'directrice', 'head', 'manager', 'chief', 'coordinator',
-    'coordinadora', 'bibliotecaria', 'bibliotecario', 'bibliothécaire', 'dean', 'deputy',
+    "we", "i", "our", "my", "the", "this", "dear", "hello", "hi", "as", "at", "in", "from", "on",
+    "here", "nous", "notre", "je", "la", "le", "el", "los", "las", "les", "somos", "soy",
+    "nuestra", "nuestro", "desde", "en", "con", "au", "a", "and", "y", "et", "of", "de", "del",
+    "librarian", "director", "directora", "directrice", "head", "manager", "chief", "coordinator",
+    "coordinadora", "bibliotecaria", "bibliotecario", "bibliothécaire", "dean", "deputy",
 ))  # fmt: skip
 _NOT_A_NAME = re.compile(
     r"\b(?:sister|partner|twin\w*|programs?|programmes?|program[ae]|association|federation|"
@@ -278,10 +278,10 @@ _NOT_A_NAME = re.compile(
     re.I,
 )
 _GENERIC = frozenset((
-    'library', 'libraries', 'biblioteca', 'bibliothèque', 'médiathèque', 'bibliothek', 'public',
-    'municipal', 'city', 'community', 'central', 'national', 'school', 'university', 'academic',
-    'town', 'county', 'regional', 'local', 'main', 'branch', 'state', 'pública', 'publique',
-    'municipale', 'nacional', 'nationale', 'the', 'of', 'de', 'la', 'services', 'service',
+    "library", "libraries", "biblioteca", "bibliothèque", "médiathèque", "bibliothek", "public",
+    "municipal", "city", "community", "central", "national", "school", "university", "academic",
+    "town", "county", "regional", "local", "main", "branch", "state", "pública", "publique",
+    "municipale", "nacional", "nationale", "the", "of", "de", "la", "services", "service",
 ))  # fmt: skip
 
 
