@@ -87,10 +87,11 @@ def _recall(group: str) -> float:
 
 def test_recall_on_the_golden_letters() -> None:
     # Regression floors, well under what bench/prose_score.py prints: the held-out sets scored
-    # about 0.5-0.6 on their first run, before the extractor learned from them.
+    # about 0.5-0.7 on their first run, before the extractor learned from them.
     assert _recall("dev") >= 0.95
     assert _recall("held-out") >= 0.5
     assert _recall("held-out-2") >= 0.5
+    assert _recall("held-out-3") >= 0.5
 
 
 def test_the_letter_before_any_form_gives_the_whole_profile() -> None:

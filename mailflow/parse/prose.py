@@ -46,11 +46,13 @@ def _lines(text: str) -> list[str]:
     # Quoted text ("> ...") is someone else's letter; a form line ("图书馆名称：…") is the form
     # reader's, and what the form left out stays asked for (no city read from its name line).
     return [
-        ""
-        if line.lstrip().startswith(">") or (":" in line or "：" in line) and extract_fields(line)
-        else line.strip()
-        for line in lines
+        "" if line.lstrip().startswith(">") or _form_line(line) else line.strip() for line in lines
     ]
+
+
+def _form_line(line: str) -> bool:
+    # A long "Languages: we all speak ... and we'd love ..." is prose that starts with a label.
+    return len(line) <= 100 and (":" in line or "：" in line) and bool(extract_fields(line))
 
 
 def _join(a: str, b: str) -> str:
@@ -219,8 +221,9 @@ def _languages() -> dict[str, str]:
                 if len(code) != width or len(name) < 3 and not _HAN.search(name):
                     continue
                 names.setdefault(name.casefold(), code)
-                if name.endswith("语"):  # 英语 is also written 英文
-                    names.setdefault(name[:-1].casefold() + "文", code)
+                if name[-1:] in ("语", "語", "文"):  # 英语 is also 英語 and 英文
+                    for end in ("语", "語", "文"):
+                        names.setdefault(name[:-1] + end, code)
     names.update(_EXTRA_LANGUAGES)
     names.update(_BOTH)
     return names
@@ -258,7 +261,7 @@ _ADJ = (
     r"(?:municipal(?:es?)?|públic[ao]s?|publiques?|nacional(?:es)?|nationales?|"
     r"universitari[ao]s?|universitaires?|escolar(?:es)?|scolaires?|comunitari[ao]s?|"
     r"centrale?|départementale?|régionale?|regional|provincial(?:es?)?|popular(?:es)?|"
-    r"infantil|intercommunale?)"
+    r"infantil|intercommunale?|communautaires?|communales?|populaire)"
 )
 _TAIL = rf"(?:of|for|de|del|de la|de los|de las|du|des|d['’])\s*(?:(?:the|la|le|el|les|los|las|l['’])\s*)?{_CWS}"
 _EN_NAME = re.compile(
@@ -289,7 +292,7 @@ def _clean_name(raw: str) -> str | None:
     words = raw.split()
     while words and words[0].lower().strip("'’") in _LEADING:
         words.pop(0)
-    name = " ".join(words).strip(" ,.;:-'’\"")
+    name = re.sub(r"['’]s$", "", " ".join(words)).strip(" ,.;:-'’\"")
     if not name or len(name) > 100 or len(words) > 12 or _NOT_A_NAME.search(name):
         return None
     if all(w.lower() in _GENERIC for w in re.split(r"[\s\-]+", name)):
@@ -315,7 +318,7 @@ _ZH_INTRO = re.compile(
 )
 _ZH_SUBJECT = re.compile(
     rf"^(?P<name>{_ZH_NAME_CHARS}{{2,30}}?{_ZH_LIB})(?:（[^）]{{1,20}}）)?"
-    rf"(?:是|成立于|始建于|创建于|建于|位于|地处|坐落)"
+    rf"(?:是|成立于|始建于|创建于|建于|位于|位於|地处|坐落|希望|想|申请|申請)"
 )
 
 
@@ -327,7 +330,7 @@ _INSTITUTION = re.compile(
     rf"\s+(?:(?:the|la|el|le|l['’])\s*)?(?P<inst>{_CWS})"
 )
 _INSTITUTION_WORD = re.compile(
-    r"\b(?:School|College|University|Université|Universidad|Colegio|Escuela|IES|Instituto|Lycée|"
+    r"\b(?:School|College|University|Université|Universidad|Colegio|Escuela|IES|Instituto|Liceo|Lycée|"
     r"Collège|École|Academy|Hospital|Institute)\b"
 )
 
@@ -366,7 +369,7 @@ _TYPE_PHRASE = re.compile(
 _TYPE_EXTRA = {
     "county": "public", "city": "public", "town": "public", "village": "public",
     "district": "public", "社区": "public", "popular": "public", "comunitaria": "public",
-    "comunitario": "public", "communautaire": "public",
+    "comunitario": "public", "communautaire": "public", "communale": "public",
     "学院": "academic", "研究": "special", "especializada": "special", "spécialisée": "special",
 }  # fmt: skip
 _TYPES = frozenset({"public", "academic", "school", "national", "special"})
@@ -556,9 +559,10 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"地方文献|地方史|古籍(?:保护|修复|数字化)?|文献保护",
     ),
     (  # books exchanged
-        r"books?\s+exchanges?|exchanges?\s+(?:of\s+)?(?:[\w'’]+\s+)?books|"
-        r"(?:intercambio|canje)\s+de\s+libros|échanges?\s+de\s+livres",
-        r"(?:华文)?图书交换|交换图书|互赠图书|圖書交換",
+        r"books?\s+(?:exchanges?|swaps?)|exchang(?:e|es|ing)\s+(?:of\s+)?(?:[\w'’]+\s+)?"
+        r"(?:books|publications)|(?:intercambio|canje)\s+de\s+(?:libros|publicaciones)|"
+        r"intercambiar\s+libros|échanges?\s+de\s+livres|échanger\s+des\s+livres",
+        r"(?:华文)?图书交换|交换图书|互赠图书|圖書交換|交[换換][^，。、]{0,4}?[图圖][书書]",
     ),
     (  # staff
         r"staff\s+(?:exchanges?|training|visits?|development)|(?:meetings?|exchanges?|visits?)\s+"
@@ -582,8 +586,8 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"文化交流|文化活动",
     ),
     (
-        r"pen\s*-?\s*pals?(?:\s+letters)?|letter\s+exchanges?|(?:intercambio|correspondencia)\s+de\s+cartas|"
-        r"correspondance\s+scolaire",
+        r"pen\s*-?\s*pals?(?:\s+letters)?|letter\s+exchanges?|(?:intercambio|correspondencia)\s+de\s+"
+        r"cartas|intercambiar\s+cartas|correspondance\s+scolaire|échanger\s+des\s+lettres",
         r"笔友|筆友",
     ),
     (
@@ -595,14 +599,15 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
     (
         r"virtual\s+(?:meetings?|visits?|exchanges?|events?|tours?)|video\s+(?:calls?|"
         r"conferences?|meetings?)|online\s+(?:meetings?|events?|exchanges?)|visitas\s+virtuales|"
-        r"rencontres\s+virtuelles|visioconférences?",
+        r"rencontres\s+virtuelles|visioconférences?|videollamadas?",
         r"线上交流|视频会议|線上交流|視訊會議",
     ),
     (r"exhibitions?|exposiciones?|expositions?", r"展览|展覽"),
     (
-        r"(?:conservación|conservation|preservation|préservation)\s+(?:de\s+(?:la\s+|los\s+)?|of\s+"
-        r"(?:the\s+)?|des\s+)?(?:\w+\s+)?(?:documentos|documents|manuscripts|manuscrits|"
-        r"collections?|colecciones)|special\s+collections|open\s+educational\s+resources",
+        r"(?:conservación|preservación|conservation|preservation|préservation)\s+(?:de\s+(?:la\s+|"
+        r"los\s+)?|of\s+(?:the\s+)?|des\s+)?(?:\w+\s+)?(?:documentos|documents|manuscripts|"
+        r"manuscrits|collections?|colecciones|fondos(?:\s+antiguos)?|fonds)|special\s+collections|"
+        r"open\s+educational\s+resources",
         r"文献修复|特藏",
     ),
     (r"shar(?:e|ing)\s+(?:\w+\s+)?books", r"图书共享|共享图书"),
@@ -693,6 +698,10 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
     for sentence in sentences:
         for m in _NAMED_AFTER.finditer(sentence):
             named = (m["quoted"] or m["proper"] or "").strip(" ,.;:")
+            # "la biblioteca CRA del Liceo X": a school library's acronym, then the school
+            inner = re.match(r"[A-Z]{2,5}\s+(?:del?|de la|of(?: the)?)\s+(.+)", named)
+            if inner and _INSTITUTION_WORD.search(inner.group(1)):
+                named = inner.group(1)
             opens = bool(
                 re.fullmatch(r"\W*(?:(?:the|la|le|el|l['’])\s*)?", sentence[: m.start()], re.I)
             )
@@ -791,15 +800,15 @@ def extract_prose_fields(text: str) -> dict[str, str]:
             after,
         )
         country = _country(m["country"]) if m else None
-        tail = re.search(rf"\b(?:of|de|del|de la|du|d['’])\s*(?P<place>{_PLACE})$", name)
+        tail = _name_place(name)
         if m and country:
             fields["country"] = country
             if m["city"] and _good_city(m["city"]):
                 fields["city"] = m["city"]  # "Anna Centenary Library, Chennai, India"
-            elif tail and _good_city(tail["place"]):
-                fields["city"] = tail["place"]  # "Municipal Library of Valparaíso, Chile"
-        elif tail and _country(tail["place"]):
-            fields["country"] = _country(tail["place"]) or ""  # "National Library of Jamaica"
+            elif tail and _good_city(tail):
+                fields["city"] = tail  # "Municipal Library of Valparaíso, Chile"
+        elif tail and _country(tail):
+            fields["country"] = _country(tail) or ""  # "National Library of Jamaica"
         m = re.match(rf"\s*\((?:[a-z]+\s+)?(?P<country>{_PLACE})\)", after)
         if m and _country(m["country"]):  # "Kisumu County Library (western Kenya)"
             _put(fields, "country", _country(m["country"]))
@@ -840,6 +849,21 @@ def extract_prose_fields(text: str) -> dict[str, str]:
         fields["languages"] = ",".join(languages)
     _put(fields, "interests", _interests(sentences))
     return fields
+
+
+_NAME_PLACE = re.compile(rf"\b(?:of|de|del|de la|du|d['’])\s*(?={_PLACE}$)")
+_NOT_A_PLACE = re.compile(rf"{_INSTITUTION_WORD.pattern}|\bLiceo\b|{_LIB_WORD}|\bUniversit")
+
+
+def _name_place(name: str) -> str | None:
+    """The place a name ends with: "Viña del Mar" of "... Liceo Bicentenario de Viña del Mar",
+    "Salamanca" of "Biblioteca de la Universidad de Salamanca" (the longest naming no
+    institution)."""
+    for m in _NAME_PLACE.finditer(name):
+        place = name[m.end() :]
+        if not _NOT_A_PLACE.search(place):
+            return place
+    return None
 
 
 def _put(fields: dict[str, str], key: str, value: str | None) -> None:
@@ -894,11 +918,35 @@ def _stated_type(sentences: list[str], own: str) -> str | None:
     return None
 
 
+_OTHERS = re.compile(
+    r"\b(?:students|pupils|users|patrons|visitors|readers|families|children|kids|parents|"
+    r"community|residents|population|estudiantes|alumnos|usuarios|familias|niños|élèves|"
+    r"étudiants|usagers|lecteurs|familles|enfants)\b|学生|學生|读者|讀者|用户|家庭|孩子|居民",
+    re.I,
+)
+
+
+_STAFF = re.compile(
+    r"\b(?:we|staff|librarians|team|colleagues?|volunteers|nous|nosotros|personal|personnel|"
+    r"équipe)\b|馆员|館員|我们|我們|工作人员|同事|员工",
+    re.I,
+)
+
+
+def _speaker_is_other(before: str) -> bool:
+    """The nearest subject before a verb of speaking is patrons, not staff."""
+    other = max((m.end() for m in _OTHERS.finditer(before)), default=-1)
+    staff = max((m.end() for m in _STAFF.finditer(before)), default=-1)
+    return other > staff
+
+
 def _stated_languages(sentences: list[str]) -> list[str]:
     codes: list[str] = []
     for sentence in sentences:
         clauses: list[str] = []
         for m in _LANG_TRIGGER.finditer(sentence):
+            if _speaker_is_other(sentence[max(0, m.start() - 40) : m.start()]):
+                continue  # "many of our families speak Mandarin": not the library's languages
             if _ours(sentence, m.end()):  # "Hablamos", "parlons": the verb says who
                 rest = sentence[m.end() :]
                 if m["use"] and not _language_re().match(rest.lstrip()):
