@@ -32,6 +32,7 @@ __all__ = [
 # A letter is a page or two; what follows is quoted history, attachments or an attack.
 MAX_PROSE_CHARS = 20_000
 _MAX_SENTENCE = 600  # longer "sentences" are lists or junk; they are cut, not scanned whole
+_MAX_SENTENCES = 400  # a letter has a few dozen; "。。。…" has one per character
 PROSE_FIELDS = ("library_name", "library_type", "country", "city", "languages", "interests")
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -90,11 +91,13 @@ def _sentences(paragraphs: Iterable[str]) -> list[str]:
     for paragraph in paragraphs:
         pieces: list[str] = []
         for piece in _SENTENCE_END.split(paragraph):
-            if pieces and _ABBREVIATION.search(pieces[-1]):
+            if pieces and _ABBREVIATION.search(pieces[-1][-8:]):  # the tail: linear in "St. St. …"
                 pieces[-1] = f"{pieces[-1]} {piece}"  # "Ms. Liza Reyes" goes on
             else:
                 pieces.append(piece)
         out.extend(p.strip()[:_MAX_SENTENCE] for p in pieces if p.strip())
+        if len(out) >= _MAX_SENTENCES:
+            return out[:_MAX_SENTENCES]
     return out
 
 
