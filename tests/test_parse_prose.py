@@ -116,11 +116,12 @@ def test_the_library_wanted_fills_nothing() -> None:
         "Hello,\n\nWe would like a partner library in Kyoto, Japan, ideally a public library "
         "whose staff speak Japanese and English.\n\nThanks,\nTom\n"
     )
-    assert wants_partner(letter)
     assert extract_prose_fields(letter) == {}
     zh = "您好！我们希望与日本东京的一所公共图书馆结为姐妹图书馆，对方馆员最好会说英语。"
-    assert wants_partner(zh)
     assert extract_prose_fields(zh) == {}
+    # nothing about the writer: an application only when the subject says so
+    assert not wants_partner(letter) and not wants_partner(zh)
+    assert wants_partner(letter, subject="Partner library") and wants_partner(zh, "申请姐妹图书馆")
 
 
 def test_the_writer_and_the_wanted_partner_in_one_sentence() -> None:
@@ -165,6 +166,14 @@ def test_a_question_about_the_program_is_not_an_application() -> None:
     )
     facts = parse(mail(subject="A question", body=body))
     assert facts.kind == "unknown" and facts.fields == {}
+
+
+def test_wanting_a_partner_without_a_word_about_oneself_is_for_staff() -> None:
+    # A listed library asking for news is not applying again (its subject names nothing).
+    body = "Hello,\n\nAny news on finding a sister library for us? We are still very keen.\n"
+    assert parse(mail(subject="Any news?", body=body)).kind == "unknown"
+    body += "We are the Mombasa Public Library in Mombasa, Kenya.\n"
+    assert parse(mail(subject="Any news?", body=body)).kind == "application"
 
 
 def test_a_reply_is_not_read_as_a_new_letter() -> None:

@@ -998,16 +998,19 @@ _WANTS_SUBJECT = re.compile(
 
 
 def wants_partner(text: str, subject: str = "") -> bool:
-    """The letter (or its subject) says the library wants a sister or partner library, or to
-    join the program; a question about the program does not."""
+    """The letter applies: its subject names a sister or partner library, or its body wants one
+    (or to join the program) *and* says something about the writer's own library. A question
+    about the program does not apply, nor does "any news on finding a sister library for us?"
+    from a library that is already listed (that one goes to staff, as before)."""
     if _WANTS_SUBJECT.search(subject[:500]) and not _INQUIRY.search(subject[:500]):
         return True
     body, _ = _split_signature(_lines(text))
-    for paragraph in _paragraphs(body):
-        for m in _WANTS.finditer(paragraph):
-            if not _INQUIRY.search(m.group(0)):
-                return True
-    return False
+    wants = any(
+        not _INQUIRY.search(m.group(0))
+        for paragraph in _paragraphs(body)
+        for m in _WANTS.finditer(paragraph)
+    )
+    return wants and any(k != "interests" for k in extract_prose_fields(text))
 
 
 def fill_fields(fields: Mapping[str, str], *texts: str) -> dict[str, str]:
