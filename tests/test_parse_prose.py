@@ -131,6 +131,15 @@ def test_the_writer_and_the_wanted_partner_in_one_sentence() -> None:
     }  # fmt: skip
 
 
+def test_a_library_the_writer_knows_of_is_not_the_writers() -> None:
+    letter = (
+        "Hello, I am a librarian. Last year I visited the Shanghai Library in Shanghai, China, "
+        "and a colleague at the Nairobi Public Library told us about your program."
+    )
+    assert extract_prose_fields(letter) == {}
+    assert extract_prose_fields("我们参观过上海图书馆，位于中国上海市。") == {}
+
+
 def test_quoted_text_is_someone_elses() -> None:
     letter = (
         "We would like to join the sister library program.\n\n"

@@ -149,8 +149,12 @@ _PARTNER = re.compile(
     r"\b(?:partner\w*|sister|twin\w*|looking|seek\w*|find\w*|would like|like to|hope|hoping|"
     r"wish\w*|want\w*|interested|similar|such as|connect\w*|with an?\b|"
     r"soci[ao]s?|herman[ao]s?|busc\w+|gustar\w*|dese\w+|quer\w+|interes\w+|"
-    r"partenaires?|s(?:œ|oe)urs?|jumel\w*|cherch\w*|souhait\w*|aimer\w+|voudr\w+)\b|"
-    r"姐妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所",
+    r"partenaires?|s(?:œ|oe)urs?|jumel\w*|cherch\w*|souhait\w*|aimer\w+|voudr\w+|"
+    # another library the writer knows of: "I visited the Shanghai Library", "a colleague at"
+    r"visit\w*|met|meet\w*|heard|told|recommend\w*|inspir\w*|(?:colleagues?|friends?)\s+(?:at|from)|"
+    r"read\s+about|conoc\w+|recomend\w+|rencontr\w+|recommand\w+)\b|"
+    r"姐妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所|"
+    r"参观|參觀|访问过|訪問過|听说|聽說|推荐|推薦",
     re.I,
 )
 
