@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mailflow.parse import parse_message  # noqa: E402
 from mailflow.parse.forms import extract_fields  # noqa: E402
-from mailflow.parse.prose import PROSE_FIELDS, extract_prose_fields  # noqa: E402
+from mailflow.parse.prose import PROSE_FIELDS, extract_prose_fields, wants_partner  # noqa: E402
 
 PROGRAM = "sisters@program.example"
 SCALAR = tuple(f for f in PROSE_FIELDS if f != "interests")
@@ -147,10 +147,20 @@ def main() -> None:
         f" extract_prose_fields {t_prose / n * 1e3:.2f} ms"
         f" (slowest {slowest[0] * 1e3:.2f} ms, {slowest[1]})"
     )
-    hostile = ("We are the Library of " + "Big " * 5000 + "in Paris, France. ") * 5
-    t0 = time.perf_counter()
-    extract_prose_fields(hostile + "\n" + "图书馆" * 20000)
-    print(f"hostile 100 kB letter: {(time.perf_counter() - t0) * 1e3:.1f} ms")
+    hostile = {
+        "capitalised words": ("We are the Library of " + "Big " * 5000 + "in Paris, France. ") * 5,
+        "abbreviations": "St. " * 50000,
+        "Chinese stops": "。" * 100000,
+        "names": "我们是" + "的" * 100000 + "图书馆",
+        "places": "in A, B, " * 30000,
+        "one long word": "A" * 2_000_000,
+    }
+    for label, text in hostile.items():
+        t0 = time.perf_counter()
+        extract_prose_fields(text)
+        wants_partner(text, text)
+        took = (time.perf_counter() - t0) * 1e3
+        print(f"hostile {label} ({len(text) // 1000} kB): {took:.1f} ms")
 
 
 if __name__ == "__main__":

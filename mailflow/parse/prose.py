@@ -8,18 +8,24 @@ from a sentence about the writer's own library (a self-reference such as "we", "
 library the writer *wants* ("a partner library in Japan") never fills a field. Nothing is
 guessed from an address, a domain or a time zone. See docs/parse-prose.md.
 
-Country and language names come from the CLDR data Babel ships (every territory and ISO 639-1
-language, named in English, Chinese, Spanish and French), not from a hand-kept list.
+The words it reads with (country and language names from CLDR, interest topics) live in
+prose_terms.py; the sentence rules (whose library a sentence speaks of) live here.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 
-from mailflow.countries import country_key
 from mailflow.parse.forms import extract_fields, normalise_library_type
+from mailflow.parse.prose_terms import (
+    CJK,
+    country_of,
+    find_interests,
+    is_major_language,
+    language_codes,
+    starts_with_language,
+)
 
 __all__ = [
     "MAX_PROSE_CHARS",
@@ -32,9 +38,10 @@ __all__ = [
 # A letter is a page or two; what follows is quoted history, attachments or an attack.
 MAX_PROSE_CHARS = 20_000
 _MAX_SENTENCE = 600  # longer "sentences" are lists or junk; they are cut, not scanned whole
+_MAX_SENTENCES = 400  # a letter has a few dozen; "。。。…" has one per character
 PROSE_FIELDS = ("library_name", "library_type", "country", "city", "languages", "interests")
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = CJK
 _HAN = re.compile(f"[{_CJK}]")
 _UP = "A-ZÀ-ÖØ-Þ"
 
@@ -46,11 +53,13 @@ def _lines(text: str) -> list[str]:
     # Quoted text ("> ...") is someone else's letter; a form line ("图书馆名称：…") is the form
     # reader's, and what the form left out stays asked for (no city read from its name line).
     return [
-        ""
-        if line.lstrip().startswith(">") or (":" in line or "：" in line) and extract_fields(line)
-        else line.strip()
-        for line in lines
+        "" if line.lstrip().startswith(">") or _form_line(line) else line.strip() for line in lines
     ]
+
+
+def _form_line(line: str) -> bool:
+    # A long "Languages: we all speak ... and we'd love ..." is prose that starts with a label.
+    return len(line) <= 100 and (":" in line or "：" in line) and bool(extract_fields(line))
 
 
 def _join(a: str, b: str) -> str:
@@ -88,11 +97,13 @@ def _sentences(paragraphs: Iterable[str]) -> list[str]:
     for paragraph in paragraphs:
         pieces: list[str] = []
         for piece in _SENTENCE_END.split(paragraph):
-            if pieces and _ABBREVIATION.search(pieces[-1]):
+            if pieces and _ABBREVIATION.search(pieces[-1][-8:]):  # the tail: linear in "St. St. …"
                 pieces[-1] = f"{pieces[-1]} {piece}"  # "Ms. Liza Reyes" goes on
             else:
                 pieces.append(piece)
         out.extend(p.strip()[:_MAX_SENTENCE] for p in pieces if p.strip())
+        if len(out) >= _MAX_SENTENCES:
+            return out[:_MAX_SENTENCES]
     return out
 
 
@@ -138,8 +149,12 @@ _PARTNER = re.compile(
     r"\b(?:partner\w*|sister|twin\w*|looking|seek\w*|find\w*|would like|like to|hope|hoping|"
     r"wish\w*|want\w*|interested|similar|such as|connect\w*|with an?\b|"
     r"soci[ao]s?|herman[ao]s?|busc\w+|gustar\w*|dese\w+|quer\w+|interes\w+|"
-    r"partenaires?|s(?:œ|oe)urs?|jumel\w*|cherch\w*|souhait\w*|aimer\w+|voudr\w+)\b|"
-    r"姐妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所",
+    r"partenaires?|s(?:œ|oe)urs?|jumel\w*|cherch\w*|souhait\w*|aimer\w+|voudr\w+|"
+    # another library the writer knows of: "I visited the Shanghai Library", "a colleague at"
+    r"visit\w*|met|meet\w*|heard|told|recommend\w*|inspir\w*|(?:colleagues?|friends?)\s+(?:at|from)|"
+    r"read\s+about|conoc\w+|recomend\w+|rencontr\w+|recommand\w+)\b|"
+    r"姐妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所|"
+    r"参观|參觀|访问过|訪問過|听说|聽說|推荐|推薦",
     re.I,
 )
 
@@ -151,98 +166,6 @@ def _ours(sentence: str, start: int, *, subject: bool = False, own: str = "") ->
     if _PARTNER.search(before):
         return False
     return subject or bool(_SELF.search(before)) or bool(own and own in before)
-
-
-# -- countries and languages, from CLDR ------------------------------------------------------
-
-_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
-# Territory names that are more often something else in a letter (a US state, a person).
-_AMBIGUOUS = frozenset({"georgia", "jersey", "guernsey", "chad", "man", "niger"})
-_COUNTRY_LOCALES = ("en", "zh", "zh_Hant", "es", "fr")
-
-
-@lru_cache(maxsize=1)
-def _countries() -> dict[str, str]:
-    """Every spelling known (casefolded) -> the canonical key (countries.country_key)."""
-    from babel import Locale
-
-    english = Locale.parse("en").territories
-    names: dict[str, str] = {}
-    for code, en_name in english.items():
-        if len(code) != 2 or not code.isalpha() or code in _NOT_COUNTRIES:
-            continue
-        key = country_key(en_name)
-        for locale in _COUNTRY_LOCALES:
-            name = Locale.parse(locale).territories.get(code)
-            if name and name.casefold() not in _AMBIGUOUS:
-                names.setdefault(_fold(name), key)
-    # countries.py's own spellings (PRC, USA, UK, 中华人民共和国 ...) fold the same way.
-    from mailflow.countries import COUNTRIES
-
-    for canonical, (zh, others) in COUNTRIES.items():
-        for name in (canonical, zh, *others):
-            names.setdefault(_fold(name), canonical)
-    return names
-
-
-def _fold(name: str) -> str:
-    return name.strip().casefold().replace("臺", "台")  # 臺灣 and 台灣 are one name
-
-
-def _country(name: str) -> str | None:
-    """The country a name denotes, as stored: the Chinese name when written in Chinese (as the
-    form's 国家 line would be), else the canonical English name."""
-    key = _countries().get(_fold(name))
-    if key is None:
-        return None
-    return name.strip() if _HAN.search(name) else key
-
-
-_EXTRA_LANGUAGES = {
-    "mandarin": "zh", "cantonese": "zh", "汉语": "zh", "漢語": "zh", "华语": "zh", "普通话": "zh",
-    "国语": "zh", "粤语": "zh", "中文": "zh", "castellano": "es", "castilian": "es",
-    "kiswahili": "sw", "farsi": "fa", "mandarín": "zh", "mandarin chinese": "zh",
-}  # fmt: skip
-_BOTH = {"中英文": "zh,en", "中英双语": "zh,en", "中英": "zh,en"}
-
-
-@lru_cache(maxsize=1)
-def _languages() -> dict[str, str]:
-    """Every language name known (casefolded) -> ISO 639-1 code."""
-    from babel import Locale
-
-    names: dict[str, str] = {}
-    # ISO 639-1 first; a 639-2/3 code only for languages without one (Filipino: fil).
-    for width in (2, 3):
-        for locale in _COUNTRY_LOCALES:
-            for code, name in Locale.parse(locale).languages.items():
-                if len(code) != width or len(name) < 3 and not _HAN.search(name):
-                    continue
-                names.setdefault(name.casefold(), code)
-                if name.endswith("语"):  # 英语 is also written 英文
-                    names.setdefault(name[:-1].casefold() + "文", code)
-    names.update(_EXTRA_LANGUAGES)
-    names.update(_BOTH)
-    return names
-
-
-@lru_cache(maxsize=1)
-def _language_re() -> re.Pattern[str]:
-    names = sorted(_languages(), key=len, reverse=True)
-    alternatives = "|".join(re.escape(n) for n in names)
-    # Chinese has no spaces: a Han name needs no word boundary ("是中文和英语").
-    return re.compile(
-        rf"(?:(?<![\w-])|(?=[{_CJK}]))(?:{alternatives})(?:(?![\w-])|(?<=[{_CJK}]))", re.I
-    )
-
-
-def _language_codes(text: str) -> list[str]:
-    codes: list[str] = []
-    for m in _language_re().finditer(text):
-        for code in _languages()[m.group(0).casefold()].split(","):
-            if code not in codes:
-                codes.append(code)
-    return codes
 
 
 # -- the library's name ---------------------------------------------------------------------
@@ -258,18 +181,18 @@ _ADJ = (
     r"(?:municipal(?:es?)?|públic[ao]s?|publiques?|nacional(?:es)?|nationales?|"
     r"universitari[ao]s?|universitaires?|escolar(?:es)?|scolaires?|comunitari[ao]s?|"
     r"centrale?|départementale?|régionale?|regional|provincial(?:es?)?|popular(?:es)?|"
-    r"infantil|intercommunale?)"
+    r"infantil|intercommunale?|communautaires?|communales?|populaire)"
 )
 _TAIL = rf"(?:of|for|de|del|de la|de los|de las|du|des|d['’])\s*(?:(?:the|la|le|el|les|los|las|l['’])\s*)?{_CWS}"
 _EN_NAME = re.compile(
     rf"(?:{_CWS}\s+)?{_LIB_WORD}(?:\s+{_ADJ})*(?:\s+(?!{_INNER}\b){_CWS})?(?:\s+{_TAIL})?"
 )
 _LEADING = frozenset((
-    'we', 'i', 'our', 'my', 'the', 'this', 'dear', 'hello', 'hi', 'as', 'at', 'in', 'from', 'on',
-    'here', 'nous', 'notre', 'je', 'la', 'le', 'el', 'los', 'las', 'les', 'somos', 'soy',
-    'nuestra', 'nuestro', 'desde', 'en', 'con', 'au', 'a', 'and', 'y', 'et', 'of', 'de', 'del',
-    'librarian', 'director', 'directora', 'directrice', 'head', 'manager', 'chief', 'coordinator',
-    'coordinadora', 'bibliotecaria', 'bibliotecario', 'bibliothécaire', 'dean', 'deputy',
+    "we", "i", "our", "my", "the", "this", "dear", "hello", "hi", "as", "at", "in", "from", "on",
+    "here", "nous", "notre", "je", "la", "le", "el", "los", "las", "les", "somos", "soy",
+    "nuestra", "nuestro", "desde", "en", "con", "au", "a", "and", "y", "et", "of", "de", "del",
+    "librarian", "director", "directora", "directrice", "head", "manager", "chief", "coordinator",
+    "coordinadora", "bibliotecaria", "bibliotecario", "bibliothécaire", "dean", "deputy",
 ))  # fmt: skip
 _NOT_A_NAME = re.compile(
     r"\b(?:sister|partner|twin\w*|programs?|programmes?|program[ae]|association|federation|"
@@ -278,10 +201,10 @@ _NOT_A_NAME = re.compile(
     re.I,
 )
 _GENERIC = frozenset((
-    'library', 'libraries', 'biblioteca', 'bibliothèque', 'médiathèque', 'bibliothek', 'public',
-    'municipal', 'city', 'community', 'central', 'national', 'school', 'university', 'academic',
-    'town', 'county', 'regional', 'local', 'main', 'branch', 'state', 'pública', 'publique',
-    'municipale', 'nacional', 'nationale', 'the', 'of', 'de', 'la', 'services', 'service',
+    "library", "libraries", "biblioteca", "bibliothèque", "médiathèque", "bibliothek", "public",
+    "municipal", "city", "community", "central", "national", "school", "university", "academic",
+    "town", "county", "regional", "local", "main", "branch", "state", "pública", "publique",
+    "municipale", "nacional", "nationale", "the", "of", "de", "la", "services", "service",
 ))  # fmt: skip
 
 
@@ -289,7 +212,7 @@ def _clean_name(raw: str) -> str | None:
     words = raw.split()
     while words and words[0].lower().strip("'’") in _LEADING:
         words.pop(0)
-    name = " ".join(words).strip(" ,.;:-'’\"")
+    name = re.sub(r"['’]s$", "", " ".join(words)).strip(" ,.;:-'’\"")
     if not name or len(name) > 100 or len(words) > 12 or _NOT_A_NAME.search(name):
         return None
     if all(w.lower() in _GENERIC for w in re.split(r"[\s\-]+", name)):
@@ -315,7 +238,7 @@ _ZH_INTRO = re.compile(
 )
 _ZH_SUBJECT = re.compile(
     rf"^(?P<name>{_ZH_NAME_CHARS}{{2,30}}?{_ZH_LIB})(?:（[^）]{{1,20}}）)?"
-    rf"(?:是|成立于|始建于|创建于|建于|位于|地处|坐落)"
+    rf"(?:是|成立于|始建于|创建于|建于|位于|位於|地处|坐落|希望|想|申请|申請)"
 )
 
 
@@ -327,7 +250,7 @@ _INSTITUTION = re.compile(
     rf"\s+(?:(?:the|la|el|le|l['’])\s*)?(?P<inst>{_CWS})"
 )
 _INSTITUTION_WORD = re.compile(
-    r"\b(?:School|College|University|Université|Universidad|Colegio|Escuela|IES|Instituto|Lycée|"
+    r"\b(?:School|College|University|Université|Universidad|Colegio|Escuela|IES|Instituto|Liceo|Lycée|"
     r"Collège|École|Academy|Hospital|Institute)\b"
 )
 
@@ -366,7 +289,7 @@ _TYPE_PHRASE = re.compile(
 _TYPE_EXTRA = {
     "county": "public", "city": "public", "town": "public", "village": "public",
     "district": "public", "社区": "public", "popular": "public", "comunitaria": "public",
-    "comunitario": "public", "communautaire": "public",
+    "comunitario": "public", "communautaire": "public", "communale": "public",
     "学院": "academic", "研究": "special", "especializada": "special", "spécialisée": "special",
 }  # fmt: skip
 _TYPES = frozenset({"public", "academic", "school", "national", "special"})
@@ -463,7 +386,7 @@ def _zh_loc(loc: str) -> tuple[str | None, str | None]:
     """(country, city) of a Chinese place phrase: 中国浙江省杭州市西湖区 -> (中国, 杭州)."""
     country = None
     for length in range(min(len(loc), 8), 1, -1):
-        found = _country(loc[:length])
+        found = country_of(loc[:length])
         if found:
             country, loc = found, loc[length:]
             break
@@ -472,22 +395,22 @@ def _zh_loc(loc: str) -> tuple[str | None, str | None]:
     m = re.match(rf"([{_CJK}]{{2,6}}?)市", loc)
     if m:
         city = m.group(1)
-    elif country and 2 <= len(loc) <= 4 and not _country(loc):
+    elif country and 2 <= len(loc) <= 4 and not country_of(loc):
         city = loc  # "中国杭州": a place right after the country is the city
     return country, city
 
 
 def _city_of_zh_name(name: str) -> str | None:
     m = re.match(rf"^(?:[{_CJK}]{{2,3}}省)?([{_CJK}]{{2,4}}?)市", name)
-    return m.group(1) if m and not _country(m.group(1)) else None
+    return m.group(1) if m and not country_of(m.group(1)) else None
 
 
 def _good_city(city: str) -> bool:
     return (
         city.casefold() not in _NOT_CITIES
         and city.split()[0].casefold() not in _NOT_CITIES
-        and _country(city) is None
-        and len(_languages().get(city.casefold(), "xxx")) != 2  # "in English", not "Douala"
+        and country_of(city) is None
+        and not is_major_language(city)  # "in English", but "Douala" is a city too
         and not re.search(_LIB_WORD, city)
     )
 
@@ -522,155 +445,6 @@ _LANG_STOP = re.compile(
     re.I,
 )
 
-# Topics libraries ask partners about, (Latin-script words, Chinese words) each; the words as
-# the letter writes them are what is kept. Latin words match whole words only ("STEM" is not
-# the end of "system").
-_INTERESTS: tuple[tuple[str, str], ...] = (
-    (  # children and young people
-        r"children'?s\s+(?:books?|reading|programs?|programmes?|services?|literature|activities|"
-        r"collections?|corner|section|area|room|clubs?)|story\s*times?|story\s*telling(?:\s+events|"
-        r"\s+sessions)?|(?:youth|teen|teenage)\s+(?:programs?|programmes?|services?)|picture\s+books|"
-        r"(?:literatura|lectura|libros|cuentos)\s+infantil(?:es)?|littérature\s+jeunesse|"
-        r"albums?\s+jeunesse|heures?\s+du\s+conte",
-        r"儿童阅读|少儿阅读|青少年阅读|儿童读物|少儿服务|绘本(?:阅读)?|亲子阅读(?:活动)?|讲故事(?:活动)?|"
-        r"儿童故事会|故事会|兒童閱讀|親子閱讀|繪本|說故事",
-    ),
-    (  # reading
-        r"reading\s+(?:promotion|programs?|programmes?|clubs?|challenges?|festivals?)|"
-        r"promot\w*\s+reading|literacy(?:\s+programs?|\s+programmes?)?|book\s+clubs?|"
-        r"(?:fomento|promoción|animación)\s+(?:de|a)\s+la\s+lectura|club(?:e?s)?\s+de\s+lectura|"
-        r"promotion\s+de\s+la\s+lecture|clubs?\s+de\s+lecture",
-        r"阅读推广|全民阅读|读书会|閱讀推廣|讀書會|阅读活动",
-    ),
-    (  # digital
-        r"digiti[sz]\w*|digital\s+(?:collections?|archives?|resources?|services?|librar(?:y|ies)|"
-        r"preservation|literacy|skills|inclusion)|digitali[sz]aci[óo]n(?:\s+de\s+colecciones)?|"
-        r"alfabetización\s+digital|inclusion\s+numérique|numérisation|"
-        r"patrimoine\s+numérique",
-        r"数字化(?:资源建设)?|数字资源|数字图书馆|數位化|數字化",
-    ),
-    (  # heritage
-        r"local\s+history|heritage(?:\s+collections?)?|historical\s+(?:collections?|newspapers|"
-        r"documents)|manuscripts?|rare\s+books|(?:historia|memoria)\s+local|"
-        r"patrimonio(?:\s+local|\s+documental|\s+cultural)?|patrimoine|histoire\s+locale|manuscrits",
-        r"地方文献|地方史|古籍(?:保护|修复|数字化)?|文献保护",
-    ),
-    (  # books exchanged
-        r"books?\s+exchanges?|exchanges?\s+(?:of\s+)?(?:[\w'’]+\s+)?books|"
-        r"(?:intercambio|canje)\s+de\s+libros|échanges?\s+de\s+livres",
-        r"(?:华文)?图书交换|交换图书|互赠图书|圖書交換",
-    ),
-    (  # staff
-        r"staff\s+(?:exchanges?|training|visits?|development)|(?:meetings?|exchanges?|visits?)\s+"
-        r"between\s+(?:our\s+)?(?:staff|librarians)|professional\s+development|"
-        r"librarian\s+exchanges?|job\s+shadowing|(?:intercambio|formación|capacitación)\s+del?\s+"
-        r"personal|formation\s+(?:du|des)\s+personnel|échanges?\s+de\s+personnel|"
-        r"(?:rencontres|échanges?)\s+entre\s+"
-        r"bibliothécaires",
-        r"馆员交流|馆员培训|人员交流|业务交流|館員交流",
-    ),
-    (  # academic
-        r"academic\s+exchanges?|research\s+collaboration|open\s+access(?:\s+publishing)?|"
-        r"student\s+exchanges?|information\s+literacy|research\s+(?:data|support)|acceso\s+abierto|"
-        r"libre\s+accès|open\s+science|science\s+ouverte|ciencia\s+abierta|"
-        r"e-?resources(?:\s+sharing)?",
-        r"学术交流|學術交流|开放获取|科研合作",
-    ),
-    (
-        r"cultural\s+exchanges?(?:\s+programs?|\s+programmes?)?|intercultural\s+\w+|"
-        r"intercambio\s+cultural|échanges?\s+culturels?",
-        r"文化交流|文化活动",
-    ),
-    (
-        r"pen\s*-?\s*pals?(?:\s+letters)?|letter\s+exchanges?|(?:intercambio|correspondencia)\s+de\s+cartas|"
-        r"correspondance\s+scolaire",
-        r"笔友|筆友",
-    ),
-    (
-        r"language\s+(?:learning|classes|exchanges?)|(?:english|spanish|french|chinese|conversation)"
-        r"(?:\s+conversation)?\s+(?:classes|clubs?|corners?)|aprendizaje\s+de\s+idiomas|"
-        r"apprentissage\s+des\s+langues",
-        r"语言学习|英语角|外语学习",
-    ),
-    (
-        r"virtual\s+(?:meetings?|visits?|exchanges?|events?|tours?)|video\s+(?:calls?|"
-        r"conferences?|meetings?)|online\s+(?:meetings?|events?|exchanges?)|visitas\s+virtuales|"
-        r"rencontres\s+virtuelles|visioconférences?",
-        r"线上交流|视频会议|線上交流|視訊會議",
-    ),
-    (r"exhibitions?|exposiciones?|expositions?", r"展览|展覽"),
-    (
-        r"(?:conservación|conservation|preservation|préservation)\s+(?:de\s+(?:la\s+|los\s+)?|of\s+"
-        r"(?:the\s+)?|des\s+)?(?:\w+\s+)?(?:documentos|documents|manuscripts|manuscrits|"
-        r"collections?|colecciones)|special\s+collections|open\s+educational\s+resources",
-        r"文献修复|特藏",
-    ),
-    (r"shar(?:e|ing)\s+(?:\w+\s+)?books", r"图书共享|共享图书"),
-    (
-        r"(?:writing|reading|creative)\s+workshops?|creative\s+writing|talleres?\s+de\s+(?:lectura|escritura)"
-        r"(?:\s+para\s+niños)?|ateliers?\s+d['’]écriture|ateliers?\s+de\s+lecture|"
-        r"lectures?\s+publiques|public\s+readings?|author\s+(?:talks|visits)",
-        r"写作工作坊|作家讲座",
-    ),
-    (
-        r"accessibility|accesibilidad|accessibilité|(?:services?|servicios)\s+(?:for|para)\s+"
-        r"(?:people|personas)\s+(?:with|con)\s+(?:disabilities|discapacidad(?:\s+visual)?)|"
-        r"visually\s+impaired|braille",
-        r"无障碍|视障",
-    ),
-    (
-        r"maker\s*spaces?|STEM|coding\s+clubs?|robotics|(?:[\w-]+\s+)?computer\s+(?:labs?|classes|"
-        r"courses|literacy)|cours\s+d['’]informatique|cursos\s+de\s+informática|"
-        r"clases\s+de\s+computación",
-        r"创客空间|创客|电脑培训",
-    ),
-    (
-        r"health\s+(?:information|literacy)|consumer\s+health|información\s+de\s+salud|"
-        r"information\s+santé",
-        r"健康信息",
-    ),
-    (
-        r"media\s+literacy|éducation\s+aux\s+médias|alfabetización\s+(?:mediática|informacional)|"
-        r"indigenous\s+(?:languages?|collections?|knowledge)",
-        r"媒体素养|信息素养",
-    ),
-    (
-        r"services?\s+for\s+(?:refugees|migrants|immigrants|seniors|older\s+people)|outreach|"
-        r"mobile\s+librar(?:y|ies)|bookmobiles?|bibliotecas?\s+móvil(?:es)?",
-        r"流动图书馆|老年读者",
-    ),
-)
-_INTEREST_RES = tuple(
-    re.compile(rf"(?<![\w-])(?:{latin})(?![\w-])|{chinese}", re.I) for latin, chinese in _INTERESTS
-)
-_NEGATED = re.compile(r"\b(?:not|no|never)\b[^.;]{0,30}$|不|没有", re.I)
-
-
-def _interests(sentences: list[str]) -> str | None:
-    found: list[str] = []
-    for sentence in sentences:
-        spans = sorted(
-            m.span()
-            for pattern in _INTEREST_RES
-            for m in pattern.finditer(sentence)
-            if not _NEGATED.search(sentence[: m.start()][-40:])
-        )
-        merged: list[list[int]] = []
-        for start, end in spans:  # "virtual meetings" + "meetings between staff": one interest
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        for start, end in merged:
-            phrase = sentence[start:end]
-            if phrase.casefold() not in {f.casefold() for f in found}:
-                found.append(phrase)
-    if not found:
-        return None
-    chinese = all(_HAN.search(f) for f in found)
-    return ("、" if chinese else ", ").join(found)
-
-
 # -- the extractor ---------------------------------------------------------------------------
 
 
@@ -693,6 +467,10 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
     for sentence in sentences:
         for m in _NAMED_AFTER.finditer(sentence):
             named = (m["quoted"] or m["proper"] or "").strip(" ,.;:")
+            # "la biblioteca CRA del Liceo X": a school library's acronym, then the school
+            inner = re.match(r"[A-Z]{2,5}\s+(?:del?|de la|of(?: the)?)\s+(.+)", named)
+            if inner and _INSTITUTION_WORD.search(inner.group(1)):
+                named = inner.group(1)
             opens = bool(
                 re.fullmatch(r"\W*(?:(?:the|la|le|el|l['’])\s*)?", sentence[: m.start()], re.I)
             )
@@ -759,11 +537,11 @@ def _signature_place(lines: list[str]) -> tuple[str | None, str | None]:
         m = re.fullmatch(
             rf"(?:(?P<city>{_PLACE})\s*,\s*(?:{_PLACE}\s*,\s*)?)?(?P<country>{_PLACE})\.?", line
         )
-        if m and _country(m["country"]):
+        if m and country_of(m["country"]):
             city = m["city"] if m["city"] and _good_city(m["city"]) else None
-            return _country(m["country"]), city
+            return country_of(m["country"]), city
         m = re.fullmatch(rf"[{_CJK}]{{2,20}}", line)
-        if m and _country(line[:2]) or m and _country(line[:3]):
+        if m and country_of(line[:2]) or m and country_of(line[:3]):
             country, city = _zh_loc(line)
             if country:
                 return country, city
@@ -790,19 +568,19 @@ def extract_prose_fields(text: str) -> dict[str, str]:
             rf"(?P<country>{_PLACE})\b",
             after,
         )
-        country = _country(m["country"]) if m else None
-        tail = re.search(rf"\b(?:of|de|del|de la|du|d['’])\s*(?P<place>{_PLACE})$", name)
+        country = country_of(m["country"]) if m else None
+        tail = _name_place(name)
         if m and country:
             fields["country"] = country
             if m["city"] and _good_city(m["city"]):
                 fields["city"] = m["city"]  # "Anna Centenary Library, Chennai, India"
-            elif tail and _good_city(tail["place"]):
-                fields["city"] = tail["place"]  # "Municipal Library of Valparaíso, Chile"
-        elif tail and _country(tail["place"]):
-            fields["country"] = _country(tail["place"]) or ""  # "National Library of Jamaica"
+            elif tail and _good_city(tail):
+                fields["city"] = tail  # "Municipal Library of Valparaíso, Chile"
+        elif tail and country_of(tail):
+            fields["country"] = country_of(tail) or ""  # "National Library of Jamaica"
         m = re.match(rf"\s*\((?:[a-z]+\s+)?(?P<country>{_PLACE})\)", after)
-        if m and _country(m["country"]):  # "Kisumu County Library (western Kenya)"
-            _put(fields, "country", _country(m["country"]))
+        if m and country_of(m["country"]):  # "Kisumu County Library (western Kenya)"
+            _put(fields, "country", country_of(m["country"]))
         m = re.match(rf"\s*,\s*(?:in|at|à|en)\s+(?P<city>{_PLACE})\s*(?:[.;!?]|$)", after)
         if m and _good_city(m["city"]):  # "..., à Rabat."
             _put(fields, "city", m["city"])
@@ -838,8 +616,23 @@ def extract_prose_fields(text: str) -> dict[str, str]:
     languages = _stated_languages(sentences)
     if languages:
         fields["languages"] = ",".join(languages)
-    _put(fields, "interests", _interests(sentences))
+    _put(fields, "interests", find_interests(sentences))
     return fields
+
+
+_NAME_PLACE = re.compile(rf"\b(?:of|de|del|de la|du|d['’])\s*(?={_PLACE}$)")
+_NOT_A_PLACE = re.compile(rf"{_INSTITUTION_WORD.pattern}|\bLiceo\b|{_LIB_WORD}|\bUniversit")
+
+
+def _name_place(name: str) -> str | None:
+    """The place a name ends with: "Viña del Mar" of "... Liceo Bicentenario de Viña del Mar",
+    "Salamanca" of "Biblioteca de la Universidad de Salamanca" (the longest naming no
+    institution)."""
+    for m in _NAME_PLACE.finditer(name):
+        place = name[m.end() :]
+        if not _NOT_A_PLACE.search(place):
+            return place
+    return None
 
 
 def _put(fields: dict[str, str], key: str, value: str | None) -> None:
@@ -857,7 +650,7 @@ def _overlapping(pattern: re.Pattern[str], text: str) -> Iterable[re.Match[str]]
 
 def _place(sentence: str, fields: dict[str, str], own: str) -> None:
     for m in _overlapping(_EN_LOC, sentence):
-        country = _country(m["country"])
+        country = country_of(m["country"])
         if country and _good_city(m["city"]) and _ours(sentence, m.start(), own=own):
             _put(fields, "country", country)
             if fields.get("country") == country:
@@ -872,7 +665,7 @@ def _place(sentence: str, fields: dict[str, str], own: str) -> None:
                 return
     if "country" not in fields:
         for m in _EN_COUNTRY_ONLY.finditer(sentence):
-            country = _country(m["country"] or m["paren"])
+            country = country_of(m["country"] or m["paren"])
             if country and _ours(sentence, m.start(), own=own):
                 fields["country"] = country
                 break
@@ -894,14 +687,38 @@ def _stated_type(sentences: list[str], own: str) -> str | None:
     return None
 
 
+_OTHERS = re.compile(
+    r"\b(?:students|pupils|users|patrons|visitors|readers|families|children|kids|parents|"
+    r"community|residents|population|estudiantes|alumnos|usuarios|familias|niños|élèves|"
+    r"étudiants|usagers|lecteurs|familles|enfants)\b|学生|學生|读者|讀者|用户|家庭|孩子|居民",
+    re.I,
+)
+
+
+_STAFF = re.compile(
+    r"\b(?:we|staff|librarians|team|colleagues?|volunteers|nous|nosotros|personal|personnel|"
+    r"équipe)\b|馆员|館員|我们|我們|工作人员|同事|员工",
+    re.I,
+)
+
+
+def _speaker_is_other(before: str) -> bool:
+    """The nearest subject before a verb of speaking is patrons, not staff."""
+    other = max((m.end() for m in _OTHERS.finditer(before)), default=-1)
+    staff = max((m.end() for m in _STAFF.finditer(before)), default=-1)
+    return other > staff
+
+
 def _stated_languages(sentences: list[str]) -> list[str]:
     codes: list[str] = []
     for sentence in sentences:
         clauses: list[str] = []
         for m in _LANG_TRIGGER.finditer(sentence):
+            if _speaker_is_other(sentence[max(0, m.start() - 40) : m.start()]):
+                continue  # "many of our families speak Mandarin": not the library's languages
             if _ours(sentence, m.end()):  # "Hablamos", "parlons": the verb says who
                 rest = sentence[m.end() :]
-                if m["use"] and not _language_re().match(rest.lstrip()):
+                if m["use"] and not starts_with_language(rest.lstrip()):
                     continue  # "we use the library ...", but "we use English and Filipino"
                 stop = _LANG_STOP.search(rest)
                 clauses.append(rest[: stop.start()] if stop else rest)
@@ -909,7 +726,7 @@ def _stated_languages(sentences: list[str]) -> list[str]:
             stop = _PARTNER.search(sentence)
             clauses.append(sentence[: stop.start()] if stop else sentence)
         for clause in clauses:
-            for code in _language_codes(clause):
+            for code in language_codes(clause):
                 if code not in codes:
                     codes.append(code)
     return codes
@@ -947,16 +764,19 @@ _WANTS_SUBJECT = re.compile(
 
 
 def wants_partner(text: str, subject: str = "") -> bool:
-    """The letter (or its subject) says the library wants a sister or partner library, or to
-    join the program; a question about the program does not."""
+    """The letter applies: its subject names a sister or partner library, or its body wants one
+    (or to join the program) *and* says something about the writer's own library. A question
+    about the program does not apply, nor does "any news on finding a sister library for us?"
+    from a library that is already listed (that one goes to staff, as before)."""
     if _WANTS_SUBJECT.search(subject[:500]) and not _INQUIRY.search(subject[:500]):
         return True
     body, _ = _split_signature(_lines(text))
-    for paragraph in _paragraphs(body):
-        for m in _WANTS.finditer(paragraph):
-            if not _INQUIRY.search(m.group(0)):
-                return True
-    return False
+    wants = any(
+        not _INQUIRY.search(m.group(0))
+        for paragraph in _paragraphs(body)
+        for m in _WANTS.finditer(paragraph)
+    )
+    return wants and any(k != "interests" for k in extract_prose_fields(text))
 
 
 def fill_fields(fields: Mapping[str, str], *texts: str) -> dict[str, str]:

@@ -1,0 +1,281 @@
+"""The words prose applications are read with: country and language names from CLDR, and the
+topics libraries name as interests.
+
+Country and language names come from the CLDR data Babel ships (every territory and language,
+named in English, simplified and traditional Chinese, Spanish and French), not a hand-kept
+list; see docs/parse-prose.md for why Babel.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from mailflow.countries import country_key
+
+__all__ = [
+    "CJK",
+    "country_of",
+    "find_interests",
+    "is_major_language",
+    "language_codes",
+    "starts_with_language",
+]
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN = re.compile(f"[{CJK}]")
+_CJK = CJK
+
+
+# -- countries and languages, from CLDR ------------------------------------------------------
+
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
+# Territory names that are more often something else in a letter (a US state, a person).
+_AMBIGUOUS = frozenset({"georgia", "jersey", "guernsey", "chad", "man", "niger"})
+_COUNTRY_LOCALES = ("en", "zh", "zh_Hant", "es", "fr")
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict[str, str]:
+    """Every spelling known (casefolded) -> the canonical key (countries.country_key)."""
+    from babel import Locale
+
+    english = Locale.parse("en").territories
+    names: dict[str, str] = {}
+    for code, en_name in english.items():
+        if len(code) != 2 or not code.isalpha() or code in _NOT_COUNTRIES:
+            continue
+        key = country_key(en_name)
+        for locale in _COUNTRY_LOCALES:
+            name = Locale.parse(locale).territories.get(code)
+            if name and name.casefold() not in _AMBIGUOUS:
+                names.setdefault(_fold(name), key)
+    # countries.py's own spellings (PRC, USA, UK, 中华人民共和国 ...) fold the same way.
+    from mailflow.countries import COUNTRIES
+
+    for canonical, (zh, others) in COUNTRIES.items():
+        for name in (canonical, zh, *others):
+            names.setdefault(_fold(name), canonical)
+    return names
+
+
+def _fold(name: str) -> str:
+    return name.strip().casefold().replace("臺", "台")  # 臺灣 and 台灣 are one name
+
+
+def country_of(name: str) -> str | None:
+    """The country a name denotes, as stored: the Chinese name when written in Chinese (as the
+    form's 国家 line would be), else the canonical English name."""
+    key = _countries().get(_fold(name))
+    if key is None:
+        return None
+    return name.strip() if _HAN.search(name) else key
+
+
+_EXTRA_LANGUAGES = {
+    "mandarin": "zh", "cantonese": "zh", "汉语": "zh", "漢語": "zh", "华语": "zh", "普通话": "zh",
+    "国语": "zh", "粤语": "zh", "中文": "zh", "castellano": "es", "castilian": "es",
+    "kiswahili": "sw", "farsi": "fa", "mandarín": "zh", "mandarin chinese": "zh",
+}  # fmt: skip
+_BOTH = {"中英文": "zh,en", "中英双语": "zh,en", "中英": "zh,en"}
+
+
+@lru_cache(maxsize=1)
+def _languages() -> dict[str, str]:
+    """Every language name known (casefolded) -> its code (ISO 639-1 where there is one)."""
+    from babel import Locale
+
+    names: dict[str, str] = {}
+    # ISO 639-1 first; a 639-2/3 code only for languages without one (Filipino: fil).
+    for width in (2, 3):
+        for locale in _COUNTRY_LOCALES:
+            for code, name in Locale.parse(locale).languages.items():
+                if len(code) != width or len(name) < 3 and not _HAN.search(name):
+                    continue
+                names.setdefault(name.casefold(), code)
+                if name[-1:] in ("语", "語", "文"):  # 英语 is also 英語 and 英文
+                    for end in ("语", "語", "文"):
+                        names.setdefault(name[:-1] + end, code)
+    names.update(_EXTRA_LANGUAGES)
+    names.update(_BOTH)
+    return names
+
+
+@lru_cache(maxsize=1)
+def _language_re() -> re.Pattern[str]:
+    names = sorted(_languages(), key=len, reverse=True)
+    alternatives = "|".join(re.escape(n) for n in names)
+    # Chinese has no spaces: a Han name needs no word boundary ("是中文和英语").
+    return re.compile(
+        rf"(?:(?<![\w-])|(?=[{_CJK}]))(?:{alternatives})(?:(?![\w-])|(?<=[{_CJK}]))", re.I
+    )
+
+
+def is_major_language(name: str) -> bool:
+    """A language with an ISO 639-1 code ("English", "西班牙语"): never read as a city."""
+    return len(_languages().get(name.casefold(), "")) == 2
+
+
+def starts_with_language(text: str) -> bool:
+    return _language_re().match(text) is not None
+
+
+def language_codes(text: str) -> list[str]:
+    """The languages `text` names, as codes, in the order named ("中英文" is zh and en)."""
+    codes: list[str] = []
+    for m in _language_re().finditer(text):
+        for code in _languages()[m.group(0).casefold()].split(","):
+            if code not in codes:
+                codes.append(code)
+    return codes
+
+
+# Topics libraries ask partners about, (Latin-script words, Chinese words) each; the words as
+# the letter writes them are what is kept. Latin words match whole words only ("STEM" is not
+# the end of "system").
+_INTERESTS: tuple[tuple[str, str], ...] = (
+    (  # children and young people
+        r"children'?s\s+(?:books?|reading|programs?|programmes?|services?|literature|activities|"
+        r"collections?|corner|section|area|room|clubs?)|story\s*times?|story\s*telling(?:\s+events|"
+        r"\s+sessions)?|(?:youth|teen|teenage)\s+(?:programs?|programmes?|services?)|picture\s+books|"
+        r"(?:literatura|lectura|libros|cuentos)\s+infantil(?:es)?|littérature\s+jeunesse|"
+        r"albums?\s+jeunesse|heures?\s+du\s+conte",
+        r"儿童阅读|少儿阅读|青少年阅读|儿童读物|少儿服务|绘本(?:阅读)?|亲子阅读(?:活动)?|讲故事(?:活动)?|"
+        r"儿童故事会|故事会|兒童閱讀|親子閱讀|繪本|說故事",
+    ),
+    (  # reading
+        r"reading\s+(?:promotion|programs?|programmes?|clubs?|challenges?|festivals?)|"
+        r"promot\w*\s+reading|literacy(?:\s+programs?|\s+programmes?)?|book\s+clubs?|"
+        r"(?:fomento|promoción|animación)\s+(?:de|a)\s+la\s+lectura|club(?:e?s)?\s+de\s+lectura|"
+        r"promotion\s+de\s+la\s+lecture|clubs?\s+de\s+lecture",
+        r"阅读推广|全民阅读|读书会|閱讀推廣|讀書會|阅读活动",
+    ),
+    (  # digital
+        r"digiti[sz]\w*|digital\s+(?:collections?|archives?|resources?|services?|librar(?:y|ies)|"
+        r"preservation|literacy|skills|inclusion)|digitali[sz]aci[óo]n(?:\s+de\s+colecciones)?|"
+        r"alfabetización\s+digital|inclusion\s+numérique|numérisation|"
+        r"patrimoine\s+numérique",
+        r"数字化(?:资源建设)?|数字资源|数字图书馆|數位化|數字化",
+    ),
+    (  # heritage
+        r"local\s+history|heritage(?:\s+collections?)?|historical\s+(?:collections?|newspapers|"
+        r"documents)|manuscripts?|rare\s+books|(?:historia|memoria)\s+local|"
+        r"patrimonio(?:\s+local|\s+documental|\s+cultural)?|patrimoine|histoire\s+locale|manuscrits",
+        r"地方文献|地方史|古籍(?:保护|修复|数字化)?|文献保护",
+    ),
+    (  # books exchanged
+        r"books?\s+(?:exchanges?|swaps?)|exchang(?:e|es|ing)\s+(?:of\s+)?(?:[\w'’]+\s+)?"
+        r"(?:books|publications)|(?:intercambio|canje)\s+de\s+(?:libros|publicaciones)|"
+        r"intercambiar\s+libros|échanges?\s+de\s+livres|échanger\s+des\s+livres",
+        r"(?:华文)?图书交换|交换图书|互赠图书|圖書交換|交[换換][^，。、]{0,4}?[图圖][书書]",
+    ),
+    (  # staff
+        r"staff\s+(?:exchanges?|training|visits?|development)|(?:meetings?|exchanges?|visits?)\s+"
+        r"between\s+(?:our\s+)?(?:staff|librarians)|professional\s+development|"
+        r"librarian\s+exchanges?|job\s+shadowing|(?:intercambio|formación|capacitación)\s+del?\s+"
+        r"personal|formation\s+(?:du|des)\s+personnel|échanges?\s+de\s+personnel|"
+        r"(?:rencontres|échanges?)\s+entre\s+"
+        r"bibliothécaires",
+        r"馆员交流|馆员培训|人员交流|业务交流|館員交流",
+    ),
+    (  # academic
+        r"academic\s+exchanges?|research\s+collaboration|open\s+access(?:\s+publishing)?|"
+        r"student\s+exchanges?|information\s+literacy|research\s+(?:data|support)|acceso\s+abierto|"
+        r"libre\s+accès|open\s+science|science\s+ouverte|ciencia\s+abierta|"
+        r"e-?resources(?:\s+sharing)?",
+        r"学术交流|學術交流|开放获取|科研合作",
+    ),
+    (
+        r"cultural\s+exchanges?(?:\s+programs?|\s+programmes?)?|intercultural\s+\w+|"
+        r"intercambio\s+cultural|échanges?\s+culturels?",
+        r"文化交流|文化活动",
+    ),
+    (
+        r"pen\s*-?\s*pals?(?:\s+letters)?|letter\s+exchanges?|(?:intercambio|correspondencia)\s+de\s+"
+        r"cartas|intercambiar\s+cartas|correspondance\s+scolaire|échanger\s+des\s+lettres",
+        r"笔友|筆友",
+    ),
+    (
+        r"language\s+(?:learning|classes|exchanges?)|(?:english|spanish|french|chinese|conversation)"
+        r"(?:\s+conversation)?\s+(?:classes|clubs?|corners?)|aprendizaje\s+de\s+idiomas|"
+        r"apprentissage\s+des\s+langues",
+        r"语言学习|英语角|外语学习",
+    ),
+    (
+        r"virtual\s+(?:meetings?|visits?|exchanges?|events?|tours?)|video\s+(?:calls?|"
+        r"conferences?|meetings?)|online\s+(?:meetings?|events?|exchanges?)|visitas\s+virtuales|"
+        r"rencontres\s+virtuelles|visioconférences?|videollamadas?",
+        r"线上交流|视频会议|線上交流|視訊會議",
+    ),
+    (r"exhibitions?|exposiciones?|expositions?", r"展览|展覽"),
+    (
+        r"(?:conservación|preservación|conservation|preservation|préservation)\s+(?:de\s+(?:la\s+|"
+        r"los\s+)?|of\s+(?:the\s+)?|des\s+)?(?:\w+\s+)?(?:documentos|documents|manuscripts|"
+        r"manuscrits|collections?|colecciones|fondos(?:\s+antiguos)?|fonds)|special\s+collections|"
+        r"open\s+educational\s+resources",
+        r"文献修复|特藏",
+    ),
+    (r"shar(?:e|ing)\s+(?:\w+\s+)?books", r"图书共享|共享图书"),
+    (
+        r"(?:writing|reading|creative)\s+workshops?|creative\s+writing|talleres?\s+de\s+(?:lectura|escritura)"
+        r"(?:\s+para\s+niños)?|ateliers?\s+d['’]écriture|ateliers?\s+de\s+lecture|"
+        r"lectures?\s+publiques|public\s+readings?|author\s+(?:talks|visits)",
+        r"写作工作坊|作家讲座",
+    ),
+    (
+        r"accessibility|accesibilidad|accessibilité|(?:services?|servicios)\s+(?:for|para)\s+"
+        r"(?:people|personas)\s+(?:with|con)\s+(?:disabilities|discapacidad(?:\s+visual)?)|"
+        r"visually\s+impaired|braille",
+        r"无障碍|视障",
+    ),
+    (
+        r"maker\s*spaces?|STEM|coding\s+clubs?|robotics|(?:[\w-]+\s+)?computer\s+(?:labs?|classes|"
+        r"courses|literacy)|cours\s+d['’]informatique|cursos\s+de\s+informática|"
+        r"clases\s+de\s+computación",
+        r"创客空间|创客|电脑培训",
+    ),
+    (
+        r"health\s+(?:information|literacy)|consumer\s+health|información\s+de\s+salud|"
+        r"information\s+santé",
+        r"健康信息",
+    ),
+    (
+        r"media\s+literacy|éducation\s+aux\s+médias|alfabetización\s+(?:mediática|informacional)|"
+        r"indigenous\s+(?:languages?|collections?|knowledge)",
+        r"媒体素养|信息素养",
+    ),
+    (
+        r"services?\s+for\s+(?:refugees|migrants|immigrants|seniors|older\s+people)|outreach|"
+        r"mobile\s+librar(?:y|ies)|bookmobiles?|bibliotecas?\s+móvil(?:es)?",
+        r"流动图书馆|老年读者",
+    ),
+)
+_INTEREST_RES = tuple(
+    re.compile(rf"(?<![\w-])(?:{latin})(?![\w-])|{chinese}", re.I) for latin, chinese in _INTERESTS
+)
+_NEGATED = re.compile(r"\b(?:not|no|never)\b[^.;]{0,30}$|不|没有", re.I)
+
+
+def find_interests(sentences: list[str]) -> str | None:
+    found: list[str] = []
+    for sentence in sentences:
+        spans = sorted(
+            m.span()
+            for pattern in _INTEREST_RES
+            for m in pattern.finditer(sentence)
+            if not _NEGATED.search(sentence[: m.start()][-40:])
+        )
+        merged: list[list[int]] = []
+        for start, end in spans:  # "virtual meetings" + "meetings between staff": one interest
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        for start, end in merged:
+            phrase = sentence[start:end]
+            if phrase.casefold() not in {f.casefold() for f in found}:
+                found.append(phrase)
+    if not found:
+        return None
+    chinese = all(_HAN.search(f) for f in found)
+    return ("、" if chinese else ", ").join(found)
