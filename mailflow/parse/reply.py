@@ -32,16 +32,26 @@ __all__ = ["ReplyParts", "split_reply", "trim_reply"]
 
 _I = re.IGNORECASE
 
-MAX_LINES = 20_000  # hostile input: a reply's new text is read from the first lines only
+MAX_LINES = 10_000  # hostile input: a reply's new text is read from the first lines only
 
 # A ">" that closes an address Gmail wrapped ("Anna <a@b.example\n>:") is not a quote.
-_QUOTED = re.compile(
-    r"^[ \t]*(?:>(?!\s*\)?\s*(?:[:：]\s*$|(?:wrote|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto"
-    r"|schreef|skrev|kirjoitti|napisał|пишет|написал|пише|写道|寫道)))|\|(?!.*\|\s*$))"
+_ADDRESS_CLOSE = re.compile(
+    r">\s*(?:\)\s*)?(?:[:：]\s*$|(?:wrote|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto"
+    r"|schreef|skrev|kirjoitti|napisał|пишет|написал|пише|写道|寫道))"
 )
-_RULE = re.compile(r"^\s*(?:[_=-]{3,}|(?:\*\s*){3,})\s*$")
+
+
+def _is_quoted(line: str) -> bool:
+    """A ``>`` line, or a ``|`` line that does not also end in ``|`` (that is a table row)."""
+    text = line.lstrip(" \t")
+    if text.startswith(">"):
+        return not _ADDRESS_CLOSE.match(text[:200])
+    return text.startswith("|") and not text.rstrip().endswith("|")
+
+
+_RULE = re.compile(r"^\s*(?:[_=-]{3,}|\*(?:\s*\*){2,})\s*$")
 _DISCLAIMER = re.compile(
-    r"^[\s*\[【]*(?:"
+    r"^[\s*\[【]*+(?:"
     r"(?:CONFIDENTIALITY|LEGAL)\s+(?:NOTICE|NOTE|WARNING)|CONFIDENTIALITY\s*:"
     r"|PRIVILEGED\s+(?:AND|&)\s+CONFIDENTIAL|DISCLAIMER\s*(?::|$)"
     r"|This (?:e-?mail|message|communication|transmission)\b.{0,120}\b(?:confidential|privileged"
@@ -73,7 +83,7 @@ class _Lines:
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
-        self.quoted = [bool(_QUOTED.match(line)) for line in lines]
+        self.quoted = [_is_quoted(line) for line in lines]
         self.attribution: dict[int, int] = {}
         # next_filled[j]: index of the first non-blank line at or after j (len(lines) if none)
         self.next_filled = [len(lines)] * (len(lines) + 1)
@@ -169,11 +179,13 @@ def _cut_disclaimer(out: list[str]) -> list[str]:
 
 def _tidy(out: list[str]) -> list[str]:
     # Rules and blank lines left dangling by a cut separator, signature or disclaimer.
-    while out and (not out[-1].strip() or _RULE.match(out[-1])):
-        out.pop()
-    while out and not out[0].strip():
-        out.pop(0)
-    return out
+    end = len(out)
+    while end and (not out[end - 1].strip() or _RULE.match(out[end - 1])):
+        end -= 1
+    start = 0
+    while start < end and not out[start].strip():
+        start += 1
+    return out[start:end]
 
 
 def split_reply(text: str) -> ReplyParts:

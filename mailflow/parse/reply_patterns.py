@@ -122,7 +122,7 @@ _MARKER_PHRASE = re.compile(
     _I,
 )
 _MARKER_LINE = re.compile(
-    r"^\W*(?:Previous\s+(?:replies|messages|comments)|Vorherige\s+(?:Antworten|Nachrichten)"
+    r"^\W*+(?:Previous\s+(?:replies|messages|comments)|Vorherige\s+(?:Antworten|Nachrichten)"
     r"|Réponses\s+précédentes|Respuestas\s+anteriores|Respostas\s+anteriores|Risposte\s+precedenti"
     r"|Eerdere\s+(?:antwoorden|reacties)|Tidigare\s+svar|Tidligere\s+svar|Aiemmat\s+vastaukset"
     r"|Poprzednie\s+odpowiedzi|Предыдущие\s+ответы|Попередні\s+відповіді|以前の返信|이전\s*답변"
@@ -164,18 +164,20 @@ _OTHER_KEYS = (
     r"|Elküldve|Címzett|Tárgy|Gönderildi|Kime|Konu|Trimis|Către|Subiect|Poslano|Prima|Predmet"
     r"|Στάλθηκε|Προς|Θέμα|Đã\s+gửi|Đến|Chủ\s+đề|Dikirim|Kepada|Perihal|Ontvanger|Empfänger"
 )
-_KEY_PREFIX = r"^[\s>*]*(?:\*\*|\*|__)?\s*"
-_KEY_SUFFIX = r"\s*(?:\*\*|\*|__)?\s*[:：]"
+# Written so that no two parts can match the same spaces: a line of a million spaces must not
+# make the regex engine try every split of them.
+_KEY_PREFIX = r"^[\s>*]*+(?:__\s*)?"
+_KEY_SUFFIX = r"[ \t\u00a0]*(?:(?:\*\*|\*|__)[ \t\u00a0]*)?[:：]"
 _FROM_LINE = re.compile(rf"{_KEY_PREFIX}(?:{_FROM_KEYS}){_KEY_SUFFIX}", _I)
 _HEADER_LINE = re.compile(rf"{_KEY_PREFIX}(?:{_FROM_KEYS}|{_OTHER_KEYS}){_KEY_SUFFIX}", _I)
 # Outlook's HTML part turned to text can put the whole block on one line.
 _INLINE_OTHER = re.compile(rf"\s(?:\*\*|\*)?(?:{_OTHER_KEYS})(?:\*\*|\*)?\s?[:：]\s", _I)
 # Some webmails (163, QQ) lay the block out as a table: "| 发件人 | a |".
-_TABLE_FROM = re.compile(rf"^\s*\|\s*(?:{_FROM_KEYS})\s*\|", _I)
+_TABLE_FROM = re.compile(rf"^\s*+\|\s*+(?:{_FROM_KEYS})\s*\|", _I)
 
 
 _START_WORD = re.compile(
-    r"^[\s\-*_]*(?:On|Le|El|Am|Em|Il|Op|Den|Dnia|W\s+dniu|Dne|Quoting|Zitat|Citando|Às|在|於|\d)",
+    r"^[\s\-*_]*+(?:On|Le|El|Am|Em|Il|Op|Den|Dnia|W\s+dniu|Dne|Quoting|Zitat|Citando|Às|在|於|\d)",
     _I,
 )
 _OPEN_END = re.compile(r"(?:<|\bat|,|\(|\bum|\bà|\ba\s+las|\bo|\bkl\.?|\bklo)\s*$", _I)
@@ -218,6 +220,16 @@ def can_start_wrapped_attribution(first: str, rest: str, rest_is_attribution: bo
     )
 
 
+# Substrings one of which every verb contains: a cheap test before the verb search.
+_VERB_HINTS = (
+    "wrote", "writes", "écrit", "escrib", "escreveu", "scritto", "scrisse", "schrieb",
+    "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti", "napisa", "pisze",
+    "napsal", "napísal", "написа", "пишет", "пише", "írta", "yazdı", "έγραψε", "viết", "scris",
+    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "写道", "寫道", "書きました", "のメール",
+    "작성", "메일", "쓴",
+)  # fmt: skip
+
+
 def is_attribution(text: str, quote_follows: bool) -> bool:
     """True when one line (or several joined with spaces) introduces quoted history."""
     text = text.strip()
@@ -226,10 +238,13 @@ def is_attribution(text: str, quote_follows: bool) -> bool:
     core = DECORATION.sub("", text) if _DECORATED.search(text) else text
     core = core.lstrip("*_ ").rstrip()
     evidence = quote_follows or "@" in core or bool(_DIGIT.search(core))
-    if _ATTR_COLON.search(core):
-        return evidence
-    if _ATTR_NO_COLON.match(core):
-        return evidence
+    tail = core[-200:]  # the verb sits within 120 characters of the end
+    low = tail.lower()
+    if any(hint in low for hint in _VERB_HINTS):
+        if _ATTR_COLON.search(tail):
+            return evidence
+        if _ATTR_NO_COLON.match(core):
+            return evidence
     if _ATTR_QUOTING.match(core):
         return "@" in core or quote_follows
     if _ATTR_ADDRESS.search(core):

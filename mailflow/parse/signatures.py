@@ -118,11 +118,11 @@ _THANKS = (
 _CLOSE_PUNCT = r"[\s,.!;:，。！、~…-]*"
 # "Med venlig hilsen / Best regards": bilingual closings are common in the Nordics and Germany.
 _FORMAL_LINE = re.compile(
-    rf"^\s*(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
+    rf"^\s*+(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
 )
-_THANKS_LINE = re.compile(rf"^\s*(?:{_THANKS}){_CLOSE_PUNCT}$", _I)
+_THANKS_LINE = re.compile(rf"^\s*+(?:{_THANKS}){_CLOSE_PUNCT}$", _I)
 # "Best regards, Anna Li": a formal closing with the name on the same line.
-_FORMAL_NAMED = re.compile(rf"^\s*(?:{_FORMAL})[,.!]?\s+(\S.*?)\s*$", _I)
+_FORMAL_NAMED = re.compile(rf"^\s*+(?:{_FORMAL})[,.!]?\s+(\S.*?)\s*$", _I)
 
 
 def _is_name(text: str) -> bool:
@@ -140,12 +140,26 @@ _MAX_TAIL_LINES = 10  # name, title, library, address, phones, web, social links
 _MAX_TAIL_CHARS = 90
 
 
+# Every tagline contains one of these (lower case): a cheap test before the tagline patterns.
+_TAGLINE_HINTS = (
+    "sent", "get ", "download", "outlook", "meine", "gesendet", "nachricht", "envoy", "obtenir",
+    "enviad", "obtener", "descargar", "obter", "obtenha", "baixe", "inviato", "scarica",
+    "ottieni", "verzonden", "verstuurd", "skickat", "hämta", "sendt", "hent ", "få ", "last ned",
+    "lähetetty", "hanki", "wysłan", "pobierz", "odesláno", "отправлено", "получить", "скача",
+    "надіслан", "відправлено", "отримати", "завантажте", "から送信", "에서", "发自", "从",
+    "来自", "從", "寄自", "取得", "获取",
+)  # fmt: skip
+
+
 def is_signature_line(line: str) -> bool:
     """A ``-- `` delimiter or a mobile/app tagline: the signature starts here."""
     text = line.strip()
+    if not text or len(text) > 120:
+        return False
     if _DASHES.match(text):
         return True
-    return len(text) <= 120 and bool(_TAGLINE.match(text))
+    low = text.lower()
+    return any(hint in low for hint in _TAGLINE_HINTS) and bool(_TAGLINE.match(text))
 
 
 def _is_tail(lines: list[str]) -> bool:
@@ -154,6 +168,8 @@ def _is_tail(lines: list[str]) -> bool:
 
 
 def _is_closing(text: str, named: bool) -> bool:
+    if len(text) > 120:
+        return False
     m = _FORMAL_NAMED.match(text)
     if m is not None and _is_name(m.group(1)):
         return True  # "Best regards, Anna Li"
