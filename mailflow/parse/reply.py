@@ -46,7 +46,8 @@ def _is_quoted(line: str) -> bool:
     text = line.lstrip(" \t")
     if text.startswith(">"):
         return not _ADDRESS_CLOSE.match(text[:200])
-    return text.startswith("|") and not text.rstrip().endswith("|")
+    text = text.rstrip()
+    return text.startswith("|") and (text == "|" or not text.endswith("|"))
 
 
 _RULE = re.compile(r"^\s*(?:[_=-]{3,}|\*(?:\s*\*){2,})\s*$")
