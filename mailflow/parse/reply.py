@@ -42,8 +42,10 @@ _ADDRESS_CLOSE = re.compile(
 
 
 def _is_quoted(line: str) -> bool:
-    """A ``>`` line, or a ``|`` line that does not also end in ``|`` (that is a table row)."""
+    """A ``>`` (or ``＞``) line, or a ``|`` line not also ending in ``|`` (that is a table row)."""
     text = line.lstrip(" \t")
+    if text.startswith("＞"):  # Japanese clients may quote with a full-width sign
+        return True
     if text.startswith(">"):
         return not _ADDRESS_CLOSE.match(text[:200])
     text = text.rstrip()
