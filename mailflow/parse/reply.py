@@ -69,6 +69,15 @@ _DISCLAIMER = re.compile(
     r")",
     _I,
 )
+# External-sender banners that mail gateways put above the text.
+_BANNER = re.compile(
+    r"^[\s*\[]*+(?:CAUTION|WARNING|ATTENTION|EXTERNAL(?:\s+E-?MAIL)?|\[EXTERNAL\]|ACHTUNG|VORSICHT"
+    r"|ATTENZIONE|ATENCIÓN|PRECAUCIÓN|LET\s+OP|VARNING|ADVARSEL|HUOMIO|UWAGA|ВНИМАНИЕ|УВАГА|注意|警告)"
+    r"[\s*\]:：!-]*(?:This|Diese|Ce|Cette|Este|Esta|Questa|Questo|Deze|Dette|Detta|Tämä|Ta|Это|Цей|此|本)?"
+    r"[^\n]{0,200}\b(?:outside|extern|external|externe|externa|esterna|exterior|utanför|utenfor|uden\s+for"
+    r"|ulkopuolelta|spoza|извне|внешн|ззовні|зовнішн)",
+    re.IGNORECASE,
+)
 _ATTR_MAX_LINES = 4  # Gmail wraps long attributions; four lines covers long names and addresses
 
 
@@ -112,10 +121,17 @@ def _find_attribution(m: _Lines, i: int) -> int:
     if not lines[i].strip() or len(lines[i]) > 400:
         return 0
     parts: list[str] = []
-    for k in range(_ATTR_MAX_LINES):
+    skipped_blank = False
+    for k in range(_ATTR_MAX_LINES + 1):  # + the one blank line that may be skipped
         j = i + k
-        if j >= len(lines) or not lines[j].strip() or m.quoted[j]:
+        if j >= len(lines) or m.quoted[j] or len(parts) == _ATTR_MAX_LINES:
             break
+        if not lines[j].strip():
+            # Polymail breaks "On <date> Anna\n\n<a@b> wrote:" with a blank line.
+            if skipped_blank or not parts or not rp.starts_like_attribution(parts[0]):
+                break
+            skipped_blank = True
+            continue
         parts.append(lines[j].strip())
         if sum(map(len, parts)) > 500:
             break
@@ -123,9 +139,11 @@ def _find_attribution(m: _Lines, i: int) -> int:
             continue
         follows = m.quote_follows(j + 1)
         if not rp.is_attribution(" ".join(parts), follows):
+            if len(parts) == 1:
+                return 0  # a line that could end an attribution but is none starts no wrapped one
             continue
-        if k == 0:
-            return 1
+        if len(parts) == 1:
+            return k + 1
         rest = " ".join(parts[1:])
         if rp.can_start_wrapped_attribution(parts[0], rest, rp.is_attribution(rest, follows)):
             return k + 1
@@ -159,7 +177,8 @@ def _header_block(lines: list[str], i: int) -> bool:
     headers = [line for line in window if rp.is_header_line(line) or rp.is_from_header(line)]
     # A lone "From:" could be prose ("From: 9am / To: 5pm"); a block has a sender and two more
     # headers, or one more and an address.
-    if not any(rp.is_from_header(line) for line in headers):
+    # Hotmail and some webmails start the block with "Date:" and may leave out "From:".
+    if not (any(rp.is_from_header(line) for line in headers) or rp.is_date_header(lines[i])):
         return False
     return len(headers) >= 3 or (len(headers) == 2 and any("@" in line for line in headers))
 
@@ -171,6 +190,12 @@ def _history_starts(lines: list[str], i: int) -> bool:
     if rp.is_from_header(line) and line.lstrip().startswith("|"):
         return True
     return _header_block(lines, i)
+
+
+def _skip_paragraph(lines: list[str], i: int) -> int:
+    while i < len(lines) and lines[i].strip():
+        i += 1
+    return i
 
 
 def _cut_disclaimer(out: list[str]) -> list[str]:
@@ -209,7 +234,13 @@ def split_reply(text: str) -> ReplyParts:
             i += 1  # one blank line stands for the quote that was removed, not two
             continue
         in_quote = False
+        if not has_content and _BANNER.match(line[:300]):
+            i = _skip_paragraph(lines, i)  # "CAUTION: This email originated from outside ..."
+            continue
         n = _attribution_len(m, i)
+        if n == 1 and (at := rp.shared_attribution_start(line, m.quote_follows(i + 1))):
+            out.append(line[:at].rstrip())  # "Sounds good On Wed, ... wrote:"
+            break
         if n:
             if not m.quote_follows(i + n):
                 break  # history that follows unquoted

@@ -13,12 +13,15 @@ __all__ = [
     "DECORATION",
     "can_end_attribution",
     "can_start_wrapped_attribution",
+    "is_date_header",
+    "starts_like_attribution",
     "is_attribution",
     "is_header_line",
     "is_from_header",
     "is_marker",
     "is_one_line_header_block",
     "is_separator",
+    "shared_attribution_start",
 ]
 
 _I = re.IGNORECASE
@@ -60,11 +63,26 @@ _ATTR_ADDRESS = re.compile(
     r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\s*>?\s*\)?\s*[\]»]?\s*[:：]\s*$",
 )
 _DIGIT = re.compile(r"\d")
+# Android's "---- Anna wrote ----": when decorated, a verb at the end is enough.
+_ATTR_VERB_END = re.compile(rf"{_VERB}\s*$", _I)
+# Gmail's date-first form without the colon ("2011/4/7 Anna <a@b.example>"), quote below.
+_ATTR_DATE_ADDRESS = re.compile(
+    r"^\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b.{0,120}?[\w.+'-]+@[\w-]+(?:\.[\w-]+)+>?$"
+)
+# "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:": where an attribution starts
+# inside a line the answer shares with it.
+_INNER_START = re.compile(r"\s(?=(?:On|Le|El|Am|Em|Il|Op|Den|W\s+dniu|Dnia|Dne)\s)")
 
 # Decorations around separators: "-----", "=====", "_____", "*", "<<", "#".
 # (Word turns "--" into en and em dashes, so those count too.)
 DECORATION = re.compile(r"^[\s\-_=*#~<>\[\]|–—―]+|[\s\-_=*#~<>\[\]|–—―]+$")
-_DECORATED = re.compile(r"^\s*(?:[-_=*#~<\[–—―]\s?){2,}|(?:\s?[-_=*#~>\]–—―]){2,}\s*$")
+_DECORATED_START = re.compile(r"^\s*(?:[-_=*#~<\[–—―]\s?){2,}")
+_DECORATED_END = re.compile(r"(?:\s?[-_=*#~>\]–—―]){2,}\s*$")
+
+
+def _decorated(text: str) -> bool:
+    return bool(_DECORATED_START.match(text) or _DECORATED_END.search(text[-24:]))
+
 
 # "-----Original Message-----", forwards and their translations (compared after decorations
 # are stripped). Apple Mail's "Begin forwarded message:" form ends in a colon instead.
@@ -72,6 +90,7 @@ _SEPARATOR_WORDS = re.compile(
     r"^(?:"
     r"Original(?:\s+Message|\s+e-?mail)?|Forwarded\s+(?:message|e-?mail)|Begin\s+forwarded\s+message"
     r"|Forwarded\s+by\s.{1,80}\son\s.{1,40}"  # Lotus Notes
+    r"|Original\s+Message\s+processed\s+by\s+david.{0,20}"  # Tobit david
     r"|Reply\s+message|Message\s+transféré|Courriel\s+original"
     r"|Ursprüngliche\s+Nachricht|Original-?Nachricht|Weitergeleitete\s+Nachricht"
     r"|Anfang\s+der\s+weitergeleiteten\s+Nachricht"
@@ -193,12 +212,19 @@ _VERB_END_WORDS = frozenset(
 )  # fmt: skip
 
 
+def starts_like_attribution(line: str) -> bool:
+    """ "On ...", "Le ...", a date: the first line of an attribution a client may have split."""
+    return bool(_START_WORD.match(line))
+
+
 def can_end_attribution(line: str) -> bool:
     """Cheap test: only a line ending in a colon, a verb or dashes can end an attribution."""
     text = line.rstrip(" \t*_")
     if not text:
         return False
     if text[-1] in ":：-=":
+        return True
+    if text[-1] == ">" and text[0].isdigit():  # "2011/4/7 Anna <a@b.example>"
         return True
     return text.rsplit(None, 1)[-1].lower() in _VERB_END_WORDS
 
@@ -235,7 +261,7 @@ def is_attribution(text: str, quote_follows: bool) -> bool:
     text = text.strip()
     if not text or len(text) > 500:
         return False
-    core = DECORATION.sub("", text) if _DECORATED.search(text) else text
+    core = DECORATION.sub("", text) if _decorated(text) else text
     core = core.lstrip("*_ ").rstrip()
     evidence = quote_follows or "@" in core or bool(_DIGIT.search(core))
     tail = core[-200:]  # the verb sits within 120 characters of the end
@@ -245,12 +271,26 @@ def is_attribution(text: str, quote_follows: bool) -> bool:
             return evidence
         if _ATTR_NO_COLON.match(core):
             return evidence
+    if core is not text and _ATTR_VERB_END.search(tail):
+        return evidence
+    if quote_follows and "@" in tail and _ATTR_DATE_ADDRESS.match(core):
+        return True
     if _ATTR_QUOTING.match(core):
         return "@" in core or quote_follows
-    if _ATTR_ADDRESS.search(core):
+    if "@" in tail and _ATTR_ADDRESS.search(tail[-150:]):
         # "Anna <a@b>:" alone could be a line of prose; a date or a quote below settles it.
         return quote_follows or bool(_DIGIT.search(core.split("@")[0]))
     return False
+
+
+def shared_attribution_start(line: str, quote_follows: bool) -> int:
+    """Where an attribution starts inside a line that begins with the answer, or 0."""
+    if len(line) > 500:
+        return 0
+    for m in _INNER_START.finditer(line):
+        if m.start() and is_attribution(line[m.end() :], quote_follows):
+            return m.end()
+    return 0
 
 
 def is_separator(line: str) -> bool:
@@ -261,7 +301,7 @@ def is_separator(line: str) -> bool:
     core = DECORATION.sub("", text).strip()
     if not _SEPARATOR_WORDS.match(core):
         return False
-    return bool(_DECORATED.search(text)) or text.endswith((":", "：")) or core == text
+    return _decorated(text) or text.endswith((":", "：")) or core == text
 
 
 def is_marker(line: str) -> bool:
@@ -284,6 +324,15 @@ def is_one_line_header_block(line: str) -> bool:
     return (
         bool(_FROM_LINE.match(line)) and len(line) < 1000 and len(_INLINE_OTHER.findall(line)) >= 2
     )
+
+
+_DATE_LINE = re.compile(
+    rf"{_KEY_PREFIX}(?:Date|Sent|Datum|Gesendet|Fecha|Data|Dato|Дата|日期|日付){_KEY_SUFFIX}", _I
+)
+
+
+def is_date_header(line: str) -> bool:
+    return bool(_DATE_LINE.match(line))
 
 
 def is_header_line(line: str) -> bool:

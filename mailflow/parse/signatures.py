@@ -20,14 +20,16 @@ __all__ = ["is_signature_line", "signature_start"]
 
 _I = re.IGNORECASE
 
-# "--" (RFC 3676 "-- " with the space lost), "__", an em dash; "-Anna" (a dash glued to a name).
-_DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^--?[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
+# "--" (RFC 3676 "-- " with the space lost), "__", an em dash; "-Anna" (a dash glued to a
+# name) and the Swedish "/Anna".
+_DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^(?:--?|/)[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
+_MAX_TAGLINE_WORDS = 10  # "Sent from my desk, which is much easier than my phone." is prose
 
 _TAGLINE = re.compile(
     r"^(?:"
     # English, and app names that keep English in every locale
-    r"Sent\s+(?:from|with|via|using|by)\s+\S.{0,60}|(?:Get|Download)\s+(?:Outlook|TypeApp|BlueMail|Spark|Edison)\b.{0,60}"
-    r"|Sent\s+from\s+my\s+\S.{0,40}|Sent\s+from\s+(?:Mail|Outlook|Yahoo|Gmail|AOL|Proton|Samsung|Huawei).{0,60}"
+    # "Sent from my ..." or an app's name; "Sent from a magnificent torch of pixels" is prose
+    r"Sent\s+(?:from|with|via|using|by)\s+(?:my\s|(?-i:[A-Z0-9]))\S*.{0,50}|(?:Get|Download)\s+(?:Outlook|TypeApp|BlueMail|Spark|Edison)\b.{0,60}"
     # German
     r"|Von\s+meine[mn]\s+.{1,50}\s(?:gesendet|versendet|verschickt)\.?"
     r"|Gesendet\s+(?:von|mit|vom|über|aus|via)\s+\S.{0,60}|Diese\s+Nachricht\s+wurde\s+von\s+meinem\s+.{1,60}\s+gesendet\.?"
@@ -159,7 +161,9 @@ def is_signature_line(line: str) -> bool:
     if _DASHES.match(text):
         return True
     low = text.lower()
-    return any(hint in low for hint in _TAGLINE_HINTS) and bool(_TAGLINE.match(text))
+    if not any(hint in low for hint in _TAGLINE_HINTS) or len(text.split()) > _MAX_TAGLINE_WORDS:
+        return False
+    return bool(_TAGLINE.match(text))
 
 
 def _is_tail(lines: list[str]) -> bool:
