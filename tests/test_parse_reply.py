@@ -236,9 +236,13 @@ def test_a_yes_above_a_closing_survives() -> None:
         "\n".join(["On Sat, 21 Nov 2026 at 10:02, A <a@b.example> wrote:", "> q", "a"] * 20_000),
         "Regards,\n" * 50_000,
         "\u00a0\t\r\n" * 100_000,
+        "CAUTION: " + " " * 1_000_000 + "outside",
+        "*" + " \t" * 500_000 + "b:\n> x\nyes",
+        "2011/4/7 A <a@b.example>\n" * 50_000,
+        "| " * 500_000 + "x\n" + "> " * 500_000,
     ],
     ids=["long-line", "long-attribution", "many-headers", "long-quote", "many-attributions",
-         "many-closings", "whitespace"],
+         "many-closings", "whitespace", "banner-spaces", "star-spaces", "date-lines", "pipes"],
 )  # fmt: skip
 def test_hostile_text_is_trimmed_without_error(text: str) -> None:
     new, trimmed = trim_reply(text)
