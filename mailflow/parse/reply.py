@@ -90,12 +90,35 @@ class ReplyParts:
     trimmed: bool
 
 
+_SENTENCE_END = re.compile(r"[.?!:;。？！：]\W*$")
+
+
+def _is_wrap_fragment(quoted: str, line: str) -> bool:
+    """``line`` continues the long quoted line above it (it is not an inline answer)."""
+    text = line.strip()
+    return (
+        bool(text)
+        and len(quoted.rstrip()) >= 60
+        and not _SENTENCE_END.search(quoted[-8:])
+        and text[0].islower()
+    )
+
+
 class _Lines:
     """The message's lines with what the scan asks about them often, computed once."""
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.quoted = [_is_quoted(line) for line in lines]
+        # A quote the replier's client re-wrapped leaves the end of a long line unquoted,
+        # between two quoted lines: that fragment is quote too.
+        for j in range(1, len(lines) - 1):
+            if (
+                self.quoted[j - 1]
+                and self.quoted[j + 1]
+                and _is_wrap_fragment(lines[j - 1], lines[j])
+            ):
+                self.quoted[j] = True
         self.attribution: dict[int, int] = {}
         # next_filled[j]: index of the first non-blank line at or after j (len(lines) if none)
         self.next_filled = [len(lines)] * (len(lines) + 1)
