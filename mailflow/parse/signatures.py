@@ -166,9 +166,27 @@ def is_signature_line(line: str) -> bool:
     return bool(_TAGLINE.match(text))
 
 
+_SENTENCE = re.compile(r"[.!?。！？]\W*$")
+_CONTACT = re.compile(r"@|https?:|www\.|\d")
+_ABBREVIATION = re.compile(r"(?:^|\s)\S{1,5}\.$")  # "Inc.", "Ph.D.", "Jr."
+
+
+def _is_name_line(line: str) -> bool:
+    """A line of a name block: a name, a title, a library, an address, a phone or a link.
+
+    A sentence ("We will join.") is not one, so "Thank you. / We will join. / Anna" keeps its
+    answer.
+    """
+    if len(line) > _MAX_TAIL_CHARS or len(line.split()) > 8:
+        return False
+    if _CONTACT.search(line) or _FORMAL_LINE.match(line):
+        return True
+    return not _SENTENCE.search(line) or bool(_ABBREVIATION.search(line))
+
+
 def _is_tail(lines: list[str]) -> bool:
     filled = [line.strip() for line in lines if line.strip()]
-    return len(filled) <= _MAX_TAIL_LINES and all(len(line) <= _MAX_TAIL_CHARS for line in filled)
+    return len(filled) <= _MAX_TAIL_LINES and all(_is_name_line(line) for line in filled)
 
 
 def _is_closing(text: str, named: bool) -> bool:
