@@ -113,7 +113,7 @@ def _special(items: list[dict]) -> list[Case]:
         text = item["text"]
         expected = item.get("expected", "")
         trimmed = item.get("trimmed", True)
-        if not trimmed:
+        if not trimmed and "expected" not in item:
             expected = text.strip()
         cases.append(
             Case(

@@ -156,10 +156,15 @@ def test_indentation_and_bullets_survive_for_the_form_parser() -> None:
     )
 
 
-def test_nothing_left_returns_whole_text_and_false() -> None:
-    text = "  > only a quote\n> nothing new\n"
-    assert trim_reply(text) == ("> only a quote\n> nothing new", False)
-    forwarded = "-----Original Message-----\nFrom: a\nSent: b\n\nbody\n"
+def test_only_quotes_leave_nothing_and_a_forward_is_kept_whole() -> None:
+    # Only quotes: nothing new, and the quoted offer must not be read as the answer.
+    assert trim_reply("  > only a quote\n> Reply yes if you agree\n") == ("", False)
+    assert trim_reply(f"On Sat, 21 Nov 2026 at 10:02, A <a@b.example> wrote:\n{OFFER}") == (
+        "",
+        False,
+    )
+    # A forward with nothing above it: what was forwarded is the message (it may be a form).
+    forwarded = "-----Original Message-----\nFrom: a\nSent: b\n\nLibrary name: X\n"
     assert trim_reply(forwarded) == (forwarded.strip(), False)
 
 

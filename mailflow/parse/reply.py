@@ -246,6 +246,7 @@ def split_reply(text: str) -> ReplyParts:
     out: list[str] = []
     has_content = False
     in_quote = False
+    cut_at_history = False
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -266,12 +267,14 @@ def split_reply(text: str) -> ReplyParts:
             break
         if n:
             if not m.quote_follows(i + n):
+                cut_at_history = True
                 break  # history that follows unquoted
             if has_content and not _answer_after_quote(m, i + n):
                 break  # top-posted: the rest is history
             i += n  # bottom-posted or inline answers: the answer is below the quote
             continue
         if _history_starts(lines, i):
+            cut_at_history = True
             break  # with nothing new above it, a forward: the whole text is kept (trimmed False)
         out.append(line.rstrip())
         has_content = has_content or bool(line.strip())
@@ -283,12 +286,22 @@ def split_reply(text: str) -> ReplyParts:
         signature = "\n".join(out[cut:]).strip()
         out = _tidy(out[:cut])
     new = "\n".join(out).strip()
-    if not new:
+    if not new and cut_at_history:
+        # A forward (or unquoted history) with nothing above it: what was forwarded is the
+        # message, and may carry a form.
         return ReplyParts(text.strip(), "", False)
+    if not new:
+        # Only quotes: nothing new. The quote is the program's own mail; reading it would
+        # take its "Reply yes if ..." for an answer.
+        return ReplyParts("", "", False)
     return ReplyParts(new, signature, True)
 
 
 def trim_reply(text: str) -> tuple[str, bool]:
-    """Return (the new text of a reply, True), or (the whole stripped text, False) if none is left."""
+    """Return (the new text of a reply, True), or (text, False) when nothing new is left.
+
+    With nothing new, text is "" for a mail of only quotes, and the whole stripped text for a
+    forward or unquoted history with nothing above it (what was forwarded is the message).
+    """
     parts = split_reply(text)
     return parts.text, parts.trimmed
