@@ -37,7 +37,7 @@ _LATIN_VERBS = (
     r"|napisala\s+je|menulis|va\s+escriure|kirjutas|rašė|rakstīja"
 )
 _CJK_VERBS = (
-    r"쓴\s*글|"
+    r"쓴\s*글|のメッセージ|"
     r"写道|寫道|書きました|のメール|님이\s*작성\S*|님의\s*메일|님이\s*보낸\s*메일|(?<=[\s>)])작성"
 )
 _VERB = rf"(?:(?<![\w(])(?:{_LATIN_VERBS})(?![\w(])|(?:{_CJK_VERBS}))"
@@ -157,7 +157,7 @@ _MARKER_LINE = re.compile(
     r"|^Je\s+hebt\s+dit\s+bericht\s+ontvangen\s+omdat|^Вы\s+получили\s+это\s+сообщение,\s+(?:поскольку|так\s+как)"
     r"|^このメールは\s*Google\s*グループ|^您收到此邮件是因为您订阅了|^您收到這封郵件是因為您訂閱了"
     r"|^Yahoo!?\s+Groups\s+Links|^This\s+email\s+has\s+been\s+checked\s+for\s+viruses"
-    r"|^Virus-free\.?\s|^__________\s+Information\s+from\s+ESET"
+    r"|^Virus-free\.?\s|^Diese\s+E-Mail\s+wurde\s+von\s+\S+\s+Antivirus|^__________\s+Information\s+from\s+ESET"
     r"|^[^:]{1,60}\s(?:mailing\s+list|Mailingliste|liste\s+de\s+diffusion|lista\s+de\s+correo)\s*$",
     _I,
 )
@@ -251,7 +251,7 @@ _VERB_HINTS = (
     "wrote", "writes", "écrit", "escrib", "escreveu", "scritto", "scrisse", "schrieb",
     "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti", "napisa", "pisze",
     "napsal", "napísal", "написа", "пишет", "пише", "írta", "yazdı", "έγραψε", "viết", "scris",
-    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "写道", "寫道", "書きました", "のメール",
+    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "写道", "寫道", "書きました", "のメール", "のメッセージ",
     "작성", "메일", "쓴",
 )  # fmt: skip
 
