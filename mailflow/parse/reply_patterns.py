@@ -148,7 +148,9 @@ _MARKER_LINE = re.compile(
     r"|以前的回复|之前的回复|先前的回覆|之前的回覆)\W*$"
     # mailing-list and group footers
     r"|^You\s+received\s+this\s+(?:message|email)\s+because\s+you\s+are\s+subscribed\s+to"
-    r"|^To\s+unsubscribe\s+from\s+this\s+group|^You\s+are\s+receiving\s+this\s+because\s+you"
+    r"|^To\s+unsubscribe\s+from\s+this\s+group|^To\s+unsubscribe\s+send\s+an\s+email\s+to"
+    r"|^To\s+unsubscribe\s+from\s+the\s+\S+\s+list|^\[?Visit\s+Topic\]?\s*(?:\(\S+\)\s*)?or\s+reply"
+    r"|^This\s+message\s+was\s+sent\s+by\s+Atlassian|^You\s+are\s+receiving\s+this\s+because\s+you"
     r"|^Reply\s+to\s+this\s+email\s+directly,?\s+(?:or\s+)?view\s+it\s+on"
     r"|^Du\s+erhältst\s+diese\s+Nachricht,\s+weil\s+du|^Sie\s+erhalten\s+diese\s+Nachricht,\s+weil\s+Sie"
     r"|^Vous\s+recevez\s+ce\s+message,?\s+car\s+vous\s+êtes\s+abonné"
@@ -158,7 +160,8 @@ _MARKER_LINE = re.compile(
     r"|^このメールは\s*Google\s*グループ|^您收到此邮件是因为您订阅了|^您收到這封郵件是因為您訂閱了"
     r"|^Yahoo!?\s+Groups\s+Links|^This\s+email\s+has\s+been\s+checked\s+for\s+viruses"
     r"|^Virus-free\.?\s|^Diese\s+E-Mail\s+wurde\s+von\s+\S+\s+Antivirus|^__________\s+Information\s+from\s+ESET"
-    r"|^[^:]{1,60}\s(?:mailing\s+list|Mailingliste|liste\s+de\s+diffusion|lista\s+de\s+correo)\s*$",
+    r"|^[^:]{1,60}\s(?:mailing\s+list|Mailingliste|liste\s+de\s+diffusion|lista\s+de\s+correo)"
+    r"(?:\s+--\s+\S+@\S+)?\s*$",
     _I,
 )
 
