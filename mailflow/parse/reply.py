@@ -1,10 +1,11 @@
 """The new text of a reply: quoted history, signatures and disclaimers removed.
 
 Libraries evaluated (docs/parse-replies.md has the figures): mail-parser-reply scores below these
-rules on the golden set (tests/data/replies/cases); it strips every line's indentation (the form
+rules on the golden set (tests/data/replies/golden); it strips every line's indentation (the form
 parser needs it for wrapped values), treats any line starting with ``- `` as a signature (which
 deletes bulleted forms) and knows no Chinese webmail headers. talon pulls scikit-learn, numpy and
-lxml for a classifier pickled in 2017 and has had no release since; it was not installed.
+lxml for a classifier pickled in 2017, has had no release since and scores lower still; neither
+is a dependency (bench/reply_score.py compares them from a throwaway venv).
 
 The scan is line-based with precompiled patterns (reply_patterns.py, signatures.py):
 
