@@ -40,8 +40,8 @@ TARGET_EXACT, TARGET_PARTIAL = 0.75, 0.97
 
 def _mail_parser_reply() -> Callable[[str], str] | None:
     try:
-        from mailparser_reply import EmailReplyParser  # type: ignore[import-not-found]
-        from mailparser_reply.constants import MAIL_LANGUAGES  # type: ignore[import-not-found]
+        from mailparser_reply import EmailReplyParser  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        from mailparser_reply.constants import MAIL_LANGUAGES  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         return None
     parser = EmailReplyParser(languages=[lang for lang in MAIL_LANGUAGES if lang != "david"])
@@ -55,14 +55,14 @@ def _mail_parser_reply() -> Callable[[str], str] | None:
 
 def _talon() -> Callable[[str], str] | None:
     try:
-        import chardet  # type: ignore[import-not-found]
+        import chardet  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         sys.modules.setdefault("cchardet", chardet)
-        from talon import quotations  # type: ignore[import-not-found]
+        from talon import quotations  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         return None
     try:  # talon.signature imports numpy and scikit-learn even for the brute-force extractor
-        from talon.signature.bruteforce import extract_signature  # type: ignore[import-not-found]
+        from talon.signature.bruteforce import extract_signature  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         return lambda text: str(quotations.extract_from_plain(text))
 
