@@ -8,8 +8,10 @@ bench/reply_score.py scores any trimmer over the same cases.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -36,12 +38,10 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 
-def _compose(lang: str, f: dict) -> list[Case]:
+def _compose(lang: str, f: dict[str, Any]) -> list[Case]:
     answer, quote, name = f["answer"], f["quote"], f["name"]
     closing, tagline = f["closing"], f["tagline"]
-    first, last = _lines(answer)[0], _lines(answer)[-1]
     history = _lines(quote)[-1]
-    must = (first, last)
     cases: list[Case] = []
 
     def add(group: str, text: str, expected: str = answer, extra_not: tuple[str, ...] = ()) -> None:
@@ -103,17 +103,16 @@ def _compose(lang: str, f: dict) -> list[Case]:
     wrapped = next((a for a in attrs if "\n" in a), None)
     if wrapped is not None:
         add("attribution", f"{answer}\n{wrapped}\n{_quoted(quote)}\n")
-    del must
     return cases
 
 
-def _special(items: list[dict]) -> list[Case]:
+def _special(items: list[dict[str, Any]]) -> list[Case]:
     cases = []
     for item in items:
         text = item["text"]
         expected = item.get("expected", "")
         trimmed = item.get("trimmed", True)
-        if not trimmed:
+        if not trimmed and "expected" not in item:
             expected = text.strip()
         cases.append(
             Case(
@@ -141,7 +140,9 @@ def load_cases() -> list[Case]:
     return cases
 
 
-def score(cases: list[Case], trim) -> tuple[float, float, list[tuple[Case, str]]]:  # type: ignore[no-untyped-def]
+def score(
+    cases: list[Case], trim: Callable[[str], str]
+) -> tuple[float, float, list[tuple[Case, str]]]:
     """(exact ratio, partial ratio, misses) of ``trim(text) -> new text`` over the cases."""
     exact = partial = 0
     misses: list[tuple[Case, str]] = []

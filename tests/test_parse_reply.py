@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mailflow.parse import parse_message
 from mailflow.parse.reply import split_reply, trim_reply
 from tests.reply_cases import Case, load_cases
 
@@ -156,10 +157,15 @@ def test_indentation_and_bullets_survive_for_the_form_parser() -> None:
     )
 
 
-def test_nothing_left_returns_whole_text_and_false() -> None:
-    text = "  > only a quote\n> nothing new\n"
-    assert trim_reply(text) == ("> only a quote\n> nothing new", False)
-    forwarded = "-----Original Message-----\nFrom: a\nSent: b\n\nbody\n"
+def test_only_quotes_leave_nothing_and_a_forward_is_kept_whole() -> None:
+    # Only quotes: nothing new, and the quoted offer must not be read as the answer.
+    assert trim_reply("  > only a quote\n> Reply yes if you agree\n") == ("", False)
+    assert trim_reply(f"On Sat, 21 Nov 2026 at 10:02, A <a@b.example> wrote:\n{OFFER}") == (
+        "",
+        False,
+    )
+    # A forward with nothing above it: what was forwarded is the message (it may be a form).
+    forwarded = "-----Original Message-----\nFrom: a\nSent: b\n\nLibrary name: X\n"
     assert trim_reply(forwarded) == (forwarded.strip(), False)
 
 
@@ -236,11 +242,53 @@ def test_a_yes_above_a_closing_survives() -> None:
         "\n".join(["On Sat, 21 Nov 2026 at 10:02, A <a@b.example> wrote:", "> q", "a"] * 20_000),
         "Regards,\n" * 50_000,
         "\u00a0\t\r\n" * 100_000,
+        "CAUTION: " + " " * 1_000_000 + "outside",
+        "*" + " \t" * 500_000 + "b:\n> x\nyes",
+        "2011/4/7 A <a@b.example>\n" * 50_000,
+        "| " * 500_000 + "x\n" + "> " * 500_000,
     ],
     ids=["long-line", "long-attribution", "many-headers", "long-quote", "many-attributions",
-         "many-closings", "whitespace"],
+         "many-closings", "whitespace", "banner-spaces", "star-spaces", "date-lines", "pipes"],
 )  # fmt: skip
 def test_hostile_text_is_trimmed_without_error(text: str) -> None:
     new, trimmed = trim_reply(text)
     assert isinstance(new, str) and isinstance(trimmed, bool)
     assert len(new) <= len(text)
+
+
+def _mail(body: str) -> bytes:
+    return (
+        "From: Anna Li <anna@springfield.example>\r\n"
+        "To: sisters@program.example\r\n"
+        "Subject: Re: Introduction offer\r\n"
+        "Message-ID: <r1@springfield.example>\r\n"
+        "In-Reply-To: <offer1@program.example>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n" + body.replace("\n", "\r\n")
+    ).encode()
+
+
+def test_an_empty_reply_over_the_offer_is_no_accept() -> None:
+    facts = parse_message(
+        _mail(
+            f"On Sat, 21 Nov 2026 at 10:02, Sister Libraries <sisters@program.example> wrote:\n{OFFER}"
+        ),
+        program_address="sisters@program.example",
+        secret=None,
+    )
+    assert (facts.reply_text, facts.reply_trimmed, facts.intent) == ("", False, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "intent"),
+    [
+        ("Nein danke.\n\nMit freundlichen Grüßen\nAnna Schmidt\n\nAm 21.11.2026 um 10:02 schrieb Sister Libraries:\n" + OFFER, "decline"),
+        ("Yes please!\n\nThanks,\nAnna\n\nSent from my iPhone\n\n" + OFFER, "accept"),
+        ("同意\n\n此致\n敬礼\n李明\n\n发件人: Sister Libraries <sisters@program.example>\n发送时间: 2026年11月21日 10:02\n收件人: 李明\n主题: 介绍\n\n" + OFFER.replace("> ", ""), "accept"),
+    ],
+)  # fmt: skip
+def test_signature_removal_keeps_the_answer_for_the_pipeline(body: str, intent: str) -> None:
+    facts = parse_message(_mail(body), program_address="sisters@program.example", secret=None)
+    assert facts.reply_trimmed
+    assert facts.intent == intent
+    assert "Sister Libraries" not in facts.reply_text

@@ -1,10 +1,11 @@
 """The new text of a reply: quoted history, signatures and disclaimers removed.
 
 Libraries evaluated (docs/parse-replies.md has the figures): mail-parser-reply scores below these
-rules on the golden set (tests/data/replies/cases); it strips every line's indentation (the form
+rules on the golden set (tests/data/replies/golden); it strips every line's indentation (the form
 parser needs it for wrapped values), treats any line starting with ``- `` as a signature (which
 deletes bulleted forms) and knows no Chinese webmail headers. talon pulls scikit-learn, numpy and
-lxml for a classifier pickled in 2017 and has had no release since; it was not installed.
+lxml for a classifier pickled in 2017, has had no release since and scores lower still; neither
+is a dependency (bench/reply_score.py compares them from a throwaway venv).
 
 The scan is line-based with precompiled patterns (reply_patterns.py, signatures.py):
 
@@ -32,16 +33,29 @@ __all__ = ["ReplyParts", "split_reply", "trim_reply"]
 
 _I = re.IGNORECASE
 
-MAX_LINES = 20_000  # hostile input: a reply's new text is read from the first lines only
+MAX_LINES = 10_000  # hostile input: a reply's new text is read from the first lines only
 
 # A ">" that closes an address Gmail wrapped ("Anna <a@b.example\n>:") is not a quote.
-_QUOTED = re.compile(
-    r"^[ \t]*(?:>(?!\s*\)?\s*(?:[:：]\s*$|(?:wrote|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto"
-    r"|schreef|skrev|kirjoitti|napisał|пишет|написал|пише|写道|寫道)))|\|(?!.*\|\s*$))"
+_ADDRESS_CLOSE = re.compile(
+    r">\s*(?:\)\s*)?(?:[:：]\s*$|(?:wrote|schrieb|a\s+écrit|escribió|escreveu|ha\s+scritto"
+    r"|schreef|skrev|kirjoitti|napisał|пишет|написал|пише|写道|寫道))"
 )
-_RULE = re.compile(r"^\s*(?:[_=-]{3,}|(?:\*\s*){3,})\s*$")
+
+
+def _is_quoted(line: str) -> bool:
+    """A ``>`` (or ``＞``) line, or a ``|`` line not also ending in ``|`` (that is a table row)."""
+    text = line.lstrip(" \t")
+    if text.startswith("＞"):  # Japanese clients may quote with a full-width sign
+        return True
+    if text.startswith(">"):
+        return not _ADDRESS_CLOSE.match(text[:200])
+    text = text.rstrip()
+    return text.startswith("|") and (text == "|" or not text.endswith("|"))
+
+
+_RULE = re.compile(r"^\s*(?:[_=-]{3,}|\*(?:\s*\*){2,})\s*$")
 _DISCLAIMER = re.compile(
-    r"^[\s*\[【]*(?:"
+    r"^[\s*\[【]*+(?:"
     r"(?:CONFIDENTIALITY|LEGAL)\s+(?:NOTICE|NOTE|WARNING)|CONFIDENTIALITY\s*:"
     r"|PRIVILEGED\s+(?:AND|&)\s+CONFIDENTIAL|DISCLAIMER\s*(?::|$)"
     r"|This (?:e-?mail|message|communication|transmission)\b.{0,120}\b(?:confidential|privileged"
@@ -56,6 +70,15 @@ _DISCLAIMER = re.compile(
     r")",
     _I,
 )
+# External-sender banners that mail gateways put above the text.
+_BANNER = re.compile(
+    r"^[\s*\[]*+(?:CAUTION|WARNING|ATTENTION|EXTERNAL(?:\s+E-?MAIL)?|\[EXTERNAL\]|ACHTUNG|VORSICHT"
+    r"|ATTENZIONE|ATENCIÓN|PRECAUCIÓN|LET\s+OP|VARNING|ADVARSEL|HUOMIO|UWAGA|ВНИМАНИЕ|УВАГА|注意|警告)"
+    r"[\s*\]:：!-]*(?:This|Diese|Ce|Cette|Este|Esta|Questa|Questo|Deze|Dette|Detta|Tämä|Ta|Это|Цей|此|本)?"
+    r"[^\n]{0,200}\b(?:outside|extern|external|externe|externa|esterna|exterior|utanför|utenfor|uden\s+for"
+    r"|ulkopuolelta|spoza|извне|внешн|ззовні|зовнішн)",
+    re.IGNORECASE,
+)
 _ATTR_MAX_LINES = 4  # Gmail wraps long attributions; four lines covers long names and addresses
 
 
@@ -68,12 +91,35 @@ class ReplyParts:
     trimmed: bool
 
 
+_SENTENCE_END = re.compile(r"[.?!:;。？！：]\W*$")
+
+
+def _is_wrap_fragment(quoted: str, line: str) -> bool:
+    """``line`` continues the long quoted line above it (it is not an inline answer)."""
+    text = line.strip()
+    return (
+        bool(text)
+        and len(quoted.rstrip()) >= 60
+        and not _SENTENCE_END.search(quoted[-8:])
+        and text[0].islower()
+    )
+
+
 class _Lines:
     """The message's lines with what the scan asks about them often, computed once."""
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
-        self.quoted = [bool(_QUOTED.match(line)) for line in lines]
+        self.quoted = [_is_quoted(line) for line in lines]
+        # A quote the replier's client re-wrapped leaves the end of a long line unquoted,
+        # between two quoted lines: that fragment is quote too.
+        for j in range(1, len(lines) - 1):
+            if (
+                self.quoted[j - 1]
+                and self.quoted[j + 1]
+                and _is_wrap_fragment(lines[j - 1], lines[j])
+            ):
+                self.quoted[j] = True
         self.attribution: dict[int, int] = {}
         # next_filled[j]: index of the first non-blank line at or after j (len(lines) if none)
         self.next_filled = [len(lines)] * (len(lines) + 1)
@@ -99,10 +145,17 @@ def _find_attribution(m: _Lines, i: int) -> int:
     if not lines[i].strip() or len(lines[i]) > 400:
         return 0
     parts: list[str] = []
-    for k in range(_ATTR_MAX_LINES):
+    skipped_blank = False
+    for k in range(_ATTR_MAX_LINES + 1):  # + the one blank line that may be skipped
         j = i + k
-        if j >= len(lines) or not lines[j].strip() or m.quoted[j]:
+        if j >= len(lines) or m.quoted[j] or len(parts) == _ATTR_MAX_LINES:
             break
+        if not lines[j].strip():
+            # Polymail breaks "On <date> Anna\n\n<a@b> wrote:" with a blank line.
+            if skipped_blank or not parts or not rp.starts_like_attribution(parts[0]):
+                break
+            skipped_blank = True
+            continue
         parts.append(lines[j].strip())
         if sum(map(len, parts)) > 500:
             break
@@ -110,9 +163,11 @@ def _find_attribution(m: _Lines, i: int) -> int:
             continue
         follows = m.quote_follows(j + 1)
         if not rp.is_attribution(" ".join(parts), follows):
+            if len(parts) == 1:
+                return 0  # a line that could end an attribution but is none starts no wrapped one
             continue
-        if k == 0:
-            return 1
+        if len(parts) == 1:
+            return k + 1
         rest = " ".join(parts[1:])
         if rp.can_start_wrapped_attribution(parts[0], rest, rp.is_attribution(rest, follows)):
             return k + 1
@@ -146,7 +201,8 @@ def _header_block(lines: list[str], i: int) -> bool:
     headers = [line for line in window if rp.is_header_line(line) or rp.is_from_header(line)]
     # A lone "From:" could be prose ("From: 9am / To: 5pm"); a block has a sender and two more
     # headers, or one more and an address.
-    if not any(rp.is_from_header(line) for line in headers):
+    # Hotmail and some webmails start the block with "Date:" and may leave out "From:".
+    if not (any(rp.is_from_header(line) for line in headers) or rp.is_date_header(lines[i])):
         return False
     return len(headers) >= 3 or (len(headers) == 2 and any("@" in line for line in headers))
 
@@ -160,6 +216,12 @@ def _history_starts(lines: list[str], i: int) -> bool:
     return _header_block(lines, i)
 
 
+def _skip_paragraph(lines: list[str], i: int) -> int:
+    while i < len(lines) and lines[i].strip():
+        i += 1
+    return i
+
+
 def _cut_disclaimer(out: list[str]) -> list[str]:
     for n, line in enumerate(out):
         if n and _DISCLAIMER.match(line) and any(x.strip() for x in out[:n]):
@@ -169,11 +231,13 @@ def _cut_disclaimer(out: list[str]) -> list[str]:
 
 def _tidy(out: list[str]) -> list[str]:
     # Rules and blank lines left dangling by a cut separator, signature or disclaimer.
-    while out and (not out[-1].strip() or _RULE.match(out[-1])):
-        out.pop()
-    while out and not out[0].strip():
-        out.pop(0)
-    return out
+    end = len(out)
+    while end and (not out[end - 1].strip() or _RULE.match(out[end - 1])):
+        end -= 1
+    start = 0
+    while start < end and not out[start].strip():
+        start += 1
+    return out[start:end]
 
 
 def split_reply(text: str) -> ReplyParts:
@@ -183,6 +247,7 @@ def split_reply(text: str) -> ReplyParts:
     out: list[str] = []
     has_content = False
     in_quote = False
+    cut_at_history = False
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -194,15 +259,23 @@ def split_reply(text: str) -> ReplyParts:
             i += 1  # one blank line stands for the quote that was removed, not two
             continue
         in_quote = False
+        if not has_content and _BANNER.match(line[:300]):
+            i = _skip_paragraph(lines, i)  # "CAUTION: This email originated from outside ..."
+            continue
         n = _attribution_len(m, i)
+        if n == 1 and (at := rp.shared_attribution_start(line, m.quote_follows(i + 1))):
+            out.append(line[:at].rstrip())  # "Sounds good On Wed, ... wrote:"
+            break
         if n:
             if not m.quote_follows(i + n):
+                cut_at_history = True
                 break  # history that follows unquoted
             if has_content and not _answer_after_quote(m, i + n):
                 break  # top-posted: the rest is history
             i += n  # bottom-posted or inline answers: the answer is below the quote
             continue
         if _history_starts(lines, i):
+            cut_at_history = True
             break  # with nothing new above it, a forward: the whole text is kept (trimmed False)
         out.append(line.rstrip())
         has_content = has_content or bool(line.strip())
@@ -214,12 +287,22 @@ def split_reply(text: str) -> ReplyParts:
         signature = "\n".join(out[cut:]).strip()
         out = _tidy(out[:cut])
     new = "\n".join(out).strip()
-    if not new:
+    if not new and cut_at_history:
+        # A forward (or unquoted history) with nothing above it: what was forwarded is the
+        # message, and may carry a form.
         return ReplyParts(text.strip(), "", False)
+    if not new:
+        # Only quotes: nothing new. The quote is the program's own mail; reading it would
+        # take its "Reply yes if ..." for an answer.
+        return ReplyParts("", "", False)
     return ReplyParts(new, signature, True)
 
 
 def trim_reply(text: str) -> tuple[str, bool]:
-    """Return (the new text of a reply, True), or (the whole stripped text, False) if none is left."""
+    """Return (the new text of a reply, True), or (text, False) when nothing new is left.
+
+    With nothing new, text is "" for a mail of only quotes, and the whole stripped text for a
+    forward or unquoted history with nothing above it (what was forwarded is the message).
+    """
     parts = split_reply(text)
     return parts.text, parts.trimmed

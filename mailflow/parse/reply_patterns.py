@@ -13,12 +13,15 @@ __all__ = [
     "DECORATION",
     "can_end_attribution",
     "can_start_wrapped_attribution",
+    "is_date_header",
+    "starts_like_attribution",
     "is_attribution",
     "is_header_line",
     "is_from_header",
     "is_marker",
     "is_one_line_header_block",
     "is_separator",
+    "shared_attribution_start",
 ]
 
 _I = re.IGNORECASE
@@ -34,7 +37,7 @@ _LATIN_VERBS = (
     r"|napisala\s+je|menulis|va\s+escriure|kirjutas|rašė|rakstīja"
 )
 _CJK_VERBS = (
-    r"쓴\s*글|"
+    r"쓴\s*글|のメッセージ|"
     r"写道|寫道|書きました|のメール|님이\s*작성\S*|님의\s*메일|님이\s*보낸\s*메일|(?<=[\s>)])작성"
 )
 _VERB = rf"(?:(?<![\w(])(?:{_LATIN_VERBS})(?![\w(])|(?:{_CJK_VERBS}))"
@@ -60,11 +63,26 @@ _ATTR_ADDRESS = re.compile(
     r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\s*>?\s*\)?\s*[\]»]?\s*[:：]\s*$",
 )
 _DIGIT = re.compile(r"\d")
+# Android's "---- Anna wrote ----": when decorated, a verb at the end is enough.
+_ATTR_VERB_END = re.compile(rf"{_VERB}\s*$", _I)
+# Gmail's date-first form without the colon ("2011/4/7 Anna <a@b.example>"), quote below.
+_ATTR_DATE_ADDRESS = re.compile(
+    r"^\d{4}[/.-]\d{1,2}[/.-]\d{1,2}\b.{0,120}?[\w.+'-]+@[\w-]+(?:\.[\w-]+)+>?$"
+)
+# "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:": where an attribution starts
+# inside a line the answer shares with it.
+_INNER_START = re.compile(r"\s(?=(?:On|Le|El|Am|Em|Il|Op|Den|W\s+dniu|Dnia|Dne)\s)")
 
 # Decorations around separators: "-----", "=====", "_____", "*", "<<", "#".
 # (Word turns "--" into en and em dashes, so those count too.)
 DECORATION = re.compile(r"^[\s\-_=*#~<>\[\]|–—―]+|[\s\-_=*#~<>\[\]|–—―]+$")
-_DECORATED = re.compile(r"^\s*(?:[-_=*#~<\[–—―]\s?){2,}|(?:\s?[-_=*#~>\]–—―]){2,}\s*$")
+_DECORATED_START = re.compile(r"^\s*(?:[-_=*#~<\[–—―]\s?){2,}")
+_DECORATED_END = re.compile(r"(?:\s?[-_=*#~>\]–—―]){2,}\s*$")
+
+
+def _decorated(text: str) -> bool:
+    return bool(_DECORATED_START.match(text) or _DECORATED_END.search(text[-24:]))
+
 
 # "-----Original Message-----", forwards and their translations (compared after decorations
 # are stripped). Apple Mail's "Begin forwarded message:" form ends in a colon instead.
@@ -72,6 +90,7 @@ _SEPARATOR_WORDS = re.compile(
     r"^(?:"
     r"Original(?:\s+Message|\s+e-?mail)?|Forwarded\s+(?:message|e-?mail)|Begin\s+forwarded\s+message"
     r"|Forwarded\s+by\s.{1,80}\son\s.{1,40}"  # Lotus Notes
+    r"|Original\s+Message\s+processed\s+by\s+david.{0,20}"  # Tobit david
     r"|Reply\s+message|Message\s+transféré|Courriel\s+original"
     r"|Ursprüngliche\s+Nachricht|Original-?Nachricht|Weitergeleitete\s+Nachricht"
     r"|Anfang\s+der\s+weitergeleiteten\s+Nachricht"
@@ -88,11 +107,11 @@ _SEPARATOR_WORDS = re.compile(
     r"|Původní\s+zpráva|Přeposlaná\s+zpráva|Eredeti\s+üzenet|Orijinal\s+Mesaj|Αρχικό\s+μήνυμα"
     r"|Mesaj\s+original|Izvorna\s+poruka|Pesan\s+Asli|Tin\s+nhắn\s+gốc"
     r"|Исходное\s+сообщение|Оригинальное\s+сообщение|Пересылаемое\s+сообщение|Пересланное\s+сообщение"
-    r"|Начало\s+переадресованного\s+сообщения"
+    r"|Начало\s+переадресованного\s+сообщения|Початок\s+пересланого\s+(?:листа|повідомлення)"
     r"|Оригінальне\s+повідомлення|Початкове\s+повідомлення|Вихідне\s+повідомлення|Переслане\s+повідомлення"
     r"|元のメッセージ|転送されたメッセージ|転送メッセージ|オリジナルメッセージ"
     r"|원본\s*메시지|원본\s*메일|전달된\s*메시지|전달된\s*메일"
-    r"|原始郵件|原始郵件內容|轉寄的郵件|轉寄郵件|原始邮件|原邮件|回复的原邮件|转发的邮件|转发邮件|邮件原文"
+    r"|原始信息|原始訊息|原始消息|原始郵件|原始郵件內容|轉寄的郵件|轉寄郵件|原始邮件|原邮件|回复的原邮件|转发的邮件|转发邮件|邮件原文"
     r")\s*[:：]?$",
     _I,
 )
@@ -122,14 +141,16 @@ _MARKER_PHRASE = re.compile(
     _I,
 )
 _MARKER_LINE = re.compile(
-    r"^\W*(?:Previous\s+(?:replies|messages|comments)|Vorherige\s+(?:Antworten|Nachrichten)"
+    r"^\W*+(?:Previous\s+(?:replies|messages|comments)|Vorherige\s+(?:Antworten|Nachrichten)"
     r"|Réponses\s+précédentes|Respuestas\s+anteriores|Respostas\s+anteriores|Risposte\s+precedenti"
     r"|Eerdere\s+(?:antwoorden|reacties)|Tidigare\s+svar|Tidligere\s+svar|Aiemmat\s+vastaukset"
     r"|Poprzednie\s+odpowiedzi|Предыдущие\s+ответы|Попередні\s+відповіді|以前の返信|이전\s*답변"
     r"|以前的回复|之前的回复|先前的回覆|之前的回覆)\W*$"
     # mailing-list and group footers
     r"|^You\s+received\s+this\s+(?:message|email)\s+because\s+you\s+are\s+subscribed\s+to"
-    r"|^To\s+unsubscribe\s+from\s+this\s+group|^You\s+are\s+receiving\s+this\s+because\s+you"
+    r"|^To\s+unsubscribe\s+from\s+this\s+group|^To\s+unsubscribe\s+send\s+an\s+email\s+to"
+    r"|^To\s+unsubscribe\s+from\s+the\s+\S+\s+list|^\[?Visit\s+Topic\]?\s*(?:\(\S+\)\s*)?or\s+reply"
+    r"|^This\s+message\s+was\s+sent\s+by\s+Atlassian|^You\s+are\s+receiving\s+this\s+because\s+you"
     r"|^Reply\s+to\s+this\s+email\s+directly,?\s+(?:or\s+)?view\s+it\s+on"
     r"|^Du\s+erhältst\s+diese\s+Nachricht,\s+weil\s+du|^Sie\s+erhalten\s+diese\s+Nachricht,\s+weil\s+Sie"
     r"|^Vous\s+recevez\s+ce\s+message,?\s+car\s+vous\s+êtes\s+abonné"
@@ -138,8 +159,9 @@ _MARKER_LINE = re.compile(
     r"|^Je\s+hebt\s+dit\s+bericht\s+ontvangen\s+omdat|^Вы\s+получили\s+это\s+сообщение,\s+(?:поскольку|так\s+как)"
     r"|^このメールは\s*Google\s*グループ|^您收到此邮件是因为您订阅了|^您收到這封郵件是因為您訂閱了"
     r"|^Yahoo!?\s+Groups\s+Links|^This\s+email\s+has\s+been\s+checked\s+for\s+viruses"
-    r"|^Virus-free\.?\s|^__________\s+Information\s+from\s+ESET"
-    r"|^[^:]{1,60}\s(?:mailing\s+list|Mailingliste|liste\s+de\s+diffusion|lista\s+de\s+correo)\s*$",
+    r"|^Virus-free\.?\s|^Diese\s+E-Mail\s+wurde\s+von\s+\S+\s+Antivirus|^__________\s+Information\s+from\s+ESET"
+    r"|^[^:]{1,60}\s(?:mailing\s+list|Mailingliste|liste\s+de\s+diffusion|lista\s+de\s+correo)"
+    r"(?:\s+--\s+\S+@\S+)?\s*$",
     _I,
 )
 
@@ -164,18 +186,20 @@ _OTHER_KEYS = (
     r"|Elküldve|Címzett|Tárgy|Gönderildi|Kime|Konu|Trimis|Către|Subiect|Poslano|Prima|Predmet"
     r"|Στάλθηκε|Προς|Θέμα|Đã\s+gửi|Đến|Chủ\s+đề|Dikirim|Kepada|Perihal|Ontvanger|Empfänger"
 )
-_KEY_PREFIX = r"^[\s>*]*(?:\*\*|\*|__)?\s*"
-_KEY_SUFFIX = r"\s*(?:\*\*|\*|__)?\s*[:：]"
+# Written so that no two parts can match the same spaces: a line of a million spaces must not
+# make the regex engine try every split of them.
+_KEY_PREFIX = r"^[\s>*]*+(?:__\s*)?"
+_KEY_SUFFIX = r"[ \t\u00a0]*(?:(?:\*\*|\*|__)[ \t\u00a0]*)?[:：]"
 _FROM_LINE = re.compile(rf"{_KEY_PREFIX}(?:{_FROM_KEYS}){_KEY_SUFFIX}", _I)
 _HEADER_LINE = re.compile(rf"{_KEY_PREFIX}(?:{_FROM_KEYS}|{_OTHER_KEYS}){_KEY_SUFFIX}", _I)
 # Outlook's HTML part turned to text can put the whole block on one line.
 _INLINE_OTHER = re.compile(rf"\s(?:\*\*|\*)?(?:{_OTHER_KEYS})(?:\*\*|\*)?\s?[:：]\s", _I)
 # Some webmails (163, QQ) lay the block out as a table: "| 发件人 | a |".
-_TABLE_FROM = re.compile(rf"^\s*\|\s*(?:{_FROM_KEYS})\s*\|", _I)
+_TABLE_FROM = re.compile(rf"^\s*+\|\s*+(?:{_FROM_KEYS})\s*\|", _I)
 
 
 _START_WORD = re.compile(
-    r"^[\s\-*_]*(?:On|Le|El|Am|Em|Il|Op|Den|Dnia|W\s+dniu|Dne|Quoting|Zitat|Citando|Às|在|於|\d)",
+    r"^[\s\-*_]*+(?:On|Le|El|Am|Em|Il|Op|Den|Dnia|W\s+dniu|Dne|Quoting|Zitat|Citando|Às|在|於|\d)",
     _I,
 )
 _OPEN_END = re.compile(r"(?:<|\bat|,|\(|\bum|\bà|\ba\s+las|\bo|\bkl\.?|\bklo)\s*$", _I)
@@ -191,12 +215,19 @@ _VERB_END_WORDS = frozenset(
 )  # fmt: skip
 
 
+def starts_like_attribution(line: str) -> bool:
+    """ "On ...", "Le ...", a date: the first line of an attribution a client may have split."""
+    return bool(_START_WORD.match(line))
+
+
 def can_end_attribution(line: str) -> bool:
     """Cheap test: only a line ending in a colon, a verb or dashes can end an attribution."""
     text = line.rstrip(" \t*_")
     if not text:
         return False
     if text[-1] in ":：-=":
+        return True
+    if text[-1] == ">" and text[0].isdigit():  # "2011/4/7 Anna <a@b.example>"
         return True
     return text.rsplit(None, 1)[-1].lower() in _VERB_END_WORDS
 
@@ -218,24 +249,51 @@ def can_start_wrapped_attribution(first: str, rest: str, rest_is_attribution: bo
     )
 
 
+# Substrings one of which every verb contains: a cheap test before the verb search.
+_VERB_HINTS = (
+    "wrote", "writes", "écrit", "escrib", "escreveu", "scritto", "scrisse", "schrieb",
+    "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti", "napisa", "pisze",
+    "napsal", "napísal", "написа", "пишет", "пише", "írta", "yazdı", "έγραψε", "viết", "scris",
+    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "写道", "寫道", "書きました", "のメール", "のメッセージ",
+    "작성", "메일", "쓴",
+)  # fmt: skip
+
+
 def is_attribution(text: str, quote_follows: bool) -> bool:
     """True when one line (or several joined with spaces) introduces quoted history."""
     text = text.strip()
     if not text or len(text) > 500:
         return False
-    core = DECORATION.sub("", text) if _DECORATED.search(text) else text
+    core = DECORATION.sub("", text) if _decorated(text) else text
     core = core.lstrip("*_ ").rstrip()
     evidence = quote_follows or "@" in core or bool(_DIGIT.search(core))
-    if _ATTR_COLON.search(core):
+    tail = core[-200:]  # the verb sits within 120 characters of the end
+    low = tail.lower()
+    if any(hint in low for hint in _VERB_HINTS):
+        if _ATTR_COLON.search(tail):
+            return evidence
+        if _ATTR_NO_COLON.match(core):
+            return evidence
+    if core is not text and _ATTR_VERB_END.search(tail):
         return evidence
-    if _ATTR_NO_COLON.match(core):
-        return evidence
+    if quote_follows and "@" in tail and _ATTR_DATE_ADDRESS.match(core):
+        return True
     if _ATTR_QUOTING.match(core):
         return "@" in core or quote_follows
-    if _ATTR_ADDRESS.search(core):
+    if "@" in tail and _ATTR_ADDRESS.search(tail[-150:]):
         # "Anna <a@b>:" alone could be a line of prose; a date or a quote below settles it.
         return quote_follows or bool(_DIGIT.search(core.split("@")[0]))
     return False
+
+
+def shared_attribution_start(line: str, quote_follows: bool) -> int:
+    """Where an attribution starts inside a line that begins with the answer, or 0."""
+    if len(line) > 500:
+        return 0
+    for m in _INNER_START.finditer(line):
+        if m.start() and is_attribution(line[m.end() :], quote_follows):
+            return m.end()
+    return 0
 
 
 def is_separator(line: str) -> bool:
@@ -246,7 +304,7 @@ def is_separator(line: str) -> bool:
     core = DECORATION.sub("", text).strip()
     if not _SEPARATOR_WORDS.match(core):
         return False
-    return bool(_DECORATED.search(text)) or text.endswith((":", "：")) or core == text
+    return _decorated(text) or text.endswith((":", "：")) or core == text
 
 
 def is_marker(line: str) -> bool:
@@ -269,6 +327,15 @@ def is_one_line_header_block(line: str) -> bool:
     return (
         bool(_FROM_LINE.match(line)) and len(line) < 1000 and len(_INLINE_OTHER.findall(line)) >= 2
     )
+
+
+_DATE_LINE = re.compile(
+    rf"{_KEY_PREFIX}(?:Date|Sent|Datum|Gesendet|Fecha|Data|Dato|Дата|日期|日付){_KEY_SUFFIX}", _I
+)
+
+
+def is_date_header(line: str) -> bool:
+    return bool(_DATE_LINE.match(line))
 
 
 def is_header_line(line: str) -> bool:

@@ -20,14 +20,16 @@ __all__ = ["is_signature_line", "signature_start"]
 
 _I = re.IGNORECASE
 
-# "--" (RFC 3676 "-- " with the space lost), "__", an em dash; "-Anna" (a dash glued to a name).
-_DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^--?[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
+# "--" (RFC 3676 "-- " with the space lost), "__", an em dash; "-Anna" (a dash glued to a
+# name) and the Swedish "/Anna".
+_DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^(?:--?|/)[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
+_MAX_TAGLINE_WORDS = 10  # "Sent from my desk, which is much easier than my phone." is prose
 
 _TAGLINE = re.compile(
     r"^(?:"
     # English, and app names that keep English in every locale
-    r"Sent\s+(?:from|with|via|using|by)\s+\S.{0,60}|(?:Get|Download)\s+(?:Outlook|TypeApp|BlueMail|Spark|Edison)\b.{0,60}"
-    r"|Sent\s+from\s+my\s+\S.{0,40}|Sent\s+from\s+(?:Mail|Outlook|Yahoo|Gmail|AOL|Proton|Samsung|Huawei).{0,60}"
+    # "Sent from my ..." or an app's name; "Sent from a magnificent torch of pixels" is prose
+    r"Sent\s+(?:from|with|via|using|by)\s+(?:my\s|(?-i:[A-Z0-9]))\S*.{0,50}|(?:Get|Download)\s+(?:Outlook|TypeApp|BlueMail|Spark|Edison)\b.{0,60}"
     # German
     r"|Von\s+meine[mn]\s+.{1,50}\s(?:gesendet|versendet|verschickt)\.?"
     r"|Gesendet\s+(?:von|mit|vom|über|aus|via)\s+\S.{0,60}|Diese\s+Nachricht\s+wurde\s+von\s+meinem\s+.{1,60}\s+gesendet\.?"
@@ -118,11 +120,11 @@ _THANKS = (
 _CLOSE_PUNCT = r"[\s,.!;:，。！、~…-]*"
 # "Med venlig hilsen / Best regards": bilingual closings are common in the Nordics and Germany.
 _FORMAL_LINE = re.compile(
-    rf"^\s*(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
+    rf"^\s*+(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
 )
-_THANKS_LINE = re.compile(rf"^\s*(?:{_THANKS}){_CLOSE_PUNCT}$", _I)
+_THANKS_LINE = re.compile(rf"^\s*+(?:{_THANKS}){_CLOSE_PUNCT}$", _I)
 # "Best regards, Anna Li": a formal closing with the name on the same line.
-_FORMAL_NAMED = re.compile(rf"^\s*(?:{_FORMAL})[,.!]?\s+(\S.*?)\s*$", _I)
+_FORMAL_NAMED = re.compile(rf"^\s*+(?:{_FORMAL})[,.!]?\s+(\S.*?)\s*$", _I)
 
 
 def _is_name(text: str) -> bool:
@@ -140,20 +142,56 @@ _MAX_TAIL_LINES = 10  # name, title, library, address, phones, web, social links
 _MAX_TAIL_CHARS = 90
 
 
+# Every tagline contains one of these (lower case): a cheap test before the tagline patterns.
+_TAGLINE_HINTS = (
+    "sent", "get ", "download", "outlook", "meine", "gesendet", "nachricht", "envoy", "obtenir",
+    "enviad", "obtener", "descargar", "obter", "obtenha", "baixe", "inviato", "scarica",
+    "ottieni", "verzonden", "verstuurd", "skickat", "hämta", "sendt", "hent ", "få ", "last ned",
+    "lähetetty", "hanki", "wysłan", "pobierz", "odesláno", "отправлено", "получить", "скача",
+    "надіслан", "відправлено", "отримати", "завантажте", "から送信", "에서", "发自", "从",
+    "来自", "從", "寄自", "取得", "获取",
+)  # fmt: skip
+
+
 def is_signature_line(line: str) -> bool:
     """A ``-- `` delimiter or a mobile/app tagline: the signature starts here."""
     text = line.strip()
+    if not text or len(text) > 120:
+        return False
     if _DASHES.match(text):
         return True
-    return len(text) <= 120 and bool(_TAGLINE.match(text))
+    low = text.lower()
+    if not any(hint in low for hint in _TAGLINE_HINTS) or len(text.split()) > _MAX_TAGLINE_WORDS:
+        return False
+    return bool(_TAGLINE.match(text))
+
+
+_SENTENCE = re.compile(r"[.!?。！？]\W*$")
+_CONTACT = re.compile(r"@|https?:|www\.|\d")
+_ABBREVIATION = re.compile(r"(?:^|\s)\S{1,5}\.$")  # "Inc.", "Ph.D.", "Jr."
+
+
+def _is_name_line(line: str) -> bool:
+    """A line of a name block: a name, a title, a library, an address, a phone or a link.
+
+    A sentence ("We will join.") is not one, so "Thank you. / We will join. / Anna" keeps its
+    answer.
+    """
+    if len(line) > _MAX_TAIL_CHARS or len(line.split()) > 8:
+        return False
+    if _CONTACT.search(line) or _FORMAL_LINE.match(line):
+        return True
+    return not _SENTENCE.search(line) or bool(_ABBREVIATION.search(line))
 
 
 def _is_tail(lines: list[str]) -> bool:
     filled = [line.strip() for line in lines if line.strip()]
-    return len(filled) <= _MAX_TAIL_LINES and all(len(line) <= _MAX_TAIL_CHARS for line in filled)
+    return len(filled) <= _MAX_TAIL_LINES and all(_is_name_line(line) for line in filled)
 
 
 def _is_closing(text: str, named: bool) -> bool:
+    if len(text) > 120:
+        return False
     m = _FORMAL_NAMED.match(text)
     if m is not None and _is_name(m.group(1)):
         return True  # "Best regards, Anna Li"
