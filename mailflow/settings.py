@@ -291,8 +291,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "outbox.senders",
         4,
-        "Mails a worker sends side by side, each over its own SMTP connection; a crash resends"
-        " at most this many (the ones in flight).",
+        "Mails a worker sends side by side (1 to 8), each over its own SMTP connection; a crash"
+        " resends at most this many (the ones in flight).",
     ),
     Setting(
         "schedule.working_hours",
@@ -651,8 +651,10 @@ def load(config: Path | None = None, env: dict[str, str] | None = None) -> Setti
         )
     if values["log.format"] not in ("text", "json"):
         raise ConfigError(f"log.format must be text or json, not {values['log.format']!r}")
-    if not 1 <= int(values["outbox.senders"]) <= 64:
-        raise ConfigError(f"outbox.senders must be 1 to 64, not {values['outbox.senders']!r}")
+    # Each sender holds a database connection while it sends: 8 leave the rest of the pool
+    # (SQLAlchemy's 5 + 10 overflow) to the processor, the poller and the endpoint.
+    if not 1 <= int(values["outbox.senders"]) <= 8:
+        raise ConfigError(f"outbox.senders must be 1 to 8, not {values['outbox.senders']!r}")
     _host_port(str(values["web.listen"]))
     return Settings(values=values, base_dir=base_dir, source=config)
 

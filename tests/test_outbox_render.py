@@ -11,9 +11,14 @@ from __future__ import annotations
 import email
 from email.policy import default
 
+from markupsafe import Markup
 from sqlalchemy import select, update
 
 from mailflow.admin.privacy import forget_library
+from mailflow.dispatch.letters import enqueue
+from mailflow.dispatch.turn import Cause, Turn
+from mailflow.outbox.samples import sample_context
+from mailflow.outbox.spec import is_plain
 from mailflow.store.schema import AttentionItem, Library, Outbox
 from tests.helpers import STAFF, application
 from tests.program import ProgramUnderTest
@@ -103,3 +108,46 @@ def test_forgetting_a_library_erases_the_spec_of_its_waiting_mail(
     assert (row.status, row.spec, row.raw, row.recipients) == ("failed", None, b"", [])
     p.runtime.drain()
     assert p.sink.received == []  # a forgotten reader's mail never goes out
+
+
+def test_is_plain_takes_only_what_json_gives_back() -> None:
+    assert is_plain({"a": [1, 2.5, "x", None, True], "b": {"c": "王丽"}})
+    assert not is_plain({"a": Markup("<b>x</b>")})  # would lose its escaping
+    assert not is_plain({"a": (1, 2)})  # would come back a list
+    assert not is_plain({1: "x"})  # would come back "1"
+    assert not is_plain({"a": float("nan")})
+    assert not is_plain({"a": "nul \x00 in text"})  # PostgreSQL's json cannot give it back
+    assert not is_plain({"a": "lone \ud800 surrogate"})
+
+
+def test_a_context_json_cannot_carry_is_rendered_at_decision_time_to_the_same_bytes(
+    program: ProgramUnderTest,
+) -> None:
+    p = program
+    wf = p.services.workflow
+    context = sample_context("library-acknowledgement", "en")
+    with p.services.db.unit_of_work() as s:
+        turn = Turn(s, wf, p.clock.now(), Cause("cli"))
+        eager = enqueue(
+            turn, template="library-acknowledgement", locales=["en"], to=[MARIA],
+            context=context | {"unused": ("a", "tuple")}, record=None, token_ref=None,
+            thread_key="t1",
+        )  # fmt: skip
+        deferred = enqueue(
+            turn, template="library-acknowledgement", locales=["en"], to=[MARIA],
+            context=context | {"unused": ["a", "tuple"]}, record=None, token_ref=None,
+            thread_key="t2",
+        )  # fmt: skip
+        assert eager is not None and deferred is not None
+        s.flush()
+        assert eager.spec is None and eager.raw and eager.subject
+        assert deferred.spec is not None and deferred.raw == b""
+        rendered = wf.composer(deferred.spec, deferred.message_id).raw
+    # The same mail but for its Message-ID (and what derives from it: the origin mark, the
+    # MIME boundary): what a reader sees is identical.
+    now, then = (email.message_from_bytes(r, policy=default) for r in (rendered, eager.raw))
+    assert now["Subject"] == then["Subject"] == eager.subject
+    for kind in ("plain", "html"):
+        ours, theirs = now.get_body((kind,)), then.get_body((kind,))
+        assert ours is not None and theirs is not None
+        assert ours.get_content() == theirs.get_content()

@@ -50,6 +50,8 @@ def test_secret_in_toml_is_refused_with_file_and_key(tmp_path: Path) -> None:
         ("[imap]\nhots = 'x'\n", "unknown setting imap.hots"),
         ("[imap]\nport = 'abc'\n", "imap.port = 'abc' is not a valid value"),
         ("[imap]\nsecurity = 'ssl'\n", "imap.security must be none, starttls or tls"),
+        ("[outbox]\nsenders = 0\n", "outbox.senders must be 1 to 8, not 0"),
+        ("[outbox]\nsenders = 20\n", "outbox.senders must be 1 to 8, not 20"),
         ("[imap\n", "mailflow.toml"),
     ],
 )

@@ -33,38 +33,40 @@ from __future__ import annotations
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, null, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
 
 from mailflow.clock import Clock
 from mailflow.log import OUTBOX
 from mailflow.outbound.transport import PermanentSendError, TemporarySendError, Transport
-from mailflow.outbox.spec import Composed, NotRendered
+from mailflow.outbox.settle import (
+    FAILED,
+    PENDING,
+    SENT,
+    Marker,
+    OnNotRendered,
+    OnPermanentFailure,
+    Policy,
+    Render,
+    backoff,
+    not_rendered,
+    note,
+    settle_failure,
+)
+from mailflow.outbox.spec import NotRendered
 from mailflow.store.claims import Renewing, for_this_worker
 from mailflow.store.db import Database
 from mailflow.store.locks import worker_id
 from mailflow.store.schema import Outbox
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
-MAX_DELAY = timedelta(hours=6)
+__all__ = ["FAILED", "PENDING", "SENT", "DrainReport", "OnPermanentFailure", "backoff", "drain"]
+
 
 _outbox = Outbox.__table__
-_MARK_SENT = (
-    update(_outbox)
-    .where(_outbox.c.id == bindparam("row_id"))
-    .values(
-        status=SENT, sent_at=bindparam("when"), attempts=_outbox.c.attempts + 1, claimed_by=None
-    )
-)
-# A row rendered as it is sent keeps its bytes from then on; its spec is no longer needed.
-_MARK_SENT_RENDERED = _MARK_SENT.values(
-    raw=bindparam("raw"), subject=bindparam("subject"), locale=bindparam("locale"), spec=null()
-)
 _CLAIMED = (
     _outbox.c.id,
     _outbox.c.message_id,
@@ -73,12 +75,6 @@ _CLAIMED = (
     _outbox.c.raw,
     _outbox.c.spec,
 )
-
-OnPermanentFailure = Callable[[Session, Outbox, PermanentSendError], None]
-# (session, row, reason): a row whose spec could not be rendered; it is failed already.
-OnNotRendered = Callable[[Session, Outbox, str], None]
-# Renders a row's spec (outbox/spec.py's Composer); raises NotRendered.
-Render = Callable[[dict[str, Any], str], Composed]
 
 
 @dataclass(frozen=True)
@@ -104,25 +100,6 @@ class _Claimed:
     spec: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
-class _Policy:
-    """How rows are rendered and failures settled; the same for every row of a drain."""
-
-    max_attempts: int
-    base_delay_seconds: float
-    on_permanent_failure: OnPermanentFailure | None
-    render: Render | None
-    on_not_rendered: OnNotRendered | None
-    # Failures are rare and may change contacts and libraries (the callback): one at a time.
-    lock: threading.Lock
-
-
-def backoff(attempts: int, base_delay_seconds: float) -> timedelta:
-    """Delay after the `attempts`-th failed try: base, 2*base, 4*base... at most 6 hours."""
-    exponent = min(max(attempts - 1, 0), 30)  # 2**30 * base is far past the cap already
-    return min(timedelta(seconds=base_delay_seconds * 2**exponent), MAX_DELAY)
-
-
 def drain(
     db: Database,
     clock: Clock,
@@ -145,12 +122,12 @@ def drain(
     of attempts. It is not called for a transport that is down: those rows just wait.
     `senders`: threads sending side by side (give the transport as many connections).
     `render(spec, message_id)` makes the bytes of a row queued as a spec; when it cannot, the
-    row fails with the reason and `on_not_rendered(session, row, reason)` tells staff, in the
+    row fails with the reason and `onnot_rendered(session, row, reason)` tells staff, in the
     transaction that fails it. Without `render`, such rows wait (a temporary failure).
     """
     lease = timedelta(seconds=lease_seconds)
     owner = worker_id()
-    policy = _Policy(
+    policy = Policy(
         max_attempts, base_delay_seconds, on_permanent_failure, render, on_not_rendered,
         threading.Lock(),
     )  # fmt: skip
@@ -214,45 +191,6 @@ class _Leases:
             self.ids -= lost
 
 
-class _Marker:
-    """One sender's own database connection, held for the batch, that commits `sent`.
-
-    PostgreSQL: autocommit, so marking a row is one statement and one round trip (no BEGIN,
-    no COMMIT, no pool check-out and pre-ping per mail). SQLite: a transaction per row on the
-    held connection (its BEGIN IMMEDIATE comes from the engine's begin hook).
-    """
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._conn: Connection | None = None
-
-    def sent(self, row_id: int, when: datetime, composed: Composed | None) -> None:
-        statement, params = _MARK_SENT, {"row_id": row_id, "when": when}
-        if composed is not None:
-            statement = _MARK_SENT_RENDERED
-            params |= {"raw": composed.raw, "subject": composed.subject, "locale": composed.locale}
-        if self._conn is None:
-            conn = self.db.engine.connect()
-            if not self.db.is_sqlite:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._conn = conn
-        try:
-            if self.db.is_sqlite:
-                with self._conn.begin():
-                    self._conn.execute(statement, params)
-            else:
-                self._conn.execute(statement, params)
-                self._conn.commit()  # ends SQLAlchemy's autobegin; the row is committed already
-        except Exception:
-            self.close()  # a broken connection is not reused
-            raise
-
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-
 class _Batch:
     """The rows of one claim, handed out to the senders one at a time."""
 
@@ -263,7 +201,7 @@ class _Batch:
         transport: Transport,
         rows: list[_Claimed],
         leases: _Leases,
-        policy: _Policy,
+        policy: Policy,
     ) -> None:
         self.db, self.clock, self.transport = db, clock, transport
         self.todo = deque(rows)  # popleft is atomic: no lock needed between the senders
@@ -272,7 +210,7 @@ class _Batch:
         self.down = threading.Event()  # the relay is unreachable: stop sending
         self.crashed: list[BaseException] = []
 
-    def work(self, marker: _Marker, until_sent: bool = False) -> None:
+    def work(self, marker: Marker, until_sent: bool = False) -> None:
         """Send rows until none are left, the relay is down, or (until_sent) one went out."""
         while not self.down.is_set() and not self.crashed:
             try:
@@ -294,7 +232,7 @@ class _Batch:
 
     def sender(self) -> None:
         """A sender thread: its own marker; anything it raises goes to the caller."""
-        marker = _Marker(self.db)
+        marker = Marker(self.db)
         try:
             self.work(marker)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the drainer's thread
@@ -309,12 +247,12 @@ def _send_batch(
     transport: Transport,
     rows: list[_Claimed],
     leases: _Leases,
-    policy: _Policy,
+    policy: Policy,
     senders: int,
 ) -> tuple[bool, list[str]]:
     """Send the batch; (stop: the relay is down, outcomes of the rows tried)."""
     batch = _Batch(db, clock, transport, rows, leases, policy)
-    marker = _Marker(db)
+    marker = Marker(db)
     try:
         # Alone until one mail went through, so a relay that is down costs one attempt.
         batch.work(marker, until_sent=senders > 1)
@@ -380,8 +318,8 @@ def _send_one(
     clock: Clock,
     transport: Transport,
     row: _Claimed,
-    policy: _Policy,
-    marker: _Marker,
+    policy: Policy,
+    marker: Marker,
 ) -> str:
     """Send and settle one row; returns sent, failed, retry or down (relay unreachable)."""
     try:
@@ -389,27 +327,27 @@ def _send_one(
         if not raw and row.spec is not None:
             if policy.render is None:
                 exc = TemporarySendError("queued to be rendered, and this drainer has no templates")
-                return _settle_failure(db, clock, row.id, exc, policy, None)
+                return settle_failure(db, clock, row.id, exc, policy, None)
             try:
                 composed = policy.render(row.spec, row.message_id)
             except NotRendered as failure:
                 OUTBOX.error("outbox #%s %s not rendered: %s", row.id, row.message_id, failure)
-                return _not_rendered(db, clock, row.id, str(failure), policy)
+                return not_rendered(db, clock, row.id, str(failure), policy)
             raw = composed.raw
         try:
             transport.send(row.sender, row.recipients, raw)
         except TemporarySendError as exc:
             OUTBOX.warning("outbox #%s %s deferred: %s", row.id, row.message_id, exc)
-            outcome = _settle_failure(db, clock, row.id, exc, policy, composed)
+            outcome = settle_failure(db, clock, row.id, exc, policy, composed)
             return "down" if exc.connection and outcome != FAILED else outcome
         except PermanentSendError as exc:
             OUTBOX.warning("outbox #%s %s refused: %s", row.id, row.message_id, exc)
-            return _settle_failure(db, clock, row.id, exc, policy, composed)
+            return settle_failure(db, clock, row.id, exc, policy, composed)
         except Exception as exc:
             # Whether it went out is unknown; retrying the same bytes is the safe side.
             OUTBOX.exception("outbox #%s %s: transport raised", row.id, row.message_id)
             unexpected = TemporarySendError(f"unexpected {type(exc).__name__}: {exc}")
-            return _settle_failure(db, clock, row.id, unexpected, policy, composed)
+            return settle_failure(db, clock, row.id, unexpected, policy, composed)
         # Committed before this sender's next mail: a crash resends at most this one.
         marker.sent(row.id, clock.now(), composed)
         OUTBOX.info("outbox #%s %s sent to %s", row.id, row.message_id, len(row.recipients))
@@ -418,103 +356,5 @@ def _send_one(
         # The database (or a callback) failed while settling. The lease keeps the row from
         # being resent until it expires; note what happened if we still can, then move on.
         OUTBOX.exception("outbox #%s %s: could not record the outcome", row.id, row.message_id)
-        _note(db, row.id, "settling failed: " + traceback.format_exc(limit=3)[-1500:])
+        note(db, row.id, "settling failed: " + traceback.format_exc(limit=3)[-1500:])
         return "retry"
-
-
-def _settle_failure(
-    db: Database,
-    clock: Clock,
-    row_id: int,
-    exc: TemporarySendError | PermanentSendError,
-    policy: _Policy,
-    composed: Composed | None,
-) -> str:
-    with policy.lock:
-        return _settle_failure_locked(
-            db, clock.now(), row_id, exc, policy.max_attempts, policy.base_delay_seconds,
-            policy.on_permanent_failure, composed,
-        )  # fmt: skip
-
-
-def _not_rendered(db: Database, clock: Clock, row_id: int, reason: str, policy: _Policy) -> str:
-    """A spec that cannot be rendered will not render on a retry either: fail the row (its
-    spec kept, to look at), and tell staff in the same transaction."""
-    with policy.lock, db.unit_of_work() as session:
-        row = session.get(Outbox, row_id)
-        if row is None:
-            return FAILED
-        row.attempts += 1
-        row.status, row.claimed_by = FAILED, None
-        row.last_error = f"not rendered: {reason}"[:4000]
-        if policy.on_not_rendered is not None:
-            try:
-                with session.begin_nested():
-                    policy.on_not_rendered(session, row, reason)
-            except Exception:  # the row still fails: telling staff must not make it loop
-                OUTBOX.exception("outbox #%s: could not tell staff it was not rendered", row_id)
-    return FAILED
-
-
-def _settle_failure_locked(
-    db: Database,
-    now: datetime,
-    row_id: int,
-    exc: TemporarySendError | PermanentSendError,
-    max_attempts: int,
-    base_delay_seconds: float,
-    on_permanent_failure: OnPermanentFailure | None,
-    composed: Composed | None,
-) -> str:
-    with db.unit_of_work() as session:
-        row = session.get(Outbox, row_id)
-        if row is None:
-            return FAILED  # deleted under us; nothing left to send
-        if composed is not None:  # rendered for this try: the next ones send these bytes
-            row.raw, row.subject, row.locale, row.spec = (
-                composed.raw, composed.subject, composed.locale, None
-            )  # fmt: skip
-        row.attempts += 1
-        row.claimed_by = None  # settled: a renewal must not stretch its retry time
-        row.last_error = f"{type(exc).__name__}: {exc}"[:4000]
-        refused = exc if isinstance(exc, PermanentSendError) else None
-        # Recipients still owed the mail; those who got it (exc.delivered) are never resent to.
-        if refused is not None:
-            owed = list(refused.deferred)
-        else:
-            owed = list(exc.recipients) or list(row.recipients)
-        if owed and row.attempts >= max_attempts:
-            refused = PermanentSendError(
-                f"gave up after {row.attempts} attempts: {exc}",
-                code=exc.code,
-                recipients=[*(refused.recipients if refused else ()), *owed],
-                delivered=exc.delivered,
-            )
-            row.last_error = str(refused)[:4000]
-            owed = []
-        if owed:
-            row.recipients = owed
-            row.next_attempt_at = now + backoff(row.attempts, base_delay_seconds)
-            outcome = "retry"
-        elif exc.delivered:
-            row.status, row.sent_at = SENT, now  # partial delivery: reached some, not all
-            outcome = SENT
-        else:
-            row.status = FAILED
-            outcome = FAILED
-        if refused is not None and on_permanent_failure is not None:
-            on_permanent_failure(session, row, refused)
-        return outcome
-
-
-def _note(db: Database, row_id: int, message: str) -> None:
-    try:
-        with db.unit_of_work() as session:
-            session.execute(
-                update(Outbox)
-                .where(Outbox.id == row_id)
-                .values(last_error=message)
-                .execution_options(synchronize_session=False)
-            )
-    except Exception:
-        OUTBOX.exception("outbox #%s: could not record the error either", row_id)

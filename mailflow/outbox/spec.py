@@ -11,6 +11,7 @@ rendered at decision time, as before.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,17 +33,25 @@ class Composed:
     raw: bytes
 
 
+# What a database's JSON cannot hold as text (PostgreSQL refuses \u0000 when it reads it back,
+# a lone surrogate is not Unicode): such a context is rendered at decision time instead.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def is_plain(value: object) -> bool:
     """Whether `value` is exactly what JSON gives back: dicts with str keys, lists, str (no
-    subclass: a Markup would lose its escaping), int, finite float, bool, None."""
+    subclass: a Markup would lose its escaping; no NUL or lone surrogate), int, finite float,
+    bool, None."""
     kind = type(value)
+    if kind is str:
+        return _UNSTORABLE.search(value) is None  # type: ignore[arg-type]
     if kind is dict:
-        return all(type(k) is str and is_plain(v) for k, v in value.items())  # type: ignore[attr-defined]
+        return all(type(k) is str and is_plain(k) and is_plain(v) for k, v in value.items())  # type: ignore[attr-defined]
     if kind is list:
         return all(is_plain(v) for v in value)  # type: ignore[attr-defined]
     if kind is float:
         return math.isfinite(value)  # type: ignore[arg-type]
-    return kind in (str, int, bool) or value is None
+    return kind in (int, bool) or value is None
 
 
 def make_spec(
