@@ -43,6 +43,9 @@ def unreadable(facts: Facts) -> bool:
 def act(turn: Turn, facts: Facts) -> Outcome:
     if unreadable(facts):
         return Outcome(Outcomes.QUARANTINED, "quarantined: empty message with no sender")
+    if (returned := failures.verp_row(turn, facts)) is not None:
+        # Came back to one mail's return path (VERP): a delivery report about that mail.
+        return failures.verp_bounce(turn, facts, returned)
     if facts.mailflow_own:
         return Outcome(Outcomes.OWN_MAIL, "dropped: mailflow's own mail came back; not answered")
     hold = limits.held(turn, facts) if facts.kind != "bounce" else None
