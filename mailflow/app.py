@@ -39,6 +39,7 @@ CODE_TEMPLATES = (
     "staff-status",
     "staff-confirm",
     "library-confirm",
+    "library-confirm-contact",
     "library-not-understood",
 )
 

@@ -137,3 +137,61 @@ def test_an_address_that_never_answers_gets_one_mail_and_lapses(p: ProgramUnderT
     with p.services.db.unit_of_work() as s:
         items = s.scalars(select(AttentionItem.code)).all()
     assert "unconfirmed" not in items  # nothing for staff to do about silence
+
+
+def contacts(p: ProgramUnderTest, name: str) -> dict[str, str]:
+    return {c.email: c.status for c in p.library(name).contacts}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_address_named_in_a_form_gets_one_mail_and_becomes_the_contact_only_if_it_answers(
+    p: ProgramUnderTest, lang: str
+) -> None:
+    address, name = APPLICANTS[lang]
+    ask = apply(p, lang)
+    p.send(reply(ask, address, ASKED[lang][1]))
+    p.step()
+    (ack,) = p.new_mail()
+    third = "victim@elsewhere.example"
+    line = f"Contact email: {third}" if lang == "en" else f"联系邮箱：{third}"
+    # The library's own reply names a third party's address, twice.
+    for _ in range(2):
+        p.send(reply(ack, address, f"{line}\n"), sender=address)
+        p.step()
+    (question,) = p.new_mail()  # one mail to the named address, nothing else
+    assert question.to == (third,)
+    assert ("new Sister Libraries contact" in question.subject) or (
+        "新的姐妹图书馆联系人" in question.subject
+    )
+    assert contacts(p, name) == {address: "ok", third: "unconfirmed"}
+    # Someone else answering with its token does nothing.
+    p.send(reply(question, "attacker@evil.example", "yes", to=question.reply_to))
+    p.step()
+    assert contacts(p, name) == {address: "ok", third: "unconfirmed"}
+    # The named address answers in time: now it is the contact, the old one is kept as former.
+    p.send(reply(question, third, "同意" if lang == "zh" else "Yes, I confirm."))
+    p.step()
+    assert contacts(p, name) == {address: "former", third: "ok"}
+    # The library's next mail goes to it alone.
+    p.advance(days=182)
+    later = [m.to for m in p.new_mail() if m.to != ("coordinator@program.example",)]
+    assert later == [(third,)]
+
+
+def test_a_named_address_that_answers_too_late_changes_nothing(p: ProgramUnderTest) -> None:
+    address, name = APPLICANTS["en"]
+    ask = apply(p, "en")
+    p.send(reply(ask, address, "Yes, I confirm."))
+    p.step()
+    (ack,) = p.new_mail()
+    third = "victim@elsewhere.example"
+    p.send(reply(ack, address, f"Contact email: {third}\n"), sender=address)
+    p.step()
+    (question,) = p.new_mail()
+    # Until it answers, the library's mail still goes to the address that applied.
+    p.advance(days=182)
+    later = [m.to for m in p.new_mail() if m.to != ("coordinator@program.example",)]
+    assert later == [(address,)]
+    p.send(reply(question, third, "Yes, I confirm."))
+    p.step()
+    assert contacts(p, name) == {address: "ok", third: "unconfirmed"}

@@ -60,7 +60,7 @@ def mark_failed(turn: Turn, addresses: Iterable[str], permanent: bool, why: str)
         )  # fmt: skip
         marked.append(f"contact #{contact.id} -> {contact.status}")
         library = contact.library
-        dead = all(c.status in ("failed", "former") for c in library.contacts)
+        dead = all(c.status in ("failed", "former", "unconfirmed") for c in library.contacts)
         if dead and library not in unreachable:
             unreachable.append(library)
     for library in unreachable:

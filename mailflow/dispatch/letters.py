@@ -109,7 +109,8 @@ def side_ref(record: Record, reader: Library) -> str:
 
 
 def deliverable(library: Library) -> list[Contact]:
-    return [c for c in library.contacts if c.status not in ("failed", "former")]
+    # An `unconfirmed` address was only named in a form: it gets nothing until it confirms.
+    return [c for c in library.contacts if c.status not in ("failed", "former", "unconfirmed")]
 
 
 def locale_for(turn: Turn, library: Library | None) -> str:

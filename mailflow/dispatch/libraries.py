@@ -17,7 +17,7 @@ from mailflow.parse import Facts
 from mailflow.parse.clean import address_forms
 from mailflow.parse.forms import APPLICATION_FIELDS, REQUIRED_APPLICATION_FIELDS, missing
 from mailflow.store.locks import locked
-from mailflow.store.schema import Contact, History, Library, Partnership
+from mailflow.store.schema import Contact, ContactConfirmation, History, Library, Partnership
 
 CONTACT_FIELDS = ("contact_email", "contact_name")
 
@@ -69,12 +69,20 @@ def _history(turn: Turn, record_type: str, record_id: int, event: str, note: str
 
 
 def update_contact(
-    turn: Turn, library: Library, sender: Contact | None, email: str | None, name: str | None
+    turn: Turn,
+    library: Library,
+    sender: Contact | None,
+    email: str | None,
+    name: str | None,
+    confirmed: bool = True,
 ) -> list[str]:
     """A contact line ("Contact email: ...", "联系人：...") or a staff `contact` command.
 
     A new address becomes the library's contact; the old one is kept as `former` (mail from it
     still finds the library, mail to it stops). History keeps every old value.
+    confirmed=False (a library's own mail names the address): the address is someone else's
+    until it answers, so it is kept `unconfirmed`, asked once (`library-confirm-contact`) and
+    changes nothing else; its "yes" makes the change (speaks.confirmed).
     """
     changes: list[str] = []
     locked(turn.session, library)
@@ -85,6 +93,8 @@ def update_contact(
         existing = contact_for(turn, email)
         if existing is not None and existing.library_id != library.id:
             return [f"{email} is already a contact of library #{existing.library_id}; not changed"]
+        if not confirmed and (existing is None or existing.status == "unconfirmed"):
+            return [ask_new_contact(turn, library, existing, email, name)]
         if existing is None:
             existing = Contact(library_id=library.id, email=email, name=name or "")
             turn.session.add(existing)
@@ -113,11 +123,60 @@ def update_contact(
 
 
 def contact_lines(turn: Turn, contact: Contact, facts: Facts) -> list[str]:
-    """The contact lines of a known contact's reply; its own address is no change."""
+    """The contact lines of a known contact's reply; its own address is no change. A new
+    address it names is a third party's until that address confirms."""
     email, name = facts.fields.get("contact_email"), facts.fields.get("contact_name")
     if email == contact.email:
         email = None
-    return update_contact(turn, contact.library, contact, email, name)
+    return update_contact(turn, contact.library, contact, email, name, confirmed=False)
+
+
+CONFIRM_CONTACT = "library-confirm-contact"
+CONTACT_EVENT = "contact"  # a ContactConfirmation that makes a named address the contact
+
+
+def ask_new_contact(
+    turn: Turn, library: Library, existing: Contact | None, email: str, name: str | None
+) -> str:
+    """One mail to an address a library's mail named, asking whether it is the new contact.
+    Never a second: a form naming it again (or naming it ten times) sends nothing more."""
+    if existing is None:
+        existing = Contact(library_id=library.id, email=email, name=(name or "")[:255])
+        existing.status = "unconfirmed"
+        turn.session.add(existing)
+        library.contacts.append(existing)
+        turn.session.flush()
+    asked = turn.session.scalar(
+        select(ContactConfirmation.id).where(
+            ContactConfirmation.library_id == library.id,
+            func.lower(ContactConfirmation.address) == email,
+            ContactConfirmation.event == CONTACT_EVENT,
+        )
+    )
+    if asked is not None or not turn.cause.inbox_id:
+        return f"contact_email: {email} named again; not confirmed, not asked again"
+    pending = ContactConfirmation(
+        inbox_id=turn.cause.inbox_id, library_id=library.id, address=email,
+        record_type="library", record_id=library.id, event=CONTACT_EVENT, text=(name or "")[:255],
+        created_at=turn.now,
+        expires_at=turn.now + timedelta(days=turn.program.contact_confirm_days),
+    )  # fmt: skip
+    turn.session.add(pending)
+    turn.session.flush()
+    letters.enqueue(
+        turn, template=CONFIRM_CONTACT, locales=[letters.locale_for(turn, library)], to=[email],
+        context={"recipient": {"name": name or "", "email": email},
+                 "library": letters.profile(library),
+                 "expires": pending.expires_at.date().isoformat()},
+        record=None, token_ref=f"k{pending.id}", thread_key=f"confirm-contact:{pending.id}",
+    )  # fmt: skip
+    _history(turn, "library", library.id, "contact-proposed", f"{email} named; asked to confirm")
+    return f"contact_email: {email} named; asked to confirm (#{pending.id}) before any other mail"
+
+
+def confirm_contact(turn: Turn, library: Library, address: str, name: str) -> list[str]:
+    """A named address said yes: it becomes the library's contact, as a staff change would."""
+    return update_contact(turn, library, None, address, name or None)
 
 
 def same_library(turn: Turn, fields: dict[str, str]) -> Library | None:
