@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from mailflow.report.data import public_data
 from mailflow.store.schema import AttentionItem, MessageFacts
-from tests.helpers import application, mail
+from tests.helpers import APPLICATION_EN, application, mail
 from tests.program import ProgramUnderTest, Sent, for_address, reply
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp_sink import SmtpSink
@@ -195,3 +195,41 @@ def test_a_named_address_that_answers_too_late_changes_nothing(p: ProgramUnderTe
     p.send(reply(question, third, "Yes, I confirm."))
     p.step()
     assert contacts(p, name) == {address: "ok", third: "unconfirmed"}
+
+
+def test_one_address_for_two_branches_each_told_apart_by_its_token(p: ProgramUnderTest) -> None:
+    address, first = APPLICANTS["en"]
+    ask = apply(p, "en")
+    p.send(reply(ask, address, "Yes, I confirm."))
+    p.step()
+    p.new_mail()
+    # The same librarian applies for a second branch: a library of its own, never a rewrite.
+    branch = "Biblioteca Municipal de Segovia, Rama Norte"
+    body = (
+        APPLICATION_EN.replace("maria@", "maria1@")
+        .replace("Library name: Biblioteca Municipal de Segovia", f"Library name: {branch}")
+        .replace("City: Segovia", "City: Segovia Norte")
+    )
+    p.send(mail(sender=f"Maria Lopez <{address}>", body=body), sender=address)
+    p.step()
+    (second_ask,) = p.new_mail()
+    assert branch in second_ask.text and p.library(branch).state == "unconfirmed"
+    assert (p.library(first).name, p.library(first).city) == (first, "Segovia")
+    assert contacts(p, first) == contacts(p, branch) == {address: "ok"}
+    p.send(reply(second_ask, address, "Yes, I confirm."))
+    p.step()
+    (branch_ack,) = p.new_mail()
+    assert p.library(branch).state == "seeking" and p.library(first).state == "seeking"
+    # A correction answering the branch's mail changes the branch only.
+    p.send(reply(branch_ack, address, "City: Segovia Norte II"))
+    p.step()
+    assert (p.library(branch).city, p.library(first).city) == ("Segovia Norte II", "Segovia")
+    # Without a token, which library is meant is for a person to say: nothing changes.
+    p.send(mail(sender=address, subject="correction", body="City: Madrid"), sender=address)
+    p.step()
+    assert "contact of libraries" in last_outcome(p)[1]
+    assert {p.library(branch).city, p.library(first).city} == {"Segovia Norte II", "Segovia"}
+    # The branch withdraws with its own token: the first library stays.
+    p.send(reply(branch_ack, address, "withdraw"))
+    p.step()
+    assert (p.library(branch).state, p.library(first).state) == ("withdrawn", "seeking")

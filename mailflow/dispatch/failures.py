@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from mailflow.clock import Clock
 from mailflow.dispatch import attention, letters
 from mailflow.dispatch.apply import apply_event
-from mailflow.dispatch.libraries import contact_for
+from mailflow.dispatch.libraries import contacts_for
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, load_record
 from mailflow.engine.events import Event
@@ -38,10 +38,7 @@ UNREACHABLE = "contacts-unreachable"
 def mark_failed(turn: Turn, addresses: Iterable[str], permanent: bool, why: str) -> list[str]:
     """Mark each known address; libraries left without a working one become unreachable."""
     marked, unreachable = [], []
-    for address in addresses:
-        contact = contact_for(turn, address)
-        if contact is None:
-            continue
+    for contact in (c for address in addresses for c in contacts_for(turn, address)):
         # The library's row lock covers its contacts: two bounces for it count both.
         locked(turn.session, contact.library)
         locked(turn.session, contact)
@@ -137,7 +134,7 @@ def bounce(turn: Turn, facts: Facts) -> Outcome:
     if content_rejected(found):
         return _content_rejection(turn, found, sent, recipients)
     marked = mark_failed(turn, recipients, bool(found.permanent), "bounce")
-    unknown = len(recipients) - len(marked)
+    unknown = sum(1 for r in recipients if not contacts_for(turn, r))
     parts = []
     if marked:
         parts.append("flagged " + ", ".join(marked))

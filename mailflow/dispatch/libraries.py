@@ -7,6 +7,7 @@ and city), goes to staff as a proposed merge instead of changing or duplicating 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import bindparam, func, or_, select
@@ -23,11 +24,30 @@ CONTACT_FIELDS = ("contact_email", "contact_name")
 
 
 def contact_for(turn: Turn, address: str) -> Contact | None:
-    """The contact with this address, in any library; an IDN domain matches in either form
-    (a bounce names the A-labels we sent to, the library typed the Unicode)."""
+    """The first contact with this address, in any library; an IDN domain matches in either
+    form (a bounce names the A-labels we sent to, the library typed the Unicode)."""
+    found = contacts_for(turn, address)
+    return found[0] if found else None
+
+
+def contacts_for(turn: Turn, address: str) -> list[Contact]:
+    """Every contact with this address: one address may speak for several libraries (a
+    librarian with two branches); the library's token tells which a reply is about."""
     if not address:
-        return None
-    return turn.session.scalars(_CONTACT_BY_ADDRESS, {"forms": address_forms(address)}).first()
+        return []
+    return list(turn.session.scalars(_CONTACT_BY_ADDRESS, {"forms": address_forms(address)}))
+
+
+def contact_of(turn: Turn, address: str, library_ids: Iterable[int]) -> Contact | None:
+    """The contact with this address of one of these libraries (the first, in their order)."""
+    mine = {c.library_id: c for c in contacts_for(turn, address)}
+    return next((mine[i] for i in library_ids if i in mine), None)
+
+
+def same_name(library: Library, fields: dict[str, str]) -> bool:
+    """A form about this library: it names it (or names no library at all)."""
+    name = fields.get("library_name", "").strip().casefold()
+    return not name or name == (library.name or "").strip().casefold()
 
 
 # Built once: the query runs several times per message (bindparam values per call).
@@ -90,7 +110,7 @@ def update_contact(
     email = (email or "").strip().lower() or None
     current = sender or next(iter(letters.deliverable(library)), None)
     if email and (current is None or email != current.email):
-        existing = contact_for(turn, email)
+        existing = contact_of(turn, email, [library.id]) or contact_for(turn, email)
         if existing is not None and existing.library_id != library.id:
             return [f"{email} is already a contact of library #{existing.library_id}; not changed"]
         if not confirmed and (existing is None or existing.status == "unconfirmed"):
@@ -291,16 +311,19 @@ def status_lines(turn: Turn, library: Library) -> list[str]:
 
 
 def auto_reply(turn: Turn, facts: Facts) -> Outcome:
-    contact = locked(turn.session, contact_for(turn, facts.from_.address))
+    found = [locked(turn.session, c) for c in contacts_for(turn, facts.from_.address)]
     until = facts.auto_reply_until
-    if contact is not None and until is not None:
+    if found and until is not None:
         # Anyone can send an out-of-office "until 2031": the pause is capped, and any later
-        # mail from the contact lifts it (back_from_away).
+        # mail from the contact lifts it (back_from_away). The person is away for every
+        # library the address speaks for.
         cap = turn.now + timedelta(days=turn.program.max_away_days)
-        contact.paused_until = min(until, cap)
+        for contact in found:
+            contact.paused_until = min(until, cap)
+        ids = ", ".join(f"#{c.id}" for c in found)
         text = (
-            f"auto-reply recorded; reminders to contact #{contact.id} wait until "
-            f"{contact.paused_until:%Y-%m-%d}" + (" (capped)" if until > cap else "")
+            f"auto-reply recorded; reminders to contact {ids} wait until "
+            f"{min(until, cap):%Y-%m-%d}" + (" (capped)" if until > cap else "")
         )
         return Outcome(Outcomes.AUTO_REPLY, text + "; never answered")
     return Outcome(Outcomes.AUTO_REPLY, "auto-reply recorded; never answered")
@@ -308,8 +331,11 @@ def auto_reply(turn: Turn, facts: Facts) -> Outcome:
 
 def back_from_away(turn: Turn, facts: Facts) -> str | None:
     """Mail from a paused contact that is no auto-reply: the person is there, reminders resume."""
-    contact = locked(turn.session, contact_for(turn, facts.from_.address))
-    if contact is None or contact.paused_until is None or contact.paused_until <= turn.now:
-        return None
-    contact.paused_until = None
-    return f"contact #{contact.id} wrote: reminders resume"
+    paused = [
+        locked(turn.session, c)
+        for c in contacts_for(turn, facts.from_.address)
+        if c.paused_until is not None and c.paused_until > turn.now
+    ]
+    for contact in paused:
+        contact.paused_until = None
+    return f"contact #{paused[0].id} wrote: reminders resume" if paused else None

@@ -124,8 +124,8 @@ def not_understood(turn: Turn, facts: Facts, reason: str) -> Outcome:
     sender = facts.from_.address
     if not sender or turn.program.is_staff(sender):
         return outcome
-    contact = libraries.contact_for(turn, sender)
-    if contact is not None and speaks.unconfirmed(turn, contact.library):
+    mine = libraries.contacts_for(turn, sender)
+    if mine and all(speaks.unconfirmed(turn, c.library) for c in mine):
         # The address had its one mail (the confirmation request); anyone can write in its name.
         letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "the address has not confirmed")
         return Outcome(Outcomes.NOT_UNDERSTOOD, outcome.text + "; not answered: unconfirmed")
