@@ -215,17 +215,28 @@ _SAME_NAME_AND_CITY = select(Library).where(
 )
 
 
-def propose_merge(turn: Turn, library: Library, facts: Facts, fields: dict[str, str]) -> Outcome:
-    """Staff decide whether this new address belongs to the existing library (`merge`)."""
+def propose_merge(
+    turn: Turn, library: Library, facts: Facts, fields: dict[str, str], update: bool = False
+) -> Outcome:
+    """Staff decide whether this new address belongs to the existing library (`merge`), or
+    (update) whether an unproven form from its contact's address is the library's own."""
     sender = facts.from_.address
     candidate = {k: fields.get(k, "") for k in ("library_name", "city", "country", "contact_name")}
     candidate["contact_email"] = sender
     reason = f"{sender} applied for {library.name} ({library.city}), which is library #{library.id}"
+    if update:
+        reason = (
+            f"an update of library #{library.id} ({library.name}) 'from' its contact {sender},"
+            " without the library's token or an authenticated mail: proposed, not applied"
+        )
     item = attention.open_item(
         turn, str(Outcomes.MERGE_PROPOSED), reason, library,
         {"candidate": candidate, "fields": fields, "language": facts.language},
     )  # fmt: skip
-    extra = {"candidate": candidate, "message": attention.message_view(turn, facts, reason)}
+    extra = {
+        "candidate": candidate, "update": update,
+        "message": attention.message_view(turn, facts, reason),
+    }  # fmt: skip
     letters.to_staff(turn, "staff-merge-proposal", reason, library, extra, token_ref=f"n{item.id}")
     return Outcome(Outcomes.MERGE_PROPOSED, f"merge proposed: {reason}")
 

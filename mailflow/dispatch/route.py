@@ -88,6 +88,17 @@ def _apply(turn: Turn, facts: Facts, match: Match) -> Outcome:
     locked(turn.session, record)  # before the application's fields are merged into it
     if match.contact is not None and not match.created:
         event = replace(event, proven=speaks.proves(turn, facts, match.contact.library_id))
+    if (
+        isinstance(record, Library)
+        and event.name == "application"
+        and not match.created
+        and not event.proven
+        and turn.wf.machines["library"].has_tag(record.state, "proposable")
+    ):
+        # A form or correction "from" the contact of a listed or partnered library that proves
+        # nothing (no token, not an answer to our mail, not authenticated): anyone can write
+        # that From, and the public list shows what it says. Staff decide (`merge`).
+        return libraries.propose_merge(turn, record, facts, dict(event.fields), update=True)
     notes = []
     if isinstance(record, Library) and event.name == "application":
         # A library whose address never confirmed keeps what it sent first until a mail proves

@@ -250,6 +250,7 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
     "staff-merge-proposal": {
         "library": A,
         "candidate": CANDIDATE,
+        "update": False,
         "message": NEWCOMER_MESSAGE,
         "recipient": STAFF,
     },
