@@ -39,6 +39,7 @@ CODE_TEMPLATES = (
     "staff-status",
     "staff-confirm",
     "library-confirm",
+    "library-confirm-contact",
     "library-not-understood",
 )
 
@@ -226,6 +227,7 @@ def build_workflow(settings: Settings, *, secret: bytes | None = None) -> Workfl
         max_away_days=int(settings["schedule.max_away_days"]),
         token_grace_days=int(settings["program.token_grace_days"]),
         reply_token=settings["mail.reply_token"],
+        verp=bool(settings["mail.verp"]),
         limits=Limits(
             mails_per_address_per_day=settings["limits.mails_per_address_per_day"],
             hold_after_messages=settings["limits.hold_after_messages"],

@@ -355,6 +355,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Needs-a-person mails to staff per hour; faster ones are only listed in the digest.",
     ),
     Setting(
+        "mail.verp",
+        True,
+        (
+            "VERP: the envelope sender of each mail is program+b<row>.<sig>@..., so a bounce is "
+            "tied to the exact mail and recipients even when the report cannot be read. Only with "
+            "mail.reply_token = subaddress (the mail system must deliver sub-addresses); false "
+            "sends every mail from the plain program address."
+        ),
+    ),
+    Setting(
         "mail.reply_token",
         "subaddress",
         (

@@ -192,6 +192,7 @@ def application(n: int, *, lang: str = "en", public: bool = False) -> bytes:
 
 
 CONFIRM_TEMPLATE = "library-confirm-address"
+CONTACT_TEMPLATE = "library-confirm-contact"  # an address a library's mail named as its contact
 # What an applicant writes back to the confirmation mail, in its language.
 CONFIRM_WORDS = {"en": "Yes, I confirm. This is our address.", "zh": "确认，是我们申请的。"}
 
@@ -208,17 +209,24 @@ def confirmation_replies(services: Services, answered: set[str] | None = None) -
     from email.policy import default
 
     from mailflow.demo.clients import reply_bytes
-    from mailflow.store.schema import Library, Outbox
+    from mailflow.store.schema import Contact, Library, Outbox
 
     answered = answered if answered is not None else set()
     replies = []
     with services.db.unit_of_work() as s:
         rows = s.scalars(
-            sa.select(Outbox).where(Outbox.template == CONFIRM_TEMPLATE).order_by(Outbox.id)
+            sa.select(Outbox)
+            .where(Outbox.template.in_([CONFIRM_TEMPLATE, CONTACT_TEMPLATE]))
+            .order_by(Outbox.id)
         ).all()
         for row in rows:
-            library = s.get(Library, row.record_id) if row.record_id else None
-            if row.message_id in answered or library is None or library.state != "unconfirmed":
+            if row.template == CONTACT_TEMPLATE:
+                named = s.scalar(sa.select(Contact).where(Contact.email == row.recipients[0]))
+                waiting = named is not None and named.status == "unconfirmed"
+            else:
+                library = s.get(Library, row.record_id) if row.record_id else None
+                waiting = library is not None and library.state == "unconfirmed"
+            if row.message_id in answered or not waiting:
                 continue
             answered.add(row.message_id)
             original = message_from_bytes(row.raw, policy=default)

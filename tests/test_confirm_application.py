@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from mailflow.report.data import public_data
 from mailflow.store.schema import AttentionItem, MessageFacts
-from tests.helpers import application, mail
+from tests.helpers import APPLICATION_EN, application, mail
 from tests.program import ProgramUnderTest, Sent, for_address, reply
 from tests.servers.dovecot import Dovecot, MailUser
 from tests.servers.smtp_sink import SmtpSink
@@ -137,3 +137,99 @@ def test_an_address_that_never_answers_gets_one_mail_and_lapses(p: ProgramUnderT
     with p.services.db.unit_of_work() as s:
         items = s.scalars(select(AttentionItem.code)).all()
     assert "unconfirmed" not in items  # nothing for staff to do about silence
+
+
+def contacts(p: ProgramUnderTest, name: str) -> dict[str, str]:
+    return {c.email: c.status for c in p.library(name).contacts}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_address_named_in_a_form_gets_one_mail_and_becomes_the_contact_only_if_it_answers(
+    p: ProgramUnderTest, lang: str
+) -> None:
+    address, name = APPLICANTS[lang]
+    ask = apply(p, lang)
+    p.send(reply(ask, address, ASKED[lang][1]))
+    p.step()
+    (ack,) = p.new_mail()
+    third = "victim@elsewhere.example"
+    line = f"Contact email: {third}" if lang == "en" else f"联系邮箱：{third}"
+    # The library's own reply names a third party's address, twice.
+    for _ in range(2):
+        p.send(reply(ack, address, f"{line}\n"), sender=address)
+        p.step()
+    (question,) = p.new_mail()  # one mail to the named address, nothing else
+    assert question.to == (third,)
+    assert ("new Sister Libraries contact" in question.subject) or (
+        "新的姐妹图书馆联系人" in question.subject
+    )
+    assert contacts(p, name) == {address: "ok", third: "unconfirmed"}
+    # Someone else answering with its token does nothing.
+    p.send(reply(question, "attacker@evil.example", "yes", to=question.reply_to))
+    p.step()
+    assert contacts(p, name) == {address: "ok", third: "unconfirmed"}
+    # The named address answers in time: now it is the contact, the old one is kept as former.
+    p.send(reply(question, third, "同意" if lang == "zh" else "Yes, I confirm."))
+    p.step()
+    assert contacts(p, name) == {address: "former", third: "ok"}
+    # The library's next mail goes to it alone.
+    p.advance(days=182)
+    later = [m.to for m in p.new_mail() if m.to != ("coordinator@program.example",)]
+    assert later == [(third,)]
+
+
+def test_a_named_address_that_answers_too_late_changes_nothing(p: ProgramUnderTest) -> None:
+    address, name = APPLICANTS["en"]
+    ask = apply(p, "en")
+    p.send(reply(ask, address, "Yes, I confirm."))
+    p.step()
+    (ack,) = p.new_mail()
+    third = "victim@elsewhere.example"
+    p.send(reply(ack, address, f"Contact email: {third}\n"), sender=address)
+    p.step()
+    (question,) = p.new_mail()
+    # Until it answers, the library's mail still goes to the address that applied.
+    p.advance(days=182)
+    later = [m.to for m in p.new_mail() if m.to != ("coordinator@program.example",)]
+    assert later == [(address,)]
+    p.send(reply(question, third, "Yes, I confirm."))
+    p.step()
+    assert contacts(p, name) == {address: "ok", third: "unconfirmed"}
+
+
+def test_one_address_for_two_branches_each_told_apart_by_its_token(p: ProgramUnderTest) -> None:
+    address, first = APPLICANTS["en"]
+    ask = apply(p, "en")
+    p.send(reply(ask, address, "Yes, I confirm."))
+    p.step()
+    p.new_mail()
+    # The same librarian applies for a second branch: a library of its own, never a rewrite.
+    branch = "Biblioteca Municipal de Segovia, Rama Norte"
+    body = (
+        APPLICATION_EN.replace("maria@", "maria1@")
+        .replace("Library name: Biblioteca Municipal de Segovia", f"Library name: {branch}")
+        .replace("City: Segovia", "City: Segovia Norte")
+    )
+    p.send(mail(sender=f"Maria Lopez <{address}>", body=body), sender=address)
+    p.step()
+    (second_ask,) = p.new_mail()
+    assert branch in second_ask.text and p.library(branch).state == "unconfirmed"
+    assert (p.library(first).name, p.library(first).city) == (first, "Segovia")
+    assert contacts(p, first) == contacts(p, branch) == {address: "ok"}
+    p.send(reply(second_ask, address, "Yes, I confirm."))
+    p.step()
+    (branch_ack,) = p.new_mail()
+    assert p.library(branch).state == "seeking" and p.library(first).state == "seeking"
+    # A correction answering the branch's mail changes the branch only.
+    p.send(reply(branch_ack, address, "City: Segovia Norte II"))
+    p.step()
+    assert (p.library(branch).city, p.library(first).city) == ("Segovia Norte II", "Segovia")
+    # Without a token, which library is meant is for a person to say: nothing changes.
+    p.send(mail(sender=address, subject="correction", body="City: Madrid"), sender=address)
+    p.step()
+    assert "contact of libraries" in last_outcome(p)[1]
+    assert {p.library(branch).city, p.library(first).city} == {"Segovia Norte II", "Segovia"}
+    # The branch withdraws with its own token: the first library stays.
+    p.send(reply(branch_ack, address, "withdraw"))
+    p.step()
+    assert (p.library(branch).state, p.library(first).state) == ("withdrawn", "seeking")

@@ -162,7 +162,9 @@ def test_rfc6531_application_is_stored_processed_and_acknowledged(world: World) 
     assert acks[address].status == "sent"
 
     (sent,) = world.sent_to(address)
-    assert "SMTPUTF8" in sent.mail_options and sent.mail_from == PROGRAM
+    # The envelope sender is the mail's own return path (VERP), on the program's address.
+    assert "SMTPUTF8" in sent.mail_options and sent.mail_from == acks[address].sender
+    assert sent.mail_from.startswith("sisters+b") and sent.mail_from.endswith("@program.example")
     # RFC 6532: the header is raw UTF-8 (the stdlib reads such headers from str only).
     msg = email.message_from_string(sent.content.decode("utf-8"), policy=default)
     assert msg["To"].addresses[0].addr_spec == address

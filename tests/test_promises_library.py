@@ -276,12 +276,15 @@ def test_a_new_address_naming_an_existing_library_is_a_proposed_merge(
         i.resolved_at is not None and i.resolved_by == STAFF for i in items(p, "merge-proposed")
     )
     assert len(rows(p, select(Library))) == 2
-    # Mail from the new address now finds the library (a new mail, not a reply).
-    p.send(mail(sender=f"Ana Ruiz <{ANA}>", subject="Correction", body="City: Segovia\n"), ANA)
+    # Mail from the new address now finds the library (a new mail, not a reply). It proves
+    # nothing (anyone can write that From), so a listed library's record is not rewritten on its
+    # word: staff get it as a proposed update, and `merge` would apply it.
+    p.new_mail()
+    p.send(mail(sender=f"Ana Ruiz <{ANA}>", subject="Correction", body="City: Toledo\n"), ANA)
     p.step()
-    (ack,) = p.new_mail()
-    assert ack.to == (ANA,) and SEGOVIA_NAME in ack.subject  # acknowledged, to her
-    assert p.library(SEGOVIA_NAME).state == "seeking"
+    (proposed,) = p.new_mail()
+    assert proposed.to == (STAFF,) and "proposed, not applied" in proposed.subject
+    assert p.library(SEGOVIA_NAME).city == "Segovia" and p.library(SEGOVIA_NAME).state == "seeking"
     assert items(p, "needs-person") == items(p, "not-understood") == []
 
 
@@ -551,8 +554,9 @@ def test_an_unreadable_time_zone_goes_to_staff_once_never_as_utc(
     assert library.timezone is None  # not UTC, not anything: a person is asked
     (item,) = items(p, "timezone")
     assert item.resolved_at is None and item.record_id == library.id
-    # The same library, the same words again: not flagged a second time.
-    p.send(incomplete_en("Time zone: teatime\nCity: Nairobi\n"), sender=JOHN)
+    # The same library, the same words again (answering our mail): not flagged a second time.
+    again = reply(one(mails, JOHN), f"John Mwangi <{JOHN}>", "Time zone: teatime\nCity: Nairobi\n")
+    p.send(again, sender=JOHN)
     p.step()
     assert for_address(p.new_mail(), STAFF) == []
     assert len(items(p, "timezone")) == 1

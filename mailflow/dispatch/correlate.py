@@ -241,10 +241,19 @@ def reply_event(turn: Turn, record: Record, facts: Facts, side: int | None) -> E
 def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
     """The record and event of a reply, an application or a withdrawal; else what to do instead."""
     sender = facts.from_.address
-    contact = libraries.contact_for(turn, sender)
+    mine = libraries.contacts_for(turn, sender)
+    contact = mine[0] if mine else None
+    several = len({c.library_id for c in mine}) > 1
     if facts.kind == "withdrawal":
         if contact is None:
             return Unmatched("a withdrawal from an address that is no contact")
+        named = referenced(turn, facts)
+        if several:
+            # One address for several libraries: only the library's token says which leaves.
+            own = named.id if isinstance(named, Library) else None
+            contact = next((c for c in mine if c.library_id == own), None)
+            if contact is None:
+                return Unmatched(_which(sender, mine))
         return Match(contact.library, Event("withdrawal", turn.now, sender=sender), contact)
     target = referenced(turn, facts) if facts.kind == "reply" else None
     if target is None and facts.kind == "reply":
@@ -252,16 +261,41 @@ def correlate(turn: Turn, facts: Facts) -> Match | Unmatched | Outcome:
     if isinstance(target, Library | Partnership) and (why := expired(turn, target)):
         return Unmatched(why, target)
     if isinstance(target, Library | Partnership):
-        return _reply(turn, facts, target, contact)
+        return _reply(turn, facts, target, _contact_about(turn, facts, target, mine))
     if facts.kind in ("application", "reply") and (
         facts.kind == "application" or "form" in signals(facts)
     ):
-        return _application(turn, facts, contact)
+        return _application(turn, facts, mine)
     if contact is not None and (facts.kind == "reply" or {"fields", "contact"} & signals(facts)):
+        if several:
+            return Unmatched(_which(sender, mine))
         # A reply we cannot tie to a mail, or a new mail with a correction ("City: York"), from a
         # known contact: read it against its library.
         return _reply(turn, facts, contact.library, contact)
     return Unmatched("mailflow could not tell what this message is", understood=False)
+
+
+def _which(sender: str, mine: list[Contact]) -> str:
+    ids = ", ".join(f"#{c.library_id}" for c in mine)
+    return (
+        f"{sender} is the contact of libraries {ids} and the mail carries no library's token:"
+        " which one it is about is for a person to say"
+    )
+
+
+def _contact_about(turn: Turn, facts: Facts, target: Record, mine: list[Contact]) -> Contact | None:
+    """The sender's contact row for the record a reply names: of that library, or of the side
+    of the partnership the token names (else either side)."""
+    if isinstance(target, Library):
+        ids = [target.id]
+    else:
+        named = parse_ref(facts.token.partition(".")[0]) if facts.token else None
+        ids = [target.library_a_id, target.library_b_id]
+        if named is not None and named.side in ids:
+            ids = [named.side, *ids]
+    by_library = {c.library_id: c for c in mine}
+    found = next((by_library[i] for i in ids if i in by_library), None)
+    return found or (mine[0] if mine else None)
 
 
 def _reply(
@@ -310,7 +344,7 @@ def _reply(
     return Match(target, event, contact)
 
 
-def _application(turn: Turn, facts: Facts, contact: Contact | None) -> Match | Unmatched | Outcome:
+def _application(turn: Turn, facts: Facts, mine: list[Contact]) -> Match | Unmatched | Outcome:
     if not facts.from_.address:
         # No From address (missing, empty, "undisclosed-recipients:;"): nobody to answer and no
         # address to keep as the contact; a person decides.
@@ -321,9 +355,17 @@ def _application(turn: Turn, facts: Facts, contact: Contact | None) -> Match | U
         return Outcome(Outcomes.OWN_MAIL, f"not an application: {ours}; not answered")
     fields = libraries.application_fields(facts)
     event = Event("application", turn.now, sender=facts.from_.address, fields=fields)
-    if contact is not None:
-        return Match(contact.library, event, contact)
+    # A known address writing about one of its libraries (by name; a correction names none).
+    same = [c for c in mine if libraries.same_name(c.library, fields)]
+    if len({c.library_id for c in same}) > 1:
+        return Unmatched(_which(facts.from_.address, same))
+    if same:
+        return Match(same[0].library, event, same[0])
+    # Otherwise a known address applies for another library (a second branch): a library of
+    # its own, told apart from the first by its token; never a rewrite of the first.
     named = libraries.contact_for(turn, fields.get("contact_email", ""))
+    if named is not None and named.library_id in {c.library_id for c in mine}:
+        named = None  # the form names the sender's own address
     existing = named.library if named is not None else libraries.same_library(turn, fields)
     if existing is not None:
         return libraries.propose_merge(turn, existing, facts, fields)

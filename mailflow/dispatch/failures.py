@@ -21,15 +21,16 @@ from sqlalchemy.orm import Session
 from mailflow.clock import Clock
 from mailflow.dispatch import attention, letters
 from mailflow.dispatch.apply import apply_event
-from mailflow.dispatch.libraries import contact_for
+from mailflow.dispatch.libraries import contacts_for
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, load_record
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
 from mailflow.parse.bounce import NAMES
 from mailflow.parse.facts import Bounce
+from mailflow.parse.tokens import find_token, parse_ref, verify_token
 from mailflow.store.locks import locked
-from mailflow.store.schema import History, Outbox
+from mailflow.store.schema import History, InboxMessage, Outbox
 
 UNREACHABLE = "contacts-unreachable"
 
@@ -37,10 +38,7 @@ UNREACHABLE = "contacts-unreachable"
 def mark_failed(turn: Turn, addresses: Iterable[str], permanent: bool, why: str) -> list[str]:
     """Mark each known address; libraries left without a working one become unreachable."""
     marked, unreachable = [], []
-    for address in addresses:
-        contact = contact_for(turn, address)
-        if contact is None:
-            continue
+    for contact in (c for address in addresses for c in contacts_for(turn, address)):
         # The library's row lock covers its contacts: two bounces for it count both.
         locked(turn.session, contact.library)
         locked(turn.session, contact)
@@ -59,12 +57,50 @@ def mark_failed(turn: Turn, addresses: Iterable[str], permanent: bool, why: str)
         )  # fmt: skip
         marked.append(f"contact #{contact.id} -> {contact.status}")
         library = contact.library
-        dead = all(c.status in ("failed", "former") for c in library.contacts)
+        dead = all(c.status in ("failed", "former", "unconfirmed") for c in library.contacts)
         if dead and library not in unreachable:
             unreachable.append(library)
     for library in unreachable:
         apply_event(turn, library, Event(UNREACHABLE, turn.now, cause="engine"))
     return marked
+
+
+def verp_row(turn: Turn, facts: Facts) -> Outbox | None:
+    """The outbox row whose return path (VERP, `program+b12.sig@...`) this mail came back to:
+    the verified token of its To/Cc, else of the envelope recipient our endpoint stored. Only a
+    receiving server of that one mail saw the address, so it names that mail and its readers."""
+    ref = facts.token.partition(".")[0] if facts.token else None
+    if ref is None or not ref.startswith(letters.VERP_KIND):
+        row = turn.session.get(InboxMessage, turn.cause.inbox_id) if turn.cause.inbox_id else None
+        program = turn.program
+        raw, _ = find_token((row.envelope_to or []) if row else [], program.program_address)
+        ref = verify_token(program.verify_keys(turn.now), raw) if raw else None
+    parts = parse_ref(ref) if ref else None
+    if parts is None or parts.kind != letters.VERP_KIND or parts.id is None:
+        return None
+    return turn.session.get(Outbox, parts.id)
+
+
+def verp_bounce(turn: Turn, facts: Facts, row: Outbox) -> Outcome:
+    """A report that came back to one mail's return path: it counts against that mail's
+    recipients, whatever the report says or fails to say."""
+    found = facts.bounce
+    ours = [r.lower() for r in row.recipients]
+    named = [r for r in (found.recipients if found else ()) if r in ours]
+    # Unreadable, or naming nobody it went to: a mail to one reader failed for that reader.
+    recipients = named or (ours if len(ours) == 1 else [])
+    if found is not None and content_rejected(found):
+        return _content_rejection(turn, found, [row], recipients)
+    # An unreadable report is no proof the address is gone for good: counted as temporary.
+    permanent = bool(found and found.permanent)
+    marked = mark_failed(turn, recipients, permanent, f"bounce (return path of outbox #{row.id})")
+    how = "report" if named else "unreadable report: no recipient of ours in it"
+    text = (
+        f"bounce to the return path of outbox #{row.id} ({row.template}, {how}): "
+        + (", ".join(marked) if marked else "no contact changed")
+        + "; not answered"
+    )
+    return Outcome(Outcomes.BOUNCE, text)
 
 
 def content_rejected(found: Bounce) -> bool:
@@ -98,7 +134,7 @@ def bounce(turn: Turn, facts: Facts) -> Outcome:
     if content_rejected(found):
         return _content_rejection(turn, found, sent, recipients)
     marked = mark_failed(turn, recipients, bool(found.permanent), "bounce")
-    unknown = len(recipients) - len(marked)
+    unknown = sum(1 for r in recipients if not contacts_for(turn, r))
     parts = []
     if marked:
         parts.append("flagged " + ", ".join(marked))

@@ -41,6 +41,7 @@ from mailflow.store.schema import (
 )
 
 THREAD_DEPTH = 20
+VERP_KIND = "b"  # the token ref of a return path: `b<outbox id>` (parse/tokens.py)
 EPOCH = date(1970, 1, 1)  # staff tokens count their last day from here
 # Who has answered what, for the `unanswered`, `unsigned`, `undecided` and `accepted` readers.
 ANSWERS = {"unanswered": "accepted", "unsigned": "signed", "undecided": "renew"}
@@ -111,7 +112,8 @@ def side_ref(record: Record, reader: Library) -> str:
 
 
 def deliverable(library: Library) -> list[Contact]:
-    return [c for c in library.contacts if c.status not in ("failed", "former")]
+    # An `unconfirmed` address was only named in a form: it gets nothing until it confirms.
+    return [c for c in library.contacts if c.status not in ("failed", "former", "unconfirmed")]
 
 
 def locale_for(turn: Turn, library: Library | None) -> str:
@@ -449,6 +451,10 @@ def enqueue(
         created_at=turn.now,
     )
     turn.session.add(row)
+    if program.verp and program.reply_token == "subaddress":
+        # VERP: the return path names this row, so a bounce is tied to it even unreadable.
+        turn.session.flush()
+        row.sender = program.reply_address(make_token(program.secret, f"{VERP_KIND}{row.id}"))
     OUTBOX.debug("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
     return row
 

@@ -7,6 +7,7 @@ and city), goes to staff as a proposed merge instead of changing or duplicating 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import bindparam, func, or_, select
@@ -17,20 +18,36 @@ from mailflow.parse import Facts
 from mailflow.parse.clean import address_forms
 from mailflow.parse.forms import APPLICATION_FIELDS, REQUIRED_APPLICATION_FIELDS, missing
 from mailflow.store.locks import locked
-from mailflow.store.schema import Contact, History, Library, Partnership
+from mailflow.store.schema import Contact, ContactConfirmation, History, Library, Partnership
 
 CONTACT_FIELDS = ("contact_email", "contact_name")
 
 
 def contact_for(turn: Turn, address: str) -> Contact | None:
-    """The contact with this address, in any library; an IDN domain matches in either form
-    (a bounce names the A-labels we sent to, the library typed the Unicode)."""
+    """The first contact with this address, in any library; an IDN domain matches in either
+    form (a bounce names the A-labels we sent to, the library typed the Unicode)."""
+    found = contacts_for(turn, address)
+    return found[0] if found else None
+
+
+def contacts_for(turn: Turn, address: str) -> list[Contact]:
+    """Every contact with this address: one address may speak for several libraries (a
+    librarian with two branches); the library's token tells which a reply is about."""
     if not address:
-        return None
-    cached = lookups.of(turn.session)
-    if cached is not None:  # a batch's dispatch: asked once per address (lookups.py)
-        return cached.contact(turn.session, address)
-    return turn.session.scalars(_CONTACT_BY_ADDRESS, {"forms": address_forms(address)}).first()
+        return []
+    return list(turn.session.scalars(_CONTACT_BY_ADDRESS, {"forms": address_forms(address)}))
+
+
+def contact_of(turn: Turn, address: str, library_ids: Iterable[int]) -> Contact | None:
+    """The contact with this address of one of these libraries (the first, in their order)."""
+    mine = {c.library_id: c for c in contacts_for(turn, address)}
+    return next((mine[i] for i in library_ids if i in mine), None)
+
+
+def same_name(library: Library, fields: dict[str, str]) -> bool:
+    """A form about this library: it names it (or names no library at all)."""
+    name = fields.get("library_name", "").strip().casefold()
+    return not name or name == (library.name or "").strip().casefold()
 
 
 # Built once: the query runs several times per message (bindparam values per call).
@@ -72,12 +89,20 @@ def _history(turn: Turn, record_type: str, record_id: int, event: str, note: str
 
 
 def update_contact(
-    turn: Turn, library: Library, sender: Contact | None, email: str | None, name: str | None
+    turn: Turn,
+    library: Library,
+    sender: Contact | None,
+    email: str | None,
+    name: str | None,
+    confirmed: bool = True,
 ) -> list[str]:
     """A contact line ("Contact email: ...", "联系人：...") or a staff `contact` command.
 
     A new address becomes the library's contact; the old one is kept as `former` (mail from it
     still finds the library, mail to it stops). History keeps every old value.
+    confirmed=False (a library's own mail names the address): the address is someone else's
+    until it answers, so it is kept `unconfirmed`, asked once (`library-confirm-contact`) and
+    changes nothing else; its "yes" makes the change (speaks.confirmed).
     """
     changes: list[str] = []
     locked(turn.session, library)
@@ -85,9 +110,11 @@ def update_contact(
     email = (email or "").strip().lower() or None
     current = sender or next(iter(letters.deliverable(library)), None)
     if email and (current is None or email != current.email):
-        existing = contact_for(turn, email)
+        existing = contact_of(turn, email, [library.id]) or contact_for(turn, email)
         if existing is not None and existing.library_id != library.id:
             return [f"{email} is already a contact of library #{existing.library_id}; not changed"]
+        if not confirmed and (existing is None or existing.status == "unconfirmed"):
+            return [ask_new_contact(turn, library, existing, email, name)]
         if existing is None:
             existing = Contact(library_id=library.id, email=email, name=name or "")
             turn.session.add(existing)
@@ -116,11 +143,60 @@ def update_contact(
 
 
 def contact_lines(turn: Turn, contact: Contact, facts: Facts) -> list[str]:
-    """The contact lines of a known contact's reply; its own address is no change."""
+    """The contact lines of a known contact's reply; its own address is no change. A new
+    address it names is a third party's until that address confirms."""
     email, name = facts.fields.get("contact_email"), facts.fields.get("contact_name")
     if email == contact.email:
         email = None
-    return update_contact(turn, contact.library, contact, email, name)
+    return update_contact(turn, contact.library, contact, email, name, confirmed=False)
+
+
+CONFIRM_CONTACT = "library-confirm-contact"
+CONTACT_EVENT = "contact"  # a ContactConfirmation that makes a named address the contact
+
+
+def ask_new_contact(
+    turn: Turn, library: Library, existing: Contact | None, email: str, name: str | None
+) -> str:
+    """One mail to an address a library's mail named, asking whether it is the new contact.
+    Never a second: a form naming it again (or naming it ten times) sends nothing more."""
+    if existing is None:
+        existing = Contact(library_id=library.id, email=email, name=(name or "")[:255])
+        existing.status = "unconfirmed"
+        turn.session.add(existing)
+        library.contacts.append(existing)
+        turn.session.flush()
+    asked = turn.session.scalar(
+        select(ContactConfirmation.id).where(
+            ContactConfirmation.library_id == library.id,
+            func.lower(ContactConfirmation.address) == email,
+            ContactConfirmation.event == CONTACT_EVENT,
+        )
+    )
+    if asked is not None or not turn.cause.inbox_id:
+        return f"contact_email: {email} named again; not confirmed, not asked again"
+    pending = ContactConfirmation(
+        inbox_id=turn.cause.inbox_id, library_id=library.id, address=email,
+        record_type="library", record_id=library.id, event=CONTACT_EVENT, text=(name or "")[:255],
+        created_at=turn.now,
+        expires_at=turn.now + timedelta(days=turn.program.contact_confirm_days),
+    )  # fmt: skip
+    turn.session.add(pending)
+    turn.session.flush()
+    letters.enqueue(
+        turn, template=CONFIRM_CONTACT, locales=[letters.locale_for(turn, library)], to=[email],
+        context={"recipient": {"name": name or "", "email": email},
+                 "library": letters.profile(library),
+                 "expires": pending.expires_at.date().isoformat()},
+        record=None, token_ref=f"k{pending.id}", thread_key=f"confirm-contact:{pending.id}",
+    )  # fmt: skip
+    _history(turn, "library", library.id, "contact-proposed", f"{email} named; asked to confirm")
+    return f"contact_email: {email} named; asked to confirm (#{pending.id}) before any other mail"
+
+
+def confirm_contact(turn: Turn, library: Library, address: str, name: str) -> list[str]:
+    """A named address said yes: it becomes the library's contact, as a staff change would."""
+    return update_contact(turn, library, None, address, name or None)
 
 
 def same_library(turn: Turn, fields: dict[str, str]) -> Library | None:
@@ -139,17 +215,28 @@ _SAME_NAME_AND_CITY = select(Library).where(
 )
 
 
-def propose_merge(turn: Turn, library: Library, facts: Facts, fields: dict[str, str]) -> Outcome:
-    """Staff decide whether this new address belongs to the existing library (`merge`)."""
+def propose_merge(
+    turn: Turn, library: Library, facts: Facts, fields: dict[str, str], update: bool = False
+) -> Outcome:
+    """Staff decide whether this new address belongs to the existing library (`merge`), or
+    (update) whether an unproven form from its contact's address is the library's own."""
     sender = facts.from_.address
     candidate = {k: fields.get(k, "") for k in ("library_name", "city", "country", "contact_name")}
     candidate["contact_email"] = sender
     reason = f"{sender} applied for {library.name} ({library.city}), which is library #{library.id}"
+    if update:
+        reason = (
+            f"an update of library #{library.id} ({library.name}) 'from' its contact {sender},"
+            " without the library's token or an authenticated mail: proposed, not applied"
+        )
     item = attention.open_item(
         turn, str(Outcomes.MERGE_PROPOSED), reason, library,
         {"candidate": candidate, "fields": fields, "language": facts.language},
     )  # fmt: skip
-    extra = {"candidate": candidate, "message": attention.message_view(turn, facts, reason)}
+    extra = {
+        "candidate": candidate, "update": update,
+        "message": attention.message_view(turn, facts, reason),
+    }  # fmt: skip
     letters.to_staff(turn, "staff-merge-proposal", reason, library, extra, token_ref=f"n{item.id}")
     return Outcome(Outcomes.MERGE_PROPOSED, f"merge proposed: {reason}")
 
@@ -235,16 +322,19 @@ def status_lines(turn: Turn, library: Library) -> list[str]:
 
 
 def auto_reply(turn: Turn, facts: Facts) -> Outcome:
-    contact = locked(turn.session, contact_for(turn, facts.from_.address))
+    found = [locked(turn.session, c) for c in contacts_for(turn, facts.from_.address)]
     until = facts.auto_reply_until
-    if contact is not None and until is not None:
+    if found and until is not None:
         # Anyone can send an out-of-office "until 2031": the pause is capped, and any later
-        # mail from the contact lifts it (back_from_away).
+        # mail from the contact lifts it (back_from_away). The person is away for every
+        # library the address speaks for.
         cap = turn.now + timedelta(days=turn.program.max_away_days)
-        contact.paused_until = min(until, cap)
+        for contact in found:
+            contact.paused_until = min(until, cap)
+        ids = ", ".join(f"#{c.id}" for c in found)
         text = (
-            f"auto-reply recorded; reminders to contact #{contact.id} wait until "
-            f"{contact.paused_until:%Y-%m-%d}" + (" (capped)" if until > cap else "")
+            f"auto-reply recorded; reminders to contact {ids} wait until "
+            f"{min(until, cap):%Y-%m-%d}" + (" (capped)" if until > cap else "")
         )
         return Outcome(Outcomes.AUTO_REPLY, text + "; never answered")
     return Outcome(Outcomes.AUTO_REPLY, "auto-reply recorded; never answered")
@@ -252,8 +342,11 @@ def auto_reply(turn: Turn, facts: Facts) -> Outcome:
 
 def back_from_away(turn: Turn, facts: Facts) -> str | None:
     """Mail from a paused contact that is no auto-reply: the person is there, reminders resume."""
-    contact = locked(turn.session, contact_for(turn, facts.from_.address))
-    if contact is None or contact.paused_until is None or contact.paused_until <= turn.now:
-        return None
-    contact.paused_until = None
-    return f"contact #{contact.id} wrote: reminders resume"
+    paused = [
+        locked(turn.session, c)
+        for c in contacts_for(turn, facts.from_.address)
+        if c.paused_until is not None and c.paused_until > turn.now
+    ]
+    for contact in paused:
+        contact.paused_until = None
+    return f"contact #{paused[0].id} wrote: reminders resume" if paused else None

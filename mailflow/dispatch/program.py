@@ -65,6 +65,7 @@ class ProgramContext:
     # Where the reply token travels: the reply address (`subaddress`) or, for mailboxes without
     # sub-addressing, our Message-ID plus a subject tag (`subject`) (settings mail.reply_token).
     reply_token: str = "subaddress"
+    verp: bool = True  # envelope sender program+b<row>.<sig>@... (settings mail.verp)
     limits: Limits = field(default_factory=lambda: Limits())
     # Staff with roles; empty: `staff` are the coordinators and `mentor` (if set) the mentor.
     members: tuple[StaffMember, ...] = ()

@@ -52,6 +52,9 @@ def unreadable(facts: Facts) -> bool:
 def act(turn: Turn, facts: Facts) -> Outcome:
     if unreadable(facts):
         return Outcome(Outcomes.QUARANTINED, "quarantined: empty message with no sender")
+    if (returned := failures.verp_row(turn, facts)) is not None:
+        # Came back to one mail's return path (VERP): a delivery report about that mail.
+        return failures.verp_bounce(turn, facts, returned)
     if facts.mailflow_own:
         return Outcome(Outcomes.OWN_MAIL, "dropped: mailflow's own mail came back; not answered")
     hold = limits.held(turn, facts) if facts.kind != "bounce" else None
@@ -94,6 +97,17 @@ def _apply(turn: Turn, facts: Facts, match: Match) -> Outcome:
     locked(turn.session, record)  # before the application's fields are merged into it
     if match.contact is not None and not match.created:
         event = replace(event, proven=speaks.proves(turn, facts, match.contact.library_id))
+    if (
+        isinstance(record, Library)
+        and event.name == "application"
+        and not match.created
+        and not event.proven
+        and turn.wf.machines["library"].has_tag(record.state, "proposable")
+    ):
+        # A form or correction "from" the contact of a listed or partnered library that proves
+        # nothing (no token, not an answer to our mail, not authenticated): anyone can write
+        # that From, and the public list shows what it says. Staff decide (`merge`).
+        return libraries.propose_merge(turn, record, facts, dict(event.fields), update=True)
     notes = []
     if isinstance(record, Library) and event.name == "application":
         # A library whose address never confirmed keeps what it sent first until a mail proves
@@ -130,8 +144,8 @@ def not_understood(turn: Turn, facts: Facts, reason: str) -> Outcome:
     sender = facts.from_.address
     if not sender or turn.program.is_staff(sender):
         return outcome
-    contact = libraries.contact_for(turn, sender)
-    if contact is not None and speaks.unconfirmed(turn, contact.library):
+    mine = libraries.contacts_for(turn, sender)
+    if mine and all(speaks.unconfirmed(turn, c.library) for c in mine):
         # The address had its one mail (the confirmation request); anyone can write in its name.
         letters.suppress(turn, sender, NOT_UNDERSTOOD_TEMPLATE, "the address has not confirmed")
         return Outcome(Outcomes.NOT_UNDERSTOOD, outcome.text + "; not answered: unconfirmed")

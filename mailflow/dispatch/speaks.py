@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from mailflow.dispatch import attention, letters
+from mailflow.dispatch import attention, letters, libraries
 from mailflow.dispatch.apply import apply_event, view
 from mailflow.dispatch.correlate import Match, reply_ref
 from mailflow.dispatch.reading import authenticated
@@ -139,6 +139,12 @@ def confirmed(turn: Turn, facts: Facts) -> Outcome:
     if why is not None or pending is None:
         return attention.needs_person(turn, facts, why or "no such confirmation")
     pending.used_at, pending.used_inbox_id = turn.now, turn.cause.inbox_id
+    if pending.event == libraries.CONTACT_EVENT:
+        library = turn.session.get(Library, pending.library_id)
+        assert library is not None
+        changes = libraries.confirm_contact(turn, library, pending.address, pending.text)
+        text = f"confirmed #{pending.id}: {pending.address} is library #{library.id}'s contact"
+        return Outcome(Outcomes.EVENT, "; ".join([text, *changes]))
     record = load_record(turn.session, pending.record_type, pending.record_id)
     assert record is not None
     side = pending.library_id if pending.record_type == "partnership" else None

@@ -189,6 +189,11 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
         expires="2026-03-18",
         message=MESSAGE | {"text": "Please withdraw us.", "reason": "not confirmed"},
     ),
+    "library-confirm-contact": {
+        "library": A,
+        "recipient": {"name": "Ana Ruiz", "email": "ana.ruiz@biblioteca.example.es"},
+        "expires": "2026-03-18",
+    },
     "library-keep-listed": _lib(A, listed_since="2025-09-01", deadline="2026-04-03"),
     "library-relisted": _lib(A),
     "library-not-understood": {
@@ -245,6 +250,7 @@ _CONTEXTS: dict[str, dict[str, Any]] = {
     "staff-merge-proposal": {
         "library": A,
         "candidate": CANDIDATE,
+        "update": False,
         "message": NEWCOMER_MESSAGE,
         "recipient": STAFF,
     },

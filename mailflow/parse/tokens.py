@@ -11,7 +11,7 @@ their grace period. Callers pass every key that may verify (``Keys``), current f
 Two namespaces (``parse_ref``):
 - library tokens, under the program secret: ``l7``, ``p42l7`` (library 7's side of partnership
   42: one side can never answer for the other), ``p42`` (a mail to both sides), ``k3`` (a
-  library's confirmation);
+  library's confirmation), ``b12`` (the return path of outbox row 12: VERP, bounces only);
 - staff tokens, under a key of their own (``staff_key``): ``<record>s<member>e<day>``, e.g.
   ``p42skq3ae20600``: the record (or none), the staff member it was sent to (``member_tag``) and
   the day it expires (days since 1970-01-01). A library's token never verifies as a staff token.
@@ -104,7 +104,7 @@ def verify_token(keys: Keys, token: str) -> str | None:
 
 
 # -- what a ref names -----------------------------------------------------------------------------
-_LIBRARY_REF = re.compile(r"([npclk])(\d{1,9})(?:l(\d{1,9}))?")
+_LIBRARY_REF = re.compile(r"([npclkb])(\d{1,9})(?:l(\d{1,9}))?")
 _STAFF_REF = re.compile(r"(?:([npcl])(\d{1,9}))?s([a-z2-7]{4})e(\d{1,6})")
 _STAFF_LABEL = b"mailflow staff reply tokens v1"
 
@@ -114,7 +114,7 @@ class Ref:
     """What a verified token names: a record kind letter and id, the library's side, and for
     staff tokens the member and expiry day (days since 1970-01-01)."""
 
-    kind: str | None  # p partnership, l library, n item, c staff confirmation, k library's
+    kind: str | None  # p partnership, l library, n item, c staff confirmation, k library's, b VERP
     id: int | None
     side: int | None = None  # the library a partnership token was sent to
     member: str | None = None  # staff tokens only: member_tag of the staff member

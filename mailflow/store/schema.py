@@ -141,10 +141,12 @@ class Library(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
+    # One address may be the contact of several libraries (two branches), once per library.
+    __table_args__ = (UniqueConstraint("library_id", "email", name="uq_contacts_library_email"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     status: Mapped[str] = mapped_column(String(16), default="ok")  # ok | bouncing | failed
     bounce_count: Mapped[int] = mapped_column(Integer, default=0)
