@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, func, or_, select
 
-from mailflow.dispatch import attention, letters, lookups
+from mailflow.dispatch import attention, letters
 from mailflow.dispatch.turn import Outcome, Outcomes, Turn
 from mailflow.parse import Facts
 from mailflow.parse.clean import address_forms
