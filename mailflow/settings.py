@@ -179,7 +179,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Longest line the endpoint reads in a message (RFC 5321 says 1,000; real mail has longer);"
         " a message with a longer line is refused with 500.",
     ),
-    Setting("processing.batch_size", 200, "Stored messages parsed and committed per transaction."),
+    Setting("processing.batch_size", 50, "Stored messages parsed and committed per transaction."),
     Setting(
         "processing.batch_bytes",
         16777216,

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
 from mailflow.dispatch import attention, letters, route
-from mailflow.dispatch.lookups import batch_lookups
+from mailflow.dispatch.lookups import Lookups, batch_lookups
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.reading import parse_options
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn
@@ -84,7 +84,11 @@ class ProcessReport:
 class Processing:
     """How a pass takes its work (the `processing.*` settings)."""
 
-    batch_size: int = 200  # messages per claim and per dispatch transaction
+    # Messages per claim and per dispatch transaction: small enough that the parse of the
+    # next batch overlaps most of the dispatch even when the IMAP poller hands over 200 at a
+    # time, and that a transaction holds its locks briefly; large enough that the batch's
+    # own statements (claim, locks, lookups, the final writes) stay well under one a message.
+    batch_size: int = 50
     batch_bytes: int = 16 * 1024 * 1024  # their raw sizes added up (one larger message alone)
     max_attempts: int = 3
     parse_seconds: float = 30.0  # budget per message in the parse worker
@@ -117,7 +121,8 @@ def process_pending(
     """Process every stored message still `new` (claim, parse, dispatch; batch by batch).
 
     Pipelined: while one batch is dispatched (this thread), the next is already claimed and
-    being parsed (the parse child, fed from a thread), so parsing and dispatch use a core each.
+    being parsed (the parse worker, fed from a thread), so parsing and dispatch use a core
+    each.
     """
     p = processing or Processing()
     if batch_size is not None:
@@ -132,12 +137,13 @@ def process_pending(
         report.quarantined += 1
         quarantined(Turn(session, wf, now, Cause("message", inbox_id=row.id)), row)
 
-    def claim_next() -> ParseAhead | None:
+    def claim_next(first_only: bool = False) -> ParseAhead | None:
         """The next batch, claimed, its parse started; None when nothing is ready."""
         while True:
             claims, n_quarantined = claim_inbox(
                 db, clock.now(), me, lease=lease, max_bytes=p.batch_bytes,
                 max_rows=p.batch_size, max_attempts=p.max_attempts, on_quarantine=tell_staff,
+                first_only=first_only,
             )  # fmt: skip
             if claims:
                 return ParseAhead(db, clock, parser, claims, options, p, me, lease)
@@ -145,35 +151,40 @@ def process_pending(
                 return None
 
     parser.start()  # before any claim: a slow start must not run out the leases
-    batch = claim_next()
+    ahead = claim_next()
     try:
-        while batch is not None:
+        while ahead is not None:
+            batch, ahead = ahead, None
+            if batch.first_attempt:
+                # The next batch, claimed before this one's dispatch transaction (SQLite: no
+                # other write can run in this thread meanwhile); its parse follows this one's
+                # in the parse worker. Only first attempts, and only behind first attempts:
+                # should this batch crash the process, they lose one attempt and are then
+                # retried alone, with nothing claimed ahead of a retry.
+                ahead = claim_next(first_only=True)
             try:
-                results = batch.results()
+                _dispatch(db, clock, wf, batch, me, report)
             except TransientError:  # no parse worker: no message's fault, no attempt used
                 unclaim(db, batch.ids, me)
-                batch = None
                 raise
-            batch = claim_next()  # parsed while this one is dispatched
-            for row_id, result in list(results.items()):
-                if isinstance(result, ParseFailed):
-                    del results[row_id]
-                    release_failed(
-                        db, row_id, me, clock.now(), result.reason, p.max_attempts, tell_staff
-                    )
-            _dispatch(db, clock, wf, results, me, report)
+            # Parse failures are written after the dispatch committed (SQLite: one writer).
+            for row_id, reason in batch.failed():
+                release_failed(db, row_id, me, clock.now(), reason, p.max_attempts, tell_staff)
+            if ahead is None:  # nothing was claimed ahead (a retry, or no first attempt)
+                ahead = claim_next()
     finally:
-        if batch is not None:  # stopped by an error: the batch parsed ahead goes back untouched
-            batch.abandon()
+        if ahead is not None:  # stopped by an error: the batch parsed ahead goes back untouched
+            ahead.abandon()
     return report
 
 
 class ParseAhead:
-    """One claimed batch whose raw mail is read and parsed in a thread.
+    """One claimed batch whose raw mail is read and parsed in a thread, a chunk at a time
+    (while the batch before it is dispatched).
 
-    Its leases are renewed until `results()` hands it to dispatch (it may wait for the batch
-    before it). The raw bytes are read a chunk at a time, in a read-only transaction, so the
-    thread never waits for the write lock the dispatch of the batch before holds (SQLite).
+    Its leases are renewed until `results()` hands it to dispatch. The raw bytes are read in
+    a read-only transaction, so the thread never waits for the write lock the dispatch of the
+    batch before holds (SQLite).
     """
 
     def __init__(
@@ -188,6 +199,7 @@ class ParseAhead:
         lease: timedelta,
     ) -> None:
         self.db, self.me, self.ids = db, me, [c.id for c in claims]
+        self.first_attempt = all(c.attempt == 1 for c in claims)
         self._results: dict[int, Result] = {}
         self._error: BaseException | None = None
 
@@ -217,6 +229,13 @@ class ParseAhead:
         if self._error is not None:
             raise self._error
         return self._results
+
+    def facts(self) -> dict[int, Facts]:
+        return {i: r for i, r in self.results().items() if isinstance(r, Facts)}
+
+    def failed(self) -> list[tuple[int, str]]:
+        """The rows whose parse failed, and why."""
+        return [(i, r.reason) for i, r in self.results().items() if isinstance(r, ParseFailed)]
 
     def abandon(self) -> None:
         """Give the rows back, their attempt not counted (best effort: else the lease ends)."""
@@ -258,24 +277,26 @@ def _dispatch(
     db: Database,
     clock: Clock,
     wf: Workflow,
-    facts_by_id: dict[int, Result],
+    batch: ParseAhead,
     me: str,
     report: ProcessReport,
 ) -> None:
-    """One transaction for the batch: first without savepoints (the common case, a round
-    trip less per message); if any message raises, that transaction is rolled back whole and
-    the batch is done again with a savepoint per message, so the failure stays alone."""
-    if not facts_by_id:
-        return
+    """One transaction for the batch, opened once all of it is parsed (no transaction waits
+    for a parse: a hostile message's budget never holds SQLite's write lock or a record's
+    row lock). First without savepoints (the common case, a round trip less per message); if
+    any message raises, that transaction is rolled back whole and the batch is done again
+    with a savepoint per message, so the failure stays alone."""
+    facts = batch.facts()  # TransientError: no parse worker
     now = clock.now()
     try:
-        handled = _dispatch_batch(db, wf, now, facts_by_id, me, alone=False)
+        handled = _dispatch_batch(db, wf, now, facts, me, alone=False)
     except Exception as exc:  # noqa: BLE001 - the batch again, each message in its savepoint
         DISPATCH.info(
             "a batch of %d messages rolled back (%s: %s); again, each message alone",
-            len(facts_by_id), type(exc).__name__, str(exc)[:300],
+            len(batch.ids), type(exc).__name__, str(exc)[:300],
         )  # fmt: skip
-        handled = _dispatch_batch(db, wf, now, facts_by_id, me, alone=True)
+        handled = _dispatch_batch(db, wf, now, facts, me, alone=True)
+    facts_by_id = facts
     for h in handled:
         if h.dead:
             report.dead += 1
@@ -301,7 +322,7 @@ def _dispatch_batch(
     db: Database,
     wf: Workflow,
     now: datetime,
-    facts_by_id: dict[int, Result],
+    facts_by_id: dict[int, Facts],
     me: str,
     *,
     alone: bool,
@@ -314,49 +335,66 @@ def _dispatch_batch(
     statuses: list[dict[str, Any]] = []
     hold = timedelta(minutes=wf.program.limits.hold_window_minutes)
     with db.unit_of_work() as session, batch_lookups(session, now - hold) as cached:
-        rows = held(session, list(facts_by_id), me, db.is_sqlite)
-        batch = [(row, facts_by_id[row.id]) for row in rows]
-        # Every sender's lock before the first turn, in one stable order (locks.serialise_all),
-        # then what the turns will ask about the senders, in two queries.
-        serialise_all(session, filter(None, (sender_key(facts) for _, facts in batch)))
-        senders = [f.from_.address for _, f in batch if isinstance(f, Facts) and f.from_.address]
-        cached.read_contacts(session, senders)
-        cached.read_counts(session, senders)
-        for row, facts in batch:
-            assert isinstance(facts, Facts)
-            if not alone:
-                outcome = _turn(session, wf, now, row, facts)
-                # Written now: the next message's reads (limits, threads) must see it.
-                session.flush()
-                facts_rows.append(facts_row(row.id, facts, outcome))
-                statuses.append({"id": row.id, **status_of(outcome, now), **RELEASED})
-                cached.handled(facts.from_.address, row.received_at)
-                handled.append(_Handled(row.id, facts.kind, outcome))
-                continue
-            try:
-                with session.begin_nested():
-                    outcome = _turn(session, wf, now, row, facts)
-                    session.execute(insert(MessageFacts), [facts_row(row.id, facts, outcome)])
-                    for name, value in {**status_of(outcome, now), **RELEASED}.items():
-                        setattr(row, name, value)
-                cached.handled(facts.from_.address, row.received_at)
-                handled.append(_Handled(row.id, facts.kind, outcome))
-            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
-                if is_contention(exc):
-                    row.attempts = max(row.attempts - 1, 0)
-                    let_go(row)
-                    handled.append(_Handled(row.id, deferred=str(exc)))
-                    continue
-                with session.begin_nested():
-                    _dead_letter(session, row, now, exc)
-                let_go(row)
-                handled.append(_Handled(row.id, dead=True))
+        _dispatch_turns(session, wf, now, facts_by_id, me, db.is_sqlite, cached, alone,
+                        handled, facts_rows, statuses)  # fmt: skip
         if facts_rows:
             # The table, not the entity: a plain executemany (the ORM's bulk insert would
             # split the rows wherever their None columns differ).
             session.execute(insert(FACTS), facts_rows)
             session.execute(update(InboxMessage), statuses)  # by primary key, one executemany
     return handled
+
+
+def _dispatch_turns(
+    session: Session,
+    wf: Workflow,
+    now: datetime,
+    facts_by_id: dict[int, Facts],
+    me: str,
+    is_sqlite: bool,
+    cached: Lookups,
+    alone: bool,
+    handled: list[_Handled],
+    facts_rows: list[dict[str, Any]],
+    statuses: list[dict[str, Any]],
+) -> None:
+    """The batch's turns, inside its transaction."""
+    rows = held(session, list(facts_by_id), me, is_sqlite)
+    batch = [(row, facts_by_id[row.id]) for row in rows]
+    # The senders' locks before the first turn, in one stable order (locks.serialise_all),
+    # then what the turns will ask about them, in two queries.
+    serialise_all(session, filter(None, (sender_key(facts) for _, facts in batch)))
+    senders = [f.from_.address for _, f in batch if f.from_.address]
+    cached.read_contacts(session, senders)
+    cached.read_counts(session, senders)
+    for row, facts in batch:
+        if not alone:
+            outcome = _turn(session, wf, now, row, facts)
+            # Written now: the next message's reads (limits, threads) must see it.
+            session.flush()
+            facts_rows.append(facts_row(row.id, facts, outcome))
+            statuses.append({"id": row.id, **status_of(outcome, now), **RELEASED})
+            cached.handled(facts.from_.address, row.received_at)
+            handled.append(_Handled(row.id, facts.kind, outcome))
+            continue
+        try:
+            with session.begin_nested():
+                outcome = _turn(session, wf, now, row, facts)
+                session.execute(insert(MessageFacts), [facts_row(row.id, facts, outcome)])
+                for name, value in {**status_of(outcome, now), **RELEASED}.items():
+                    setattr(row, name, value)
+            cached.handled(facts.from_.address, row.received_at)
+            handled.append(_Handled(row.id, facts.kind, outcome))
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+            if is_contention(exc):
+                row.attempts = max(row.attempts - 1, 0)
+                let_go(row)
+                handled.append(_Handled(row.id, deferred=str(exc)))
+                continue
+            with session.begin_nested():
+                _dead_letter(session, row, now, exc)
+            let_go(row)
+            handled.append(_Handled(row.id, dead=True))
 
 
 FACTS = cast(Table, MessageFacts.__table__)

@@ -94,7 +94,8 @@ class Lookups:
     def read_contacts(self, session: Session, addresses: Iterable[str]) -> None:
         """The contacts of these addresses in one query (each keeps its lowest id, as
         `contact_for` would)."""
-        forms = {a.strip().lower(): address_forms(a) for a in addresses if a}
+        keys = {a.strip().lower(): a for a in addresses if a}
+        forms = {k: address_forms(a) for k, a in keys.items() if k not in self.contacts}
         if not forms:
             return
         wanted = sorted({f for fs in forms.values() for f in fs})
@@ -120,10 +121,15 @@ class Lookups:
 
     def read_counts(self, session: Session, senders: Iterable[str]) -> None:
         """Messages from each sender since `hold_since`, in one grouped query."""
-        wanted = sorted({s for s in senders if s})
-        self.senders = wanted
+        # Those counted already (an earlier chunk of the batch) keep their count: it holds
+        # the batch's own messages, whose facts rows are not written yet.
+        wanted = sorted({s for s in senders if s and s not in self.messages_from})
         if not wanted:
             return
+        # A batch's chunks come one by one: the "could not understand" answers are read
+        # again for all its senders so far at the next such question.
+        self.senders = sorted({*self.senders, *wanted})
+        self.answers = None
         counts = dict(
             session.execute(_MESSAGES_FROM, {"senders": wanted, "since": self.hold_since}).all()
         )

@@ -68,10 +68,12 @@ def claim_inbox(
     max_rows: int,
     max_attempts: int,
     on_quarantine: OnQuarantine | None = None,
+    first_only: bool = False,
 ) -> tuple[list[InboxClaim], int]:
     """(the rows claimed, how many were quarantined instead); at least one row if any is
     ready, then rows while their sizes add up to at most `max_bytes`. A row taken before
-    (its attempt never finished) is claimed alone."""
+    (its attempt never finished) is claimed alone. `first_only`: only rows never taken
+    before (a batch claimed ahead of another, whose crash would cost it an attempt)."""
     claimed: list[InboxClaim] = []
     quarantined = 0
     total = 0
@@ -87,6 +89,8 @@ def claim_inbox(
                 quarantined += 1
                 continue
             retry = row.attempts > 0  # an attempt that did not finish (crash, past its budget)
+            if retry and first_only:
+                break
             if claimed and (retry or total + row.size > max_bytes):
                 break  # the next batch starts with it
             row.attempts += 1
