@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, func, or_, select
 
-from mailflow.dispatch import attention, letters
+from mailflow.dispatch import attention, letters, lookups
 from mailflow.dispatch.turn import Outcome, Outcomes, Turn
 from mailflow.parse import Facts
 from mailflow.parse.clean import address_forms
@@ -35,6 +35,9 @@ def contacts_for(turn: Turn, address: str) -> list[Contact]:
     librarian with two branches); the library's token tells which a reply is about."""
     if not address:
         return []
+    cached = lookups.of(turn.session)
+    if cached is not None:  # a batch's dispatch: asked once per address (lookups.py)
+        return cached.contacts_of(turn.session, address)
     return list(turn.session.scalars(_CONTACT_BY_ADDRESS, {"forms": address_forms(address)}))
 
 

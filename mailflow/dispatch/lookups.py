@@ -3,7 +3,7 @@
 The inbox's dispatch transaction (inbox.py) handles a batch of messages. Three questions each
 of them asks are answered for the whole batch instead:
 
-- the contact of an address (`libraries.contact_for`): the batch's senders in one query when
+- the contacts of an address (`libraries.contacts_for`): the batch's senders in one query when
   the batch starts, any other address once;
 - how many messages an address sent in the hold window (`limits.held`): one grouped query
   for the batch's senders, then the batch's own messages are counted as they are handled
@@ -18,7 +18,7 @@ flushed (a new contact, a queued notice, a handled message), and on PostgreSQL t
 its senders' locks (`locks.serialise_all`) before the lookups are read, so no other worker
 handles mail from them meanwhile. What another worker may still commit in between (a contact
 named in another sender's form, its own notices) could be missed here as it could be between
-any read and write before; the unique key on `contacts.email` settles the one that matters (the
+any read and write before; the unique key on a library's contact address settles the one that matters (the
 batch is rolled back and done again, each message alone, with fresh lookups), and the notice
 rate is a limit, not a count to the unit. A savepoint rolled back forgets the cached contacts
 and notice count (its objects are gone). Outside a batch (timers, staff commands from the
@@ -76,7 +76,7 @@ _STAFF_NOTICES = (
 @dataclass
 class Lookups:
     hold_since: datetime  # limits.held's window start for this batch (its `now` is fixed)
-    contacts: dict[str, Contact | None] = field(default_factory=dict)  # by lower-case address
+    contacts: dict[str, list[Contact]] = field(default_factory=dict)  # by lower-case address
     forms: dict[str, list[str]] = field(default_factory=dict)  # its spellings (address_forms)
     messages_from: dict[str, int] = field(default_factory=dict)  # by From address, as stored
     notices_since: datetime | None = None
@@ -84,28 +84,28 @@ class Lookups:
     senders: list[str] = field(default_factory=list)  # the batch's From addresses
     answers: tuple[str, datetime, set[str]] | None = None  # template, since, thread keys
 
-    def contact(self, session: Session, address: str) -> Contact | None:
+    def contacts_of(self, session: Session, address: str) -> list[Contact]:
         key = address.strip().lower()
         if key not in self.contacts:
             self.forms[key] = address_forms(address)
-            self.contacts[key] = session.scalars(_CONTACTS, {"forms": self.forms[key]}).first()
-        return self.contacts[key]
+            self.contacts[key] = list(session.scalars(_CONTACTS, {"forms": self.forms[key]}))
+        return list(self.contacts[key])
 
     def read_contacts(self, session: Session, addresses: Iterable[str]) -> None:
-        """The contacts of these addresses in one query (each keeps its lowest id, as
-        `contact_for` would)."""
+        """The contacts of these addresses in one query (each address's in id order, as
+        `contacts_for` gives them)."""
         keys = {a.strip().lower(): a for a in addresses if a}
         forms = {k: address_forms(a) for k, a in keys.items() if k not in self.contacts}
         if not forms:
             return
         wanted = sorted({f for fs in forms.values() for f in fs})
-        by_email: dict[str, Contact] = {}
+        by_email: dict[str, list[Contact]] = {}
         for contact in session.scalars(_CONTACTS, {"forms": wanted}):
-            by_email.setdefault(contact.email, contact)
+            by_email.setdefault(contact.email, []).append(contact)
         for key, fs in forms.items():
             self.forms[key] = fs
-            found = [by_email[f] for f in fs if f in by_email]
-            self.contacts[key] = min(found, key=lambda c: c.id) if found else None
+            found = {c.id: c for f in fs for c in by_email.get(f, ())}
+            self.contacts[key] = [found[i] for i in sorted(found)]
 
     def answered(self, session: Session, template: str, thread_key: str, since: datetime) -> bool:
         """Whether a `template` mail on `thread_key` was queued after `since`. The thread keys
@@ -156,10 +156,12 @@ class Lookups:
     def _flushed(self, session: Session, _context: Any) -> None:
         for obj in session.new:
             if isinstance(obj, Contact):
-                # A new contact: the addresses looked up and not found that it spells.
+                # A new contact: one more for the addresses looked up that it spells (one
+                # address may be the contact of several libraries).
                 for key, forms in self.forms.items():
-                    if self.contacts.get(key) is None and obj.email in forms:
-                        self.contacts[key] = obj
+                    known = self.contacts.get(key)
+                    if known is not None and obj.email in forms and obj not in known:
+                        known.append(obj)
             if isinstance(obj, Outbox) and self.answers is not None:
                 template, since, keys = self.answers
                 if obj.template == template and obj.created_at > since and obj.thread_key:
