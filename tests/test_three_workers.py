@@ -333,6 +333,21 @@ class Run:
                 return Sent(r.rcpt_tos, msg)
         raise LookupError(f"the relay has no {template} for {address}")
 
+    def out(self, template: str, count: int) -> bool:
+        """`count` mails of `template` sent, and the relay has them all."""
+        with self.db.unit_of_work() as s:
+            ids = {
+                o.message_id.strip("<>")
+                for o in s.scalars(
+                    select(Outbox).where(Outbox.template == template, Outbox.status == "sent")
+                )
+            }
+        got = {
+            str(email.message_from_bytes(r.content)["Message-ID"]).strip().strip("<>")
+            for r in list(self.sink.received)
+        }
+        return len(ids) == count and ids <= got
+
     def offers_out(self) -> bool:
         sent = (
             select(func.count())
@@ -427,6 +442,18 @@ def drive(run: Run) -> None:
         run.feed(mail(sender=f"reader{n}@town.example", subject=f"question {n}",
                       body="What are your opening hours?"), f"reader{n}@town.example")  # fmt: skip
     run.wait("the applications", run.processed)
+
+    # 1b. Each applicant answers the confirmation mail (only then is a library acted on).
+    applicants = [a for i in range(PAIRS) for a in (en_address(i), zh_address(i))]
+    applicants += [f"maria{300 + n}@biblioteca.example.es" for n in range(EXTRA_APPLICATIONS)]
+    run.wait(
+        "the confirmation mails to reach the relay",
+        lambda: run.out("library-confirm-address", len(applicants)),
+    )
+    for address in applicants:
+        ask = run.sunk("library-confirm-address", address)
+        run.feed(reply(ask, address, "Yes, I confirm."), address)
+    run.wait("the confirmations", run.processed)
 
     # 2. Staff pair them (auto-approved: each library gets an offer).
     for i in range(PAIRS):
