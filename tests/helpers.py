@@ -229,15 +229,18 @@ def confirmation_replies(services: Services, answered: set[str] | None = None) -
             if row.message_id in answered or not waiting:
                 continue
             answered.add(row.message_id)
-            original = message_from_bytes(row.raw, policy=default)
+            # Not drained yet: rendered from its spec, as the drainer would send it.
+            raw = row.raw or services.workflow.composer(row.spec, row.message_id).raw
+            original = message_from_bytes(raw, policy=default)
+            locale = row.locale or ((row.spec or {}).get("locales") or ["en"])[0]
             replies.append(
                 reply_bytes(
                     original=original,
                     original_text=original.get_body(("plain",)).get_content(),
                     sender=row.recipients[0],
-                    body=CONFIRM_WORDS.get(row.locale, CONFIRM_WORDS["en"]),
+                    body=CONFIRM_WORDS.get(locale, CONFIRM_WORDS["en"]),
                     date=services.clock.now(),
-                    client="gmail" if row.locale != "zh" else "qq",
+                    client="gmail" if locale != "zh" else "qq",
                 )  # fmt: skip
             )
     return replies

@@ -91,8 +91,9 @@ def verp_bounce(turn: Turn, facts: Facts, row: Outbox) -> Outcome:
     recipients = named or (ours if len(ours) == 1 else [])
     if found is not None and content_rejected(found):
         return _content_rejection(turn, found, [row], recipients)
-    # An unreadable report is no proof the address is gone for good: counted as temporary.
-    permanent = bool(found and found.permanent)
+    # A report that names none of the mail's readers is no proof the address is gone for good
+    # (parse/ calls a failure with no code and no reason permanent): counted as temporary.
+    permanent = bool(found and found.permanent and named)
     marked = mark_failed(turn, recipients, permanent, f"bounce (return path of outbox #{row.id})")
     how = "report" if named else "unreadable report: no recipient of ours in it"
     text = (
