@@ -74,6 +74,10 @@ def serve() -> None:
     answers = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # a stray print must not corrupt the answers
     parse_message(_WARM_UP, program_address="warm-up@example.invalid", secret=None)
+    # The warm-up mail declares its charset; a mail that does not makes the parser guess it,
+    # and that detector is imported on first use: load it now, outside any message's budget.
+    import charset_normalizer  # noqa: F401
+
     answers.send("ready")
     while True:
         try:
