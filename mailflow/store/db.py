@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -108,8 +109,11 @@ class Database:
             stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
         )  # fmt: skip
         if done.returncode != 0:
-            lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-            raise ConfigError(f"migrating the database failed: {lines[-1]}")
+            # The traceback's exception line (SQLAlchemy adds a "Background" link after it).
+            lines = done.stderr.strip().splitlines()
+            raised = [line for line in lines if _EXCEPTION_LINE.match(line)]
+            reason = (raised or lines or [f"exit status {done.returncode}"])[-1]
+            raise ConfigError(f"migrating the database failed: {reason}")
 
     def at_head(self) -> bool:
         """Whether the database's Alembic revision is the newest of the migrations, read
@@ -134,6 +138,7 @@ class Database:
 
 # The child of Database.upgrade_apart: the URL comes by environment (it may hold a password).
 _UPGRADE_URL = "MAILFLOW_UPGRADE_DATABASE_URL"
+_EXCEPTION_LINE = re.compile(r"[\w.]+(Error|Exception|Warning|Exit)\b.*:")
 _UPGRADE = (
     "import os; from mailflow.store.db import Database; "
     f"Database(os.environ[{_UPGRADE_URL!r}]).upgrade()"
