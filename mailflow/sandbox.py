@@ -27,7 +27,7 @@ from typing import Any
 
 from mailflow.errors import TransientError
 from mailflow.log import PARSE as LOG
-from mailflow.parse import Facts, parse_message
+from mailflow.parse.facts import Facts
 
 # How long a fresh child may take to import and load the language model (not a message's time).
 START_SECONDS = 120.0
@@ -65,12 +65,19 @@ def _watch_parent() -> None:
 
 def serve() -> None:
     """The child: parse what arrives on stdin, answer each message on stdout once read."""
+    # Only the child parses: importing the pipeline here keeps it out of `mailflow run`.
+    from mailflow.parse import parse_message
+
     _watch_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
     requests = Connection(os.dup(0), writable=False)
     answers = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # a stray print must not corrupt the answers
     parse_message(_WARM_UP, program_address="warm-up@example.invalid", secret=None)
+    # The warm-up mail declares its charset; a mail that does not makes the parser guess it,
+    # and that detector is imported on first use: load it now, outside any message's budget.
+    import charset_normalizer  # noqa: F401
+
     answers.send("ready")
     while True:
         try:

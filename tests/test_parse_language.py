@@ -49,3 +49,25 @@ def test_too_short_to_tell(text: str) -> None:
 
 def test_one_han_character_in_english_does_not_make_it_chinese() -> None:
     assert detect_language("Thank you, we visited the 馆 last year and enjoyed it.") == "en"
+
+
+def test_same_language_and_confidence_as_py3langid() -> None:
+    """The dict scanner (language.py) counts the features py3langid's DFA counts: on every
+    golden reply and on hostile bytes, py3langid's own identifier (restricted to the same
+    languages) gives the same language and the same probability (to float32's precision:
+    py3langid scores with numpy in float32, language.py in double)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from mailflow.parse.language import LANGUAGES, classify
+
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    reference.set_languages(list(LANGUAGES))
+    texts = [expected["reply_text"] for expected in EXPECTED.values()]
+    texts += ["WE AGREE, THANK YOU", "Здравствуйте, мы согласны.", "x", ""]
+    texts += [bytes(range(n, 256)).decode("latin-1") * 3 for n in (0, 32, 128)]
+    texts += ["\udcff\ud800 surrogates", "a" * 5000]
+    for text in texts:
+        lang, confidence = classify(text)
+        want_lang, want_confidence = reference.classify(text)
+        assert lang == want_lang, text
+        assert confidence == pytest.approx(want_confidence, abs=1e-4), text

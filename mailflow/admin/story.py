@@ -11,7 +11,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.admin.listings import cell, iso, library_item, outbox_item, partnership_item
-from mailflow.parse.message import attachment as attachment_part
 from mailflow.store.schema import (
     Activity,
     History,
@@ -138,6 +137,10 @@ def attachment(session: Session, activity_id: int, n: int) -> tuple[dict[str, An
     if not 0 <= n < len(listed):
         raise LookupError(f"no attachment {n} on activity #{activity_id} ({len(listed)} kept)")
     message = session.get(InboxMessage, activity.inbox_id) if activity.inbox_id else None
+    # Imported here: the MIME reader (and charset detection) stays out of `mailflow run`,
+    # which loads this module for the dashboard but never serves attachments.
+    from mailflow.parse.message import attachment as attachment_part
+
     found = attachment_part(message.raw, int(listed[n]["part"])) if message else None
     if found is None:
         raise LookupError(f"attachment {n} of activity #{activity_id}: the stored mail is gone")

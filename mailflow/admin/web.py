@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy import func, select, text
 
 from mailflow.admin.status import INBOX_STATUSES, OUTBOX_STATUSES, snapshot
@@ -28,6 +26,9 @@ from mailflow.clock import Clock
 from mailflow.log import SCHEDULER
 from mailflow.store.db import Database
 from mailflow.store.schema import Worker
+
+if TYPE_CHECKING:
+    from prometheus_client.core import GaugeMetricFamily, Metric
 
 
 @dataclass
@@ -103,6 +104,8 @@ class MailflowCollector:
         self.probe = probe
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         p = self.probe
         wall_now = datetime.now(UTC)
         up = GaugeMetricFamily("mailflow_database_up", "1 when the database answered this scrape")
@@ -159,6 +162,8 @@ class MailflowCollector:
         yield from self._counters()
 
     def _counters(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily
+
         counts = self.probe.counters()
         processed = CounterMetricFamily(
             "mailflow_messages_processed",
@@ -182,6 +187,8 @@ class MailflowCollector:
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    from prometheus_client.core import GaugeMetricFamily
+
     return GaugeMetricFamily(name, documentation, value=value)
 
 
@@ -189,6 +196,10 @@ class WebListener:
     """ThreadingHTTPServer in a daemon thread; start() binds (or raises), stop() closes."""
 
     def __init__(self, probe: Probe, host: str, port: int) -> None:
+        # prometheus_client is imported only when the listener runs (`web.listen` set): a
+        # worker without it does not hold the library.
+        from prometheus_client import CollectorRegistry
+
         self.probe = probe
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MailflowCollector(probe))
@@ -226,6 +237,8 @@ def _handler(listener: WebListener) -> type[BaseHTTPRequestHandler]:
                 code, body = listener.healthz()
                 self._reply(code, "application/json", body)
             elif path == "/metrics":
+                from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
                 self._reply(200, CONTENT_TYPE_LATEST, generate_latest(listener.registry))
             else:
                 self._reply(404, "text/plain; charset=utf-8", b"not found: /healthz, /metrics\n")

@@ -40,7 +40,12 @@ def open_services(
 
 
 def build_services(
-    settings: Settings, now: str | None = None, *, create: bool = False, read_only: bool = False
+    settings: Settings,
+    now: str | None = None,
+    *,
+    create: bool = False,
+    read_only: bool = False,
+    migrate: bool | None = None,
 ):  # noqa: ANN201 - Services
     from mailflow.app import build
     from mailflow.clock import FrozenClock
@@ -48,7 +53,7 @@ def build_services(
     log.configure(settings["log.level"], settings["log.format"])
     clock = FrozenClock(_parse_now(now)) if now else None
     try:
-        return build(settings, clock, create=create, read_only=read_only)
+        return build(settings, clock, create=create, read_only=read_only, migrate=migrate)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -57,7 +57,14 @@ def _run(settings, once: bool, now: str | None, guard: list) -> None:  # noqa: A
         except ConfigError as exc:
             raise click.ClickException(f"web.listen: {exc}") from exc
     # `run` is the one command that may start a program from nothing (the embedded default).
-    services = build_services(settings, now, create=True)
+    # Migrations run in a child process: Alembic would stay in this one (~15 MB) for good.
+    services = build_services(settings, now, create=True, migrate=False)
+    if settings["database.auto_migrate"]:
+        try:
+            services.db.upgrade_apart()
+        except ConfigError as exc:
+            services.db.dispose()
+            raise click.ClickException(str(exc)) from exc
     # SQLite is single-process: a second `run` on the same file is refused, not interleaved.
     path = sqlite_path(services.db.url)
     if path is not None:

@@ -26,7 +26,7 @@ from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Cause, Outcome, Outcomes, Turn, load_record
 from mailflow.engine.events import Event
 from mailflow.parse import Facts
-from mailflow.parse.bounce import NAMES
+from mailflow.parse.clean import NAMES
 from mailflow.parse.facts import Bounce
 from mailflow.parse.tokens import find_token, parse_ref, verify_token
 from mailflow.store.locks import locked

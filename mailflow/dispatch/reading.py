@@ -11,7 +11,7 @@ from typing import Any
 
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.turn import Turn
-from mailflow.parse import Facts, parse_message
+from mailflow.parse import Facts
 from mailflow.parse.authn import authenticated_by
 from mailflow.store.schema import InboxMessage
 
@@ -30,6 +30,10 @@ def parse_options(wf: Workflow, now: datetime) -> dict[str, Any]:
 
 def read_facts(turn: Turn, raw: bytes) -> Facts:
     """One stored message read as the program reads it, in this process."""
+    # Imported here: only a confirmed staff command re-reads a mail in the `mailflow run`
+    # process, which otherwise never loads the parse pipeline (its parse worker does).
+    from mailflow.parse import parse_message
+
     return parse_message(raw, **parse_options(turn.wf, turn.now))
 
 

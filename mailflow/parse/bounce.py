@@ -20,6 +20,7 @@ from email.message import Message
 from flufl.bounce import all_failures
 
 from mailflow.parse import bouncejson, bouncetext, dsn
+from mailflow.parse.clean import NAMES
 from mailflow.parse.facts import Bounce
 from mailflow.parse.mailheaders import safe_getaddresses
 from mailflow.parse.message import parse_bytes
@@ -28,9 +29,6 @@ _FLUFL_MAX_BYTES = 256 * 1024
 # A Message-ID quoted in a report's text ("Message-ID: <...>", Exchange's "Original message ID").
 # One "@" and possessive runs: "<a@a@a@..." must not backtrack quadratically.
 _QUOTED_ID = re.compile(r"message[- _]?id\s*[:=]?\s*<([^<>\s@]++@[^<>\s@]++)>", re.I)
-# Addresses and host names (a dotted name with a letter: not a status code like 5.7.1).
-# Both start only at the start of a word (unanchored, a long word backtracks quadratically).
-NAMES = re.compile(r"(?<!\S)[^\s@]++@\S+|(?<![\w-])(?=[\w-]*[^\W\d_])[\w-]++(?:\.[\w-]+)+\b")
 # Words by which receivers say they refused the content, not the address.
 _SPAM_VERDICT = re.compile(
     r"\bspam\b|junk mail|content (was )?rejected|message content|unacceptable content"

@@ -10,8 +10,6 @@ import binascii
 import codecs
 import re
 
-import charset_normalizer
-
 # Declared labels mapped to the supersets mailers really mean (a "gb2312" mail from a
 # Chinese client usually contains GBK characters, "big5" HKSCS ones, and so on).
 _GB, _BIG5, _KR, _SJIS = ("gb18030",), ("big5hkscs",), ("cp949",), ("cp932",)
@@ -129,6 +127,10 @@ def _try(data: bytes, codec: str) -> str | None:
 
 
 def _detect(data: bytes) -> str | None:
+    # Imported on first use: `mailflow run` decodes headers with this module but never
+    # guesses a body's charset (its parse worker does), so it need not hold the detector.
+    import charset_normalizer
+
     try:
         best = charset_normalizer.from_bytes(data[:_DETECT_LIMIT]).best()
     except Exception:  # a detector bug must not lose the message

@@ -187,3 +187,10 @@ def _to_unicode(domain: str) -> str | None:
         return domain.encode("ascii").decode("idna") if "xn--" in domain else None
     except UnicodeError:
         return None
+
+
+# Addresses and host names (a dotted name with a letter: not a status code like 5.7.1), masked
+# in a bounce's or a relay's text before looking for words. Here rather than in bounce.py so
+# that dispatch can use it without loading the bounce parser (flufl.bounce, charset detection).
+# Both start only at the start of a word (unanchored, a long word backtracks quadratically).
+NAMES = re.compile(r"(?<!\S)[^\s@]++@\S+|(?<![\w-])(?=[\w-]*[^\W\d_])[\w-]++(?:\.[\w-]+)+\b")
