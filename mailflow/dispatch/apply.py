@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
-from mailflow.dispatch import attention, letters
+from mailflow.dispatch import attention, letters, lookups
 from mailflow.dispatch.turn import Record, Turn, machine_of
 from mailflow.engine import actions as fx
 from mailflow.engine.events import Event, RecordView
@@ -150,20 +150,20 @@ def _related(turn: Turn, record: Record, event: Event, emit: fx.Emit) -> list[Re
 
 
 def _history(turn: Turn, record: Record, decision: Decision, event: Event, note: str) -> None:
-    turn.session.add(
-        History(
-            record_type=machine_of(record),
-            record_id=record.id,
-            from_state=decision.old_state,
-            to_state=decision.new_state,
-            cause=turn.cause.kind if event.cause != "engine" else "engine",
-            inbox_id=turn.cause.inbox_id,
-            timer_id=turn.cause.timer_id,
-            event=event.name,
-            note=note,
-            trace=list(decision.trace),
-            created_at=turn.now,
-        )
+    lookups.insert_later(
+        turn.session,
+        History,
+        record_type=machine_of(record),
+        record_id=record.id,
+        from_state=decision.old_state,
+        to_state=decision.new_state,
+        cause=turn.cause.kind if event.cause != "engine" else "engine",
+        inbox_id=turn.cause.inbox_id,
+        timer_id=turn.cause.timer_id,
+        event=event.name,
+        note=note,
+        trace=list(decision.trace),
+        created_at=turn.now,
     )
 
 
@@ -245,13 +245,12 @@ def _record(turn: Turn, record: Record, event: Event, kind: str) -> None:
             )
         )
     elif kind == "note":  # on a library: kept in its history, which `show` prints
-        turn.session.add(
-            History(
-                record_type=machine_of(record), record_id=record.id, from_state=record.state,
-                to_state=record.state, cause="staff", inbox_id=turn.cause.inbox_id, event="note",
-                note=f"note by {turn.cause.by or 'staff'}: {event.text[:2000]}", trace=[],
-                created_at=turn.now,
-            )
+        lookups.insert_later(
+            turn.session, History, record_type=machine_of(record), record_id=record.id,
+            from_state=record.state, to_state=record.state, cause="staff",
+            inbox_id=turn.cause.inbox_id, event="note",
+            note=f"note by {turn.cause.by or 'staff'}: {event.text[:2000]}", trace=[],
+            created_at=turn.now,
         )  # fmt: skip
     elif kind == "keep-listed":
         data["listed_confirmed"] = turn.now.isoformat()
