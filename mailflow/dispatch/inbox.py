@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
 from mailflow.dispatch import attention, letters, route
+from mailflow.dispatch.correlate import answered_ids
 from mailflow.dispatch.lookups import Lookups, batch_lookups
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.reading import parse_options
@@ -372,6 +373,7 @@ def _dispatch_turns(
     senders = [f.from_.address for _, f in batch if f.from_.address]
     cached.read_contacts(session, senders)
     cached.read_counts(session, senders)
+    cached.expect_replies(i for _, f in batch if not f.token for i in answered_ids(f))
     for row, facts in batch:
         if not alone:
             outcome = _turn(session, wf, now, row, facts)

@@ -18,6 +18,9 @@ of them asks are answered for the whole batch instead:
   transaction queues (`queued`, as it is added); the limits read a mail's text from the
   database only when one of the same template (or, for their own text coming back, a
   rendered one) is there;
+- the outbox rows the batch's replies answer (In-Reply-To, References: `correlate.reply_ref`),
+  read for all of them at the first question (a mail queued in the batch cannot be answered
+  yet: its Message-ID is in no one's hands before it is sent);
 - the Message-IDs of the senders' own threads (`sender:<address>`, where "could not
   understand" answers go), which a mail on one of them is threaded to (`letters.enqueue`).
 
@@ -51,7 +54,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Session
@@ -102,6 +105,11 @@ _MAIL_TO = (
     )
     .order_by(Outbox.id)
 )
+_SENT_WITH_IDS = (
+    select(Outbox.message_id, Outbox.recipients, Outbox.record_type, Outbox.record_id)
+    .where(Outbox.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Outbox.id.desc())
+)
 _THREADS = (
     select(Outbox.thread_key, Outbox.message_id)
     .where(Outbox.thread_key.in_(bindparam("keys", expanding=True)))
@@ -115,6 +123,15 @@ _STAFF_NOTICES = (
     .select_from(Outbox)
     .where(Outbox.template == STAFF_NOTICE, Outbox.created_at > bindparam("since"))
 )
+
+
+class SentMail(NamedTuple):
+    """An outbox row as `correlate.reply_ref` reads it (`Lookups.sent_with_ids`)."""
+
+    message_id: str
+    recipients: list[str]
+    record_type: str | None
+    record_id: int | None
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,8 @@ class Lookups:
     mail: tuple[datetime, dict[str, list[Sent]]] | None = None
     # Message-IDs by thread key (the senders' `sender:` threads), oldest first.
     threads: dict[str, list[str]] | None = None
+    reply_ids: set[str] = field(default_factory=set)  # the Message-IDs the batch's mail answers
+    sent: list[SentMail] | None = None  # the outbox rows with those Message-IDs, newest first
     unflushed: bool = False  # a mail was queued since the last flush (`flush_queued`)
     # Rows written when the batch ends (insert_later), by table; None: written at once.
     later: dict[Table, list[dict[str, Any]]] | None = None
@@ -230,6 +249,21 @@ class Lookups:
             self.mail = (since, found)
         return [m for m in self.mail[1][address] if m.created_at > since]
 
+    def expect_replies(self, ids: Iterable[str]) -> None:
+        """The Message-IDs the batch's messages will be looked up by (`sent_with_ids`)."""
+        self.reply_ids.update(ids)
+        self.sent = None
+
+    def sent_with_ids(self, session: Session, ids: list[str]) -> list[SentMail] | None:
+        """The outbox rows with these Message-IDs, newest first; None: not known here."""
+        if not set(ids) <= self.reply_ids:
+            return None
+        if self.sent is None:
+            params = {"ids": sorted(self.reply_ids)}
+            self.sent = [SentMail(*row) for row in session.execute(_SENT_WITH_IDS, params)]
+        wanted = set(ids)
+        return [row for row in self.sent if row.message_id in wanted]
+
     def thread(self, session: Session, thread_key: str) -> list[str] | None:
         """The Message-IDs on `thread_key`, oldest first, when it is a thread of one of the
         batch's senders; None: not known here (ask the database). All theirs are read at
@@ -272,6 +306,7 @@ class Lookups:
         self.answers = None
         self.mail = None
         self.threads = None
+        self.sent = None
         counts = dict(
             session.execute(_MESSAGES_FROM, {"senders": wanted, "since": self.hold_since}).all()
         )
@@ -328,6 +363,7 @@ class Lookups:
         self.answers = None
         self.mail = None
         self.threads = None
+        self.sent = None
 
 
 def of(session: Session) -> Lookups | None:
