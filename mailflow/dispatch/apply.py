@@ -64,20 +64,23 @@ def _mou_fields(fields: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in fields.items() if k in MOU_FIELDS and v}
 
 
-def apply_event(turn: Turn, record: Record, event: Event) -> Decision:
-    """Decide and apply; emitted events to related records follow in the same transaction."""
+def apply_event(turn: Turn, record: Record, event: Event, last: bool = False) -> Decision:
+    """Decide and apply; emitted events to related records follow in the same transaction.
+
+    last: nothing in this turn reads the database after it, and the turn's caller flushes
+    (a batch's message): the changes are flushed here only when emitted events follow."""
     queue: list[tuple[Record, Event]] = [(record, event)]
     first: Decision | None = None
     while queue:
         target, ev = queue.pop(0)
-        decision = _apply_one(turn, target, ev, queue)
+        decision = _apply_one(turn, target, ev, queue, last)
         first = first or decision
     assert first is not None
     return first
 
 
 def _apply_one(
-    turn: Turn, record: Record, event: Event, queue: list[tuple[Record, Event]]
+    turn: Turn, record: Record, event: Event, queue: list[tuple[Record, Event]], last: bool
 ) -> Decision:
     machine = turn.machine(record)
     locked(turn.session, record)  # concurrent turns on one record take turns (store/locks.py)
@@ -112,7 +115,8 @@ def _apply_one(
         "%s #%s: %s -> %s on %s", machine.name, record.id, decision.old_state,
         decision.new_state, event.name,
     )  # fmt: skip
-    turn.session.flush()
+    if emitted or not last:
+        turn.session.flush()
     for emit in emitted:
         for related in _related(turn, record, event, emit):
             side = record.id if isinstance(record, Library) else None
