@@ -13,9 +13,11 @@ pyinstrument call tree of the same run (--cprofile: cProfile, by own and cumulat
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import contextlib
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -73,6 +75,7 @@ def main() -> None:
 
     rt.Runtime.run_once, rt.Runtime.drain = counted_run_once, counted_drain
     work = common.shm_dir("mfstatements")
+    atexit.register(shutil.rmtree, work, True)
     n = args.messages
     with common.dovecot() as server, contextlib.ExitStack() as stack:
         common.fill(server, corpus.corpus(n))
