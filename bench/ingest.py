@@ -182,16 +182,43 @@ def _unlog(handler: logging.Handler) -> None:
     handler.close()
 
 
-def measure_inprocess(server, workdir: Path, url: str, profile: Path | None = None) -> dict:  # noqa: ANN001
+def measure_inprocess(
+    server,  # noqa: ANN001
+    workdir: Path,
+    url: str,
+    profile: Path | None = None,
+    profiler_kind: str = "cprofile",
+) -> dict:
     database = url
     handler = _log_to(workdir / "mailflow.log")
     # Relative settings (rules/, templates/, the outbound maildir) resolve against the current
     # folder, as for `mailflow run` started there: keep them in the private work dir.
     with contextlib.chdir(workdir):
-        return _run_inprocess(server, database, handler, profile)
+        return _run_inprocess(server, database, handler, profile, profiler_kind)
 
 
-def _run_inprocess(server, database: str, handler, profile: Path | None) -> dict:  # noqa: ANN001
+class _Pyinstrument:
+    """pyinstrument's sampling profiler (the main thread: the dispatch) behind cProfile's
+    enable/disable; its call tree is written as text and HTML next to `path`."""
+
+    def __init__(self) -> None:
+        from pyinstrument import Profiler  # the bench's own extra: pip install -e '.[bench]'
+
+        self.profiler = Profiler(interval=0.0005)
+
+    def enable(self) -> None:
+        self.profiler.start()
+
+    def disable(self) -> None:
+        self.profiler.stop()
+
+    def dump_stats(self, path: str) -> None:
+        text = self.profiler.output_text(unicode=True, color=False, show_all=False)
+        Path(path).write_text(text, encoding="utf-8")
+        Path(path).with_suffix(".html").write_text(self.profiler.output_html(), encoding="utf-8")
+
+
+def _run_inprocess(server, database: str, handler, profile: Path | None, kind: str) -> dict:  # noqa: ANN001
     from imapclient import IMAPClient
 
     import mailflow.dispatch  # noqa: F401 - loads the modules patched below
@@ -232,7 +259,9 @@ def _run_inprocess(server, database: str, handler, profile: Path | None) -> dict
         if inbox is not None and hasattr(inbox, "ParseAhead"):
             targets.append((inbox.ParseAhead, "results", "parse_wait"))
         targets = [t for t in targets if callable(getattr(t[0], t[1], None))]
-        profiler = cProfile.Profile() if profile else None
+        profiler: cProfile.Profile | _Pyinstrument | None = None
+        if profile:
+            profiler = _Pyinstrument() if kind == "pyinstrument" else cProfile.Profile()
         with timings.patched(targets):
             run_start, cpu_start = time.perf_counter(), time.process_time()
             if profiler:
@@ -620,12 +649,15 @@ def run_database(server, kind: str, fresh: Callable[[str], str], work: Path, n: 
         folder = work / f"{kind}-profile"
         folder.mkdir()
         OUT.mkdir(parents=True, exist_ok=True)
-        out["profile"] = OUT / f"ingest-{kind}.prof"
-        prof = measure_inprocess(server, folder, fresh("profile"), profile=out["profile"])
+        pyinstrument = args.profiler == "pyinstrument"
+        out["profile"] = OUT / f"ingest-{kind}.{'pyinstrument.txt' if pyinstrument else 'prof'}"
+        prof = measure_inprocess(
+            server, folder, fresh("profile"), profile=out["profile"], profiler_kind=args.profiler
+        )
         ok_prof, _ = verify(server, prof["database"], n)
         print(
-            f"(profiled) run_once under cProfile: {prof['run']:.2f} s "
-            f"(verify {'OK' if ok_prof else 'FAILED'})"
+            f"(profiled) run_once under {args.profiler}: {prof['run']:.2f} s "
+            f"(verify {'OK' if ok_prof else 'FAILED'}); {out['profile']}"
         )
     return out
 
@@ -689,6 +721,13 @@ def main() -> None:  # noqa: C901, PLR0915
         "--profile",
         action="store_true",
         help="also profile an in-process run_once with cProfile (bench/out/ingest-DB.prof)",
+    )
+    ap.add_argument(
+        "--profiler",
+        choices=("cprofile", "pyinstrument"),
+        default="cprofile",
+        help="with --profile: cProfile (exact counts, every thread's calls) or pyinstrument "
+        "(sampling, low overhead, a call tree: bench/out/ingest-DB.pyinstrument.txt and .html)",
     )
     ap.add_argument("--top", type=int, default=30, help="profile lines to print (30)")
     args = ap.parse_args()
@@ -796,7 +835,11 @@ def main() -> None:  # noqa: C901, PLR0915
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
     for run in runs:
-        if run.get("profile"):
+        if run.get("profile") and args.profiler == "pyinstrument":
+            print()
+            print(f"{run['kind']}: pyinstrument call tree of run_once ({n} messages):")
+            print(run["profile"].read_text(encoding="utf-8"))
+        elif run.get("profile"):
             print()
             print(
                 f"{run['kind']}: cProfile of run_once ({n} messages), top {args.top} by cumulative"

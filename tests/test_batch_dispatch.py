@@ -65,3 +65,74 @@ def test_a_batch_sees_its_own_contacts_answers_and_counts(
         # The fifth mail is past limits.hold_after_messages = 4 counted in this batch: held.
         assert "sender held" in stranger_outcomes[4]
         assert not any("sender held" in o for o in stranger_outcomes[:4])
+
+
+def _written(services: Services) -> dict[str, list[tuple[object, ...]]]:
+    """What a run wrote, without the random parts (Message-IDs), in the order it was written."""
+    from mailflow.store.schema import AttentionItem, History, Suppressed
+
+    with services.db.unit_of_work() as s:
+        outbox = [
+            (
+                o.template,
+                tuple(o.recipients),
+                o.thread_key,
+                len((o.spec or {}).get("references", [])),
+            )
+            for o in s.scalars(select(Outbox).order_by(Outbox.id))
+        ]
+        # VERP: each row's return path names that row (its id taken ahead in a batch).
+        senders = [o.sender for o in s.scalars(select(Outbox).order_by(Outbox.id))]
+        ids = list(s.scalars(select(Outbox.id).order_by(Outbox.id)))
+        assert all(f"+b{i}." in sender for i, sender in zip(ids, senders, strict=True))
+        return {
+            "outcomes": list(
+                s.scalars(select(MessageFacts.outcome).order_by(MessageFacts.inbox_id))
+            ),
+            "outbox": outbox,
+            "suppressed": [
+                (x.inbox_id, x.recipient, x.template, x.reason)
+                for x in s.scalars(select(Suppressed).order_by(Suppressed.id))
+            ],
+            "history": [
+                (h.record_type, h.record_id, h.from_state, h.to_state, h.event, h.note, h.inbox_id)
+                for h in s.scalars(select(History).order_by(History.id))
+            ],
+            "items": [
+                (i.code, i.reason, i.record_id, i.inbox_id)
+                for i in s.scalars(select(AttentionItem).order_by(AttentionItem.id))
+            ],
+        }
+
+
+def test_one_batch_writes_what_one_message_at_a_time_writes(
+    make_services: Callable[..., Services], tmp_path
+) -> None:
+    """The batch's shortcuts (ids taken ahead, rows written at its end, the outbox read once
+    about its senders, the answered mails once for its replies) change nothing written."""
+    staff_notices = "MAILFLOW_LIMITS_STAFF_NOTICES_PER_HOUR"
+    mails = [
+        application(1), application(2),
+        application(1).replace(b"Message-ID: <", b"Message-ID: <again."),
+        # A reply to a mail we never sent, and a stranger who writes three times (one answer,
+        # then the day's limit; the third held), and mail to staff past their hourly notices.
+        mail(sender=STRANGER, subject="Re: our offer", body="Yes, we accept.",
+             headers={"In-Reply-To": "<not.ours@elsewhere.example>"}),
+        *[mail(sender=STRANGER, subject=f"hello {n}", body="Bonjour?") for n in range(3)],
+        mail(sender="Lee <lee@other.example>", subject="question", body="Who are you?"),
+    ]  # fmt: skip
+    batch = make_services(MAILFLOW_LIMITS_HOLD_AFTER_MESSAGES="3", **{staff_notices: "2"})
+    _process_as_one_batch(batch, mails)
+    alone = make_services(
+        MAILFLOW_DATABASE_URL=f"sqlite:///{tmp_path / 'alone.sqlite3'}",
+        MAILFLOW_LIMITS_HOLD_AFTER_MESSAGES="3", **{staff_notices: "2"},
+    )  # fmt: skip
+    for raw in mails:
+        _process_as_one_batch(alone, [raw])
+    in_batch, one_by_one = _written(batch), _written(alone)
+    assert in_batch == one_by_one
+    # What the comparison covers is there: answers with their threads, suppressed mail,
+    # history, needs-a-person items.
+    assert any(o[0] == "library-not-understood" for o in in_batch["outbox"])
+    assert any("sender held" in o for o in in_batch["outcomes"])
+    assert in_batch["suppressed"] and in_batch["history"] and in_batch["items"]

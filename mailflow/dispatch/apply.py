@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
-from mailflow.dispatch import attention, letters
+from mailflow.dispatch import attention, letters, lookups
 from mailflow.dispatch.turn import Record, Turn, machine_of
 from mailflow.engine import actions as fx
 from mailflow.engine.events import Event, RecordView
@@ -64,20 +64,23 @@ def _mou_fields(fields: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in fields.items() if k in MOU_FIELDS and v}
 
 
-def apply_event(turn: Turn, record: Record, event: Event) -> Decision:
-    """Decide and apply; emitted events to related records follow in the same transaction."""
+def apply_event(turn: Turn, record: Record, event: Event, last: bool = False) -> Decision:
+    """Decide and apply; emitted events to related records follow in the same transaction.
+
+    last: nothing in this turn reads the database after it, and the turn's caller flushes
+    (a batch's message): the changes are flushed here only when emitted events follow."""
     queue: list[tuple[Record, Event]] = [(record, event)]
     first: Decision | None = None
     while queue:
         target, ev = queue.pop(0)
-        decision = _apply_one(turn, target, ev, queue)
+        decision = _apply_one(turn, target, ev, queue, last)
         first = first or decision
     assert first is not None
     return first
 
 
 def _apply_one(
-    turn: Turn, record: Record, event: Event, queue: list[tuple[Record, Event]]
+    turn: Turn, record: Record, event: Event, queue: list[tuple[Record, Event]], last: bool
 ) -> Decision:
     machine = turn.machine(record)
     locked(turn.session, record)  # concurrent turns on one record take turns (store/locks.py)
@@ -112,7 +115,8 @@ def _apply_one(
         "%s #%s: %s -> %s on %s", machine.name, record.id, decision.old_state,
         decision.new_state, event.name,
     )  # fmt: skip
-    turn.session.flush()
+    if emitted or not last:
+        turn.session.flush()
     for emit in emitted:
         for related in _related(turn, record, event, emit):
             side = record.id if isinstance(record, Library) else None
@@ -150,20 +154,20 @@ def _related(turn: Turn, record: Record, event: Event, emit: fx.Emit) -> list[Re
 
 
 def _history(turn: Turn, record: Record, decision: Decision, event: Event, note: str) -> None:
-    turn.session.add(
-        History(
-            record_type=machine_of(record),
-            record_id=record.id,
-            from_state=decision.old_state,
-            to_state=decision.new_state,
-            cause=turn.cause.kind if event.cause != "engine" else "engine",
-            inbox_id=turn.cause.inbox_id,
-            timer_id=turn.cause.timer_id,
-            event=event.name,
-            note=note,
-            trace=list(decision.trace),
-            created_at=turn.now,
-        )
+    lookups.insert_later(
+        turn.session,
+        History,
+        record_type=machine_of(record),
+        record_id=record.id,
+        from_state=decision.old_state,
+        to_state=decision.new_state,
+        cause=turn.cause.kind if event.cause != "engine" else "engine",
+        inbox_id=turn.cause.inbox_id,
+        timer_id=turn.cause.timer_id,
+        event=event.name,
+        note=note,
+        trace=list(decision.trace),
+        created_at=turn.now,
     )
 
 
@@ -245,13 +249,12 @@ def _record(turn: Turn, record: Record, event: Event, kind: str) -> None:
             )
         )
     elif kind == "note":  # on a library: kept in its history, which `show` prints
-        turn.session.add(
-            History(
-                record_type=machine_of(record), record_id=record.id, from_state=record.state,
-                to_state=record.state, cause="staff", inbox_id=turn.cause.inbox_id, event="note",
-                note=f"note by {turn.cause.by or 'staff'}: {event.text[:2000]}", trace=[],
-                created_at=turn.now,
-            )
+        lookups.insert_later(
+            turn.session, History, record_type=machine_of(record), record_id=record.id,
+            from_state=record.state, to_state=record.state, cause="staff",
+            inbox_id=turn.cause.inbox_id, event="note",
+            note=f"note by {turn.cause.by or 'staff'}: {event.text[:2000]}", trace=[],
+            created_at=turn.now,
         )  # fmt: skip
     elif kind == "keep-listed":
         data["listed_confirmed"] = turn.now.isoformat()

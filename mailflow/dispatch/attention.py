@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mailflow.dispatch import letters, limits
+from mailflow.dispatch import letters, limits, lookups
 from mailflow.dispatch.turn import Outcome, Outcomes, Record, Turn, machine_of
 from mailflow.parse import Facts
 from mailflow.store.schema import AttentionItem
@@ -25,12 +25,16 @@ def open_item(
     data: dict[str, Any] | None = None,
 ) -> AttentionItem:
     item = AttentionItem(
+        # In a batch's dispatch, its id now (lookups.new_id): no flush of its own for the
+        # reply token that names it; the message's turn is flushed when it ends.
+        id=lookups.new_id(turn.session, AttentionItem),
         code=code, reason=reason, record_type=machine_of(record) if record else None,
         record_id=record.id if record else None, inbox_id=turn.cause.inbox_id, data=data or {},
         created_at=turn.now,
     )  # fmt: skip
     turn.session.add(item)
-    turn.session.flush()
+    if item.id is None:
+        turn.session.flush()
     return item
 
 

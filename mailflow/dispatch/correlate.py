@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, select
 
-from mailflow.dispatch import libraries, limits
+from mailflow.dispatch import libraries, limits, lookups
 from mailflow.dispatch.libraries import CONTACT_FIELDS
 from mailflow.dispatch.turn import Outcome, Outcomes, Record, Turn, load_record, machine_of
 from mailflow.engine.events import Event
@@ -86,15 +86,26 @@ def reply_ref(turn: Turn, facts: Facts) -> str | None:
     return ref if isinstance(ref, str) else None
 
 
-def _answered_ref(turn: Turn, facts: Facts) -> str | None:
+def answered_ids(facts: Facts) -> list[str]:
+    """The Message-IDs a reply is looked up by: its In-Reply-To, then its newest References."""
     # Our own ids are ASCII dot-atoms; what the sender wrote is looked up in that form,
     # and only the most recent few (a References header can hold thousands).
     candidates = (facts.in_reply_to, *reversed(facts.references[-_MAX_LOOKUP_IDS:]))
-    ids = list(dict.fromkeys(i for i in map(reusable_id, candidates) if i))
+    return list(dict.fromkeys(i for i in map(reusable_id, candidates) if i))
+
+
+def _answered_ref(turn: Turn, facts: Facts) -> str | None:
+    ids = answered_ids(facts)
     if not ids:
         return None
     sender = facts.from_.address.lower()
-    for sent in turn.session.execute(_ANSWERED_MAILS, {"ids": ids}):
+    cached = lookups.of(turn.session)
+    found = cached.sent_with_ids(turn.session, ids) if cached is not None else None
+    if found is None:  # not a batch's dispatch (or not asked for at its start)
+        found = [
+            lookups.SentMail(*row) for row in turn.session.execute(_ANSWERED_MAILS, {"ids": ids})
+        ]
+    for sent in found:
         if sender not in sent.recipients and not turn.program.is_staff(sender):
             continue
         named = _MESSAGE_ID_REF.match(sent.message_id)

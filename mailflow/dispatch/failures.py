@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
-from mailflow.dispatch import attention, letters
+from mailflow.dispatch import attention, letters, lookups
 from mailflow.dispatch.apply import apply_event
 from mailflow.dispatch.libraries import contacts_for
 from mailflow.dispatch.program import Workflow
@@ -47,13 +47,11 @@ def mark_failed(turn: Turn, addresses: Iterable[str], permanent: bool, why: str)
         contact.last_bounce_at = turn.now
         if contact.status != "former":
             contact.status = "failed" if permanent else "bouncing"
-        turn.session.add(
-            History(
-                record_type="contact", record_id=contact.id, from_state=before,
-                to_state=contact.status, cause=turn.cause.kind, inbox_id=turn.cause.inbox_id,
-                event="delivery-failed", note=f"{why} for contact #{contact.id}", trace=[],
-                created_at=turn.now,
-            )
+        lookups.insert_later(
+            turn.session, History, record_type="contact", record_id=contact.id,
+            from_state=before, to_state=contact.status, cause=turn.cause.kind,
+            inbox_id=turn.cause.inbox_id, event="delivery-failed",
+            note=f"{why} for contact #{contact.id}", trace=[], created_at=turn.now,
         )  # fmt: skip
         marked.append(f"contact #{contact.id} -> {contact.status}")
         library = contact.library

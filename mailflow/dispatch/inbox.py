@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.clock import Clock
 from mailflow.dispatch import attention, letters, route
+from mailflow.dispatch.correlate import answered_ids
 from mailflow.dispatch.lookups import Lookups, batch_lookups
 from mailflow.dispatch.program import Workflow
 from mailflow.dispatch.reading import parse_options
@@ -329,14 +330,19 @@ def _dispatch_batch(
 ) -> list[_Handled]:
     """One transaction. `alone`: a savepoint per message, its facts row and status written in
     it; else none, and the facts rows and statuses of all are written at the end in two
-    statements (nothing in the batch reads them: `lookups` counts the handled messages)."""
+    statements (nothing in the batch reads them: `lookups` counts the handled messages), as
+    are its history and suppressed-mail rows (`lookups.insert_later`)."""
     handled: list[_Handled] = []
     facts_rows: list[dict[str, Any]] = []
     statuses: list[dict[str, Any]] = []
     hold = timedelta(minutes=wf.program.limits.hold_window_minutes)
-    with db.unit_of_work() as session, batch_lookups(session, now - hold) as cached:
+    with (
+        db.unit_of_work() as session,
+        batch_lookups(session, now - hold, write_later=not alone) as cached,
+    ):
         _dispatch_turns(session, wf, now, facts_by_id, me, db.is_sqlite, cached, alone,
                         handled, facts_rows, statuses)  # fmt: skip
+        cached.write_later(session)  # history, suppressed mails (none when `alone`)
         if facts_rows:
             # The table, not the entity: a plain executemany (the ORM's bulk insert would
             # split the rows wherever their None columns differ).
@@ -367,6 +373,7 @@ def _dispatch_turns(
     senders = [f.from_.address for _, f in batch if f.from_.address]
     cached.read_contacts(session, senders)
     cached.read_counts(session, senders)
+    cached.expect_replies(i for _, f in batch if not f.token for i in answered_ids(f))
     for row, facts in batch:
         if not alone:
             outcome = _turn(session, wf, now, row, facts)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, select
 
-from mailflow.dispatch import limits
+from mailflow.dispatch import limits, lookups
 from mailflow.dispatch.program import StaffMember
 from mailflow.dispatch.turn import Record, Turn, machine_of, ref_of
 from mailflow.engine import actions as fx
@@ -350,8 +350,14 @@ _THREAD = (
 
 
 def _thread(turn: Turn, thread_key: str) -> tuple[str | None, list[str]]:
-    ids = list(turn.session.scalars(_THREAD, {"thread_key": thread_key}))
-    ids.reverse()
+    cached = lookups.of(turn.session)
+    known = cached.thread(turn.session, thread_key) if cached is not None else None
+    if known is not None:  # a batch's sender's own thread (lookups.py)
+        ids = known[-THREAD_DEPTH:]
+    else:
+        lookups.flush_queued(turn.session)  # what this turn queued is on its thread too
+        ids = list(turn.session.scalars(_THREAD, {"thread_key": thread_key}))
+        ids.reverse()
     return (ids[-1] if ids else None), ids
 
 
@@ -432,6 +438,8 @@ def enqueue(
         return None
     recipients = sorted({wire_address(a).lower() for a in bare})
     row = Outbox(
+        # In a batch's dispatch, its id now (lookups.new_id): the return path names it.
+        id=lookups.new_id(turn.session, Outbox),
         message_id=message_id,
         record_type=machine_of(record) if record is not None else None,
         record_id=record.id if record is not None else None,
@@ -450,11 +458,15 @@ def enqueue(
         inbox_id=turn.cause.inbox_id,
         created_at=turn.now,
     )
-    turn.session.add(row)
     if program.verp and program.reply_token == "subaddress":
         # VERP: the return path names this row, so a bounce is tied to it even unreadable.
-        turn.session.flush()
+        if row.id is None:  # not in a batch: the id comes from the insert
+            turn.session.add(row)
+            turn.session.flush()
         row.sender = program.reply_address(make_token(program.secret, f"{VERP_KIND}{row.id}"))
+    turn.session.add(row)
+    if (cached := lookups.of(turn.session)) is not None:
+        cached.queued(row)
     OUTBOX.debug("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
     return row
 
@@ -488,10 +500,8 @@ def not_composed(
 
 
 def suppress(turn: Turn, recipient: str, template: str | None, reason: str) -> None:
-    turn.session.add(
-        Suppressed(
-            inbox_id=turn.cause.inbox_id, recipient=recipient, template=template, reason=reason,
-            created_at=turn.now,
-        )
+    lookups.insert_later(
+        turn.session, Suppressed, inbox_id=turn.cause.inbox_id, recipient=recipient,
+        template=template, reason=reason, created_at=turn.now,
     )  # fmt: skip
     OUTBOX.debug("not sending %s to %s: %s", template, recipient, reason)

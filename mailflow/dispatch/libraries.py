@@ -82,12 +82,10 @@ def merge_application(turn: Turn, library: Library, fields: dict[str, str]) -> N
 
 
 def _history(turn: Turn, record_type: str, record_id: int, event: str, note: str) -> None:
-    turn.session.add(
-        History(
-            record_type=record_type, record_id=record_id, from_state=None, to_state=None,
-            cause=turn.cause.kind, inbox_id=turn.cause.inbox_id, event=event, note=note[:2000],
-            trace=[], created_at=turn.now,
-        )
+    lookups.insert_later(
+        turn.session, History, record_type=record_type, record_id=record_id, from_state=None,
+        to_state=None, cause=turn.cause.kind, inbox_id=turn.cause.inbox_id, event=event,
+        note=note[:2000], trace=[], created_at=turn.now,
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import email
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from email.policy import default
 from typing import Any
@@ -138,7 +138,14 @@ def why_not(
         # Only answers to the address's own mail are stopped: a loop is us answering its
         # answers; mail a timer or a staff decision causes is the workflow, not a loop. What
         # it already got today because of any incoming mail counts, so a loop's first mail does.
-        templates = turn.session.scalars(_TEMPLATES_TO, {"address": sender, "since": since})
+        known = _mail_to(turn, sender)
+        if known is not None:
+            templates: Iterable[str] = [
+                m.template for m in known if m.answer and m.created_at > since
+            ]
+        else:
+            lookups.flush_queued(turn.session)
+            templates = turn.session.scalars(_TEMPLATES_TO, {"address": sender, "since": since})
         got = sum(1 for t in templates if counted(turn, t, sender))
         if got >= turn.program.limits.mails_per_address_per_day:
             return (
@@ -147,7 +154,13 @@ def why_not(
     if turn.cause.kind != "message":
         return None  # a timer's or a command's mail is the workflow, not an answer
     mine = None
+    sent = [_mail_to(turn, a) for a in addresses]
+    if all(s is not None for s in sent) and not any(
+        m.template == template and m.created_at > since for s in sent for m in s or ()
+    ):
+        return None  # none of this template to them today: nothing to compare
     # Only the mails of this template to these addresses are loaded and read.
+    lookups.flush_queued(turn.session)
     params = {"addresses": addresses, "template": template, "since": since}
     for raw, spec, message_id in turn.session.execute(_SAME_TEMPLATE_TO, params):
         if mine is None:
@@ -159,6 +172,15 @@ def why_not(
         if _hash_of(turn, raw, spec, message_id) == mine:
             return "the same answer went to this address in the last 24 hours"
     return None
+
+
+def _mail_to(turn: Turn, address: str) -> list[lookups.Sent] | None:
+    """In a batch's dispatch, the mail queued to one of its senders in the last OWN_LOOKBACK
+    (lookups.py); None: ask the database (`lookups.flush_queued` first)."""
+    cached = lookups.of(turn.session)
+    if cached is None:
+        return None
+    return cached.mail_to(turn.session, address, turn.now - OWN_LOOKBACK)
 
 
 def held(turn: Turn, facts: Facts) -> str | None:
@@ -227,6 +249,10 @@ def looks_like_ours(turn: Turn, facts: Facts) -> str | None:
     if not wrote or not sender:
         return None
     since = turn.now - OWN_LOOKBACK
+    known = _mail_to(turn, sender.lower())
+    if known is not None and not any(m.rendered for m in known):
+        return None  # no mail with its text stored went to it: none can come back
+    lookups.flush_queued(turn.session)
     rows = turn.session.scalars(_RECENT_TO, {"address": sender.lower(), "since": since})
     for raw in rows:
         msg = email.message_from_bytes(raw, policy=default)

@@ -11,7 +11,30 @@ of them asks are answered for the whole batch instead:
 - how many needs-a-person notices went out in the last hour (`limits.staff_rate_exceeded`):
   read once, then the notices this transaction queues are counted as they are flushed;
 - which senders were told "could not understand" in the last day (`route.not_understood`):
-  read for all the batch's senders at its first such answer, then the answers it queues.
+  read for all the batch's senders at its first such answer, then the answers it queues;
+- what mail went to the batch's senders in the loop limits' windows (`limits.why_not`,
+  `limits.looks_like_ours`): which template, when, whether an incoming mail caused it and
+  whether it is rendered, read for all of them at the first question, then the mail this
+  transaction queues (`queued`, as it is added); the limits read a mail's text from the
+  database only when one of the same template (or, for their own text coming back, a
+  rendered one) is there;
+- the outbox rows the batch's replies answer (In-Reply-To, References: `correlate.reply_ref`),
+  read for all of them at the first question (a mail queued in the batch cannot be answered
+  yet: its Message-ID is in no one's hands before it is sent);
+- the Message-IDs of the senders' own threads (`sender:<address>`, where "could not
+  understand" answers go), which a mail on one of them is threaded to (`letters.enqueue`).
+
+Two more things a batch does once instead of per message:
+
+- rows nothing in the dispatch reads back (`history`, `suppressed`) are kept and written when
+  the batch ends, one executemany per table (`insert_later`); a message done alone in its
+  savepoint writes them at once;
+- the ids of the rows whose id a mail carries before they are written (an outbox row's return
+  path names it, VERP; an attention item's reply token) are taken ahead (`new_id`): on
+  PostgreSQL a block from the table's sequence, on SQLite counted on from the table's largest
+  id, which holds because the batch's transaction has held the write lock since its BEGIN
+  IMMEDIATE and, while it runs, every row of those tables is added with an id from here. So
+  such a mail needs no flush of its own and no second write of its return path.
 
 Why the answers stay true while the transaction runs: what it writes itself is added as it is
 flushed (a new contact, a queued notice, a handled message), and on PostgreSQL the batch holds
@@ -31,13 +54,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, event, func, select
+from sqlalchemy import Table, bindparam, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from mailflow.parse.clean import address_forms
-from mailflow.store.schema import Contact, InboxMessage, MessageFacts, Outbox
+from mailflow.store.schema import Contact, InboxMessage, MessageFacts, Outbox, OutboxRecipient
 
 KEY = "mailflow.lookups"
 STAFF_NOTICE = "staff-needs-person"
@@ -66,11 +89,60 @@ _ANSWERED = (
     )
     .distinct()
 )
+_MAIL_TO = (
+    select(
+        OutboxRecipient.address,
+        Outbox.id,
+        Outbox.template,
+        Outbox.inbox_id.is_not(None),
+        Outbox.created_at,
+        Outbox.raw != b"",
+    )
+    .join(Outbox, Outbox.id == OutboxRecipient.outbox_id)
+    .where(
+        OutboxRecipient.address.in_(bindparam("addresses", expanding=True)),
+        Outbox.created_at > bindparam("since"),
+    )
+    .order_by(Outbox.id)
+)
+_SENT_WITH_IDS = (
+    select(Outbox.message_id, Outbox.recipients, Outbox.record_type, Outbox.record_id)
+    .where(Outbox.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Outbox.id.desc())
+)
+_THREADS = (
+    select(Outbox.thread_key, Outbox.message_id)
+    .where(Outbox.thread_key.in_(bindparam("keys", expanding=True)))
+    .order_by(Outbox.id)
+)
+# PostgreSQL: a block of ids from a table's own sequence (its SERIAL id column).
+_NEXTVALS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
+ID_BLOCK = 50
 _STAFF_NOTICES = (
     select(func.count())
     .select_from(Outbox)
     .where(Outbox.template == STAFF_NOTICE, Outbox.created_at > bindparam("since"))
 )
+
+
+class SentMail(NamedTuple):
+    """An outbox row as `correlate.reply_ref` reads it (`Lookups.sent_with_ids`)."""
+
+    message_id: str
+    recipients: list[str]
+    record_type: str | None
+    record_id: int | None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A mail queued to an address (`Lookups.mail_to`), without its text."""
+
+    id: int
+    template: str
+    answer: bool  # an incoming message caused it (outbox.inbox_id set)
+    created_at: datetime
+    rendered: bool  # its bytes are stored (sent, or rendered when queued)
 
 
 @dataclass
@@ -83,6 +155,44 @@ class Lookups:
     notices: int | None = None
     senders: list[str] = field(default_factory=list)  # the batch's From addresses
     answers: tuple[str, datetime, set[str]] | None = None  # template, since, thread keys
+    # Mail to the batch's senders (lower-cased) since the first datetime, oldest first.
+    mail: tuple[datetime, dict[str, list[Sent]]] | None = None
+    # Message-IDs by thread key (the senders' `sender:` threads), oldest first.
+    threads: dict[str, list[str]] | None = None
+    reply_ids: set[str] = field(default_factory=set)  # the Message-IDs the batch's mail answers
+    sent: list[SentMail] | None = None  # the outbox rows with those Message-IDs, newest first
+    unflushed: bool = False  # a mail was queued since the last flush (`flush_queued`)
+    # Rows written when the batch ends (insert_later), by table; None: written at once.
+    later: dict[Table, list[dict[str, Any]]] | None = None
+    ids: dict[str, list[int]] = field(default_factory=dict)  # taken ahead, by table (new_id)
+    next_ids: dict[str, int] = field(default_factory=dict)  # SQLite: the next id, by table
+
+    def new_id(self, session: Session, table: Table) -> int:
+        """An id for a row of `table` this transaction will insert (see the module's doc)."""
+        name = table.name
+        if session.get_bind().dialect.name == "sqlite":
+            if name not in self.next_ids:
+                top = session.scalar(select(func.max(table.c.id)))
+                self.next_ids[name] = int(top or 0) + 1
+            value = self.next_ids[name]
+            self.next_ids[name] = value + 1
+            return value
+        taken = self.ids.setdefault(name, [])
+        if not taken:
+            # A block at a time: unused ones are gaps, as a rolled-back insert leaves.
+            taken.extend(session.scalars(_NEXTVALS, {"table": name, "n": ID_BLOCK}))
+            taken.reverse()
+        return taken.pop()
+
+    def write_later(self, session: Session) -> None:
+        """The rows kept for the end of the batch, in the order they were made."""
+        if not self.later:
+            return
+        for table, rows in self.later.items():
+            # One key set for all (a row may leave out a nullable column): one executemany.
+            keys = {k for row in rows for k in row}
+            session.execute(insert(table), [{k: row.get(k) for k in keys} for row in rows])
+        self.later.clear()
 
     def contacts_of(self, session: Session, address: str) -> list[Contact]:
         key = address.strip().lower()
@@ -119,6 +229,70 @@ class Lookups:
             self.answers = (template, since, set(session.scalars(_ANSWERED, params)))
         return thread_key in self.answers[2]
 
+    def mail_to(self, session: Session, address: str, since: datetime) -> list[Sent] | None:
+        """The mail queued to `address` (lower-case, as `outbox_recipients` has it) after
+        `since`, when it is one of the batch's senders; None: not known here (ask the
+        database). All the senders' are read at the first question."""
+        keys = {s.lower() for s in self.senders}
+        if address not in keys:
+            return None
+        if self.mail is None or self.mail[0] > since:
+            found: dict[str, list[Sent]] = {k: [] for k in keys}
+            params = {"addresses": sorted(keys), "since": since}
+            for to, row_id, template, answer, created_at, rendered in session.execute(
+                _MAIL_TO, params
+            ):
+                if to in found:
+                    found[to].append(
+                        Sent(row_id, template, bool(answer), created_at, bool(rendered))
+                    )
+            self.mail = (since, found)
+        return [m for m in self.mail[1][address] if m.created_at > since]
+
+    def expect_replies(self, ids: Iterable[str]) -> None:
+        """The Message-IDs the batch's messages will be looked up by (`sent_with_ids`)."""
+        self.reply_ids.update(ids)
+        self.sent = None
+
+    def sent_with_ids(self, session: Session, ids: list[str]) -> list[SentMail] | None:
+        """The outbox rows with these Message-IDs, newest first; None: not known here."""
+        if not set(ids) <= self.reply_ids:
+            return None
+        if self.sent is None:
+            params = {"ids": sorted(self.reply_ids)}
+            self.sent = [SentMail(*row) for row in session.execute(_SENT_WITH_IDS, params)]
+        wanted = set(ids)
+        return [row for row in self.sent if row.message_id in wanted]
+
+    def thread(self, session: Session, thread_key: str) -> list[str] | None:
+        """The Message-IDs on `thread_key`, oldest first, when it is a thread of one of the
+        batch's senders; None: not known here (ask the database). All theirs are read at
+        the first question."""
+        keys = {f"sender:{s}" for s in self.senders}
+        if thread_key not in keys:
+            return None
+        if self.threads is None:
+            found: dict[str, list[str]] = {k: [] for k in keys}
+            for key, message_id in session.execute(_THREADS, {"keys": sorted(keys)}):
+                found[str(key)].append(message_id)
+            self.threads = found
+        return list(self.threads[thread_key])
+
+    def queued(self, row: Outbox) -> None:
+        """A mail this transaction queued (as it is added, before any flush)."""
+        self.unflushed = True
+        if self.threads is not None and row.thread_key is not None:
+            on_thread = self.threads.get(row.thread_key)
+            if on_thread is not None:
+                on_thread.append(row.message_id)
+        if self.mail is None:
+            return
+        sent = Sent(row.id, row.template, row.inbox_id is not None, row.created_at, row.raw != b"")
+        for address in row.recipients:
+            known = self.mail[1].get(address)
+            if known is not None:
+                known.append(sent)
+
     def read_counts(self, session: Session, senders: Iterable[str]) -> None:
         """Messages from each sender since `hold_since`, in one grouped query."""
         # Those counted already (an earlier chunk of the batch) keep their count: it holds
@@ -130,6 +304,9 @@ class Lookups:
         # again for all its senders so far at the next such question.
         self.senders = sorted({*self.senders, *wanted})
         self.answers = None
+        self.mail = None
+        self.threads = None
+        self.sent = None
         counts = dict(
             session.execute(_MESSAGES_FROM, {"senders": wanted, "since": self.hold_since}).all()
         )
@@ -154,6 +331,7 @@ class Lookups:
         return self.notices
 
     def _flushed(self, session: Session, _context: Any) -> None:
+        self.unflushed = False
         for obj in session.new:
             if isinstance(obj, Contact):
                 # A new contact: one more for the addresses looked up that it spells (one
@@ -183,6 +361,9 @@ class Lookups:
         self.forms.clear()
         self.notices = None
         self.answers = None
+        self.mail = None
+        self.threads = None
+        self.sent = None
 
 
 def of(session: Session) -> Lookups | None:
@@ -190,10 +371,38 @@ def of(session: Session) -> Lookups | None:
     return session.info.get(KEY)
 
 
+def flush_queued(session: Session) -> None:
+    """Before the outbox is asked about an address or a thread: the mail this turn queued
+    and has not flushed yet is written (a batch flushes a turn's mail when the turn ends)."""
+    cached = of(session)
+    if cached is not None and cached.unflushed:
+        session.flush()
+
+
+def insert_later(session: Session, model: type[Any], **values: Any) -> None:
+    """Add a row nothing in this transaction reads back: kept for the end of the batch in a
+    batch's dispatch, else added to the session at once."""
+    cached = of(session)
+    if cached is not None and cached.later is not None:
+        cached.later.setdefault(model.__table__, []).append(values)
+    else:
+        session.add(model(**values))
+
+
+def new_id(session: Session, model: type[Any]) -> int | None:
+    """In a batch's dispatch, an id for a new row of `model`'s table (see the module's doc);
+    None elsewhere (the row gets its id when it is flushed)."""
+    cached = of(session)
+    return cached.new_id(session, model.__table__) if cached is not None else None
+
+
 @contextmanager
-def batch_lookups(session: Session, hold_since: datetime) -> Iterator[Lookups]:
-    """Cache the lookups in `session` for as long as the block runs."""
-    lookups = Lookups(hold_since)
+def batch_lookups(
+    session: Session, hold_since: datetime, write_later: bool = False
+) -> Iterator[Lookups]:
+    """Cache the lookups in `session` for as long as the block runs. write_later: keep the
+    rows `insert_later` is given for `Lookups.write_later` (no savepoint could drop them)."""
+    lookups = Lookups(hold_since, later={} if write_later else None)
     session.info[KEY] = lookups
     event.listen(session, "after_flush", lookups._flushed)
     event.listen(session, "after_soft_rollback", lookups._rolled_back)

@@ -120,7 +120,8 @@ def _apply(turn: Turn, facts: Facts, match: Match) -> Outcome:
         libraries.flag_timezone(turn, record, facts)
     if match.contact is not None and not match.created:
         notes += libraries.contact_lines(turn, match.contact, facts)
-    decision = apply_event(turn, record, event)
+    # The last thing this turn does; a batch's dispatch flushes each message's turn after it.
+    decision = apply_event(turn, record, event, last=lookups.of(turn.session) is not None)
     kind = machine_of(record)
     if not decision.matched:
         reason = f"{event.name} does not apply to {kind} #{record.id} in state {decision.old_state}"
