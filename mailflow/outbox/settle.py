@@ -43,7 +43,7 @@ _MARK_SENT_RENDERED = _MARK_SENT.values(
 
 # The same two statements as driver SQL for PostgreSQL's Marker (psycopg placeholders).
 _PG_SENT = (
-    f"UPDATE {_outbox.name} SET status = '{SENT}', sent_at = %(when)s,"
+    f"UPDATE {Outbox.__tablename__} SET status = '{SENT}', sent_at = %(when)s,"
     " attempts = attempts + 1, claimed_by = NULL WHERE id = %(row_id)s"
 )
 _PG_SENT_RENDERED = _PG_SENT.replace(
