@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailflow.app import build_transport
 from mailflow.clock import FrozenClock
@@ -254,6 +254,31 @@ def test_drain_sends_pending_rows_in_order_once(
 
     assert drain(db, clock, smtp).total == 0  # nothing is sent twice
     assert len(sink.received) == 3
+
+
+def test_the_senders_connections_go_back_to_the_pool_transactional(
+    db: Database, sink: SmtpSink
+) -> None:
+    """The senders mark `sent` in autocommit (PostgreSQL: on the driver's connection); once the
+    drain is done, a unit of work on a pooled connection still rolls back as a whole."""
+    transport = SmtpTransport(sink.host, sink.port, timeout=5, connections=3)
+    try:
+        add_rows(db, *[[f"r{n}@library.example"] for n in range(9)])
+        assert drain(db, FrozenClock(T0), transport, senders=3).sent == 9
+    finally:
+        transport.close()
+    # Every connection the pool holds, at once: the senders' among them.
+    pooled = [db.engine.connect() for _ in range(max(1, db.engine.pool.checkedin()))]
+    try:
+        for conn in pooled:
+            tx = conn.begin()
+            conn.execute(update(Outbox).values(status="pending"))  # on the server already
+            tx.rollback()  # must take it back: no connection left in autocommit
+    finally:
+        for conn in pooled:
+            conn.close()
+    assert {r.status for r in rows(db)} == {"sent"}
+    assert len(sink.received) == 9
 
 
 def test_temporary_failure_retries_later_with_backoff_and_same_message_id(

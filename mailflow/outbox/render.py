@@ -193,6 +193,9 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # Templates are read once per process, as the locale lookups above are: otherwise
+            # every mail the drainer renders stats each template file again (3 a mail).
+            auto_reload=False,
         )
         filters = {"language_name": language_name, "language_names": language_names}
         filters |= {"join_labels": join_labels, "long_date": long_date, "oneline": oneline}

@@ -41,6 +41,15 @@ _MARK_SENT_RENDERED = _MARK_SENT.values(
     raw=bindparam("raw"), subject=bindparam("subject"), locale=bindparam("locale"), spec=null()
 )
 
+# The same two statements as driver SQL for PostgreSQL's Marker (psycopg placeholders).
+_PG_SENT = (
+    f"UPDATE {Outbox.__tablename__} SET status = '{SENT}', sent_at = %(when)s,"
+    " attempts = attempts + 1, claimed_by = NULL WHERE id = %(row_id)s"
+)
+_PG_SENT_RENDERED = _PG_SENT.replace(
+    " WHERE", ", raw = %(raw)s, subject = %(subject)s, locale = %(locale)s, spec = NULL WHERE"
+)
+
 OnPermanentFailure = Callable[[Session, Outbox, PermanentSendError], None]
 # (session, row, reason): a row whose spec could not be rendered; it is failed already.
 OnNotRendered = Callable[[Session, Outbox, str], None]
@@ -70,40 +79,59 @@ def backoff(attempts: int, base_delay_seconds: float) -> timedelta:
 class Marker:
     """One sender's own database connection, held for the batch, that commits `sent`.
 
-    PostgreSQL: autocommit, so marking a row is one statement and one round trip (no BEGIN,
-    no COMMIT, no pool check-out and pre-ping per mail). SQLite: a transaction per row on the
-    held connection (its BEGIN IMMEDIATE comes from the engine's begin hook).
+    PostgreSQL: the driver's connection in autocommit, the UPDATE prepared once per
+    connection, so marking a row is one round trip (Bind/Execute of the prepared plan, one WAL
+    flush) and no SQLAlchemy statement handling per mail (~0.15 ms of CPU a mail less, the
+    largest share of the sender's own Python). SQLite: a transaction per row on the held
+    SQLAlchemy connection (its BEGIN IMMEDIATE comes from the engine's begin hook).
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._conn: Connection | None = None
+        self._driver: Any = None  # PoolProxiedConnection; its .driver_connection is psycopg's
 
     def sent(self, row_id: int, when: datetime, composed: Composed | None) -> None:
         statement, params = _MARK_SENT, {"row_id": row_id, "when": when}
         if composed is not None:
             statement = _MARK_SENT_RENDERED
             params |= {"raw": composed.raw, "subject": composed.subject, "locale": composed.locale}
-        if self._conn is None:
-            conn = self.db.engine.connect()
-            if not self.db.is_sqlite:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._conn = conn
         try:
             if self.db.is_sqlite:
+                if self._conn is None:
+                    self._conn = self.db.engine.connect()
                 with self._conn.begin():
                     self._conn.execute(statement, params)
             else:
-                self._conn.execute(statement, params)
-                self._conn.commit()  # ends SQLAlchemy's autobegin; the row is committed already
+                self._postgres(composed is not None, params)
         except Exception:
-            self.close()  # a broken connection is not reused
+            self.close(broken=True)  # a broken connection is not reused
             raise
 
-    def close(self) -> None:
+    def _postgres(self, rendered: bool, params: dict[str, Any]) -> None:
+        if self._driver is None:
+            driver = self.db.engine.raw_connection()
+            driver.driver_connection.autocommit = True  # type: ignore[union-attr]
+            self._driver = driver
+        pg = self._driver.driver_connection
+        pg.execute(_PG_SENT_RENDERED if rendered else _PG_SENT, params, prepare=True)
+
+    def close(self, broken: bool = False) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
+            if broken:
+                conn.invalidate()
             conn.close()
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            if broken:
+                driver.invalidate()  # closed, and not handed out again
+                return
+            try:
+                if not driver.driver_connection.closed:
+                    driver.driver_connection.autocommit = False  # as the pool lent it
+            finally:
+                driver.close()  # back to the pool (or discarded when broken)
 
 
 def settle_failure(
