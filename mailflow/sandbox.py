@@ -31,12 +31,15 @@ from mailflow.parse.facts import Facts
 
 # How long a fresh child may take to import and load the language model (not a message's time).
 START_SECONDS = 120.0
-# Loads everything the first real message would (the language model takes ~0.5 s), so that
-# no message pays for it inside its budget.
+# Loads everything the first real message would (the language model, and for a letter of an
+# application Babel's country and language names: each up to a second), so that no message
+# pays for it inside its budget.
 _WARM_UP = (
-    b"From: warm-up@example.invalid\r\nTo: warm-up@example.invalid\r\nSubject: warm up\r\n"
+    b"From: warm-up@example.invalid\r\nTo: warm-up@example.invalid\r\n"
+    b"Subject: Sister library application\r\n"
     b"Content-Type: text/html; charset=utf-8\r\n\r\n"
-    b"<p>Library name: Warm-up library, a text long enough for language detection.</p>\r\n"
+    b"<p>We are the Warm-up Public Library in Lyon, France. We speak French and English and "
+    b"would like a partner library.</p>\r\n"
 )
 
 
