@@ -14,6 +14,7 @@ import pytest
 
 from mailflow.app import Services
 from mailflow.report import write_report
+from tests.servers.fixtures import unavailable
 from tests.test_report import EMAIL, PROGRAM_NAME, run_program, text_of
 
 PHONE, DESK = (390, 844), (1280, 900)
@@ -24,10 +25,7 @@ def _chromium() -> str:
     path = shutil.which("chromium") or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)  # fmt: skip
     if path:
         return path
-    reason = "chromium is not installed (Debian package `chromium`; scripts/install-system-deps)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    unavailable("chromium is not installed (Debian package `chromium`)")
 
 
 def _run(browser: str, profile: Path, size: tuple[int, int], *args: str) -> str:
