@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,8 +22,6 @@ from mailflow.parse.prose import PROSE_FIELDS, extract_prose_fields, fill_fields
 from mailflow.store.schema import Contact, Library
 from tests.helpers import PROGRAM, T0, mail
 from tests.program import ProgramUnderTest, Sent, for_address
-from tests.servers.dovecot import Dovecot, MailUser
-from tests.servers.smtp_sink import SmtpSink
 
 DATA = Path(__file__).parent / "data" / "prose"
 EXPECTED: dict[str, dict] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
@@ -204,15 +201,7 @@ def test_a_huge_letter_is_read_up_to_the_cap_only() -> None:
 # -- end to end: a real program -----------------------------------------------------------------
 
 
-@pytest.fixture
-def program(
-    db_url: str, dovecot: Dovecot, dovecot_user: MailUser, tmp_path: Path
-) -> Iterator[ProgramUnderTest]:
-    sink = SmtpSink().start()
-    p = ProgramUnderTest(db_url, dovecot, dovecot_user, sink, tmp_path)
-    yield p
-    p.close()
-    sink.stop()
+# `program` is tests/program.py's (served by tests/conftest.py).
 
 
 def _at_t0(raw: bytes) -> bytes:
