@@ -21,6 +21,7 @@ from mailflow.inbound.imap import ImapSource
 from mailflow.inbound.lmtp import Endpoint
 from mailflow.log import SCHEDULER
 from mailflow.outbox.drain import DrainReport, drain
+from mailflow.sandbox import shared_worker
 from mailflow.store import workers
 from mailflow.store.locks import SessionLock, worker_id
 
@@ -160,6 +161,7 @@ class Runtime:
 
     def run_once(self) -> OnceReport:
         """Take everything waiting (IMAP, and mail already stored by LMTP), process, and return."""
+        shared_worker().start_soon()  # boots while IMAP is read and the first batch stored
         stored = 0
         config = self.services.imap_config()
         if config is not None:
@@ -176,6 +178,7 @@ class Runtime:
 
     def start(self) -> None:
         """Start every part in background threads; returns at once."""
+        shared_worker().start_soon()  # the first mail must not wait for the parser to boot
         s = self.services.settings
         if s["inbound.listen"] != "off":
             self.endpoint = Endpoint(

@@ -112,6 +112,19 @@ class ParseWorker:
         with self._lock:
             self._ready()
 
+    def start_soon(self) -> None:
+        """Start the child in the background (import + warm-up take a second or two), so the
+        first batch finds it ready; `start` and `parse` wait for it. A failure is left for
+        `start` to report."""
+
+        def start_quietly() -> None:
+            try:
+                self.start()
+            except TransientError:
+                LOG.warning("the parser process did not start; will try again when mail comes")
+
+        threading.Thread(target=start_quietly, name="parser-start", daemon=True).start()
+
     def parse(
         self,
         chunks: Iterator[Sequence[tuple[int, bytes]]],

@@ -24,14 +24,18 @@ def open_item(
     record: Record | None = None,
     data: dict[str, Any] | None = None,
 ) -> AttentionItem:
-    item = AttentionItem(
+    values: dict[str, Any] = {
         # In a batch's dispatch, its id now (lookups.new_id): no flush of its own for the
-        # reply token that names it; the message's turn is flushed when it ends.
-        id=lookups.new_id(turn.session, AttentionItem),
-        code=code, reason=reason, record_type=machine_of(record) if record else None,
-        record_id=record.id if record else None, inbox_id=turn.cause.inbox_id, data=data or {},
-        created_at=turn.now,
-    )  # fmt: skip
+        # reply token that names it, and the row is written at once (lookups.insert_now).
+        "id": lookups.new_id(turn.session, AttentionItem),
+        "code": code, "reason": reason, "record_type": machine_of(record) if record else None,
+        "record_id": record.id if record else None, "inbox_id": turn.cause.inbox_id,
+        "data": data or {}, "created_at": turn.now, "resolved_at": None, "resolved_by": None,
+        "resolution": None,
+    }  # fmt: skip
+    item = AttentionItem(**values)
+    if values["id"] is not None and lookups.insert_now(turn.session, AttentionItem, [values]):
+        return item  # not in the session: read it back to change it
     turn.session.add(item)
     if item.id is None:
         turn.session.flush()

@@ -437,38 +437,50 @@ def enqueue(
             suppress(turn, address, template, why)
         return None
     recipients = sorted({wire_address(a).lower() for a in bare})
-    row = Outbox(
+    values: dict[str, Any] = {
         # In a batch's dispatch, its id now (lookups.new_id): the return path names it.
-        id=lookups.new_id(turn.session, Outbox),
-        message_id=message_id,
-        record_type=machine_of(record) if record is not None else None,
-        record_id=record.id if record is not None else None,
-        template=template,
-        locale=locale,
-        sender=program.program_address,
-        recipients=recipients,
-        addressees=[OutboxRecipient(address=a) for a in recipients],
-        thread_key=thread_key,
-        subject=subject,
-        raw=raw,
-        spec=spec if deferred else None,
-        status="pending",
-        attempts=0,
-        next_attempt_at=max(send_at or turn.now, turn.now),
-        inbox_id=turn.cause.inbox_id,
-        created_at=turn.now,
-    )
-    if program.verp and program.reply_token == "subaddress":
-        # VERP: the return path names this row, so a bounce is tied to it even unreadable.
-        if row.id is None:  # not in a batch: the id comes from the insert
-            turn.session.add(row)
-            turn.session.flush()
-        row.sender = program.reply_address(make_token(program.secret, f"{VERP_KIND}{row.id}"))
-    turn.session.add(row)
+        "id": lookups.new_id(turn.session, Outbox),
+        "message_id": message_id,
+        "record_type": machine_of(record) if record is not None else None,
+        "record_id": record.id if record is not None else None,
+        "template": template,
+        "locale": locale,
+        "sender": program.program_address,
+        "recipients": recipients,
+        "thread_key": thread_key,
+        "subject": subject,
+        "raw": raw,
+        "spec": spec if deferred else None,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": max(send_at or turn.now, turn.now),
+        "inbox_id": turn.cause.inbox_id,
+        "created_at": turn.now,
+    }
+    if values["id"] is not None:  # a batch's dispatch: written now, past the unit of work
+        if program.verp and program.reply_token == "subaddress":
+            values["sender"] = _verp_sender(program, values["id"])
+        row = Outbox(**values)
+        lookups.insert_now(turn.session, Outbox, [values])
+        lookups.insert_now(
+            turn.session, OutboxRecipient, [{"outbox_id": row.id, "address": a} for a in recipients]
+        )
+    else:
+        row = Outbox(**values, addressees=[OutboxRecipient(address=a) for a in recipients])
+        turn.session.add(row)
+        if program.verp and program.reply_token == "subaddress":
+            turn.session.flush()  # the id comes from the insert
+            row.sender = _verp_sender(program, row.id)
     if (cached := lookups.of(turn.session)) is not None:
         cached.queued(row)
+        cached.written(row)
     OUTBOX.debug("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
     return row
+
+
+def _verp_sender(program: Any, outbox_id: int) -> str:
+    """VERP: the return path names the outbox row, so a bounce is tied to it even unreadable."""
+    return str(program.reply_address(make_token(program.secret, f"{VERP_KIND}{outbox_id}")))
 
 
 def _token(turn: Turn, token_ref: str | None, staff_reader: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
 import struct
 import sys
@@ -85,14 +86,15 @@ class _Identifier:
         scores = [0.0] * len(self.classes)
         counts = self.features(data)
         if counts:
-            scores = list(self.pc)
-            unpack, size = self.row.unpack_from, self.row.size
-            for feature, count in counts.items():
-                weight = math.log1p(count)
-                scores = [
-                    s + weight * w
-                    for s, w in zip(scores, unpack(self.ptc, feature * size), strict=True)
-                ]
+            unpack, size, ptc = self.row.unpack_from, self.row.size, self.ptc
+            weights = [math.log1p(count) for count in counts.values()]
+            rows = [unpack(ptc, feature * size) for feature in counts]
+            # One language's score is a dot product over the features met: done column by
+            # column in C (map/sum) rather than row by row in Python (~5x faster).
+            scores = [
+                prior + sum(map(operator.mul, weights, column))
+                for prior, column in zip(self.pc, zip(*rows, strict=True), strict=True)
+            ]
         # py3langid's calibration: temperature sqrt(bytes), then softmax.
         scale = 1.0 / math.sqrt(len(data) or 1)
         top = max(scores) * scale
