@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 
-import dkim.dnsplug
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 
@@ -18,7 +17,6 @@ from mailflow.engine.definition import Rules
 from mailflow.engine.loader import load_rules
 from mailflow.errors import ConfigError
 from mailflow.inbound.imap import ImapConfig
-from mailflow.outbound.dkim import DkimSigner, SigningTransport
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transport import MaildirTransport, Transport
 from mailflow.outbox.render import DEFAULT_TEMPLATES, Renderer
@@ -110,7 +108,7 @@ def build(
         workflow.program = replace(
             workflow.program, secret=settings.secret(), retired_secrets=settings.retired_secrets()
         )
-    workflow.program = replace(workflow.program, dnsfunc=dnsfunc or dkim.dnsplug.get_txt)
+    workflow.program = replace(workflow.program, dnsfunc=dnsfunc or dkim_dns)
     if transport is None and not read_only:
         transport = build_transport(settings)
     return Services(
@@ -263,10 +261,21 @@ def check_workflow(rules: Rules, renderer: Renderer) -> list[str]:
     return problems
 
 
+def dkim_dns(name: bytes, timeout: int = 5) -> bytes | str | None:
+    """dkimpy's DNS TXT lookup, imported at the first DKIM check: dkimpy and dnspython
+    (~3 MB) stay out of a worker that never verifies a signature."""
+    import dkim.dnsplug
+
+    return dkim.dnsplug.get_txt(name, timeout=timeout)
+
+
 def build_transport(settings: Settings) -> Transport:
     """The configured transport; DKIM-signing when `dkim.key_file` is set (the key checked first)."""
     if not settings["dkim.key_file"]:
         return _plain_transport(settings)
+    # Only a signing deployment loads dkimpy in the worker.
+    from mailflow.outbound.dkim import DkimSigner, SigningTransport
+
     domain = settings["dkim.domain"].strip().lower() or settings.program_address.rpartition("@")[2]
     signer = DkimSigner.from_file(
         settings.path("dkim.key_file"), settings["dkim.selector"].strip(), domain

@@ -6,8 +6,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from apscheduler.schedulers.background import BackgroundScheduler
+from typing import TYPE_CHECKING
 
 from mailflow.admin.web import Probe, WebListener
 from mailflow.app import Services
@@ -18,12 +17,14 @@ from mailflow.dispatch.inbox import Processing
 from mailflow.dispatch.timers import TimerReport, fire_due_timers
 from mailflow.errors import TransientError
 from mailflow.inbound.imap import ImapSource
-from mailflow.inbound.lmtp import Endpoint
 from mailflow.log import SCHEDULER
 from mailflow.outbox.drain import DrainReport, drain
 from mailflow.sandbox import shared_worker
 from mailflow.store import workers
 from mailflow.store.locks import SessionLock, worker_id
+
+if TYPE_CHECKING:
+    from mailflow.inbound.lmtp import Endpoint
 
 
 @dataclass
@@ -178,6 +179,11 @@ class Runtime:
 
     def start(self) -> None:
         """Start every part in background threads; returns at once."""
+        # Here, not at the top: `run --once` needs neither (aiosmtpd, APScheduler: ~3 MB).
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from mailflow.inbound.lmtp import Endpoint
+
         shared_worker().start_soon()  # the first mail must not wait for the parser to boot
         s = self.services.settings
         if s["inbound.listen"] != "off":

@@ -41,10 +41,11 @@ def run(config: str | None, once: bool, now: str | None) -> None:
 
 
 def _run(settings, once: bool, now: str | None, guard: list) -> None:  # noqa: ANN001 - Settings
-    from mailflow.inbound.lmtp import check_port_free
     from mailflow.runtime import Runtime
     from mailflow.store.locks import SingleProcess, sqlite_path
 
+    if not once:  # aiosmtpd (where check_port_free lives) is not loaded by `run --once`
+        from mailflow.inbound.lmtp import check_port_free
     if not once and settings["inbound.listen"] != "off":
         try:  # before the database or the secret file is created
             check_port_free(settings["inbound.host"], settings["inbound.port"])

@@ -34,6 +34,9 @@ from mailflow.store.schema import DEAD, DONE, NEW, QUARANTINED, ImapCursor, Inbo
 NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
 # How soon to look again at messages another worker is still processing, to move them.
 UNSETTLED_RECHECK_SECONDS = 2.0
+# Messages stored from a backlog between two processing passes (the first FETCH is processed
+# at once, so the first mail after an outage is not kept waiting for the rest).
+PROCESS_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -156,16 +159,21 @@ class ImapSource:
             last_uid = self.last_uid = self._cursor(uidvalidity)
             # "N:*" always matches the highest UID, even below N; filter it out.
             new = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
-            stored = 0
+            stored = since_pass = 0
             sizes = self._sizes(new)
-            for batch in _chunks_by_bytes(
-                new, sizes, self.config.batch_size, self.config.batch_bytes
+            for n, batch in enumerate(
+                _chunks_by_bytes(new, sizes, self.config.batch_size, self.config.batch_bytes)
             ):
                 stored += self._store_batch(uidvalidity, batch)
                 self.last_uid = batch[-1]
-                self.process()
-                self._move_done(uidvalidity)
-            if not new:
+                since_pass += len(batch)
+                # A backlog is processed a thousand at a time, not per FETCH: each pass
+                # starts with a batch parsed with nothing to hide it behind.
+                if since_pass >= PROCESS_EVERY or n == 0:
+                    self.process()
+                    self._move_done(uidvalidity)
+                    since_pass = 0
+            if since_pass or not new:
                 self.process()
                 self._move_done(uidvalidity)
             self.last_contact = datetime.now(UTC)
