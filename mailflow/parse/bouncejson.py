@@ -41,6 +41,14 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _message_id(value: Any) -> str | None:
+    """A Message-ID as a service quotes it ("<id@host>" or bare), None for anything else."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().strip("<>")
+    return value if value.count("@") == 1 and not any(c.isspace() for c in value) else None
+
+
 def _ses(doc: dict[str, Any]) -> Notification | None:
     kind = doc.get("notificationType") or doc.get("eventType")
     if not isinstance(kind, str):
@@ -122,7 +130,17 @@ def _events(rows: list[Any]) -> Notification | None:
             if isinstance(r, dict) and r.get("status") and _address(r.get("email")) in recipients
         )
     )
-    return Notification(True, tuple(sorted(recipients)), bool(hard), statuses)
+    # Brevo's "message-id", SendGrid's "smtp-id": the Message-ID of the mail sent.
+    ids = (
+        _message_id(r.get("message-id") or r.get("smtp-id")) for r in rows if isinstance(r, dict)
+    )
+    return Notification(
+        True,
+        tuple(sorted(recipients)),
+        bool(hard),
+        statuses,
+        tuple(dict.fromkeys(i for i in ids if i)),
+    )
 
 
 def _mailgun(doc: dict[str, Any]) -> Notification | None:
@@ -134,7 +152,14 @@ def _mailgun(doc: dict[str, Any]) -> Notification | None:
     address = _address(data.get("recipient"))
     severity = str(data.get("severity", "")).lower()
     permanent = True if severity == "permanent" else False if severity == "temporary" else None
-    return Notification(True, (address,) if address else (), permanent)
+    code = _dict(data.get("delivery-status")).get("code")
+    if permanent is None and isinstance(code, int) and 400 <= code < 600:
+        permanent = code >= 500  # no severity: the SMTP reply decides
+    headers = _dict(_dict(data.get("message")).get("headers"))
+    found = _message_id(headers.get("message-id"))
+    return Notification(
+        True, (address,) if address else (), permanent, message_ids=(found,) if found else ()
+    )
 
 
 def _postmark(doc: dict[str, Any]) -> Notification | None:

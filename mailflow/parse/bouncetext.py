@@ -29,6 +29,8 @@ DAEMON_LOCALPARTS = frozenset(
 _SYSTEM_LOCALPARTS = frozenset(
     {"mdaemon", "mail.delivery", "mail-delivery", "mailer", "gwia", "smtp-gateway", "mailadmin"}
 )
+# Exchange sends its reports from "MicrosoftExchange" plus the organisation's 32-hex-digit id.
+_SYSTEM_LOCAL = re.compile(r"^microsoftexchange[0-9a-f]{32}$")
 _DAEMON_NAMES = re.compile(
     r"mail delivery (subsystem|system|service)|mailer.?daemon|delivery status notification"
     r"|internet mail delivery|mail administrator|courier mail server|l-soft list server",
@@ -45,7 +47,17 @@ BOUNCE_SUBJECT = re.compile(
     r"|não entregue|nao entregue|niedostarczon|недостав|не доставлен"
     r"|系统退信|退信|投递失败|发送失败|未送达|無法傳遞|退件|配信エラー|配送エラー|送信エラー"
     r"|メール配信|エラーメール"
-    r"|message .{0,120} rejected|was rejected|\brejected\b.{0,40}mailing.?list|^rejected mail",
+    r"|message .{0,120} rejected|was rejected|\brejected\b.{0,40}mailing.?list|^rejected mail"
+    r"|message blocked|zustellung.{0,20}fehlgeschlagen|falha na entrega|error al entregar"
+    r"|entrega fallida|[ée]chec de (la )?(remise|livraison)|non d[ée]livr[ée]|non distribu[ée]"
+    # Exchange's subject tags in other languages, and delay notices
+    r"|配信不能|无法投递|無法投遞|未能送达|未能送達|배달되지 않음|배달 ?실패|발송 ?실패|전송 ?실패"
+    r"|niedostarcz|nedoru[čc]iteln|nedoru[čc]en|k[ée]zbes[íi]thetetlen|teslim edilemedi"
+    r"|ανεπίδοτο|kan ikke leveres|kunne ikke leveres|ikke levert|kan inte levereras"
+    r"|kunde inte levereras|ej levererbar|toimittamaton|ei voitu toimittaa|nu se poate livra"
+    r"|recapito ritardato|consegna ritardata|zustellung verz[öo]gert|remise diff[ée]r[ée]e"
+    r"|entrega (retrasada|atrasada)|bezorging vertraagd|op[óo][źz]nion|задерж|配信の遅延"
+    r"|配送遅延|延迟传递|延遲傳遞",
     re.I,
 )
 # Receipts: the mail arrived (or was read, or relayed to a system that sends no reports).
@@ -94,7 +106,24 @@ BODY_PHRASES = re.compile(
     r"|delivery delay notification|could not be delivered yet|delivery (is|has been) delayed"
     r"|konnte nicht zugestellt werden|n.a pas pu (être|etre) remis|no se pudo entregar"
     r"|n[ãa]o (p[ôo]de ser|foi poss[íi]vel) entreg|non (è|e') stat[oa] (possibile )?recapitat"
-    r"|kon niet worden (bezorgd|afgeleverd)|nie (można|mozna) dostarczyć|nie został dostarczony"
+    r"|k[ao]n niet worden (bezorgd|afgeleverd)|nie (można|mozna) dostarczyć|nie został dostarczony"
+    # Exchange's report openings in other languages (failed, then delayed)
+    r"|die zustellung an (folgende|diese) empf[äa]nger.{0,30}(fehlgeschlagen|verz[öo]gert)"
+    r"|la remise aux destinataires.{0,40}(a [ée]chou[ée]|retard[ée]e)"
+    r"|error al entregar a estos destinatarios|la entrega a estos destinatarios.{0,30}retras"
+    r"|recapito non riuscito|il recapito ai seguenti destinatari.{0,40}(ritardato|non [èe] riuscito)"
+    r"|impossibile recapitare|bezorging is mislukt|falha na entrega para"
+    r"|dostarczenie do nast[ęe]puj[ąa]cych adresat[óo]w.{0,40}nie powiod"
+    r"|доставка следующим получателям.{0,40}не выполнена|доставка.{0,60}задерживается"
+    r"|传递到这些收件人或组失败|未能送达|未能送達|无法将邮件传递|次の受信者.{0,30}配信に失敗"
+    r"|配信が遅延|배달할 수 없습니다|발송되지 않았습니다|전달되지 못|전송(에|이)? 실패"
+    r"|반송되었습니다|nepoda[řr]ilo doru[čc]it|nelze doru[čc]it|teslim edilemedi"
+    r"|leveransen till f[öo]ljande mottagare misslyckades|det gick inte att leverera"
+    r"|levering til (f[øo]lgende|disse) modta.{0,40}mislykke"
+    r"|toimitus seuraaville vastaanottajille ep[äa]onnistui|nem siker[üu]lt k[ée]zbes[íi]teni"
+    # Filtering services refusing the mail for the recipient
+    r"|your message to:? \S+ (was|has been) (blocked|rejected|refused)"
+    r"|messages? (to|for) the following recipients? (was|were|has been|have been) (blocked|rejected)"
     r"|не удалось доставить|не может быть доставлено|не доставлено"
     r"|配信できませんでした|送信できませんでした|配送できませんでした|届けることができません"
     r"|退信|邮件被退回|郵件被退回|无法送达|無法送達|无法投递|無法投遞|没能成功发送|未能成功发送|邮件发送失败|投递失败"
@@ -188,7 +217,10 @@ _PERMANENT_WHY = re.compile(
     r"|introuvable|nicht gefunden|unbekannt|no se encontr|inexistente|sconosciuto|onbekend"
     r"|не существует|нет такого|не найден|invalid mailbox"
     r"|用户不存在|用戶不存在|地址不存在|邮箱不存在|郵箱不存在|账户不存在|帳戶不存在|域名不存在|收件人不存在"
-    r"|宛先不明|存在しません|ユーザ不明|見つかりません|アカウント.{0,10}無効",
+    r"|宛先不明|存在しません|ユーザ不明|見つかりません|アカウント.{0,10}無効"
+    r"|존재하지 않|찾을 수 없|bulunamad|neexistuje|nie istnieje|nie mo[żz]na odnale[źz][ćc]"
+    r"|n[ãa]o existe|no existe|non esiste|bestaat niet|finns inte|existiert nicht"
+    r"|n.existe pas|nem l[ée]tezik",
     re.I,
 )
 # A full mailbox, a quota, greylisting, "try again later": the address exists, it may work later.
@@ -198,7 +230,11 @@ _PASSING_WHY = re.compile(
     r"|try again later|please try again|temporar|postfach (ist )?voll|boîte pleine"
     r"|buz[oó]n lleno|caixa (postal )?cheia|casella piena|переполнен"
     r"|空间已满|空間已滿|容量已满|邮箱已满|郵箱已滿|已满|稍后重试"
-    r"|容量.{0,6}(いっぱい|超過|オーバー)|いっぱい|一時的",
+    r"|容量.{0,6}(いっぱい|超過|オーバー)|いっぱい|一時的"
+    r"|(postfach|mailbox|bo[îi]te( aux lettres)?|buz[oó]n|casella|caixa|skrzynka|postvak"
+    r"|brevl[åa]da|postkasse|schr[áa]nka|posta kutusu)[^.\n]{0,40}"
+    r"(\bvoll\b|\bfull\b|pleine|llen[oa]|piena|cheia|pe[łl]na|\bvol\b|pln[áa]|dolu)"
+    r"|용량.{0,10}초과|메일함.{0,10}(가득|꽉)|잠시 후 다시",
     re.I,
 )
 # The way there failed (a timeout, a refused connection): weaker than a missing address.
@@ -271,6 +307,7 @@ def may_be_bounce(msg: Message) -> bool:
     return bool(
         local in DAEMON_LOCALPARTS
         or local in _SYSTEM_LOCALPARTS
+        or _SYSTEM_LOCAL.match(local)
         or local in ("postmaster", "")
         or _DAEMON_NAMES.search(name)
         or _LIST_MANAGER.search(local)
@@ -307,7 +344,8 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         return bounce_subject or phrase or not reply
     if is_oof_subject(subject) and not bounce_subject:
         return False  # an out-of-office reply may say "if your message could not be delivered"
-    if (local in _SYSTEM_LOCALPARTS or _DAEMON_NAMES.search(name)) and (bounce_subject or phrase):
+    system = local in _SYSTEM_LOCALPARTS or _SYSTEM_LOCAL.match(local) or _DAEMON_NAMES.search(name)
+    if system and (bounce_subject or phrase):
         return True
     return_path = msg.get("return-path")
     null_sender = return_path is not None and str(return_path).strip() in ("<>", "")
