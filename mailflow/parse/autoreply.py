@@ -30,7 +30,8 @@ _CHALLENGE_SUBJECT = re.compile(r"^\s*(request to join my guest list|\[spam ?arr
 # subject or is followed by a colon or "until": "Absence request for Friday" is a person.
 _END = r"(\s*([:：\-–(]|$)|\s+(bis|until|till|jusqu|hasta|at[ée]|fino|do|до|tot|t/m|au)\b)"
 _OOF_SUBJECT = re.compile(
-    r"^[\s\[(【<]*("
+    # Ticket systems put their tag first: "[help.example.edu #4521] AutoReply: ..."
+    r"^[\s\[(【<]*(\[[^\]\n]{1,60}\]\s*)?("
     # English
     r"auto(matic|mated|matische|matisch|matyczna|matica)?[\s_-]*(re(ply|sponse)|antwort|antwoord)"
     r"|auto[\s-]?re(ply|sponse)|auto:|autosvar|automatisk svar|automaattinen vastaus"
@@ -63,6 +64,12 @@ _OOF_SUBJECT = re.compile(
     r"|자동 ?(회신|응답)|부재 ?중|automatick[áa] odpov[ěe][dď]|otomatik (yan[ıi]t|cevap)"
     r"|αυτόματη απάντηση|automatikus v[áa]lasz|r[ăa]spuns automat|автовідповідь"
     r"|автоматична відповідь"
+    # Outlook's tags in further languages: Arabic, Hebrew, Persian, Hindi, Thai, Vietnamese,
+    # Indonesian, Malay, Slovak, Slovenian, Croatian/Serbian, Bulgarian, Baltic, Catalan
+    r"|رد تلقائي|الرد التلقائي|תשובה אוטומטית|מענה אוטומטי|پاسخ خودکار|स्वचालित (उत्तर|जवाब)"
+    r"|ตอบกลับอัตโนมัติ|trả lời tự động|balasan (otomatis|automatik)|automatick[áa] odpove[ďd]"
+    r"|samodejni odgovor|automatski odgovor|автоматичен отговор|automatinis atsakymas"
+    r"|autom[āa]tisk[āa] atbilde|automaatvastus|resposta autom[àa]tica"
     r")",
     re.I,
 )
@@ -91,7 +98,26 @@ _AUTO_BODY = re.compile(
     r"|esta [ée] uma resposta autom[aá]tica|dit is een automatisch (antwoord|bericht)"
     r"|это автоматический ответ|to jest automatyczna odpowied[źz]"
     r"|此邮件为自动回复|这是一封自动回复|本邮件为自动回复|此郵件為自動回覆"
-    r"|このメールは自動(返信|送信|応答)",
+    r"|このメールは自動(返信|送信|応答)"
+    # Generated notices and help desks' acknowledgements (Zendesk, Freshdesk, OTRS, RT, ...)
+    r"|this is an? (automatically generated|automated) (response|reply|message|notification|e-?mail)"
+    r"|(this|the) (message|e-?mail|response) (has been|was|is) automatically generated"
+    r"|(your|the) (request|ticket|enquiry|inquiry|case|message)( \(?#?\d+\)?)? (has been|was)"
+    r" (received|logged|created|opened)|a ticket has been (created|opened)"
+    r"|acknowledge (that we have received|receipt of) your"
+    r"|this (mailbox|inbox|e-?mail address|address|account) is (not|no longer|un)[ -]?(monitored|attended|read)"
+    # A person's absence stated in the first lines ("I am currently out of the office")
+    r"|\b(i am|i'm|i’m) (currently |now )?(out of (the )?office|away from (the |my )?(office|desk)"
+    r"|on (annual |parental |maternity |sick )?leave|on (vacation|holiday)|out of the country)"
+    r"|\bjag är (på semester|ledig|tjänstledig|föräldraledig|bortrest)|\bjeg er på (ferie|kursus)"
+    r"|\bich bin (derzeit |zurzeit |momentan )?(nicht im b[üu]ro|abwesend|im urlaub|au(ss|ß)er haus)"
+    r"|\bje suis (actuellement )?(absente?|en cong[ée]s?|en vacances)"
+    r"|\bestoy (fuera de la oficina|de vacaciones|ausente)|\bestou (fora do escrit[óo]rio|de f[ée]rias|ausente)"
+    r"|\bsono (attualmente )?(fuori ufficio|in ferie|assente)"
+    r"|\bik ben (momenteel |op dit moment )?(afwezig|op vakantie|niet aanwezig|niet op kantoor)"
+    r"|\bjestem (na urlopie|poza biurem|nieobecn)|я (сейчас )?(в отпуске|вне офиса|нахожусь в отпуске)"
+    r"|jsem (mimo kancelář|na dovolené)|\bolen lomalla|szabadságon vagyok|izindeyim|ofis dışındayım"
+    r"|我(正在|目前)?(休假|不在办公室)|不在にしております|휴가 중입니다|부재중입니다",
     re.I,
 )
 
