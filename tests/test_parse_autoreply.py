@@ -186,6 +186,33 @@ def test_return_date_forms(text: str, expected: datetime | None) -> None:
     assert return_date(text, datetime(2026, 11, 30, 10, tzinfo=UTC)) == expected
 
 
+@pytest.mark.parametrize(
+    ("subject", "body", "expected"),
+    [
+        ("[help.example.edu #4521] AutoReply: hello", "Thanks.", True),  # a ticket system's tag
+        ("[libs-l] Automatic replies on the list, again", "Thanks.", False),
+        ("رد تلقائي: مكتبتكم", "Thanks.", True),
+        ("Trả lời tự động: Thư viện", "Thanks.", True),
+        ("Ticket Received - Your sister library", "Thanks.", True),
+        ("Re: Your sister library", "I am currently out of the office until 4 January.", True),
+        ("Re: Your sister library", "Your request (12345) has been received.", True),
+        ("Re: Your sister library", "Please note that this inbox is not monitored.", True),
+        ("Re: Your sister library", "Jag är på semester till och med 4 januari.", True),
+        (
+            "Re: Your sister library",
+            "I will be out of the office from 1 to 14 December with limited access to email.",
+            True,
+        ),
+        # A person: an absence ahead without a promise to answer on return; a thank-you.
+        ("Re: Your sister library", "Great! I'll be out of office next week, talk after.", False),
+        ("Re: Your sister library", "Thank you for your email. We would like to join.", False),
+        ("Re: Automatic reply: Your sister library", "Got your automatic reply, no rush.", False),
+    ],
+)
+def test_subject_tags_and_opening_lines(subject: str, body: str, expected: bool) -> None:
+    assert detect_auto_reply(decode(_mail(subject, body=body)))[0] is expected
+
+
 def test_year_missing_and_no_message_date_gives_none() -> None:
     assert return_date("我12月3日回来", None) is None
     assert return_date("back on 3 December 2026", None) == utc(2026, 12, 3)

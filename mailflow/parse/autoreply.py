@@ -38,6 +38,10 @@ _OOF_SUBJECT = re.compile(
     r"|out[\s-]+of[\s-]+(the[\s-]+)?office|ooo\b|on (vacation|holiday|leave)\b|annual leave"
     r"|away from (the |my )?(office|desk)|away:|vacation (auto|reply|response|notice|message)"
     r"|holiday (auto|reply|notice)|(i am|i'm|i’m) (currently )?(out|away|on (vacation|holiday|leave))"
+    r"|away from (my )?(e-?mail|computer)|office (is )?closed|holiday closure"
+    # Help desks' acknowledgements
+    r"|(ticket|request|enquiry|inquiry) (received|created|logged)\b|we(.ve| have) received your"
+    r"|thank(s| you) for contacting"
     # Spanish, Portuguese
     rf"|respuesta (autom[aá]tica|de ausencia)|fuera de (la )?oficina|ausente{_END}|(estoy )?de vacaciones"
     rf"|resposta autom[aá]tica|aus[eê]ncia( tempor[aá]ria)?{_END}|fora do escrit[oó]rio|de f[ée]rias"
@@ -122,6 +126,23 @@ _AUTO_BODY = re.compile(
 )
 
 
+# An absence announced for later ("I will be out of the office from 1 to 14 December") is an
+# out-of-office reply when it also promises the answer for the return; a person writing "I'll be
+# out of office next week, let's talk after" in a reply says no such thing.
+_ABSENCE_AHEAD = re.compile(
+    r"\b(i will|i'll|i’ll) be (out of (the )?office|away|on (annual |parental |sick )?leave"
+    r"|on (vacation|holiday)|travell?ing|out of the country)",
+    re.I,
+)
+_RETURN_PROMISE = re.compile(
+    r"(limited|no|intermittent|restricted) access to (my )?e-?mail|upon my return|when i return"
+    r"|(respond|reply|answer|get back to you) (to your (e-?mail|message) )?(upon|on|after) my return"
+    r"|will not be (checking|reading|able to (read|respond|reply))|for urgent (matters|issues)"
+    r"|in my absence|in urgent cases|will be (forwarded|answered) (when|after|upon)",
+    re.I,
+)
+
+
 def is_oof_subject(subject: str) -> bool:
     """An automatic-reply or out-of-office subject ("Automatic reply: ...", "自动回复", ...)."""
     return bool(_OOF_SUBJECT.search(subject) or _OOF_ANYWHERE.search(subject))
@@ -179,7 +200,10 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
         return True
     if _NOREPLY_SENDER.match(msg.from_.address or ""):
         return True
-    return bool(_AUTO_BODY.search(msg.text[:600]))
+    head = msg.text[:600]
+    if _AUTO_BODY.search(head):
+        return True
+    return bool(_ABSENCE_AHEAD.search(head) and _RETURN_PROMISE.search(head))
 
 
 def detect_auto_reply(msg: DecodedMessage) -> tuple[bool, datetime | None]:

@@ -57,7 +57,14 @@ BOUNCE_SUBJECT = re.compile(
     r"|kunde inte levereras|ej levererbar|toimittamaton|ei voitu toimittaa|nu se poate livra"
     r"|recapito ritardato|consegna ritardata|zustellung verz[öo]gert|remise diff[ée]r[ée]e"
     r"|entrega (retrasada|atrasada)|bezorging vertraagd|op[óo][źz]nion|задерж|配信の遅延"
-    r"|配送遅延|延迟传递|延遲傳遞",
+    r"|配送遅延|延迟传递|延遲傳遞"
+    # Translated DSN subjects ("Delivery Status Notification (Failure)"); a success one names
+    # every recipient delivered and is dropped on its fields
+    r"|notification d.[ée]tat de (la )?remise|[üu]bermittlungsstatus|notificaci[óo]n de estado"
+    r"|notifica dello stato di consegna|status van de bezorging|notifica[çc][ãa]o de status"
+    r"|配信状態通知|递送状态通知|傳遞狀態通知|mancato recapito|no entregado"
+    r"|delivery problem|could not deliver|unable to deliver|not deliverable|returned to sender"
+    r"|(mail|message) returned|bounced (mail|message)",
     re.I,
 )
 # Receipts: the mail arrived (or was read, or relayed to a system that sends no reports).
@@ -123,6 +130,8 @@ BODY_PHRASES = re.compile(
     r"|toimitus seuraaville vastaanottajille ep[äa]onnistui|nem siker[üu]lt k[ée]zbes[íi]teni"
     # Filtering services refusing the mail for the recipient
     r"|your message to:? \S+ (was|has been) (blocked|rejected|refused)"
+    r"|\bwas undeliverable|to the following (address|recipient)[^\n]{0,20} could not be delivered"
+    r"|delivery to the following recipients? (has been )?(delayed|failed)"
     r"|messages? (to|for) the following recipients? (was|were|has been|have been) (blocked|rejected)"
     r"|не удалось доставить|не может быть доставлено|не доставлено"
     r"|配信できませんでした|送信できませんでした|配送できませんでした|届けることができません"
@@ -201,7 +210,11 @@ _WARNING = re.compile(
     r"|not yet been delivered|delivery attempts will continue|temporary problem delivering"
     r"|message not delivered yet|gmail will retry|delayed mail|delivery delayed"
     r"|delay notification|could not be delivered yet|still trying|will (continue to )?attempt"
-    r"|(has been|is) delayed|not yet delivered",
+    r"|(has been|is) delayed|not yet delivered|continue to be attempted"
+    # "delayed" and "will keep trying" in other languages
+    r"|ritardat|verz[öo]gert|retard[ée]|retrasad|vertraagd|atrasad|op[óo][źz]nion|задерж"
+    r"|遅延|延迟|延遲|지연|zpo[žz]d[ěe]n|f[öo]rsenad|forsinke|viiv[äa]sty|k[ée]sleltet"
+    r"|continuer[àa] a (tentare|provare)|weiterhin versuch|seguir[áa] intentando|blijft proberen",
     re.I,
 )
 _PERMANENT_WHY = re.compile(
