@@ -203,6 +203,11 @@ def test_return_date_forms(text: str, expected: datetime | None) -> None:
             "I will be out of the office from 1 to 14 December with limited access to email.",
             True,
         ),
+        ("Sjálfvirkt svar: Systurbókasafn", "Thanks.", True),  # any "automatic answer" tag
+        ("Automaatne vastus: Sõsarraamatukogu", "Thanks.", True),
+        ("Vacation notice for the library staff", "Thanks.", False),
+        ("Re: x", "Vielen Dank. Ich bin bis einschließlich 8. Januar nicht im Büro.", True),
+        ("Re: x", "I am on leave at the moment but wanted to say yes, we'd love to join!", False),
         # A person: an absence ahead without a promise to answer on return; a thank-you.
         ("Re: Your sister library", "Great! I'll be out of office next week, talk after.", False),
         ("Re: Your sister library", "Thank you for your email. We would like to join.", False),

@@ -251,6 +251,23 @@ def test_translated_and_filtering_reports(
     assert found.recipients == recipients and found.permanent is permanent
 
 
+def test_a_refusal_quoted_with_its_code_by_a_mail_system_is_a_bounce_in_any_language() -> None:
+    raw = _text_report(
+        "Microsoft Outlook <postmaster@x.example>",
+        "Ei voi toimittaa: Sisarkirjastonne",
+        "Tuntematon teksti:\n\nlainaus@k.example.fi\nRemote Server returned '550 5.1.1 Unknown'",
+    )
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("lainaus@k.example.fi",) and found.permanent
+
+
+def test_a_person_writing_about_a_returned_mail_is_no_bounce() -> None:
+    raw = _text_report(
+        "李明 <liming@t.example.cn>", "关于退信", "您上周发来的邮件被退回了，请重新发送。"
+    )
+    assert detect_bounce(raw) is None
+
+
 def test_exchange_sender_without_report_words_is_no_bounce() -> None:
     raw = _text_report(
         "Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@x.example>",

@@ -28,6 +28,15 @@ _CHALLENGE_SUBJECT = re.compile(r"^\s*(request to join my guest list|\[spam ?arr
 # how every client builds them, and a person writing "Re: out of office next week?" is not one.
 # A bare word ("Absent", "Urlaub", "Afwezig") is an out-of-office subject only when it ends the
 # subject or is followed by a colon or "until": "Absence request for Friday" is a person.
+_AUTO_WORD = (
+    r"auto\w*|automat\w*|avtomat\w*|otomat\w*|автомат\w*|аутомат\w*|sj[áa]lfvirk\w*"
+    r"|samodej\w*|automaat\w*|awtomati\w*|kiotomatiki"
+)
+_ANSWER_WORD = (
+    r"reply|response|answer|svar|vastus|vastaus|odgovor|одговор|отговор|ответ|відповідь"
+    r"|odpov[ěe][dď]|odpowied[źz]|v[áa]lasz|atbilde|atsakymas|yan[ıi]t|cevap|respuesta|resposta"
+    r"|risposta|r[ée]ponse|antwort|antwoord|tugon|jibu|balasan|jawaban|r[ăa]spuns|pasuhi"
+)
 _END = r"(\s*([:：\-–(]|$)|\s+(bis|until|till|jusqu|hasta|at[ée]|fino|do|до|tot|t/m|au)\b)"
 _OOF_SUBJECT = re.compile(
     # Ticket systems put their tag first: "[help.example.edu #4521] AutoReply: ..."
@@ -36,7 +45,8 @@ _OOF_SUBJECT = re.compile(
     r"auto(matic|mated|matische|matisch|matyczna|matica)?[\s_-]*(re(ply|sponse)|antwort|antwoord)"
     r"|auto[\s-]?re(ply|sponse)|auto:|autosvar|automatisk svar|automaattinen vastaus"
     r"|out[\s-]+of[\s-]+(the[\s-]+)?office|ooo\b|on (vacation|holiday|leave)\b|annual leave"
-    r"|away from (the |my )?(office|desk)|away:|vacation (auto|reply|response|notice|message)"
+    r"|away from (the |my )?(office|desk)|away:|vacation (auto|reply|response|message)"
+    rf"|vacation notice{_END}"
     r"|holiday (auto|reply|notice)|(i am|i'm|i’m) (currently )?(out|away|on (vacation|holiday|leave))"
     r"|away from (my )?(e-?mail|computer)|office (is )?closed|holiday closure"
     # Help desks' acknowledgements
@@ -74,6 +84,9 @@ _OOF_SUBJECT = re.compile(
     r"|ตอบกลับอัตโนมัติ|trả lời tự động|balasan (otomatis|automatik)|automatick[áa] odpove[ďd]"
     r"|samodejni odgovor|automatski odgovor|автоматичен отговор|automatinis atsakymas"
     r"|autom[āa]tisk[āa] atbilde|automaatvastus|resposta autom[àa]tica"
+    # Any other language's "automatic answer" tag: an automatic-word and an answer-word, in
+    # either order, before a colon
+    rf"|({_AUTO_WORD})\s+({_ANSWER_WORD})\s*[:：]|({_ANSWER_WORD})\s+({_AUTO_WORD})\s*[:：]"
     r")",
     re.I,
 )
@@ -110,18 +123,15 @@ _AUTO_BODY = re.compile(
     r" (received|logged|created|opened)|a ticket has been (created|opened)"
     r"|acknowledge (that we have received|receipt of) your"
     r"|this (mailbox|inbox|e-?mail address|address|account) is (not|no longer|un)[ -]?(monitored|attended|read)"
-    # A person's absence stated in the first lines ("I am currently out of the office")
-    r"|\b(i am|i'm|i’m) (currently |now )?(out of (the )?office|away from (the |my )?(office|desk)"
-    r"|on (annual |parental |maternity |sick )?leave|on (vacation|holiday)|out of the country)"
-    r"|\bjag är (på semester|ledig|tjänstledig|föräldraledig|bortrest)|\bjeg er på (ferie|kursus)"
-    r"|\bich bin (derzeit |zurzeit |momentan )?(nicht im b[üu]ro|abwesend|im urlaub|au(ss|ß)er haus)"
-    r"|\bje suis (actuellement )?(absente?|en cong[ée]s?|en vacances)"
-    r"|\bestoy (fuera de la oficina|de vacaciones|ausente)|\bestou (fora do escrit[óo]rio|de f[ée]rias|ausente)"
-    r"|\bsono (attualmente )?(fuori ufficio|in ferie|assente)"
-    r"|\bik ben (momenteel |op dit moment )?(afwezig|op vakantie|niet aanwezig|niet op kantoor)"
-    r"|\bjestem (na urlopie|poza biurem|nieobecn)|я (сейчас )?(в отпуске|вне офиса|нахожусь в отпуске)"
-    r"|jsem (mimo kancelář|na dovolené)|\bolen lomalla|szabadságon vagyok|izindeyim|ofis dışındayım"
-    r"|我(正在|目前)?(休假|不在办公室)|不在にしております|휴가 중입니다|부재중입니다",
+    # Generated replies in other languages
+    r"|dies ist eine automatisch (generierte|erstellte|erzeugte|versandte) (antwort|nachricht|e-?mail)"
+    r"|ceci est un (message|courriel|e-?mail) (g[ée]n[ée]r[ée] )?automatique"
+    r"|(r[ée]ponse|message) g[ée]n[ée]r[ée]e? automatiquement|este es un mensaje autom[áa]tico"
+    r"|(mensaje|respuesta|mensagem|resposta) generad[ao] autom[áa]ticamente"
+    r"|(messaggio|risposta) generat[ao] automaticamente|automatisch gegenereerd"
+    r"|wiadomo[śs][ćc] (zosta[łl]a )?wygenerowana automatycznie|сообщение (сгенерировано|отправлено) автоматически"
+    r"|(这|這|此|本)[是为為封一邮郵件\s]{0,6}(自动|自動)(回复|回覆|答复|答覆)"
+    r"|자동\s?(응답|회신) ?(메일|메시지)?입니다",
     re.I,
 )
 
@@ -129,6 +139,34 @@ _AUTO_BODY = re.compile(
 # An absence announced for later ("I will be out of the office from 1 to 14 December") is an
 # out-of-office reply when it also promises the answer for the return; a person writing "I'll be
 # out of office next week, let's talk after" in a reply says no such thing.
+# A person's absence stated in the first lines ("I am currently out of the office until ..."):
+# with a return or "until" (an autoresponder always says when), else it is a person answering
+# anyway ("I am on leave at the moment but wanted to reply quickly").
+_ABSENT_NOW = re.compile(
+    r"\b(i am|i'm|i’m) (currently |now )?(out of (the )?office|away from (the |my )?(office|desk)"
+    r"|on (annual |parental |maternity |sick )?leave|on (vacation|holiday)|out of the country)"
+    r"|\bjag är\b[^!?\n]{0,40}(på semester|ledig|tjänstledig|föräldraledig|bortrest)"
+    r"|\bjeg er\b[^!?\n]{0,40}på (ferie|kursus)"
+    r"|\bich bin\b[^!?\n]{0,40}(nicht im b[üu]ro|abwesend|im urlaub|au(ss|ß)er haus|nicht erreichbar)"
+    r"|\bje suis\b[^!?\n]{0,40}(absente?|en cong[ée]s?|en vacances)"
+    r"|\bestoy\b[^!?\n]{0,40}(fuera de la oficina|de vacaciones|ausente)"
+    r"|\bestou\b[^!?\n]{0,40}(fora do escrit[óo]rio|de f[ée]rias|ausente)"
+    r"|\bsono\b[^!?\n]{0,40}(fuori ufficio|in ferie|assente)"
+    r"|\bik ben\b[^!?\n]{0,40}(afwezig|op vakantie|niet aanwezig|niet op kantoor)"
+    r"|\bjestem\b[^!?\n]{0,40}(na urlopie|poza biurem|nieobecn)"
+    r"|я\b[^!?\n]{0,30}(в отпуске|вне офиса)|(jsem|budu)\b[^!?\n]{0,30}(mimo kancelář|na dovolené)"
+    r"|\bolen\b[^!?\n]{0,30}lomalla|szabads[áa]gon vagyok|izindeyim|ofis d[ıi]ş[ıi]nday[ıi]m"
+    r"|我(正在|目前)?(休假|不在办公室)|不在にしております|휴가 중입니다|부재중입니다|부재중",
+    re.I,
+)
+_UNTIL = re.compile(
+    r"\b(until|till|through|back|return|returning|urgent|in my absence|limited access|no access)\b"
+    r"|\b(bis|zur[üu]ck|dringend|jusqu|retour|urgen|hasta|regres|volver[ée]|fino|rientr"
+    r"|tot|terug|tillbaka|brådskande|tilbage|tilbake|haster|do\b|powrot|powrót|до\b|вернусь"
+    r"|asti|palaan|kiireellis|-ig\b|kadar|d[öo]n)"
+    r"|\d-?ig\b|까지|이후|복귀|まで|以降|之前|以后|返回|回来|回到",
+    re.I,
+)
 _ABSENCE_AHEAD = re.compile(
     r"\b(i will|i'll|i’ll) be (out of (the )?office|away|on (annual |parental |sick )?leave"
     r"|on (vacation|holiday)|travell?ing|out of the country)",
@@ -202,6 +240,8 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
         return True
     head = msg.text[:600]
     if _AUTO_BODY.search(head):
+        return True
+    if _ABSENT_NOW.search(head) and _UNTIL.search(head):
         return True
     return bool(_ABSENCE_AHEAD.search(head) and _RETURN_PROMISE.search(head))
 

@@ -172,6 +172,27 @@ def _postmark(doc: dict[str, Any]) -> Notification | None:
     return Notification(True, (address,) if address else (), permanent)
 
 
+def _resend(doc: dict[str, Any]) -> Notification | None:
+    """Resend's webhook: {"type": "email.bounced", "data": {"to": [...], "bounce": {...}}}."""
+    kind = doc.get("type")
+    data = doc.get("data")
+    if not (isinstance(kind, str) and kind.startswith("email.") and isinstance(data, dict)):
+        return None
+    if kind not in ("email.bounced", "email.delivery_delayed"):
+        return Notification(False)  # sent, delivered, opened, clicked, complained
+    to = data.get("to")
+    recipients = {a for r in (to if isinstance(to, list) else [to]) if (a := _address(r))}
+    kind_of = str(_dict(data.get("bounce")).get("type", "")).lower()
+    permanent = (
+        False
+        if kind == "email.delivery_delayed" or kind_of == "transient"
+        else True
+        if kind_of == "permanent"
+        else None
+    )
+    return Notification(True, tuple(sorted(recipients)), permanent)
+
+
 def _read(doc: Any, depth: int = 0) -> Notification | None:
     if isinstance(doc, list):
         return _events(doc)
@@ -184,7 +205,7 @@ def _read(doc: Any, depth: int = 0) -> Notification | None:
         except (ValueError, RecursionError):  # deep nesting is hostile, not a notification
             return None
         return _read(inner, depth + 1)
-    for reader in (_ses, _mailgun, _postmark):
+    for reader in (_ses, _mailgun, _postmark, _resend):
         if (found := reader(doc)) is not None:
             return found
     return _events([doc])

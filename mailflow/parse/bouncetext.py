@@ -52,9 +52,10 @@ BOUNCE_SUBJECT = re.compile(
     r"|entrega fallida|[ée]chec de (la )?(remise|livraison)|non d[ée]livr[ée]|non distribu[ée]"
     # Exchange's subject tags in other languages, and delay notices
     r"|配信不能|无法投递|無法投遞|未能送达|未能送達|배달되지 않음|배달 ?실패|발송 ?실패|전송 ?실패"
-    r"|niedostarcz|nedoru[čc]iteln|nedoru[čc]en|k[ée]zbes[íi]thetetlen|teslim edilemedi"
+    r"|niedostarcz|nedoru[čc]iteln|nedoru[čc]en|k[ée]zbes[íi]thetetlen|teslim edileme"
     r"|ανεπίδοτο|kan ikke leveres|kunne ikke leveres|ikke levert|kan inte levereras"
-    r"|kunde inte levereras|ej levererbar|toimittamaton|ei voitu toimittaa|nu se poate livra"
+    r"|kunde inte levereras|ej levererbar|olevererbar|toimittamaton|ei voi(tu)? toimittaa"
+    r"|nu se poate livra"
     r"|recapito ritardato|consegna ritardata|zustellung verz[öo]gert|remise diff[ée]r[ée]e"
     r"|entrega (retrasada|atrasada)|bezorging vertraagd|op[óo][źz]nion|задерж|配信の遅延"
     r"|配送遅延|延迟传递|延遲傳遞"
@@ -127,7 +128,9 @@ BODY_PHRASES = re.compile(
     r"|반송되었습니다|nepoda[řr]ilo doru[čc]it|nelze doru[čc]it|teslim edilemedi"
     r"|leveransen till f[öo]ljande mottagare misslyckades|det gick inte att leverera"
     r"|levering til (f[øo]lgende|disse) modta.{0,40}mislykke"
-    r"|toimitus seuraaville vastaanottajille ep[äa]onnistui|nem siker[üu]lt k[ée]zbes[íi]teni"
+    r"|toimitus (seuraaville vastaanottajille )?ep[äa]onnistui|nem siker[üu]lt k[ée]zbes[íi]teni"
+    r"|a k[ée]zbes[íi]t[ée]s .{0,60}nem siker[üu]lt|teslim ba[şs]ar[ıi]s[ıi]z"
+    r"|det gick inte att leverera|leveransen .{0,60}misslyckades|levering .{0,60}mislykke"
     # Filtering services refusing the mail for the recipient
     r"|your message to:? \S+ (was|has been) (blocked|rejected|refused)"
     r"|\bwas undeliverable|to the following (address|recipient)[^\n]{0,20} could not be delivered"
@@ -204,6 +207,9 @@ _NOT_RECIPIENT_LOCAL = re.compile(
 # An SMTP reply code ("550 ", "421-", "554:"), not a piece of a number, date or phone number.
 _SMTP_REPLY = re.compile(r"(?<![\w.+/:-])([45])[0-5]\d(?=[ :-]|$)(?![ -]\d{2,}[^.\d])", re.M)
 
+# A refusal quoted with its reply and enhanced status code: "550 5.1.1", "452-4.2.2", "554 #5.7.1".
+_SMTP_REFUSAL = re.compile(r"(?<![\w.])[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}(?![\d.])")
+
 # Diagnostics, read when no status code decides (lower-cased text).
 _WARNING = re.compile(
     r"warning (message )?only|will be retried|still being retried|will retry|will keep trying"
@@ -247,7 +253,7 @@ _PASSING_WHY = re.compile(
     r"|(postfach|mailbox|bo[îi]te( aux lettres)?|buz[oó]n|casella|caixa|skrzynka|postvak"
     r"|brevl[åa]da|postkasse|schr[áa]nka|posta kutusu)[^.\n]{0,40}"
     r"(\bvoll\b|\bfull\b|pleine|llen[oa]|piena|cheia|pe[łl]na|\bvol\b|pln[áa]|dolu)"
-    r"|용량.{0,10}초과|메일함.{0,10}(가득|꽉)|잠시 후 다시",
+    r"|용량.{0,10}초과|메일함.{0,10}(가득|꽉)|잠시 후 다시|megtelt|t[äa]ynn[äa]|\bdolu\b",
     re.I,
 )
 # The way there failed (a timeout, a refused connection): weaker than a missing address.
@@ -368,7 +374,14 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         or msg.get("auto-submitted") is not None
         or bool(_LIST_MANAGER.search(local))
     )
-    if bounce_subject and (machine or phrase):
+    if bounce_subject and machine:
+        return True
+    head = unquoted(text)[:20_000]
+    if bounce_subject and phrase and (ADDRESS_IN_TEXT.search(head) or STATUS.search(head)):
+        return True  # a report names whom it failed; a person writing about one need not
+    # In any language: a mail system's notice quoting a refusal with its enhanced status code
+    # ("Remote Server returned '550 5.1.1 ...'") for an address it names.
+    if (machine or system) and _SMTP_REFUSAL.search(head) and ADDRESS_IN_TEXT.search(head):
         return True
     # No known sender or subject: a report's opening words, from no person (no From at all, a
     # null Return-Path, Auto-Submitted), in a mail nobody replied to.
