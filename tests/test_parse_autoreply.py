@@ -208,6 +208,12 @@ def test_return_date_forms(text: str, expected: datetime | None) -> None:
         ("Vacation notice for the library staff", "Thanks.", False),
         ("Re: x", "Vielen Dank. Ich bin bis einschließlich 8. Januar nicht im Büro.", True),
         ("Re: x", "I am on leave at the moment but wanted to say yes, we'd love to join!", False),
+        ("Auto reply settings question", "Thanks.", False),  # no tag: a person asking
+        ("Përgjigje automatike: Biblioteka", "Thanks.", True),
+        ("Jibu la Kiotomatiki: Maktaba", "Thanks.", True),
+        ("Re: x", "Incident INC0012345 has been opened on your behalf.", True),
+        ("Re: x", "Estarei fora do escritório até 5 de janeiro, sem acesso ao e-mail.", True),
+        ("Re: x", "I will be on vacation until 10 December, so send it to Marco.", False),
         # A person: an absence ahead without a promise to answer on return; a thank-you.
         ("Re: Your sister library", "Great! I'll be out of office next week, talk after.", False),
         ("Re: Your sister library", "Thank you for your email. We would like to join.", False),

@@ -268,6 +268,23 @@ def test_a_person_writing_about_a_returned_mail_is_no_bounce() -> None:
     assert detect_bounce(raw) is None
 
 
+def test_a_list_refusal_naming_no_address_fails_the_list_of_its_manager() -> None:
+    raw = _text_report(
+        "libs-coop-owner@lists.example.org",
+        "Your message to Libs-coop rejected",
+        "Your message to the Libs-coop mailing-list was rejected: not from a list member.",
+    )
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("libs-coop@lists.example.org",)
+
+
+def test_a_sending_service_delay_event_is_a_temporary_bounce() -> None:
+    row = {"msys": {"message_event": {"type": "delay", "rcpt_to": "a@b.example"}}}
+    raw = b"From: x@y.example\nSubject: batch\n\n" + json.dumps([row]).encode()
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("a@b.example",) and not found.permanent
+
+
 def test_exchange_sender_without_report_words_is_no_bounce() -> None:
     raw = _text_report(
         "Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@x.example>",

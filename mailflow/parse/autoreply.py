@@ -36,14 +36,16 @@ _ANSWER_WORD = (
     r"reply|response|answer|svar|vastus|vastaus|odgovor|одговор|отговор|ответ|відповідь"
     r"|odpov[ěe][dď]|odpowied[źz]|v[áa]lasz|atbilde|atsakymas|yan[ıi]t|cevap|respuesta|resposta"
     r"|risposta|r[ée]ponse|antwort|antwoord|tugon|jibu|balasan|jawaban|r[ăa]spuns|pasuhi"
+    r"|p[ëe]rgjigje|erantzun|javob|jav[aá]p|svör|vastaus"
 )
 _END = r"(\s*([:：\-–(]|$)|\s+(bis|until|till|jusqu|hasta|at[ée]|fino|do|до|tot|t/m|au)\b)"
 _OOF_SUBJECT = re.compile(
     # Ticket systems put their tag first: "[help.example.edu #4521] AutoReply: ..."
     r"^[\s\[(【<]*(\[[^\]\n]{1,60}\]\s*)?("
     # English
+    # ("Auto reply settings question" is a person: the tag ends at a colon, a dash, a bracket)
     r"auto(matic|mated|matische|matisch|matyczna|matica)?[\s_-]*(re(ply|sponse)|antwort|antwoord)"
-    r"|auto[\s-]?re(ply|sponse)|auto:|autosvar|automatisk svar|automaattinen vastaus"
+    r"(?=\s*[:：\-–\]\)】>]|\s*$|\s+(from|re|to|von|de)\b)|auto:|autosvar|automatisk svar|automaattinen vastaus"
     r"|out[\s-]+of[\s-]+(the[\s-]+)?office|ooo\b|on (vacation|holiday|leave)\b|annual leave"
     r"|away from (the |my )?(office|desk)|away:|vacation (auto|reply|response|message)"
     rf"|vacation notice{_END}"
@@ -86,7 +88,9 @@ _OOF_SUBJECT = re.compile(
     r"|autom[āa]tisk[āa] atbilde|automaatvastus|resposta autom[àa]tica"
     # Any other language's "automatic answer" tag: an automatic-word and an answer-word, in
     # either order, before a colon
-    rf"|({_AUTO_WORD})\s+({_ANSWER_WORD})\s*[:：]|({_ANSWER_WORD})\s+({_AUTO_WORD})\s*[:：]"
+    rf"|({_AUTO_WORD})\s+({_ANSWER_WORD})\s*[:：]|({_ANSWER_WORD})\s+(\w{{1,3}}\s+)?({_AUTO_WORD})\s*[:：]"
+    r"|স্বয়ংক্রিয় (উত্তর|জবাব)|خودکار جواب|தானியங்கி பதில்|स्वयंचलित उत्तर|स्वचालित जवाफ"
+    r"|ავტომატური პასუხი|ավտոմատ պատասխան|ការឆ្លើយតបដោយស្វ័យប្រវត្តិ|အလိုအလျောက်"
     r")",
     re.I,
 )
@@ -119,7 +123,8 @@ _AUTO_BODY = re.compile(
     # Generated notices and help desks' acknowledgements (Zendesk, Freshdesk, OTRS, RT, ...)
     r"|this is an? (automatically generated|automated) (response|reply|message|notification|e-?mail)"
     r"|(this|the) (message|e-?mail|response) (has been|was|is) automatically generated"
-    r"|(your|the) (request|ticket|enquiry|inquiry|case|message)( \(?#?\d+\)?)? (has been|was)"
+    r"|((your|the) )?(support )?(request|ticket|enquiry|inquiry|case|incident|message)"
+    r"( (number|no\.?|id))?( \(?#?[\w-]*\d[\w-]*\)?)? (has been|was)"
     r" (received|logged|created|opened)|a ticket has been (created|opened)"
     r"|acknowledge (that we have received|receipt of) your"
     r"|this (mailbox|inbox|e-?mail address|address|account) is (not|no longer|un)[ -]?(monitored|attended|read)"
@@ -161,7 +166,7 @@ _ABSENT_NOW = re.compile(
 )
 _UNTIL = re.compile(
     r"\b(until|till|through|back|return|returning|urgent|in my absence|limited access|no access)\b"
-    r"|\b(bis|zur[üu]ck|dringend|jusqu|retour|urgen|hasta|regres|volver[ée]|fino|rientr"
+    r"|\b(bis|zur[üu]ck|dringend|wieder|ab dem|jusqu|retour|urgen|hasta|regres|volver[ée]|fino|rientr"
     r"|tot|terug|tillbaka|brådskande|tilbage|tilbake|haster|do\b|powrot|powrót|до\b|вернусь"
     r"|asti|palaan|kiireellis|-ig\b|kadar|d[öo]n)"
     r"|\d-?ig\b|까지|이후|복귀|まで|以降|之前|以后|返回|回来|回到",
@@ -169,14 +174,21 @@ _UNTIL = re.compile(
 )
 _ABSENCE_AHEAD = re.compile(
     r"\b(i will|i'll|i’ll) be (out of (the )?office|away|on (annual |parental |sick )?leave"
-    r"|on (vacation|holiday)|travell?ing|out of the country)",
+    r"|on (vacation|holiday)|travell?ing|out of the country)"
+    r"|\bestar[ée]i? (fuera de la oficina|de vacaciones|ausente|fora do escrit[óo]rio|de f[ée]rias)"
+    r"|\bje serai (absente?|en cong[ée]s?|en vacances)|\bsar[òo] (fuori ufficio|in ferie|assente)"
+    r"|\bich werde\b[^!?\n]{0,40}(nicht im b[üu]ro|abwesend|im urlaub)"
+    r"|\bik (zal|ben)\b[^!?\n]{0,40}(afwezig|op vakantie)",
     re.I,
 )
 _RETURN_PROMISE = re.compile(
     r"(limited|no|intermittent|restricted) access to (my )?e-?mail|upon my return|when i return"
     r"|(respond|reply|answer|get back to you) (to your (e-?mail|message) )?(upon|on|after) my return"
     r"|will not be (checking|reading|able to (read|respond|reply))|for urgent (matters|issues)"
-    r"|in my absence|in urgent cases|will be (forwarded|answered) (when|after|upon)",
+    r"|in my absence|in urgent cases|will be (forwarded|answered) (when|after|upon)"
+    r"|(sem|sin|sans|ohne|geen|utan) (acesso|acceso|acc[èe]s|zugriff|toegang|tillg[åa]ng)"
+    r"|keinen zugriff|em caso de urg[êe]ncia|en caso de urgencia|en cas d.urgence"
+    r"|in dringenden f[äa]llen|in caso di urgenza|bij dringende|in urgent",
     re.I,
 )
 

@@ -78,7 +78,7 @@ def _ses(doc: dict[str, Any]) -> Notification | None:
 
 
 _HARD_EVENTS = {"hard_bounce", "dropped", "hardbounce"}
-_SOFT_EVENTS = {"soft_bounce", "deferred", "blocked", "softbounce", "deferral"}
+_SOFT_EVENTS = {"soft_bounce", "deferred", "blocked", "softbounce", "deferral", "delay"}
 _BOUNCE_EVENTS = _HARD_EVENTS | _SOFT_EVENTS | {"bounce", "bounced", "out_of_band", "reject"}
 # SparkPost's bounce classes that mean the address will not work (the rest pass).
 _SPARKPOST_HARD = {"1", "10", "25", "26", "30", "90"}

@@ -336,6 +336,14 @@ def may_be_bounce(msg: Message) -> bool:
     )
 
 
+def list_of_manager(msg: Message) -> str | None:
+    """The list a list manager's own address serves ("libs-owner@lists.x" -> "libs@lists.x")."""
+    _, address = sender(msg)
+    local, _, domain = address.partition("@")
+    m = re.fullmatch(r"(.+)-(owner|admin|request|bounces)", local)
+    return f"{m.group(1)}@{domain}" if m and domain else None
+
+
 def json_body(msg: Message) -> str:
     """The first text part when it holds a JSON document (a service's notification), else ""."""
     for part in report_parts(msg):
