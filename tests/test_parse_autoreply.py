@@ -214,6 +214,12 @@ def test_return_date_forms(text: str, expected: datetime | None) -> None:
         ("Re: x", "Incident INC0012345 has been opened on your behalf.", True),
         ("Re: x", "Estarei fora do escritório até 5 de janeiro, sem acesso ao e-mail.", True),
         ("Re: x", "I will be on vacation until 10 December, so send it to Marco.", False),
+        ("Re: x", "I am out of the office from today until 4 January.", True),
+        ("Re: x", "Guten Morgen, ich bin bis 4. Januar im Urlaub.", True),
+        ("Re: x", "Our office is closed for the holidays; we will respond when we reopen.", True),
+        ("Re: x", "I have left the library. Please write to info@l.example.org instead.", True),
+        ("Re: x", "Thanks! I'm out of the office today but will send the form tomorrow.", False),
+        ("Re: x", "来週は不在にしておりますので、再来週以降にお送りします。", False),
         # A person: an absence ahead without a promise to answer on return; a thank-you.
         ("Re: Your sister library", "Great! I'll be out of office next week, talk after.", False),
         ("Re: Your sister library", "Thank you for your email. We would like to join.", False),

@@ -128,6 +128,10 @@ _AUTO_BODY = re.compile(
     r" (received|logged|created|opened)|a ticket has been (created|opened)"
     r"|acknowledge (that we have received|receipt of) your"
     r"|this (mailbox|inbox|e-?mail address|address|account) is (not|no longer|un)[ -]?(monitored|attended|read)"
+    r"|this (mailbox|inbox|e-?mail address|address|account) (will be|has been|is being) (closed|deactivated|disabled|deleted)"
+    # A departure notice sent on the leaver's behalf
+    r"|\b(i have|i've) (left|retired from)\b[^!?\n]{0,60}\b(please|instead)"
+    r"|\bis no longer (with|working (at|for))\b[^!?\n]{0,80}\b(please|instead)"
     # Generated replies in other languages
     r"|dies ist eine automatisch (generierte|erstellte|erzeugte|versandte) (antwort|nachricht|e-?mail)"
     r"|ceci est un (message|courriel|e-?mail) (g[ée]n[ée]r[ée] )?automatique"
@@ -149,7 +153,11 @@ _AUTO_BODY = re.compile(
 # anyway ("I am on leave at the moment but wanted to reply quickly").
 _ABSENT_NOW = re.compile(
     r"\b(i am|i'm|i’m) (currently |now )?(out of (the )?office|away from (the |my )?(office|desk)"
-    r"|on (annual |parental |maternity |sick )?leave|on (vacation|holiday)|out of the country)"
+    r"|on (annual |parental |maternity |sick )?leave|on (vacation|holiday)|out of the country"
+    r"|travell?ing|out of town|attending an?\b)"
+    # An office or library closed for a while speaks for its staff
+    r"|\b(our|the) (office|library|team|offices|building)s? (is|are|will be) (currently )?closed"
+    r"|\bwe are (currently )?closed"
     r"|\bjag är\b[^!?\n]{0,40}(på semester|ledig|tjänstledig|föräldraledig|bortrest)"
     r"|\bjeg er\b[^!?\n]{0,40}på (ferie|kursus)"
     r"|\bich bin\b[^!?\n]{0,40}(nicht im b[üu]ro|abwesend|im urlaub|au(ss|ß)er haus|nicht erreichbar)"
@@ -165,11 +173,22 @@ _ABSENT_NOW = re.compile(
     re.I,
 )
 _UNTIL = re.compile(
-    r"\b(until|till|through|back|return|returning|urgent|in my absence|limited access|no access)\b"
+    r"\b(until|till|through|back|return|returning|urgent|in my absence|limited access|no access"
+    r"|reopen|re-open)\b"
     r"|\b(bis|zur[üu]ck|dringend|wieder|ab dem|jusqu|retour|urgen|hasta|regres|volver[ée]|fino|rientr"
     r"|tot|terug|tillbaka|brådskande|tilbage|tilbake|haster|do\b|powrot|powrót|до\b|вернусь"
     r"|asti|palaan|kiireellis|-ig\b|kadar|d[öo]n)"
     r"|\d-?ig\b|까지|이후|복귀|まで|以降|之前|以后|返回|回来|回到",
+    re.I,
+)
+# A short-term or future absence named by a relative day: a person writing, not a responder
+# (which states the dates).
+_LATER = re.compile(
+    r"\bnext (week|month)\b|\btomorrow\b|来週|明日|来月|再来週|n[äa]chste woche"
+    r"|(?<!guten )(?<!goede )\bmorgen\b|semaine prochaine|\bdemain\b|pr[óo]xima semana"
+    r"|(?<!esta )\bma[ñn]ana\b|settimana prossima|prossima settimana|\bdomani\b|volgende week"
+    r"|n[äa]sta vecka|\bi ?morgon\b|neste uke|\bi morgen\b|ensi viikolla|huomenna"
+    r"|на следующей неделе|завтра|下周|明天|다음 ?주|내일",
     re.I,
 )
 _ABSENCE_AHEAD = re.compile(
@@ -186,6 +205,7 @@ _RETURN_PROMISE = re.compile(
     r"|(respond|reply|answer|get back to you) (to your (e-?mail|message) )?(upon|on|after) my return"
     r"|will not be (checking|reading|able to (read|respond|reply))|for urgent (matters|issues)"
     r"|in my absence|in urgent cases|will be (forwarded|answered) (when|after|upon)"
+    r"|when we (reopen|re-open|return)|upon our return"
     r"|(sem|sin|sans|ohne|geen|utan) (acesso|acceso|acc[èe]s|zugriff|toegang|tillg[åa]ng)"
     r"|keinen zugriff|em caso de urg[êe]ncia|en caso de urgencia|en cas d.urgence"
     r"|in dringenden f[äa]llen|in caso di urgenza|bij dringende|in urgent",
@@ -253,6 +273,8 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
     head = msg.text[:600]
     if _AUTO_BODY.search(head):
         return True
+    if _LATER.search(head):
+        return False  # "away next week", "out of the office today": a person telling
     if _ABSENT_NOW.search(head) and _UNTIL.search(head):
         return True
     return bool(_ABSENCE_AHEAD.search(head) and _RETURN_PROMISE.search(head))
