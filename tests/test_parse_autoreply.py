@@ -220,6 +220,11 @@ def test_return_date_forms(text: str, expected: datetime | None) -> None:
         ("Re: x", "I have left the library. Please write to info@l.example.org instead.", True),
         ("Re: x", "Thanks! I'm out of the office today but will send the form tomorrow.", False),
         ("Re: x", "来週は不在にしておりますので、再来週以降にお送りします。", False),
+        ("Re: x", "I am out of the office until 7 December, but will reply on my return.", True),
+        ("Re: x", "I am on parental leave until March, but my colleague sent me your mail.", False),
+        ("Re: x", "The email address you wrote to is no longer in use.", True),
+        ("Re: x", "您好，我目前在外出差，12月8日返回。", True),
+        ("Re: x", "我下周出差，回来以后再联系。", False),
         # A person: an absence ahead without a promise to answer on return; a thank-you.
         ("Re: Your sister library", "Great! I'll be out of office next week, talk after.", False),
         ("Re: Your sister library", "Thank you for your email. We would like to join.", False),

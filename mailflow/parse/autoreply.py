@@ -119,7 +119,7 @@ _AUTO_BODY = re.compile(
     r"|esta [ée] uma resposta autom[aá]tica|dit is een automatisch (antwoord|bericht)"
     r"|это автоматический ответ|to jest automatyczna odpowied[źz]"
     r"|此邮件为自动回复|这是一封自动回复|本邮件为自动回复|此郵件為自動回覆"
-    r"|このメールは自動(返信|送信|応答)"
+    r"|(この|本)メールは.{0,12}自動(返信|送信|応答)"
     # Generated notices and help desks' acknowledgements (Zendesk, Freshdesk, OTRS, RT, ...)
     r"|this is an? (automatically generated|automated) (response|reply|message|notification|e-?mail)"
     r"|(this|the) (message|e-?mail|response) (has been|was|is) automatically generated"
@@ -129,6 +129,7 @@ _AUTO_BODY = re.compile(
     r"|acknowledge (that we have received|receipt of) your"
     r"|this (mailbox|inbox|e-?mail address|address|account) is (not|no longer|un)[ -]?(monitored|attended|read)"
     r"|this (mailbox|inbox|e-?mail address|address|account) (will be|has been|is being) (closed|deactivated|disabled|deleted)"
+    r"|(address|mailbox|inbox|account)\b[^.!?\n]{0,40}\b(is|has been) no longer (in use|active|valid|monitored|checked)"
     # A departure notice sent on the leaver's behalf
     r"|\b(i have|i've) (left|retired from)\b[^!?\n]{0,60}\b(please|instead)"
     r"|\bis no longer (with|working (at|for))\b[^!?\n]{0,80}\b(please|instead)"
@@ -169,7 +170,7 @@ _ABSENT_NOW = re.compile(
     r"|\bjestem\b[^!?\n]{0,40}(na urlopie|poza biurem|nieobecn)"
     r"|я\b[^!?\n]{0,30}(в отпуске|вне офиса)|(jsem|budu)\b[^!?\n]{0,30}(mimo kancelář|na dovolené)"
     r"|\bolen\b[^!?\n]{0,30}lomalla|szabads[áa]gon vagyok|izindeyim|ofis d[ıi]ş[ıi]nday[ıi]m"
-    r"|我(正在|目前)?(休假|不在办公室)|不在にしております|휴가 중입니다|부재중입니다|부재중",
+    r"|我(正在|目前)?(休假|不在办公室)|我[^。，,！!]{0,6}(出差|外出|休假|不在)|不在にしております|휴가 중입니다|부재중입니다|부재중",
     re.I,
 )
 _UNTIL = re.compile(
@@ -189,6 +190,12 @@ _LATER = re.compile(
     r"|(?<!esta )\bma[ñn]ana\b|settimana prossima|prossima settimana|\bdomani\b|volgende week"
     r"|n[äa]sta vecka|\bi ?morgon\b|neste uke|\bi morgen\b|ensi viikolla|huomenna"
     r"|на следующей неделе|завтра|下周|明天|다음 ?주|내일",
+    re.I,
+)
+# "I am on parental leave, but my colleague forwarded me your mail": a person answering anyway
+# (a responder's "but" goes on "will respond on my return").
+_ANSWERING_ANYWAY = re.compile(
+    r"[^.!?\n]{0,30}?\b(but|aber|mais|pero|maar|men)\b,?\s+(my colleague|we\b|wanted|just|i (saw|got|read|wanted|have|had|just))",
     re.I,
 )
 _ABSENCE_AHEAD = re.compile(
@@ -275,7 +282,8 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
         return True
     if _LATER.search(head):
         return False  # "away next week", "out of the office today": a person telling
-    if _ABSENT_NOW.search(head) and _UNTIL.search(head):
+    absent = _ABSENT_NOW.search(head)
+    if absent and _UNTIL.search(head) and not _ANSWERING_ANYWAY.match(head, absent.end()):
         return True
     return bool(_ABSENCE_AHEAD.search(head) and _RETURN_PROMISE.search(head))
 
