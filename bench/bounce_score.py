@@ -2,6 +2,10 @@
 
     python bench/bounce_score.py            # figures
     python bench/bounce_score.py --misses   # and every mail each detector gets wrong
+    python bench/bounce_score.py --set held-out-4 --misses   # one dated subset only
+
+Golden mails written in a batch before the rules were changed carry `"set": "held-out-N"` in
+expected.json; the figures are printed per set too (the rest, and tests/data/mime, are "base").
 
 Golden mails: tests/data/bounces/*.eml and tests/data/autoreplies/*.eml, each with its
 expectation in that folder's expected.json (bounce?, addresses, permanent?; auto?). The
@@ -93,6 +97,10 @@ def mailflow_auto(raw: bytes) -> bool:
     return detect_bounce(raw) is None and detect_auto_reply(decode(raw))[0]
 
 
+def _set_of(case: dict[str, object]) -> str:
+    return str(case.get("set", "base"))
+
+
 def score_bounces(
     detector: Callable[[bytes], Verdict], cases: dict[Path, dict[str, object]], misses: bool
 ) -> dict[str, tuple[int, int]]:
@@ -141,13 +149,20 @@ def main() -> None:
     logging.getLogger("flufl.bounce").disabled = True  # it logs each detector that raises
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list every wrong verdict")
+    parser.add_argument("--set", help="score only the golden mails of this set (e.g. held-out-4)")
     args = parser.parse_args()
 
     ordinary = sorted((DATA / "mime").glob("*.eml"))
     bounce_cases = _load("bounces")
     auto_golden = _load("autoreplies")
     for path in [*ordinary, *auto_golden]:
-        bounce_cases.setdefault(path, {"bounce": False})
+        # an auto-reply golden counts as "no bounce" in the set it was written for
+        bounce_cases.setdefault(path, {"bounce": False, "set": _set_of(auto_golden.get(path, {}))})
+    sets = {path: _set_of(e) for path, e in bounce_cases.items()}
+    if args.set:
+        bounce_cases = {p: e for p, e in bounce_cases.items() if sets[p] == args.set}
+        auto_golden = {p: e for p, e in auto_golden.items() if sets[p] == args.set}
+        ordinary = []
     auto_cases = {p: bool(e["auto"]) for p, e in auto_golden.items()}
     auto_cases.update({p: False for p in ordinary})
     n_bounces = sum(bool(e["bounce"]) for e in bounce_cases.values())
@@ -168,6 +183,17 @@ def main() -> None:
         if args.misses:
             print(f"  {label}:")
         print(f"{label:>22}: auto-reply {_ratio(score_auto(auto, auto_cases, args.misses))}")
+    if not args.set and len(set(sets.values())) > 1:
+        print("per set (mailflow):")
+        for name in sorted(set(sets.values())):
+            subset = {p: e for p, e in bounce_cases.items() if sets[p] == name}
+            scores = score_bounces(mailflow_bounce, subset, False)
+            auto_subset = {p: v for p, v in auto_cases.items() if sets[p] == name}
+            print(
+                f"{name:>22}: "
+                + ", ".join(f"{k} {_ratio(v)}" for k, v in scores.items())
+                + f", auto-reply {_ratio(score_auto(mailflow_auto, auto_subset, False))}"
+            )
     print("targets (held-out corpus): " + ", ".join(f"{k} >= {v}" for k, v in targets.items()))
 
 

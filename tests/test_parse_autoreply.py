@@ -186,6 +186,55 @@ def test_return_date_forms(text: str, expected: datetime | None) -> None:
     assert return_date(text, datetime(2026, 11, 30, 10, tzinfo=UTC)) == expected
 
 
+@pytest.mark.parametrize(
+    ("subject", "body", "expected"),
+    [
+        ("[help.example.edu #4521] AutoReply: hello", "Thanks.", True),  # a ticket system's tag
+        ("[libs-l] Automatic replies on the list, again", "Thanks.", False),
+        ("رد تلقائي: مكتبتكم", "Thanks.", True),
+        ("Trả lời tự động: Thư viện", "Thanks.", True),
+        ("Ticket Received - Your sister library", "Thanks.", True),
+        ("Re: Your sister library", "I am currently out of the office until 4 January.", True),
+        ("Re: Your sister library", "Your request (12345) has been received.", True),
+        ("Re: Your sister library", "Please note that this inbox is not monitored.", True),
+        ("Re: Your sister library", "Jag är på semester till och med 4 januari.", True),
+        (
+            "Re: Your sister library",
+            "I will be out of the office from 1 to 14 December with limited access to email.",
+            True,
+        ),
+        ("Sjálfvirkt svar: Systurbókasafn", "Thanks.", True),  # any "automatic answer" tag
+        ("Automaatne vastus: Sõsarraamatukogu", "Thanks.", True),
+        ("Vacation notice for the library staff", "Thanks.", False),
+        ("Re: x", "Vielen Dank. Ich bin bis einschließlich 8. Januar nicht im Büro.", True),
+        ("Re: x", "I am on leave at the moment but wanted to say yes, we'd love to join!", False),
+        ("Auto reply settings question", "Thanks.", False),  # no tag: a person asking
+        ("Përgjigje automatike: Biblioteka", "Thanks.", True),
+        ("Jibu la Kiotomatiki: Maktaba", "Thanks.", True),
+        ("Re: x", "Incident INC0012345 has been opened on your behalf.", True),
+        ("Re: x", "Estarei fora do escritório até 5 de janeiro, sem acesso ao e-mail.", True),
+        ("Re: x", "I will be on vacation until 10 December, so send it to Marco.", False),
+        ("Re: x", "I am out of the office from today until 4 January.", True),
+        ("Re: x", "Guten Morgen, ich bin bis 4. Januar im Urlaub.", True),
+        ("Re: x", "Our office is closed for the holidays; we will respond when we reopen.", True),
+        ("Re: x", "I have left the library. Please write to info@l.example.org instead.", True),
+        ("Re: x", "Thanks! I'm out of the office today but will send the form tomorrow.", False),
+        ("Re: x", "来週は不在にしておりますので、再来週以降にお送りします。", False),
+        ("Re: x", "I am out of the office until 7 December, but will reply on my return.", True),
+        ("Re: x", "I am on parental leave until March, but my colleague sent me your mail.", False),
+        ("Re: x", "The email address you wrote to is no longer in use.", True),
+        ("Re: x", "您好，我目前在外出差，12月8日返回。", True),
+        ("Re: x", "我下周出差，回来以后再联系。", False),
+        # A person: an absence ahead without a promise to answer on return; a thank-you.
+        ("Re: Your sister library", "Great! I'll be out of office next week, talk after.", False),
+        ("Re: Your sister library", "Thank you for your email. We would like to join.", False),
+        ("Re: Automatic reply: Your sister library", "Got your automatic reply, no rush.", False),
+    ],
+)
+def test_subject_tags_and_opening_lines(subject: str, body: str, expected: bool) -> None:
+    assert detect_auto_reply(decode(_mail(subject, body=body)))[0] is expected
+
+
 def test_year_missing_and_no_message_date_gives_none() -> None:
     assert return_date("我12月3日回来", None) is None
     assert return_date("back on 3 December 2026", None) == utc(2026, 12, 3)

@@ -182,6 +182,10 @@ def test_an_address_named_spam_is_no_spam_verdict() -> None:
         ("This is a permanent error; I've given up.", True),
         ("Sent: 11/24/2026 9:58 AM, call 555-1234 or port 465 at 192.0.2.45", None),
         ("Your message could not be delivered.", None),
+        ("Grund: Das Postfach des Empfängers ist voll.", False),
+        ("사유: 수신자의 메일함 용량이 초과되었습니다.", False),
+        ("실패 사유: 받는 사람의 메일 주소가 존재하지 않습니다.", True),
+        ("Alıcı adresi bulunamadı.", True),
     ],
 )
 def test_permanence_from_codes_then_words(text: str, permanent: bool | None) -> None:
@@ -201,3 +205,90 @@ def test_hostile_reports_are_read_not_crashed_on() -> None:
     many = b" ".join(b"u%d@d%d.example.org" % (i, i) for i in range(5000))
     found = detect_bounce(head + many + b"\n")
     assert found is not None and 0 < len(found.recipients) <= 51  # bounded, not 5,000
+
+
+def _text_report(sender: str, subject: str, body: str) -> bytes:
+    return (
+        f"From: {sender}\nTo: bounces@program.example\nSubject: {subject}\n"
+        "Date: Tue, 01 Dec 2026 08:14:03 +0000\nMIME-Version: 1.0\n"
+        f"Content-Type: text/plain; charset=utf-8\n\n{body}\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body", "recipients", "permanent"),
+    [
+        # Exchange's report openings in other languages, from its MicrosoftExchange<id> sender
+        (
+            "Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@x.example>",
+            "Your sister library",
+            "Die Zustellung an folgende Empfänger oder Gruppen ist fehlgeschlagen:\n\n"
+            "leser@bib.example.de\nRemote Server returned '550 5.1.1 User unknown'",
+            ("leser@bib.example.de",),
+            True,
+        ),
+        (
+            "postmaster@x.example",
+            "Recapito ritardato: La vostra biblioteca",
+            "Il recapito ai seguenti destinatari o gruppi è stato ritardato:\n\nprestiti@b.example.it",
+            ("prestiti@b.example.it",),
+            False,
+        ),
+        (
+            "Security Gateway <postmaster@gw.example>",
+            "Message blocked",
+            "Your message to: ref@lib.example.com was blocked.\nReason: 554 5.7.1 policy",
+            ("ref@lib.example.com",),
+            True,
+        ),
+    ],
+)
+def test_translated_and_filtering_reports(
+    sender: str, subject: str, body: str, recipients: tuple[str, ...], permanent: bool
+) -> None:
+    found = detect_bounce(_text_report(sender, subject, body))
+    assert found is not None
+    assert found.recipients == recipients and found.permanent is permanent
+
+
+def test_a_refusal_quoted_with_its_code_by_a_mail_system_is_a_bounce_in_any_language() -> None:
+    raw = _text_report(
+        "Microsoft Outlook <postmaster@x.example>",
+        "Ei voi toimittaa: Sisarkirjastonne",
+        "Tuntematon teksti:\n\nlainaus@k.example.fi\nRemote Server returned '550 5.1.1 Unknown'",
+    )
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("lainaus@k.example.fi",) and found.permanent
+
+
+def test_a_person_writing_about_a_returned_mail_is_no_bounce() -> None:
+    raw = _text_report(
+        "李明 <liming@t.example.cn>", "关于退信", "您上周发来的邮件被退回了，请重新发送。"
+    )
+    assert detect_bounce(raw) is None
+
+
+def test_a_list_refusal_naming_no_address_fails_the_list_of_its_manager() -> None:
+    raw = _text_report(
+        "libs-coop-owner@lists.example.org",
+        "Your message to Libs-coop rejected",
+        "Your message to the Libs-coop mailing-list was rejected: not from a list member.",
+    )
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("libs-coop@lists.example.org",)
+
+
+def test_a_sending_service_delay_event_is_a_temporary_bounce() -> None:
+    row = {"msys": {"message_event": {"type": "delay", "rcpt_to": "a@b.example"}}}
+    raw = b"From: x@y.example\nSubject: batch\n\n" + json.dumps([row]).encode()
+    found = detect_bounce(raw)
+    assert found is not None and found.recipients == ("a@b.example",) and not found.permanent
+
+
+def test_exchange_sender_without_report_words_is_no_bounce() -> None:
+    raw = _text_report(
+        "Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@x.example>",
+        "Message Recall Report for message: Your sister library",
+        "Recall attempt failed for the following recipient: jo@x.example",
+    )
+    assert detect_bounce(raw) is None

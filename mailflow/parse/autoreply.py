@@ -28,15 +28,32 @@ _CHALLENGE_SUBJECT = re.compile(r"^\s*(request to join my guest list|\[spam ?arr
 # how every client builds them, and a person writing "Re: out of office next week?" is not one.
 # A bare word ("Absent", "Urlaub", "Afwezig") is an out-of-office subject only when it ends the
 # subject or is followed by a colon or "until": "Absence request for Friday" is a person.
+_AUTO_WORD = (
+    r"auto\w*|automat\w*|avtomat\w*|otomat\w*|автомат\w*|аутомат\w*|sj[áa]lfvirk\w*"
+    r"|samodej\w*|automaat\w*|awtomati\w*|kiotomatiki"
+)
+_ANSWER_WORD = (
+    r"reply|response|answer|svar|vastus|vastaus|odgovor|одговор|отговор|ответ|відповідь"
+    r"|odpov[ěe][dď]|odpowied[źz]|v[áa]lasz|atbilde|atsakymas|yan[ıi]t|cevap|respuesta|resposta"
+    r"|risposta|r[ée]ponse|antwort|antwoord|tugon|jibu|balasan|jawaban|r[ăa]spuns|pasuhi"
+    r"|p[ëe]rgjigje|erantzun|javob|jav[aá]p|svör|vastaus"
+)
 _END = r"(\s*([:：\-–(]|$)|\s+(bis|until|till|jusqu|hasta|at[ée]|fino|do|до|tot|t/m|au)\b)"
 _OOF_SUBJECT = re.compile(
-    r"^[\s\[(【<]*("
+    # Ticket systems put their tag first: "[help.example.edu #4521] AutoReply: ..."
+    r"^[\s\[(【<]*(\[[^\]\n]{1,60}\]\s*)?("
     # English
+    # ("Auto reply settings question" is a person: the tag ends at a colon, a dash, a bracket)
     r"auto(matic|mated|matische|matisch|matyczna|matica)?[\s_-]*(re(ply|sponse)|antwort|antwoord)"
-    r"|auto[\s-]?re(ply|sponse)|auto:|autosvar|automatisk svar|automaattinen vastaus"
+    r"(?=\s*[:：\-–\]\)】>]|\s*$|\s+(from|re|to|von|de)\b)|auto:|autosvar|automatisk svar|automaattinen vastaus"
     r"|out[\s-]+of[\s-]+(the[\s-]+)?office|ooo\b|on (vacation|holiday|leave)\b|annual leave"
-    r"|away from (the |my )?(office|desk)|away:|vacation (auto|reply|response|notice|message)"
+    r"|away from (the |my )?(office|desk)|away:|vacation (auto|reply|response|message)"
+    rf"|vacation notice{_END}"
     r"|holiday (auto|reply|notice)|(i am|i'm|i’m) (currently )?(out|away|on (vacation|holiday|leave))"
+    r"|away from (my )?(e-?mail|computer)|office (is )?closed|holiday closure"
+    # Help desks' acknowledgements
+    r"|(ticket|request|enquiry|inquiry) (received|created|logged)\b|we(.ve| have) received your"
+    r"|thank(s| you) for contacting"
     # Spanish, Portuguese
     rf"|respuesta (autom[aá]tica|de ausencia)|fuera de (la )?oficina|ausente{_END}|(estoy )?de vacaciones"
     rf"|resposta autom[aá]tica|aus[eê]ncia( tempor[aá]ria)?{_END}|fora do escrit[oó]rio|de f[ée]rias"
@@ -63,6 +80,17 @@ _OOF_SUBJECT = re.compile(
     r"|자동 ?(회신|응답)|부재 ?중|automatick[áa] odpov[ěe][dď]|otomatik (yan[ıi]t|cevap)"
     r"|αυτόματη απάντηση|automatikus v[áa]lasz|r[ăa]spuns automat|автовідповідь"
     r"|автоматична відповідь"
+    # Outlook's tags in further languages: Arabic, Hebrew, Persian, Hindi, Thai, Vietnamese,
+    # Indonesian, Malay, Slovak, Slovenian, Croatian/Serbian, Bulgarian, Baltic, Catalan
+    r"|رد تلقائي|الرد التلقائي|תשובה אוטומטית|מענה אוטומטי|پاسخ خودکار|स्वचालित (उत्तर|जवाब)"
+    r"|ตอบกลับอัตโนมัติ|trả lời tự động|balasan (otomatis|automatik)|automatick[áa] odpove[ďd]"
+    r"|samodejni odgovor|automatski odgovor|автоматичен отговор|automatinis atsakymas"
+    r"|autom[āa]tisk[āa] atbilde|automaatvastus|resposta autom[àa]tica"
+    # Any other language's "automatic answer" tag: an automatic-word and an answer-word, in
+    # either order, before a colon
+    rf"|({_AUTO_WORD})\s+({_ANSWER_WORD})\s*[:：]|({_ANSWER_WORD})\s+(\w{{1,3}}\s+)?({_AUTO_WORD})\s*[:：]"
+    r"|স্বয়ংক্রিয় (উত্তর|জবাব)|خودکار جواب|தானியங்கி பதில்|स्वयंचलित उत्तर|स्वचालित जवाफ"
+    r"|ავტომატური პასუხი|ավտոմատ պատասխան|ការឆ្លើយតបដោយស្វ័យប្រវត្តិ|အလိုအလျောက်"
     r")",
     re.I,
 )
@@ -91,7 +119,103 @@ _AUTO_BODY = re.compile(
     r"|esta [ée] uma resposta autom[aá]tica|dit is een automatisch (antwoord|bericht)"
     r"|это автоматический ответ|to jest automatyczna odpowied[źz]"
     r"|此邮件为自动回复|这是一封自动回复|本邮件为自动回复|此郵件為自動回覆"
-    r"|このメールは自動(返信|送信|応答)",
+    r"|(この|本)メールは.{0,12}自動(返信|送信|応答)"
+    # Generated notices and help desks' acknowledgements (Zendesk, Freshdesk, OTRS, RT, ...)
+    r"|this is an? (automatically generated|automated) (response|reply|message|notification|e-?mail)"
+    r"|(this|the) (message|e-?mail|response) (has been|was|is) automatically generated"
+    r"|((your|the) )?(support )?(request|ticket|enquiry|inquiry|case|incident|message)"
+    r"( (number|no\.?|id))?( \(?#?[\w-]*\d[\w-]*\)?)? (has been|was)"
+    r" (received|logged|created|opened)|a ticket has been (created|opened)"
+    r"|acknowledge (that we have received|receipt of) your"
+    r"|this (mailbox|inbox|e-?mail address|address|account) is (not|no longer|un)[ -]?(monitored|attended|read)"
+    r"|this (mailbox|inbox|e-?mail address|address|account) (will be|has been|is being) (closed|deactivated|disabled|deleted)"
+    r"|(address|mailbox|inbox|account)\b[^.!?\n]{0,40}\b(is|has been) no longer (in use|active|valid|monitored|checked)"
+    # A departure notice sent on the leaver's behalf
+    r"|\b(i have|i've) (left|retired from)\b[^!?\n]{0,60}\b(please|instead)"
+    r"|\bis no longer (with|working (at|for))\b[^!?\n]{0,80}\b(please|instead)"
+    # Generated replies in other languages
+    r"|dies ist eine automatisch (generierte|erstellte|erzeugte|versandte) (antwort|nachricht|e-?mail)"
+    r"|ceci est un (message|courriel|e-?mail) (g[ée]n[ée]r[ée] )?automatique"
+    r"|(r[ée]ponse|message) g[ée]n[ée]r[ée]e? automatiquement|este es un mensaje autom[áa]tico"
+    r"|(mensaje|respuesta|mensagem|resposta) generad[ao] autom[áa]ticamente"
+    r"|(messaggio|risposta) generat[ao] automaticamente|automatisch gegenereerd"
+    r"|wiadomo[śs][ćc] (zosta[łl]a )?wygenerowana automatycznie|сообщение (сгенерировано|отправлено) автоматически"
+    r"|(这|這|此|本)[是为為封一邮郵件\s]{0,6}(自动|自動)(回复|回覆|答复|答覆)"
+    r"|자동\s?(응답|회신) ?(메일|메시지)?입니다",
+    re.I,
+)
+
+
+# An absence announced for later ("I will be out of the office from 1 to 14 December") is an
+# out-of-office reply when it also promises the answer for the return; a person writing "I'll be
+# out of office next week, let's talk after" in a reply says no such thing.
+# A person's absence stated in the first lines ("I am currently out of the office until ..."):
+# with a return or "until" (an autoresponder always says when), else it is a person answering
+# anyway ("I am on leave at the moment but wanted to reply quickly").
+_ABSENT_NOW = re.compile(
+    r"\b(i am|i'm|i’m) (currently |now )?(out of (the )?office|away from (the |my )?(office|desk)"
+    r"|on (annual |parental |maternity |sick )?leave|on (vacation|holiday)|out of the country"
+    r"|travell?ing|out of town|attending an?\b)"
+    # An office or library closed for a while speaks for its staff
+    r"|\b(our|the) (office|library|team|offices|building)s? (is|are|will be) (currently )?closed"
+    r"|\bwe are (currently )?closed"
+    r"|\bjag är\b[^!?\n]{0,40}(på semester|ledig|tjänstledig|föräldraledig|bortrest)"
+    r"|\bjeg er\b[^!?\n]{0,40}på (ferie|kursus)"
+    r"|\bich bin\b[^!?\n]{0,40}(nicht im b[üu]ro|abwesend|im urlaub|au(ss|ß)er haus|nicht erreichbar)"
+    r"|\bje suis\b[^!?\n]{0,40}(absente?|en cong[ée]s?|en vacances)"
+    r"|\bestoy\b[^!?\n]{0,40}(fuera de la oficina|de vacaciones|ausente)"
+    r"|\bestou\b[^!?\n]{0,40}(fora do escrit[óo]rio|de f[ée]rias|ausente)"
+    r"|\bsono\b[^!?\n]{0,40}(fuori ufficio|in ferie|assente)"
+    r"|\bik ben\b[^!?\n]{0,40}(afwezig|op vakantie|niet aanwezig|niet op kantoor)"
+    r"|\bjestem\b[^!?\n]{0,40}(na urlopie|poza biurem|nieobecn)"
+    r"|я\b[^!?\n]{0,30}(в отпуске|вне офиса)|(jsem|budu)\b[^!?\n]{0,30}(mimo kancelář|na dovolené)"
+    r"|\bolen\b[^!?\n]{0,30}lomalla|szabads[áa]gon vagyok|izindeyim|ofis d[ıi]ş[ıi]nday[ıi]m"
+    r"|我(正在|目前)?(休假|不在办公室)|我[^。，,！!]{0,6}(出差|外出|休假|不在)|不在にしております|휴가 중입니다|부재중입니다|부재중",
+    re.I,
+)
+_UNTIL = re.compile(
+    r"\b(until|till|through|back|return|returning|urgent|in my absence|limited access|no access"
+    r"|reopen|re-open)\b"
+    r"|\b(bis|zur[üu]ck|dringend|wieder|ab dem|jusqu|retour|urgen|hasta|regres|volver[ée]|fino|rientr"
+    r"|tot|terug|tillbaka|brådskande|tilbage|tilbake|haster|do\b|powrot|powrót|до\b|вернусь"
+    r"|asti|palaan|kiireellis|-ig\b|kadar|d[öo]n)"
+    r"|\d-?ig\b|까지|이후|복귀|まで|以降|之前|以后|返回|回来|回到",
+    re.I,
+)
+# A short-term or future absence named by a relative day: a person writing, not a responder
+# (which states the dates).
+_LATER = re.compile(
+    r"\bnext (week|month)\b|\btomorrow\b|来週|明日|来月|再来週|n[äa]chste woche"
+    r"|(?<!guten )(?<!goede )\bmorgen\b|semaine prochaine|\bdemain\b|pr[óo]xima semana"
+    r"|(?<!esta )\bma[ñn]ana\b|settimana prossima|prossima settimana|\bdomani\b|volgende week"
+    r"|n[äa]sta vecka|\bi ?morgon\b|neste uke|\bi morgen\b|ensi viikolla|huomenna"
+    r"|на следующей неделе|завтра|下周|明天|다음 ?주|내일",
+    re.I,
+)
+# "I am on parental leave, but my colleague forwarded me your mail": a person answering anyway
+# (a responder's "but" goes on "will respond on my return").
+_ANSWERING_ANYWAY = re.compile(
+    r"[^.!?\n]{0,30}?\b(but|aber|mais|pero|maar|men)\b,?\s+(my colleague|we\b|wanted|just|i (saw|got|read|wanted|have|had|just))",
+    re.I,
+)
+_ABSENCE_AHEAD = re.compile(
+    r"\b(i will|i'll|i’ll) be (out of (the )?office|away|on (annual |parental |sick )?leave"
+    r"|on (vacation|holiday)|travell?ing|out of the country)"
+    r"|\bestar[ée]i? (fuera de la oficina|de vacaciones|ausente|fora do escrit[óo]rio|de f[ée]rias)"
+    r"|\bje serai (absente?|en cong[ée]s?|en vacances)|\bsar[òo] (fuori ufficio|in ferie|assente)"
+    r"|\bich werde\b[^!?\n]{0,40}(nicht im b[üu]ro|abwesend|im urlaub)"
+    r"|\bik (zal|ben)\b[^!?\n]{0,40}(afwezig|op vakantie)",
+    re.I,
+)
+_RETURN_PROMISE = re.compile(
+    r"(limited|no|intermittent|restricted) access to (my )?e-?mail|upon my return|when i return"
+    r"|(respond|reply|answer|get back to you) (to your (e-?mail|message) )?(upon|on|after) my return"
+    r"|will not be (checking|reading|able to (read|respond|reply))|for urgent (matters|issues)"
+    r"|in my absence|in urgent cases|will be (forwarded|answered) (when|after|upon)"
+    r"|when we (reopen|re-open|return)|upon our return"
+    r"|(sem|sin|sans|ohne|geen|utan) (acesso|acceso|acc[èe]s|zugriff|toegang|tillg[åa]ng)"
+    r"|keinen zugriff|em caso de urg[êe]ncia|en caso de urgencia|en cas d.urgence"
+    r"|in dringenden f[äa]llen|in caso di urgenza|bij dringende|in urgent",
     re.I,
 )
 
@@ -153,7 +277,15 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
         return True
     if _NOREPLY_SENDER.match(msg.from_.address or ""):
         return True
-    return bool(_AUTO_BODY.search(msg.text[:600]))
+    head = msg.text[:600]
+    if _AUTO_BODY.search(head):
+        return True
+    if _LATER.search(head):
+        return False  # "away next week", "out of the office today": a person telling
+    absent = _ABSENT_NOW.search(head)
+    if absent and _UNTIL.search(head) and not _ANSWERING_ANYWAY.match(head, absent.end()):
+        return True
+    return bool(_ABSENCE_AHEAD.search(head) and _RETURN_PROMISE.search(head))
 
 
 def detect_auto_reply(msg: DecodedMessage) -> tuple[bool, datetime | None]:

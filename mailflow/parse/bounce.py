@@ -107,6 +107,8 @@ def _detect(msg: Message, text: str) -> Bounce | None:
             permanent = flufl_permanent
     if not addresses:
         addresses = bouncetext.original_recipients(msg, _whole_text(msg))
+    if not addresses and (listed := bouncetext.list_of_manager(msg)):
+        addresses = [listed]  # a list refusing a post that names the list nowhere else
     if permanent is None:
         # A failure report with no code and no reason: the reporter gave up (a delay or a
         # passing condition says so, and was read above).

@@ -41,6 +41,14 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _message_id(value: Any) -> str | None:
+    """A Message-ID as a service quotes it ("<id@host>" or bare), None for anything else."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().strip("<>")
+    return value if value.count("@") == 1 and not any(c.isspace() for c in value) else None
+
+
 def _ses(doc: dict[str, Any]) -> Notification | None:
     kind = doc.get("notificationType") or doc.get("eventType")
     if not isinstance(kind, str):
@@ -70,7 +78,7 @@ def _ses(doc: dict[str, Any]) -> Notification | None:
 
 
 _HARD_EVENTS = {"hard_bounce", "dropped", "hardbounce"}
-_SOFT_EVENTS = {"soft_bounce", "deferred", "blocked", "softbounce", "deferral"}
+_SOFT_EVENTS = {"soft_bounce", "deferred", "blocked", "softbounce", "deferral", "delay"}
 _BOUNCE_EVENTS = _HARD_EVENTS | _SOFT_EVENTS | {"bounce", "bounced", "out_of_band", "reject"}
 # SparkPost's bounce classes that mean the address will not work (the rest pass).
 _SPARKPOST_HARD = {"1", "10", "25", "26", "30", "90"}
@@ -122,7 +130,17 @@ def _events(rows: list[Any]) -> Notification | None:
             if isinstance(r, dict) and r.get("status") and _address(r.get("email")) in recipients
         )
     )
-    return Notification(True, tuple(sorted(recipients)), bool(hard), statuses)
+    # Brevo's "message-id", SendGrid's "smtp-id": the Message-ID of the mail sent.
+    ids = (
+        _message_id(r.get("message-id") or r.get("smtp-id")) for r in rows if isinstance(r, dict)
+    )
+    return Notification(
+        True,
+        tuple(sorted(recipients)),
+        bool(hard),
+        statuses,
+        tuple(dict.fromkeys(i for i in ids if i)),
+    )
 
 
 def _mailgun(doc: dict[str, Any]) -> Notification | None:
@@ -134,7 +152,14 @@ def _mailgun(doc: dict[str, Any]) -> Notification | None:
     address = _address(data.get("recipient"))
     severity = str(data.get("severity", "")).lower()
     permanent = True if severity == "permanent" else False if severity == "temporary" else None
-    return Notification(True, (address,) if address else (), permanent)
+    code = _dict(data.get("delivery-status")).get("code")
+    if permanent is None and isinstance(code, int) and 400 <= code < 600:
+        permanent = code >= 500  # no severity: the SMTP reply decides
+    headers = _dict(_dict(data.get("message")).get("headers"))
+    found = _message_id(headers.get("message-id"))
+    return Notification(
+        True, (address,) if address else (), permanent, message_ids=(found,) if found else ()
+    )
 
 
 def _postmark(doc: dict[str, Any]) -> Notification | None:
@@ -145,6 +170,27 @@ def _postmark(doc: dict[str, Any]) -> Notification | None:
     soft = ("softbounce", "transient", "dnserror", "autoresponder", "spamnotification")
     permanent = False if kind in soft else True if kind else None
     return Notification(True, (address,) if address else (), permanent)
+
+
+def _resend(doc: dict[str, Any]) -> Notification | None:
+    """Resend's webhook: {"type": "email.bounced", "data": {"to": [...], "bounce": {...}}}."""
+    kind = doc.get("type")
+    data = doc.get("data")
+    if not (isinstance(kind, str) and kind.startswith("email.") and isinstance(data, dict)):
+        return None
+    if kind not in ("email.bounced", "email.delivery_delayed"):
+        return Notification(False)  # sent, delivered, opened, clicked, complained
+    to = data.get("to")
+    recipients = {a for r in (to if isinstance(to, list) else [to]) if (a := _address(r))}
+    kind_of = str(_dict(data.get("bounce")).get("type", "")).lower()
+    permanent = (
+        False
+        if kind == "email.delivery_delayed" or kind_of == "transient"
+        else True
+        if kind_of == "permanent"
+        else None
+    )
+    return Notification(True, tuple(sorted(recipients)), permanent)
 
 
 def _read(doc: Any, depth: int = 0) -> Notification | None:
@@ -159,7 +205,7 @@ def _read(doc: Any, depth: int = 0) -> Notification | None:
         except (ValueError, RecursionError):  # deep nesting is hostile, not a notification
             return None
         return _read(inner, depth + 1)
-    for reader in (_ses, _mailgun, _postmark):
+    for reader in (_ses, _mailgun, _postmark, _resend):
         if (found := reader(doc)) is not None:
             return found
     return _events([doc])

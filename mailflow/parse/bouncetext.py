@@ -29,6 +29,8 @@ DAEMON_LOCALPARTS = frozenset(
 _SYSTEM_LOCALPARTS = frozenset(
     {"mdaemon", "mail.delivery", "mail-delivery", "mailer", "gwia", "smtp-gateway", "mailadmin"}
 )
+# Exchange sends its reports from "MicrosoftExchange" plus the organisation's 32-hex-digit id.
+_SYSTEM_LOCAL = re.compile(r"^microsoftexchange[0-9a-f]{32}$")
 _DAEMON_NAMES = re.compile(
     r"mail delivery (subsystem|system|service)|mailer.?daemon|delivery status notification"
     r"|internet mail delivery|mail administrator|courier mail server|l-soft list server",
@@ -45,7 +47,25 @@ BOUNCE_SUBJECT = re.compile(
     r"|não entregue|nao entregue|niedostarczon|недостав|не доставлен"
     r"|系统退信|退信|投递失败|发送失败|未送达|無法傳遞|退件|配信エラー|配送エラー|送信エラー"
     r"|メール配信|エラーメール"
-    r"|message .{0,120} rejected|was rejected|\brejected\b.{0,40}mailing.?list|^rejected mail",
+    r"|message .{0,120} rejected|was rejected|\brejected\b.{0,40}mailing.?list|^rejected mail"
+    r"|message blocked|zustellung.{0,20}fehlgeschlagen|falha na entrega|error al entregar"
+    r"|entrega fallida|[ée]chec de (la )?(remise|livraison)|non d[ée]livr[ée]|non distribu[ée]"
+    # Exchange's subject tags in other languages, and delay notices
+    r"|配信不能|无法投递|無法投遞|未能送达|未能送達|배달되지 않음|배달 ?실패|발송 ?실패|전송 ?실패"
+    r"|niedostarcz|nedoru[čc]iteln|nedoru[čc]en|k[ée]zbes[íi]thetetlen|teslim edileme"
+    r"|ανεπίδοτο|kan ikke leveres|kunne ikke leveres|ikke levert|kan inte levereras"
+    r"|kunde inte levereras|ej levererbar|olevererbar|toimittamaton|ei voi(tu)? toimittaa"
+    r"|nu se poate livra"
+    r"|recapito ritardato|consegna ritardata|zustellung verz[öo]gert|remise diff[ée]r[ée]e"
+    r"|entrega (retrasada|atrasada)|bezorging vertraagd|op[óo][źz]nion|задерж|配信の遅延"
+    r"|配送遅延|延迟传递|延遲傳遞"
+    # Translated DSN subjects ("Delivery Status Notification (Failure)"); a success one names
+    # every recipient delivered and is dropped on its fields
+    r"|notification d.[ée]tat de (la )?remise|[üu]bermittlungsstatus|notificaci[óo]n de estado"
+    r"|notifica dello stato di consegna|status van de bezorging|notifica[çc][ãa]o de status"
+    r"|配信状態通知|递送状态通知|傳遞狀態通知|mancato recapito|no entregado"
+    r"|delivery problem|could not deliver|unable to deliver|not deliverable|returned to sender"
+    r"|(mail|message) returned|bounced (mail|message)",
     re.I,
 )
 # Receipts: the mail arrived (or was read, or relayed to a system that sends no reports).
@@ -94,7 +114,28 @@ BODY_PHRASES = re.compile(
     r"|delivery delay notification|could not be delivered yet|delivery (is|has been) delayed"
     r"|konnte nicht zugestellt werden|n.a pas pu (être|etre) remis|no se pudo entregar"
     r"|n[ãa]o (p[ôo]de ser|foi poss[íi]vel) entreg|non (è|e') stat[oa] (possibile )?recapitat"
-    r"|kon niet worden (bezorgd|afgeleverd)|nie (można|mozna) dostarczyć|nie został dostarczony"
+    r"|k[ao]n niet worden (bezorgd|afgeleverd)|nie (można|mozna) dostarczyć|nie został dostarczony"
+    # Exchange's report openings in other languages (failed, then delayed)
+    r"|die zustellung an (folgende|diese) empf[äa]nger.{0,30}(fehlgeschlagen|verz[öo]gert)"
+    r"|la remise aux destinataires.{0,40}(a [ée]chou[ée]|retard[ée]e)"
+    r"|error al entregar a estos destinatarios|la entrega a estos destinatarios.{0,30}retras"
+    r"|recapito non riuscito|il recapito ai seguenti destinatari.{0,40}(ritardato|non [èe] riuscito)"
+    r"|impossibile recapitare|bezorging is mislukt|falha na entrega para"
+    r"|dostarczenie do nast[ęe]puj[ąa]cych adresat[óo]w.{0,40}nie powiod"
+    r"|доставка следующим получателям.{0,40}не выполнена|доставка.{0,60}задерживается"
+    r"|传递到这些收件人或组失败|未能送达|未能送達|无法将邮件传递|次の受信者.{0,30}配信に失敗"
+    r"|配信が遅延|배달할 수 없습니다|발송되지 않았습니다|전달되지 못|전송(에|이)? 실패"
+    r"|반송되었습니다|nepoda[řr]ilo doru[čc]it|nelze doru[čc]it|teslim edilemedi"
+    r"|leveransen till f[öo]ljande mottagare misslyckades|det gick inte att leverera"
+    r"|levering til (f[øo]lgende|disse) modta.{0,40}mislykke"
+    r"|toimitus (seuraaville vastaanottajille )?ep[äa]onnistui|nem siker[üu]lt k[ée]zbes[íi]teni"
+    r"|a k[ée]zbes[íi]t[ée]s .{0,60}nem siker[üu]lt|teslim ba[şs]ar[ıi]s[ıi]z"
+    r"|det gick inte att leverera|leveransen .{0,60}misslyckades|levering .{0,60}mislykke"
+    # Filtering services refusing the mail for the recipient
+    r"|your message to:? \S+ (was|has been) (blocked|rejected|refused)"
+    r"|\bwas undeliverable|to the following (address|recipient)[^\n]{0,20} could not be delivered"
+    r"|delivery to the following recipients? (has been )?(delayed|failed)"
+    r"|messages? (to|for) the following recipients? (was|were|has been|have been) (blocked|rejected)"
     r"|не удалось доставить|не может быть доставлено|не доставлено"
     r"|配信できませんでした|送信できませんでした|配送できませんでした|届けることができません"
     r"|退信|邮件被退回|郵件被退回|无法送达|無法送達|无法投递|無法投遞|没能成功发送|未能成功发送|邮件发送失败|投递失败"
@@ -166,13 +207,20 @@ _NOT_RECIPIENT_LOCAL = re.compile(
 # An SMTP reply code ("550 ", "421-", "554:"), not a piece of a number, date or phone number.
 _SMTP_REPLY = re.compile(r"(?<![\w.+/:-])([45])[0-5]\d(?=[ :-]|$)(?![ -]\d{2,}[^.\d])", re.M)
 
+# A refusal quoted with its reply and enhanced status code: "550 5.1.1", "452-4.2.2", "554 #5.7.1".
+_SMTP_REFUSAL = re.compile(r"(?<![\w.])[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}(?![\d.])")
+
 # Diagnostics, read when no status code decides (lower-cased text).
 _WARNING = re.compile(
     r"warning (message )?only|will be retried|still being retried|will retry|will keep trying"
     r"|not yet been delivered|delivery attempts will continue|temporary problem delivering"
     r"|message not delivered yet|gmail will retry|delayed mail|delivery delayed"
     r"|delay notification|could not be delivered yet|still trying|will (continue to )?attempt"
-    r"|(has been|is) delayed|not yet delivered",
+    r"|(has been|is) delayed|not yet delivered|continue to be attempted"
+    # "delayed" and "will keep trying" in other languages
+    r"|ritardat|verz[öo]gert|retard[ée]|retrasad|vertraagd|atrasad|op[óo][źz]nion|задерж"
+    r"|遅延|延迟|延遲|지연|zpo[žz]d[ěe]n|f[öo]rsenad|forsinke|viiv[äa]sty|k[ée]sleltet"
+    r"|continuer[àa] a (tentare|provare)|weiterhin versuch|seguir[áa] intentando|blijft proberen",
     re.I,
 )
 _PERMANENT_WHY = re.compile(
@@ -188,7 +236,10 @@ _PERMANENT_WHY = re.compile(
     r"|introuvable|nicht gefunden|unbekannt|no se encontr|inexistente|sconosciuto|onbekend"
     r"|не существует|нет такого|не найден|invalid mailbox"
     r"|用户不存在|用戶不存在|地址不存在|邮箱不存在|郵箱不存在|账户不存在|帳戶不存在|域名不存在|收件人不存在"
-    r"|宛先不明|存在しません|ユーザ不明|見つかりません|アカウント.{0,10}無効",
+    r"|宛先不明|存在しません|ユーザ不明|見つかりません|アカウント.{0,10}無効"
+    r"|존재하지 않|찾을 수 없|bulunamad|neexistuje|nie istnieje|nie mo[żz]na odnale[źz][ćc]"
+    r"|n[ãa]o existe|no existe|non esiste|bestaat niet|finns inte|existiert nicht"
+    r"|n.existe pas|nem l[ée]tezik",
     re.I,
 )
 # A full mailbox, a quota, greylisting, "try again later": the address exists, it may work later.
@@ -198,7 +249,11 @@ _PASSING_WHY = re.compile(
     r"|try again later|please try again|temporar|postfach (ist )?voll|boîte pleine"
     r"|buz[oó]n lleno|caixa (postal )?cheia|casella piena|переполнен"
     r"|空间已满|空間已滿|容量已满|邮箱已满|郵箱已滿|已满|稍后重试"
-    r"|容量.{0,6}(いっぱい|超過|オーバー)|いっぱい|一時的",
+    r"|容量.{0,6}(いっぱい|超過|オーバー)|いっぱい|一時的"
+    r"|(postfach|mailbox|bo[îi]te( aux lettres)?|buz[oó]n|casella|caixa|skrzynka|postvak"
+    r"|brevl[åa]da|postkasse|schr[áa]nka|posta kutusu)[^.\n]{0,40}"
+    r"(\bvoll\b|\bfull\b|pleine|llen[oa]|piena|cheia|pe[łl]na|\bvol\b|pln[áa]|dolu)"
+    r"|용량.{0,10}초과|메일함.{0,10}(가득|꽉)|잠시 후 다시|megtelt|t[äa]ynn[äa]|\bdolu\b",
     re.I,
 )
 # The way there failed (a timeout, a refused connection): weaker than a missing address.
@@ -271,6 +326,7 @@ def may_be_bounce(msg: Message) -> bool:
     return bool(
         local in DAEMON_LOCALPARTS
         or local in _SYSTEM_LOCALPARTS
+        or _SYSTEM_LOCAL.match(local)
         or local in ("postmaster", "")
         or _DAEMON_NAMES.search(name)
         or _LIST_MANAGER.search(local)
@@ -278,6 +334,14 @@ def may_be_bounce(msg: Message) -> bool:
         or (return_path is not None and str(return_path).strip() in ("<>", ""))
         or msg.get("auto-submitted") is not None
     )
+
+
+def list_of_manager(msg: Message) -> str | None:
+    """The list a list manager's own address serves ("libs-owner@lists.x" -> "libs@lists.x")."""
+    _, address = sender(msg)
+    local, _, domain = address.partition("@")
+    m = re.fullmatch(r"(.+)-(owner|admin|request|bounces)", local)
+    return f"{m.group(1)}@{domain}" if m and domain else None
 
 
 def json_body(msg: Message) -> str:
@@ -307,7 +371,8 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         return bounce_subject or phrase or not reply
     if is_oof_subject(subject) and not bounce_subject:
         return False  # an out-of-office reply may say "if your message could not be delivered"
-    if (local in _SYSTEM_LOCALPARTS or _DAEMON_NAMES.search(name)) and (bounce_subject or phrase):
+    system = local in _SYSTEM_LOCALPARTS or _SYSTEM_LOCAL.match(local) or _DAEMON_NAMES.search(name)
+    if system and (bounce_subject or phrase):
         return True
     return_path = msg.get("return-path")
     null_sender = return_path is not None and str(return_path).strip() in ("<>", "")
@@ -317,7 +382,14 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         or msg.get("auto-submitted") is not None
         or bool(_LIST_MANAGER.search(local))
     )
-    if bounce_subject and (machine or phrase):
+    if bounce_subject and machine:
+        return True
+    head = unquoted(text)[:20_000]
+    if bounce_subject and phrase and (ADDRESS_IN_TEXT.search(head) or STATUS.search(head)):
+        return True  # a report names whom it failed; a person writing about one need not
+    # In any language: a mail system's notice quoting a refusal with its enhanced status code
+    # ("Remote Server returned '550 5.1.1 ...'") for an address it names.
+    if (machine or system) and _SMTP_REFUSAL.search(head) and ADDRESS_IN_TEXT.search(head):
         return True
     # No known sender or subject: a report's opening words, from no person (no From at all, a
     # null Return-Path, Auto-Submitted), in a mail nobody replied to.
