@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mailflow.parse import parse_message
+from mailflow.parse.charsets import guess_cyrillic
 
 MESSY = Path(__file__).parent / "data" / "mime" / "messy"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((MESSY / "expected.json").read_text("utf-8"))
@@ -71,6 +72,25 @@ def test_json_values_have_the_contract_types_on_every_golden_mail() -> None:
             assert all(set(a) == {"address", "name"} for a in out[key]), (name, key)
         assert isinstance(out["body_charset"], str)
         assert all(a["filename"] for a in out["attachments"]), name  # unnamed parts named too
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [("Grüße aus München", "latin-1"), ("Ça va très bien", "latin-1"), ("Çà é", "latin-1")],
+)
+def test_latin_text_is_never_read_as_cyrillic(text: str, codec: str) -> None:
+    assert guess_cyrillic(text.encode(codec)) is None
+
+
+@pytest.mark.parametrize("codec", ["windows-1251", "koi8-r"])
+def test_short_cyrillic_is_read_in_either_charset(codec: str) -> None:
+    assert guess_cyrillic("Заявка библиотеки".encode(codec)) == "Заявка библиотеки"
+
+
+def test_a_cte_outside_the_typo_forms_is_left_alone() -> None:
+    raw = b"From: a@b.example\r\nContent-Transfer-Encoding: x-gzip64\r\n\r\nSGVsbG8=\r\n"
+    out = parse_message(raw, program_address=PROGRAM, secret=None).to_json()
+    assert "SGVsbG8=" in out["text"]
 
 
 if __name__ == "__main__":
