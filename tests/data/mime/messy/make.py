@@ -390,7 +390,6 @@ case("no-content-type-latin1", [("From", "Ana <ana@bib.example.pt>"), TO, ("Subj
      text_has=["La bibliothèque de Genève accueille", "mercredi après-midi, à partir de 14h"], body_charset="")  # fmt: skip
 
 
-
 # --- Round 2 (written blind, before any change they asked for; docs/parse.md has the figures) ---
 def raw_case(name: str, raw: bytes, **expected) -> None:
     """A mail given byte for byte (line endings and header order exactly as written)."""
@@ -438,30 +437,81 @@ with_attachment("att-name-continuations-plain", ["Content-Type: application/pdf;
                 attachments=[["plano de leitura.pdf", "application/pdf"]])  # fmt: skip
 with_attachment("att-rfc2231-ks-c-5601", ["Content-Type: application/x-hwp", "Content-Disposition: attachment; filename*=ks_c_5601-1987''" + quote("도서관 소개.hwp".encode("cp949"))], PDF,
                 attachments=[["도서관 소개.hwp", "application/x-hwp"]])  # fmt: skip
-ctype, body = multipart("b_big5name", [
-    (["Content-Type: text/plain; charset=big5", "Content-Transfer-Encoding: 8bit"], "請見附件。".encode("big5")),
-    (["Content-Type: application/msword", "Content-Disposition: attachment; filename=\"" + sesc("圖書館報告.doc".encode("big5")) + "\"", "Content-Transfer-Encoding: base64"], b64(PDF)),
-])
+ctype, body = multipart(
+    "b_big5name",
+    [
+        (
+            ["Content-Type: text/plain; charset=big5", "Content-Transfer-Encoding: 8bit"],
+            "請見附件。".encode("big5"),
+        ),
+        (
+            [
+                "Content-Type: application/msword",
+                'Content-Disposition: attachment; filename="'
+                + sesc("圖書館報告.doc".encode("big5"))
+                + '"',
+                "Content-Transfer-Encoding: base64",
+            ],
+            b64(PDF),
+        ),
+    ],
+)
 case("att-raw-big5-name", [("From", "Lin <lin@lib.example.tw>"), TO, ("Subject", "Report"), ctype], body,
      text_has=["請見附件。"], attachments=[["圖書館報告.doc", "application/msword"]])  # fmt: skip
 TNEF = b"\x78\x9f\x3e\x22\x01\x00\x01\x06\x90\x08\x00\x04\x00\x00\x00\x00\x00\x01\x00\x01\x00"
-ctype, body = multipart("b_tnef", [
-    (["Content-Type: text/plain; charset=us-ascii"], b"Please find our signed agreement attached.\r\n"),
-    (["Content-Type: application/ms-tnef; name=\"winmail.dat\"", "Content-Transfer-Encoding: base64", "Content-Disposition: attachment; filename=\"winmail.dat\""], b64(TNEF)),
-])
+ctype, body = multipart(
+    "b_tnef",
+    [
+        (
+            ["Content-Type: text/plain; charset=us-ascii"],
+            b"Please find our signed agreement attached.\r\n",
+        ),
+        (
+            [
+                'Content-Type: application/ms-tnef; name="winmail.dat"',
+                "Content-Transfer-Encoding: base64",
+                'Content-Disposition: attachment; filename="winmail.dat"',
+            ],
+            b64(TNEF),
+        ),
+    ],
+)
 case("tnef-winmail-dat", [("From", "Ana <ana@bib.example.pt>"), TO, ("Subject", "Agreement"), ctype], body,
      text_has=["Please find our signed agreement attached."], attachments=[["winmail.dat", "application/ms-tnef"]])  # fmt: skip
-ctype, body = multipart("b_tnef2", [
-    (["Content-Type: application/ms-tnef", "Content-Transfer-Encoding: base64"], b64(TNEF)),
-])
+ctype, body = multipart(
+    "b_tnef2",
+    [
+        (["Content-Type: application/ms-tnef", "Content-Transfer-Encoding: base64"], b64(TNEF)),
+    ],
+)
 case("tnef-unnamed-only-part", [("From", "Ana <ana@bib.example.pt>"), TO, ("Subject", "Outlook RTF"), ctype], body,
      attachments=[["winmail.dat", "application/ms-tnef"]])  # fmt: skip
-inner = ("From: " + ew("Сергей", "koi8-r") + " <sergey@biblioteka.example.ru>\r\nTo: ana@bib.example.pt\r\nSubject: " + ew("Привет", "koi8-r")
-         + "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() + "Текст пересланного письма.\r\n".encode("koi8-r")
-ctype, body = multipart("b_nested_koi8", [
-    (["Content-Type: text/plain; charset=iso-8859-1", "Content-Transfer-Encoding: quoted-printable"], quopri.encodestring("Voilà le message de Sergueï.\r\n".encode("latin-1"))),
-    (["Content-Type: message/rfc822", "Content-Disposition: attachment; filename=\"Privet.eml\""], inner),
-])
+inner = (
+    "From: "
+    + ew("Сергей", "koi8-r")
+    + " <sergey@biblioteka.example.ru>\r\nTo: ana@bib.example.pt\r\nSubject: "
+    + ew("Привет", "koi8-r")
+    + "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=koi8-r\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+).encode() + "Текст пересланного письма.\r\n".encode("koi8-r")
+ctype, body = multipart(
+    "b_nested_koi8",
+    [
+        (
+            [
+                "Content-Type: text/plain; charset=iso-8859-1",
+                "Content-Transfer-Encoding: quoted-printable",
+            ],
+            quopri.encodestring("Voilà le message de Sergueï.\r\n".encode("latin-1")),
+        ),
+        (
+            [
+                "Content-Type: message/rfc822",
+                'Content-Disposition: attachment; filename="Privet.eml"',
+            ],
+            inner,
+        ),
+    ],
+)
 case("nested-rfc822-own-charset", [("From", "Claire <claire@mediatheque.example.fr>"), TO, ("Subject", "Fwd: Privet"), ctype], body,
      text_has=["Voilà le message de Sergueï."], text_lacks=["Текст пересланного"], attachments=[["Privet.eml", "message/rfc822"]], body_charset="iso-8859-1")  # fmt: skip
 case("cte-base-64-typo", [("From", "Ana <ana@bib.example.pt>"), TO, ("Subject", "Typo"), PLAIN, ("Content-Transfer-Encoding", "base-64")], b64("Bom dia, segue o nosso relatório.\r\n".encode()),
@@ -470,26 +520,61 @@ case("cte-quoted-printable-typo", [("From", "Claire <claire@mediatheque.example.
      text_has=["La médiathèque sera fermée à Noël."], text_lacks=["=C3"])  # fmt: skip
 case("cte-upper-case-spaces", [("From", "Ana <ana@bib.example.pt>"), TO, ("Subject", "CTE"), PLAIN, ("Content-Transfer-Encoding", " BASE64 ")], b64("Reunião às 15h na biblioteca.\r\n".encode()),
      text_has=["Reunião às 15h na biblioteca."])  # fmt: skip
-GARBAGE = b64("Caros colegas, o nosso clube de leitura começa em janeiro.\r\nCumprimentos, Rui\r\n".encode())
+GARBAGE = b64(
+    "Caros colegas, o nosso clube de leitura começa em janeiro.\r\nCumprimentos, Rui\r\n".encode()
+)
 case("base64-with-garbage", [("From", "Rui <rui@bib.example.pt>"), TO, ("Subject", "Garbage"), PLAIN, ("Content-Transfer-Encoding", "base64")],
      GARBAGE[:40] + b" !\r\n" + GARBAGE[40:] + b"\r\n\r\n--\r\nScanned by MailGate v2\r\n",
      text_has=["o nosso clube de leitura começa em janeiro.", "Cumprimentos, Rui"])  # fmt: skip
-ctype, body = multipart("b_twotypes", [
-    (["Content-Type: text/plain; charset=utf-8"], "Segue o plano em anexo.\r\n".encode()),
-    (["Content-Type: application/pdf; name=\"plano.pdf\"", "Content-Transfer-Encoding: base64"], b64(PDF)),
-])
+ctype, body = multipart(
+    "b_twotypes",
+    [
+        (["Content-Type: text/plain; charset=utf-8"], b"Segue o plano em anexo.\r\n"),
+        (
+            [
+                'Content-Type: application/pdf; name="plano.pdf"',
+                "Content-Transfer-Encoding: base64",
+            ],
+            b64(PDF),
+        ),
+    ],
+)
 case("multiple-content-type-headers", [("From", "Ana <ana@bib.example.pt>"), TO, ("Subject", "Two types"), ("Content-Type", "text/plain; charset=us-ascii"), ctype], body,
      text_has=["Segue o plano em anexo."], text_lacks=["--b_twotypes"], attachments=[["plano.pdf", "application/pdf"]])  # fmt: skip
-ctype, body = multipart("b_noboundary", [
-    (["Content-Type: text/plain; charset=utf-8"], "Aquí va la programación de diciembre.\r\n".encode()),
-    (["Content-Type: application/pdf; name=\"diciembre.pdf\"", "Content-Transfer-Encoding: base64"], b64(PDF)),
-])
+ctype, body = multipart(
+    "b_noboundary",
+    [
+        (
+            ["Content-Type: text/plain; charset=utf-8"],
+            "Aquí va la programación de diciembre.\r\n".encode(),
+        ),
+        (
+            [
+                'Content-Type: application/pdf; name="diciembre.pdf"',
+                "Content-Transfer-Encoding: base64",
+            ],
+            b64(PDF),
+        ),
+    ],
+)
 case("multipart-missing-boundary", [("From", "Jose <jose@bib.example.es>"), TO, ("Subject", "Sin boundary"), ("Content-Type", "multipart/mixed")], body,
      text_has=["Aquí va la programación de diciembre."], text_lacks=["--b_noboundary"], attachments=[["diciembre.pdf", "application/pdf"]])  # fmt: skip
-ctype, body = multipart("b_noclose", [
-    (["Content-Type: text/plain; charset=utf-8"], "Der Leseclub trifft sich am Donnerstag.\r\n".encode()),
-    (["Content-Type: application/pdf; name=\"termine.pdf\"", "Content-Transfer-Encoding: base64"], b64(PDF)),
-])
+ctype, body = multipart(
+    "b_noclose",
+    [
+        (
+            ["Content-Type: text/plain; charset=utf-8"],
+            b"Der Leseclub trifft sich am Donnerstag.\r\n",
+        ),
+        (
+            [
+                'Content-Type: application/pdf; name="termine.pdf"',
+                "Content-Transfer-Encoding: base64",
+            ],
+            b64(PDF),
+        ),
+    ],
+)
 case("multipart-no-closing-boundary", [("From", "Juergen <j@stadtbib.example.de>"), TO, ("Subject", "Termine"), ctype], body.replace(b"--b_noclose--\r\n", b""),
      text_has=["Der Leseclub trifft sich am Donnerstag."], attachments=[["termine.pdf", "application/pdf"]])  # fmt: skip
 raw_case("crlf-lf-mix", b"From: Ana Silva <ana@bib.example.pt>\r\nTo: sisters@program.example\nSubject: Mixed\r\n line endings\nMessage-ID: <mix@mail.example>\r\nDate: Tue, 01 Dec 2026 08:00:00 +0000\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\n\r\nPrimeira linha.\nSegunda linha, a\xc3\xa7\xc3\xa3o.\r\n",
