@@ -23,7 +23,7 @@ from mailflow.parse.prose_terms import (
     country_of,
     find_interests,
     is_major_language,
-    language_codes,
+    language_positions,
     starts_with_language,
 )
 
@@ -112,7 +112,11 @@ _SIGNOFF = re.compile(
     r"respectfully|cordially|cheers|thanks?\b|thank you|with (?:best|kind|warm)|best,?$|"
     r"saludos|atentamente|cordialmente|un (?:cordial )?saludo|muchas gracias|"
     r"cordialement|bien (?:à vous|cordialement)|salutations|sinc[eè]res salutations|merci)|"
-    r"^(?:此致|敬礼|谢谢|謝謝|祝好|顺祝|顺颂|順頌|順祝|祝工作顺利|期待您的回复|期待回复)",
+    r"^(?:many thanks|all the best|warmly|with gratitude|un abrazo|abrazos|saludos cordiales|"
+    r"abraços|atenciosamente|cumprimentos|com os melhores cumprimentos|obrigad[ao]|"
+    r"mit (?:freundlichen|besten|herzlichen) gr(?:ü|ue)(?:ß|ss)en|(?:viele|beste|herzliche|liebe) "
+    r"gr(?:ü|ue)(?:ß|ss)e|vielen dank)\b|"
+    r"^(?:此致|敬礼|谢谢|謝謝|祝好|顺祝|顺颂|順頌|順祝|敬祝|祝工作顺利|期待您的回复|期待回复)",
     re.I,
 )
 
@@ -138,8 +142,10 @@ _SELF = re.compile(
     r"trabajo|trabajamos|hablamos|parlons|travaillons|communiquons|sommes|the library|"
     r"staff|colleagues?|librarians|volunteers|team|personal|personnel|équipe|voluntarios|"
     r"escrib\w*|écri\w*|me dirijo|me permito|je me permets|como director\w*|"
-    r"en calidad de|en tant que)\b|"
-    r"^\W*(?:the|la|le|el|l['’])\s*(?:library|biblioteca|bibliothèque|médiathèque)\b|"
+    r"en calidad de|en tant que|sou|nossa|nosso|nossas|nossos|trabalhamos|falamos|"
+    r"wir|unser\w*|ich|bin)\b|"
+    r"^\W*(?:the|la|le|el|l['’]|a|o|die|der|das)\s*(?:library|biblioteca|bibliothèque|médiathèque|"
+    r"bibliothek|\w+bibliothek|\w*bücherei)\b|"
     r"^\W*(?:\w+\s+){0,2}(?:from|desde|depuis)\b|"
     r"我们|我們|我馆|我館|本馆|本館|敝馆|我校|我是|我在|馆员|館員|工作人员|同事",
     re.I,
@@ -152,7 +158,8 @@ _PARTNER = re.compile(
     r"partenaires?|s(?:œ|oe)urs?|jumel\w*|cherch\w*|souhait\w*|aimer\w+|voudr\w+|"
     # another library the writer knows of: "I visited the Shanghai Library", "a colleague at"
     r"visit\w*|met|meet\w*|heard|told|recommend\w*|inspir\w*|(?:colleagues?|friends?)\s+(?:at|from)|"
-    r"read\s+about|conoc\w+|recomend\w+|rencontr\w+|recommand\w+)\b|"
+    r"read\s+about|conoc\w+|recomend\w+|rencontr\w+|recommand\w+|"
+    r"irmãs?|parceir\w*|gostar\w*|procur\w*|möcht\w*|such\w*|wünsch\w*)\b|"
     r"姐妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所|"
     r"参观|參觀|访问过|訪問過|听说|聽說|推荐|推薦",
     re.I,
@@ -171,17 +178,19 @@ def _ours(sentence: str, start: int, *, subject: bool = False, own: str = "") ->
 # -- the library's name ---------------------------------------------------------------------
 
 _CW = rf"(?:St\.|[{_UP}][\w'’\-]+|\d+(?:st|nd|rd|th)?)"  # a capitalised word (not "I", not "A")
-_INNER = r"(?:of|for|and|&|de|del|de la|de las|de los|du|des|y|et)"
+_INNER = r"(?:of|for|and|&|de|del|de la|de las|de los|du|des|y|et|da|do|das|dos|e)"
 _CWS = rf"{_CW}(?:\s+(?:{_INNER}\s+|d['’])?{_CW})*"
 _LIB_WORD = (
-    r"(?:Library|Libraries|Biblioteca|Bibliothèque|Médiathèque|Bibliothek|Bibliotheek|Bibliotek)"
+    r"(?:Library|Libraries|Biblioteca|Bibliothèque|Médiathèque|Bibliothek|Bibliotheek|Bibliotek|"
+    r"[A-ZÄÖÜ][a-zäöüß]+(?:bibliothek|bücherei))"  # German compounds: Stadtbibliothek Graz
 )
 # Spanish and French write the adjectives after the noun, often in lower case.
 _ADJ = (
     r"(?:municipal(?:es?)?|públic[ao]s?|publiques?|nacional(?:es)?|nationales?|"
     r"universitari[ao]s?|universitaires?|escolar(?:es)?|scolaires?|comunitari[ao]s?|"
     r"centrale?|départementale?|régionale?|regional|provincial(?:es?)?|popular(?:es)?|"
-    r"infantil|intercommunale?|communautaires?|communales?|populaire)"
+    r"infantil|intercommunale?|communautaires?|communales?|populaire|comunitári[ao]s?|"
+    r"estadual|distrital)"
 )
 _TAIL = rf"(?:of|for|de|del|de la|de los|de las|du|des|d['’])\s*(?:(?:the|la|le|el|les|los|las|l['’])\s*)?{_CWS}"
 _EN_NAME = re.compile(
@@ -193,6 +202,8 @@ _LEADING = frozenset((
     "nuestra", "nuestro", "desde", "en", "con", "au", "a", "and", "y", "et", "of", "de", "del",
     "librarian", "director", "directora", "directrice", "head", "manager", "chief", "coordinator",
     "coordinadora", "bibliotecaria", "bibliotecario", "bibliothécaire", "dean", "deputy",
+    "o", "die", "der", "das", "da", "do", "na", "no", "em", "sou", "ich", "wir", "unsere",
+    "bibliotecária",
 ))  # fmt: skip
 _NOT_A_NAME = re.compile(
     r"\b(?:sister|partner|twin\w*|programs?|programmes?|program[ae]|association|federation|"
@@ -205,6 +216,7 @@ _GENERIC = frozenset((
     "municipal", "city", "community", "central", "national", "school", "university", "academic",
     "town", "county", "regional", "local", "main", "branch", "state", "pública", "publique",
     "municipale", "nacional", "nationale", "the", "of", "de", "la", "services", "service",
+    "comunitária", "stadtbibliothek", "stadtbücherei", "gemeindebibliothek",
 ))  # fmt: skip
 
 
@@ -276,14 +288,16 @@ _TYPE_PHRASE = re.compile(
     r"\b(?P<en>public|academic|university|college|school|national|special|research|medical|"
     r"law|community|municipal|county|city|town|village|district)"
     r"(?:\s+(?:and|&)\s+\w+)?\s+librar(?:y|ies)\b"
-    r"|\b(?:biblioteca|bibliothèque)s?\s+(?P<rom>pública|publique|municipale?|universitari[ao]|"
+    r"|\b(?:biblioteca|bibliothèque)s?\s+(?P<rom>pública|publique|municipale?|universitári[ao]|"
+    r"universitari[ao]|comunitári[ao]|escolar|"
     r"universitaire|escolar|scolaire|nacional|nationale|especializada|spécialisée|comunitaria|"
     r"communautaire|"
     r"popular)"
     r"|\b(?:librar(?:y|ies)\s+(?:at|of)|(?:biblioth[eè]que|biblioteca)\s+[\w\s]{0,50}?\s+"
     r"(?:de\s+l['’]|de\s+la|del))\s*(?:the\s+)?(?:[\w'-]+\s+){0,3}?"
     r"(?P<inst>University|Université|Universidad|College|School|Colegio|Escuela|Lycée|Collège)\b"
-    r"|(?P<zh>公共|大学|高校|学校|中学|小学|国家|专业|社区|高等院校|学院|研究|市立)(?:图书馆|圖書館)",
+    r"|(?P<zh>公共|大学|高校|学校|中学|小学|国家|专业|社区|高等院校|学院|研究|市立)(?:图书馆|圖書館)"
+    r"|\b(?P<de>öffentliche|wissenschaftliche|Universitäts|Schul|National)-?\s*[Bb]ibliothek",
     re.I,
 )
 _TYPE_EXTRA = {
@@ -291,6 +305,9 @@ _TYPE_EXTRA = {
     "district": "public", "社区": "public", "popular": "public", "comunitaria": "public",
     "comunitario": "public", "communautaire": "public", "communale": "public",
     "学院": "academic", "研究": "special", "especializada": "special", "spécialisée": "special",
+    "comunitária": "public", "comunitário": "public", "universitária": "academic",
+    "universitário": "academic", "öffentliche": "public", "wissenschaftliche": "academic",
+    "universitäts": "academic", "schul": "school", "national": "national",
 }  # fmt: skip
 _TYPES = frozenset({"public", "academic", "school", "national", "special"})
 
@@ -310,7 +327,8 @@ _NAME_TYPES = tuple(
         ("academic", r"\b(?:univers(?:it|id)\w*|college|polytechnic)\b|大学|大學|学院|學院|高校"),
         ("national", r"\b(?:national|nacional|nationale)\b|国家|國家"),
         ("public", r"\b(?:public|municipal\w*|community|county|pública|publique|popular|"
-                   r"comunitaria)\b|公共|市立|区立|县立|區立|縣立|社区|社區"),
+                   r"comunit[aá]ria|\w*stadtbibliothek|\w*stadtbücherei|gemeindebibliothek|"
+                   r"öffentliche)\b|公共|市立|区立|县立|區立|縣立|社区|社區"),
         ("special", r"\b(?:medical|law|hospital|research|museum|especializada|spécialisée)\b|"
                     r"专业|專業|研究"),
     )
@@ -329,22 +347,23 @@ _PLACE = (
     rf"(?:\s+(?:(?:de|do|da|del|la|el|sur|upon|on)\s+)?[{_UP}][\w'’\-]+){{0,3}}"
 )
 _EN_LOC = re.compile(
-    rf"\b(?:in|at|from|near|en|à|a|de|desde)\s+(?:the\s+(?:city|town|village)\s+of\s+"
-    rf"|la\s+ciudad\s+de\s+|la\s+ville\s+de\s+)?(?P<city>{_PLACE})"
+    rf"\b(?:in|at|from|near|en|à|a|de|desde|em|na|no|aus)\s+(?:the\s+(?:city|town|village)\s+of\s+"
+    rf"|la\s+ciudad\s+de\s+|la\s+ville\s+de\s+|cidade\s+de\s+)?(?P<city>{_PLACE})"
     rf"(?:\s*,\s*|\s+\()(?:(?P<region>{_PLACE})\s*,\s*)?(?:en\s+|au\s+)?(?P<country>{_PLACE})"
 )
 _EN_COUNTRY_ONLY = re.compile(
-    r"\b(?:in|from|en|à|au|aux|de)\s+(?:the\s+)?(?:(?:rural|northern|southern|eastern|western|"
+    r"\b(?:in|from|en|à|au|aux|de|em|no|na|aus|im)\s+(?:the\s+)?(?:(?:rural|northern|southern|eastern|western|"
     r"central|north|south|east|west|north-eastern|north-western)\s+|(?:north|south|east|west|"
     rf"centre|center|heart|middle)\s+of\s+)?(?P<country>{_PLACE})|\((?P<paren>{_PLACE})\)"
 )
 _EN_CITY_ONLY = re.compile(
     rf"\b(?i:(?:librar(?:y|ies)|located|based|situated|here)\s+in|in\s+the\s+(?:city|town|village)"
     rf"\s+of|(?:biblioteca|situada|ubicada|con\s+sede)\s+en|en\s+la\s+ciudad\s+de|"
-    rf"(?:bibliothèque|située|situé|basée|basé|installée)\s+à|dans\s+la\s+ville\s+de)\s+"
+    rf"(?:bibliothèque|située|situé|basée|basé|installée)\s+à|dans\s+la\s+ville\s+de|"
+    rf"(?:biblioteca|situada|localizada|sediada)\s+em|na\s+cidade\s+de)\s+"
     rf"(?P<city>{_PLACE})"
     # the sentence ends or goes on: "in Kingston, would like", "in Austin, Texas", "of X in Y"
-    rf"(?=\s*(?:[.;!?)]|$|,\s+[a-z]|,\s*[{_UP}]|\s+(?:in|en|au|dans)\s+|\s+city\b))"
+    rf"(?=\s*(?:[.;!?)]|$|,\s+[a-z]|,\s*[{_UP}]|\s+(?:in|en|au|dans|em|no|na)\s+|\s+city\b))"
 )
 _ZH_PLACE = re.compile(
     rf"(?:位于|位於|地处|地處|坐落在|坐落于|坐落於|来自|來自|来自于|在|"
@@ -424,7 +443,8 @@ _LANG_TRIGGER = re.compile(
     r"hablamos|hablan|habla|idiomas?\s+de\s+trabajo|trabajamos\s+en|nos\s+comunicamos\s+en|"
     r"parlons|parlent|parle|langues?\s+de\s+travail|travaillons\s+en|communiquons\s+en|"
     r"trabaja(?:n)?\s+en|travaille(?:nt)?\s+en|works?\s+(?:in|through)|languages?\s+spoken|"
-    r"langues?\s+parlées?|idiomas?\s+hablados?)\b|能以|均以|"
+    r"langues?\s+parlées?|idiomas?\s+hablados?|falamos|falam|fala|trabalhamos\s+em|"
+    r"sprechen|spricht|arbeiten\s+(?:auf|in)|sprachen)\b|能以|均以|"
     r"\b(?P<use>use|using|utilizamos|usamos|utilisons)\b|"
     r"工作语言|工作語言|会说|會說|会讲|會講|能说|能講|能讲|可以用|能用|可用|使用|通晓|掌握|精通|只会|只會|"
     r"也会|也會|都会|都會|讲|說|说",
@@ -461,6 +481,10 @@ _ZH_INSTITUTION = re.compile(
 )
 
 
+# What may stand before a name that opens a sentence: an article (en/es/fr/pt/de).
+_OPENING = r"\W*(?:(?:the|la|le|el|l['’]|a|o|die|der|das)\s*)?"
+
+
 def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
     """(name, sentence, end) of the writer's library, best first."""
     found: list[tuple[str, str, int]] = []
@@ -472,7 +496,7 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
             if inner and _INSTITUTION_WORD.search(inner.group(1)):
                 named = inner.group(1)
             opens = bool(
-                re.fullmatch(r"\W*(?:(?:the|la|le|el|l['’])\s*)?", sentence[: m.start()], re.I)
+                re.fullmatch(_OPENING, sentence[: m.start()], re.I)
             )
             if (
                 named
@@ -486,11 +510,12 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
                 continue
             start = m.start() + m.group(0).find(name.split()[0])
             opens = bool(
-                re.fullmatch(r"\W*(?:(?:the|la|le|el|l['’])\s*)?", sentence[:start], re.I)
+                re.fullmatch(_OPENING, sentence[:start], re.I)
             ) and bool(
                 re.match(
                     r"\s*(?:\([^)]{1,20}\)\s*)?(?:(?:is|was|has|serves|opened|would|wishes|wants|"
-                    r"hopes|est|es|aimerait|souhaite|voudrait|desea|quiere|busca|cherche)\b|,)",
+                    r"hopes|here|est|es|aimerait|souhaite|voudrait|desea|quiere|busca|cherche|"
+                    r"é|vem|deseja|gostaria|quer|ist|möchte|bewirbt|sucht|in|im|für)\b|,)",
                     sentence[m.end() :],
                 )
             )
@@ -531,9 +556,31 @@ def _signature_name(lines: list[str]) -> str | None:
     return None
 
 
+_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}-?)?\d[\d\- ]{2,8}\d?\b|\b[A-Z]\d[A-Z] ?\d[A-Z]\d\b")
+
+
+def _address_place(line: str) -> tuple[str | None, str | None]:
+    """(country, city) of an address line ending in a country: "Kabanbay Batyr St 94, Almaty
+    050010, Kazakhstan", "Rua X 12, 1100-148 Lisboa, Portugal"; the city is the part before
+    the country once its postcode is gone, when it is a plain place name."""
+    parts = [p.strip() for p in line.split(",")]
+    if len(parts) < 2 or len(line) > 120:
+        return None, None
+    country = country_of(parts[-1].rstrip("."))
+    if not country:
+        return None, None
+    city = _POSTCODE.sub(" ", parts[-2]).strip()
+    m = re.fullmatch(_PLACE, city)
+    return country, city if m and _good_city(city) else None
+
+
 def _signature_place(lines: list[str]) -> tuple[str | None, str | None]:
-    """A signature line that is only "City, Country" (or "Country")."""
+    """A signature line that is only "City, Country" (or "Country"), or an address ending so."""
     for line in lines[:10]:
+        if line.count(",") >= 2 or re.search(r"\d", line):
+            country, city = _address_place(line)
+            if country:
+                return country, city
         m = re.fullmatch(
             rf"(?:(?P<city>{_PLACE})\s*,\s*(?:{_PLACE}\s*,\s*)?)?(?P<country>{_PLACE})\.?", line
         )
@@ -679,7 +726,7 @@ def _place(sentence: str, fields: dict[str, str], own: str) -> None:
 def _stated_type(sentences: list[str], own: str) -> str | None:
     for sentence in sentences:
         for m in _TYPE_PHRASE.finditer(sentence):
-            word = m["en"] or m["rom"] or m["inst"] or m["zh"]
+            word = m["en"] or m["rom"] or m["inst"] or m["zh"] or m["de"]
             if _ours(sentence, m.start(), own=own):
                 found = _type_of(word)
                 if found:
@@ -712,7 +759,7 @@ def _speaker_is_other(before: str) -> bool:
 def _stated_languages(sentences: list[str]) -> list[str]:
     codes: list[str] = []
     for sentence in sentences:
-        clauses: list[str] = []
+        clauses: list[tuple[int, str]] = []  # (where it starts, text): named in sentence order
         for m in _LANG_TRIGGER.finditer(sentence):
             if _speaker_is_other(sentence[max(0, m.start() - 40) : m.start()]):
                 continue  # "many of our families speak Mandarin": not the library's languages
@@ -721,14 +768,18 @@ def _stated_languages(sentences: list[str]) -> list[str]:
                 if m["use"] and not starts_with_language(rest.lstrip()):
                     continue  # "we use the library ...", but "we use English and Filipino"
                 stop = _LANG_STOP.search(rest)
-                clauses.append(rest[: stop.start()] if stop else rest)
+                clauses.append((m.end(), rest[: stop.start()] if stop else rest))
         if _LANG_SENTENCE.search(sentence):  # "English is our working language."
             stop = _PARTNER.search(sentence)
-            clauses.append(sentence[: stop.start()] if stop else sentence)
-        for clause in clauses:
-            for code in language_codes(clause):
-                if code not in codes:
-                    codes.append(code)
+            clauses.append((0, sentence[: stop.start()] if stop else sentence))
+        named = sorted(
+            (start + where, code)
+            for start, clause in clauses
+            for where, code in language_positions(clause)
+        )
+        for _, code in named:
+            if code not in codes:
+                codes.append(code)
     return codes
 
 
@@ -736,8 +787,9 @@ def _stated_languages(sentences: list[str]) -> list[str]:
 
 _WANTS = re.compile(
     r"\b(?:looking\s+for|seek\w*|would\s+like|like\s+to|want\w*|wish\w*|hop\w+|interested\s+in|"
+    r"love|keen|glad|take\s+part|"
     r"join\w*|apply\w*|applying|application|register\w*|sign\s+up|find\w*|establish\w*|become|"
-    r"start\w*|build\w*)\b[^.!?\n]{0,80}?\b(?:sister|partner|twin(?:ned)?)[\s-]+"
+    r"start\w*|build\w*)\b[^.!?\n]{0,80}?\b(?:sister|partner|twin(?:ned)?)[\s-]+(?:\w+\s+)?"
     r"(?:librar(?:y|ies)|relationship|program(?:me)?|partnership)"
     r"|\b(?:busc\w+|quisi\w+|gustar\w*|encantar\w*|dese\w+|quer\w+|interes\w+|unir\w*|"
     r"solicit\w+|particip\w+)\b"
@@ -746,6 +798,10 @@ _WANTS = re.compile(
     r"|\b(?:cherch\w+|souhait\w+|aimer\w+|voudr\w+|intéress\w+|rejoindre|candidat\w*|devenir)\b"
     r"[^.!?\n]{0,80}?\bbibliothèques?\s+(?:\w+\s+)?(?:s(?:œ|oe)urs?|partenaires?|jumel\w+)"
     r"|\bjumelage"
+    r"|\b(?:gostar\w*|quer\w*|particip\w+|interess\w+|candidat\w+|procur\w+|integrar|aderir)\b"
+    r"[^.!?\n]{0,80}?\bbibliotecas?\s+(?:\w+\s+)?(?:irmãs?|parceiras?)"
+    r"|\b(?:möcht\w*|bewerb\w*|such\w*|interess\w*|teilnahme|teilnehmen|wünsch\w*)\b"
+    r"[^.!?\n]{0,80}?(?:partner|schwester)(?:bibliothek\w*|\s+bibliothek\w*|schaft)"
     r"|(?:希望|寻找|尋找|想|申请|申請|加入|建立|結成|结成|成为|成為|结为|結為|寻求|尋求)[^。！？\n]{0,20}?"
     r"(?:姐妹(?:学校|學校)?(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|合作(?:伙伴|夥伴)?(?:图书|圖書)?[馆館]|结对|結對)",
     re.I,
@@ -756,7 +812,8 @@ _INQUIRY = re.compile(
 )
 # A subject is a title: naming what is wanted is enough.
 _WANTS_SUBJECT = re.compile(
-    r"\b(?:sister|partner|twin)[\s-]+librar|bibliotecas?\s+(?:herman|asociad|socia)|hermanamiento|"
+    r"\b(?:sister|partner|twin)[\s-]+(?:\w+\s+)?librar|bibliotecas?\s+(?:herman|asociad|socia|irmã|"
+    r"parceir)|hermanamiento|(?:partner|schwester)-?bibliothek|"
     r"bibliothèques?\s+(?:s(?:œ|oe)ur|partenaire|jumel)|jumelage|"
     r"姐妹(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|申請|申请",
     re.I,

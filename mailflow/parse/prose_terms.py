@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from mailflow.countries import country_key
+from mailflow.countries import CLDR_LOCALES, fold, territory_names
 
 __all__ = [
     "CJK",
@@ -19,6 +19,7 @@ __all__ = [
     "find_interests",
     "is_major_language",
     "language_codes",
+    "language_positions",
     "starts_with_language",
 ]
 
@@ -29,38 +30,23 @@ _CJK = CJK
 
 # -- countries and languages, from CLDR ------------------------------------------------------
 
-_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
 # Territory names that are more often something else in a letter (a US state, a person).
 _AMBIGUOUS = frozenset({"georgia", "jersey", "guernsey", "chad", "man", "niger"})
-_COUNTRY_LOCALES = ("en", "zh", "zh_Hant", "es", "fr")
+_COUNTRY_LOCALES = CLDR_LOCALES
 
 
 @lru_cache(maxsize=1)
 def _countries() -> dict[str, str]:
-    """Every spelling known (casefolded) -> the canonical key (countries.country_key)."""
-    from babel import Locale
-
-    english = Locale.parse("en").territories
-    names: dict[str, str] = {}
-    for code, en_name in english.items():
-        if len(code) != 2 or not code.isalpha() or code in _NOT_COUNTRIES:
-            continue
-        key = country_key(en_name)
-        for locale in _COUNTRY_LOCALES:
-            name = Locale.parse(locale).territories.get(code)
-            if name and name.casefold() not in _AMBIGUOUS:
-                names.setdefault(_fold(name), key)
-    # countries.py's own spellings (PRC, USA, UK, 中华人民共和国 ...) fold the same way.
-    from mailflow.countries import COUNTRIES
-
-    for canonical, (zh, others) in COUNTRIES.items():
-        for name in (canonical, zh, *others):
-            names.setdefault(_fold(name), canonical)
-    return names
+    """Every spelling known (folded) -> the canonical key (countries.country_key): CLDR's names
+    of every territory in English, Chinese, Spanish, French, German and Portuguese, and
+    countries.py's own (PRC, USA, UK, 中华人民共和国, 澳洲 ...)."""
+    return {
+        name: key for name, (key, _) in territory_names().items() if name not in _AMBIGUOUS
+    }
 
 
 def _fold(name: str) -> str:
-    return name.strip().casefold().replace("臺", "台")  # 臺灣 and 台灣 are one name
+    return fold(name)
 
 
 def country_of(name: str) -> str | None:
@@ -76,6 +62,11 @@ _EXTRA_LANGUAGES = {
     "mandarin": "zh", "cantonese": "zh", "汉语": "zh", "漢語": "zh", "华语": "zh", "普通话": "zh",
     "国语": "zh", "粤语": "zh", "中文": "zh", "castellano": "es", "castilian": "es",
     "kiswahili": "sw", "farsi": "fa", "mandarín": "zh", "mandarin chinese": "zh",
+    "華語": "zh", "國語": "zh", "粵語": "zh", "普通話": "zh", "中國話": "zh", "中国话": "zh",
+    "chichewa": "ny", "taiwanese": "nan", "hokkien": "nan", "台語": "nan", "臺語": "nan",
+    "台语": "nan", "闽南话": "nan", "閩南話": "nan", "mandarim": "zh", "tagalog": "tl",
+    "kiswahili ": "sw", "isizulu": "zu", "isixhosa": "xh", "setswana": "tn", "sesotho": "st",
+    "te reo māori": "mi", "te reo": "mi", "aymara": "ay", "guaraní": "gn", "itaukei": "fj",
 }  # fmt: skip
 _BOTH = {"中英文": "zh,en", "中英双语": "zh,en", "中英": "zh,en"}
 
@@ -118,6 +109,15 @@ def is_major_language(name: str) -> bool:
 
 def starts_with_language(text: str) -> bool:
     return _language_re().match(text) is not None
+
+
+def language_positions(text: str) -> list[tuple[int, str]]:
+    """(offset, code) of each language `text` names ("中英文" gives zh and en at one offset)."""
+    return [
+        (m.start(), code)
+        for m in _language_re().finditer(text)
+        for code in _languages()[m.group(0).casefold()].split(",")
+    ]
 
 
 def language_codes(text: str) -> list[str]:
