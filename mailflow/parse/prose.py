@@ -250,7 +250,7 @@ _ZH_INTRO = re.compile(
 )
 _ZH_SUBJECT = re.compile(
     rf"^(?P<name>{_ZH_NAME_CHARS}{{2,30}}?{_ZH_LIB})(?:（[^）]{{1,20}}）)?"
-    rf"(?:是|成立于|始建于|创建于|建于|位于|位於|地处|坐落|希望|想|申请|申請)"
+    rf"(?:是|為|为|成立于|始建于|创建于|建于|位于|位於|地处|坐落|希望|想|申请|申請)"
 )
 
 
@@ -366,7 +366,7 @@ _EN_CITY_ONLY = re.compile(
     rf"(?=\s*(?:[.;!?)]|$|,\s+[a-z]|,\s*[{_UP}]|\s+(?:in|en|au|dans|em|no|na)\s+|\s+city\b))"
 )
 _ZH_PLACE = re.compile(
-    rf"(?:位于|位於|地处|地處|坐落在|坐落于|坐落於|来自|來自|来自于|在|"
+    rf"(?:位于|位於|地处|地處|坐落在|坐落于|坐落於|来自|來自|来自于|在|[图圖][书書][馆館][为為]|"
     rf"我们是|我們是|我馆是|我館是|本馆是|本館是|我馆为|我館為|本馆为|本館為)(?P<loc>[{_CJK}]{{2,20}}?)(?:的|，|,|。|$)"
 )
 _ZH_PROVINCE = re.compile(rf"^[{_CJK}]{{2,8}}?(?:省|自治区|自治區|特别行政区|特別行政區)")
@@ -401,6 +401,11 @@ _NOT_CITIES = frozenset(
 )
 
 
+_ZH_REGION = re.compile(
+    r"[东南西北中東]{1,2}部|[东南西北東]{1,2}方|各地|全[国國]|境[内內]|地[区區]|沿海|内地|內地"
+)
+
+
 def _zh_loc(loc: str) -> tuple[str | None, str | None]:
     """(country, city) of a Chinese place phrase: 中国浙江省杭州市西湖区 -> (中国, 杭州)."""
     country = None
@@ -414,8 +419,8 @@ def _zh_loc(loc: str) -> tuple[str | None, str | None]:
     m = re.match(rf"([{_CJK}]{{2,6}}?)市", loc)
     if m:
         city = m.group(1)
-    elif country and 2 <= len(loc) <= 4 and not country_of(loc):
-        city = loc  # "中国杭州": a place right after the country is the city
+    elif country and 2 <= len(loc) <= 4 and not country_of(loc) and not _ZH_REGION.match(loc):
+        city = loc  # "中国杭州": a place right after the country is the city; "臺灣南部" has none
     return country, city
 
 
@@ -476,13 +481,17 @@ _NAMED_AFTER = re.compile(
     rf"(?P<proper>(?:(?:Les|La|Le|El|Los|Las|The)\s+)?{_CW}(?:\s+(?:{_INNER}\s+)?{_CW})+))"
 )
 _ZH_INSTITUTION = re.compile(
-    rf"(?:我们是|我們是|我校是|我们来自|我們來自|学校叫|學校叫|学校名叫|学校名为|校名为)(?P<name>[{_CJK}0-9０-９]{{2,20}}?"
-    rf"(?:中学|小学|大学|学院|学校|中學|小學|大學|學院|學校))(?![{_CJK}])"
+    rf"(?:我们是|我們是|我校是|我们来自|我們來自|学校叫|學校叫|学校名叫|学校名为|校名为|我是|我在)"
+    rf"(?P<name>[{_CJK}0-9０-９]{{2,20}}?(?:中学|小学|大学|学院|学校|中學|小學|大學|學院|學校))"
+    rf"(?:(?![{_CJK}])|(?=的))"  # "我是…中心小学的老师"
 )
 
 
 # What may stand before a name that opens a sentence: an article (en/es/fr/pt/de).
 _OPENING = r"\W*(?:(?:the|la|le|el|l['’]|a|o|die|der|das)\s*)?"
+
+
+_ZH_ARTICLE = re.compile(r"一[所家间間个個座]")
 
 
 def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
@@ -495,9 +504,7 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
             inner = re.match(r"[A-Z]{2,5}\s+(?:del?|de la|of(?: the)?)\s+(.+)", named)
             if inner and _INSTITUTION_WORD.search(inner.group(1)):
                 named = inner.group(1)
-            opens = bool(
-                re.fullmatch(_OPENING, sentence[: m.start()], re.I)
-            )
+            opens = bool(re.fullmatch(_OPENING, sentence[: m.start()], re.I))
             if (
                 named
                 and not _NOT_A_NAME.search(named)
@@ -509,9 +516,7 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
             if not name:
                 continue
             start = m.start() + m.group(0).find(name.split()[0])
-            opens = bool(
-                re.fullmatch(_OPENING, sentence[:start], re.I)
-            ) and bool(
+            opens = bool(re.fullmatch(_OPENING, sentence[:start], re.I)) and bool(
                 re.match(
                     r"\s*(?:\([^)]{1,20}\)\s*)?(?:(?:is|was|has|serves|opened|would|wishes|wants|"
                     r"hopes|here|est|es|aimerait|souhaite|voudrait|desea|quiere|busca|cherche|"
@@ -531,7 +536,8 @@ def _names(sentences: list[str]) -> list[tuple[str, str, int]]:
             if name and _ours(sentence, m.start() + 1, subject=True):
                 found.append((name, sentence, m.end()))
         for m in _ZH_INSTITUTION.finditer(sentence):
-            if _ours(sentence, m.start() + 2, subject=True):  # "我们是广州市第二中学"
+            # "我们是广州市第二中学"; "我在…一所小学" describes a school, it does not name one
+            if _ours(sentence, m.start() + 2, subject=True) and not _ZH_ARTICLE.search(m["name"]):
                 found.append((m["name"], sentence, m.end()))
         sm = _ZH_SUBJECT.match(sentence)
         if sm and _zh_name(sm["name"]):
@@ -628,7 +634,7 @@ def extract_prose_fields(text: str) -> dict[str, str]:
         m = re.match(rf"\s*\((?:[a-z]+\s+)?(?P<country>{_PLACE})\)", after)
         if m and country_of(m["country"]):  # "Kisumu County Library (western Kenya)"
             _put(fields, "country", country_of(m["country"]))
-        m = re.match(rf"\s*,\s*(?:in|at|à|en)\s+(?P<city>{_PLACE})\s*(?:[.;!?]|$)", after)
+        m = re.match(rf"\s*,\s*(?:in|at|à|en|em|na|no)\s+(?P<city>{_PLACE})\s*(?:[.;!?,]|$)", after)
         if m and _good_city(m["city"]):  # "..., à Rabat."
             _put(fields, "city", m["city"])
         m = _ZH_INTRO.search(sentence)
@@ -638,6 +644,9 @@ def extract_prose_fields(text: str) -> dict[str, str]:
             _put(fields, "city", zcity)
         if _HAN.search(name):
             _put(fields, "city", _city_of_zh_name(name))
+        m = _DE_NAME_PLACE.match(name)
+        if m and _good_city(m["city"]):  # "Stadtbibliothek Graz"
+            _put(fields, "city", m["city"])
     else:
         found = _signature_name(signature)
         if found:
@@ -667,6 +676,10 @@ def extract_prose_fields(text: str) -> dict[str, str]:
     return fields
 
 
+# German names put the place after a compound: "Stadtbibliothek Graz", "Stadtbücherei Köln".
+_DE_NAME_PLACE = re.compile(
+    rf"(?:Stadt|Gemeinde|Landes|Kreis|Universitäts)(?:bibliothek|bücherei)\s+(?P<city>{_PLACE})$"
+)
 _NAME_PLACE = re.compile(rf"\b(?:of|de|del|de la|du|d['’])\s*(?={_PLACE}$)")
 _NOT_A_PLACE = re.compile(rf"{_INSTITUTION_WORD.pattern}|\bLiceo\b|{_LIB_WORD}|\bUniversit")
 
@@ -704,7 +717,7 @@ def _place(sentence: str, fields: dict[str, str], own: str) -> None:
                 _put(fields, "city", m["city"])
             return
     for m in _ZH_PLACE.finditer(sentence):
-        if _ours(sentence, m.start() + 2, own=own):
+        if _ours(sentence, m.start("loc"), own=own):  # "高雄市立圖書館為臺灣…": the name says who
             country, city = _zh_loc(m["loc"])
             _put(fields, "country", country)
             _put(fields, "city", city)

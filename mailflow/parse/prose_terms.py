@@ -40,9 +40,7 @@ def _countries() -> dict[str, str]:
     """Every spelling known (folded) -> the canonical key (countries.country_key): CLDR's names
     of every territory in English, Chinese, Spanish, French, German and Portuguese, and
     countries.py's own (PRC, USA, UK, 中华人民共和国, 澳洲 ...)."""
-    return {
-        name: key for name, (key, _) in territory_names().items() if name not in _AMBIGUOUS
-    }
+    return {name: key for name, (key, _) in territory_names().items() if name not in _AMBIGUOUS}
 
 
 def _fold(name: str) -> str:
