@@ -326,7 +326,8 @@ _NAME_TYPES = tuple(
                    r"école)\b|中学|小学|学校|中學|小學|學校"),
         ("academic", r"\b(?:univers(?:it|id)\w*|college|polytechnic)\b|大学|大學|学院|學院|高校"),
         ("national", r"\b(?:national|nacional|nationale)\b|国家|國家"),
-        ("public", r"\b(?:public|municipal\w*|community|county|pública|publique|popular|"
+        # not "Popular": an Argentine "Biblioteca Popular" is a members' association's library
+        ("public", r"\b(?:public|municipal\w*|community|county|pública|publique|"
                    r"comunit[aá]ria|\w*stadtbibliothek|\w*stadtbücherei|gemeindebibliothek|"
                    r"öffentliche)\b|公共|市立|区立|县立|區立|縣立|社区|社區"),
         ("special", r"\b(?:medical|law|hospital|research|museum|especializada|spécialisée)\b|"
