@@ -141,7 +141,7 @@ _SELF = re.compile(
     r"nous|notre|nos|je|j'|au nom de|somos|soy|estamos|nuestr[ao]s?|mi|en nombre de|"
     r"trabajo|trabajamos|hablamos|parlons|travaillons|communiquons|sommes|the library|"
     r"staff|colleagues?|librarians|volunteers|team|personal|personnel|équipe|voluntarios|"
-    r"escrib\w*|écri\w*|me dirijo|me permito|je me permets|como director\w*|"
+    r"escrib\w*|écri\w*|escrev\w*|em nome d[aoe]|me dirijo|me permito|je me permets|como director\w*|"
     r"en calidad de|en tant que|sou|nossa|nosso|nossas|nossos|trabalhamos|falamos|"
     r"wir|unser\w*|ich|bin)\b|"
     r"^\W*(?:the|la|le|el|l['’]|a|o|die|der|das)\s*(?:library|biblioteca|bibliothèque|médiathèque|"
@@ -160,7 +160,7 @@ _PARTNER = re.compile(
     r"visit\w*|met|meet\w*|heard|told|recommend\w*|inspir\w*|(?:colleagues?|friends?)\s+(?:at|from)|"
     r"read\s+about|conoc\w+|recomend\w+|rencontr\w+|recommand\w+|"
     r"irmãs?|parceir\w*|gostar\w*|procur\w*|möcht\w*|such\w*|wünsch\w*)\b|"
-    r"姐妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所|"
+    r"姐妹|姊妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所|"
     r"参观|參觀|访问过|訪問過|听说|聽說|推荐|推薦",
     re.I,
 )
@@ -186,7 +186,7 @@ _LIB_WORD = (
 )
 # Spanish and French write the adjectives after the noun, often in lower case.
 _ADJ = (
-    r"(?:municipal(?:es?)?|públic[ao]s?|publiques?|nacional(?:es)?|nationales?|"
+    r"(?i:municipal(?:es?)?|públic[ao]s?|publiques?|nacional(?:es)?|nationales?|"
     r"universitari[ao]s?|universitaires?|escolar(?:es)?|scolaires?|comunitari[ao]s?|"
     r"centrale?|départementale?|régionale?|regional|provincial(?:es?)?|popular(?:es)?|"
     r"infantil|intercommunale?|communautaires?|communales?|populaire|comunitári[ao]s?|"
@@ -216,7 +216,7 @@ _GENERIC = frozenset((
     "municipal", "city", "community", "central", "national", "school", "university", "academic",
     "town", "county", "regional", "local", "main", "branch", "state", "pública", "publique",
     "municipale", "nacional", "nationale", "the", "of", "de", "la", "services", "service",
-    "comunitária", "stadtbibliothek", "stadtbücherei", "gemeindebibliothek",
+    "comunitária", "stadtbibliothek", "stadtbücherei", "gemeindebibliothek", "infantil",
 ))  # fmt: skip
 
 
@@ -239,7 +239,7 @@ _ZH_LIB = "(?:图书馆|圖書館)"
 _ZH_LEVEL = re.compile(
     r"^(?:一所|一家|一座|一个|所|家|座)?(?:[区县市省]级|乡镇|街道|基层|综合性|小型|中型|大型|"
     r"公共|少儿|儿童|社区|大学|高校|学校|中学|小学|国家|专业|高等院校|研究|地方|"
-    r"姐妹|友好|合作|国外|外国|海外|当地|我们的|贵|本|我|该|这所|那所|的|和|与)*"
+    r"姐妹|姊妹|友好|合作|国外|外国|海外|当地|我们的|贵|本|我|该|这所|那所|的|和|与)*"
 )
 _ZH_INTRO = re.compile(
     rf"(?:我们是|我們是|我馆是|我館是|本馆是|本館是|我馆为|我館為|本馆为|本館為|这里是|這裡是|我是|"
@@ -250,6 +250,7 @@ _ZH_INTRO = re.compile(
 )
 _ZH_SUBJECT = re.compile(
     rf"^(?P<name>{_ZH_NAME_CHARS}{{2,30}}?{_ZH_LIB})(?:（[^）]{{1,20}}）)?"
+    rf"(?:新?(?:總館|总馆)|[{_CJK}]{{1,4}}(?:分館|分馆))?"
     rf"(?:是|為|为|成立于|始建于|创建于|建于|位于|位於|地处|坐落|希望|想|申请|申請)"
 )
 
@@ -345,7 +346,7 @@ def _type_from_name(name: str) -> str | None:
 
 _PLACE = (
     rf"(?:St\.\s+|Ste?-)?[{_UP}][\w'’\-]+"
-    rf"(?:\s+(?:(?:de|do|da|del|la|el|sur|upon|on)\s+)?[{_UP}][\w'’\-]+){{0,3}}"
+    rf"(?:\s+(?:(?:de|do|da|del|la|el|sur|upon|on)\s+|d['’])?[{_UP}][\w'’\-]+){{0,3}}"
 )
 _EN_LOC = re.compile(
     rf"\b(?:in|at|from|near|en|à|a|de|desde|em|na|no|aus)\s+(?:the\s+(?:city|town|village)\s+of\s+"
@@ -477,8 +478,10 @@ _LANG_STOP = re.compile(
 # "la biblioteca comunitaria "Casa de la Lectura"", "la médiathèque intercommunale Les Mots
 # Passants": the words after the kind of library are its name.
 _NAMED_AFTER = re.compile(
-    rf"\b(?:library|biblioteca|bibliothèque|médiathèque)\s+(?:{_ADJ}\s+)*"
-    rf"(?:[\"“«„]\s*(?P<quoted>[^\"”»“\n]{{3,60}}?)\s*[\"”»“]|"
+    # a quoted name also after a capitalised kind: Biblioteca Infantil Municipal "El Principito"
+    rf"\b(?:(?i:library|biblioteca|bibliothèque|médiathèque)\s+(?:{_ADJ}\s+)*"
+    rf"[\"“«„]\s*(?P<quoted>[^\"”»“\n]{{3,60}}?)\s*[\"”»“]|"
+    rf"(?:library|biblioteca|bibliothèque|médiathèque)\s+(?:{_ADJ}\s+)*"
     rf"(?P<proper>(?:(?:Les|La|Le|El|Los|Las|The)\s+)?{_CW}(?:\s+(?:{_INNER}\s+)?{_CW})+))"
 )
 _ZH_INSTITUTION = re.compile(
@@ -757,8 +760,8 @@ _OTHERS = re.compile(
 
 
 _STAFF = re.compile(
-    r"\b(?:we|staff|librarians|team|colleagues?|volunteers|nous|nosotros|personal|personnel|"
-    r"équipe)\b|馆员|館員|我们|我們|工作人员|同事|员工",
+    r"\b(?:we|staff|librarians|team|colleagues?|volunteers|teachers|nous|nosotros|personal|personnel|"
+    r"équipe|equipa|equipe|profesores|enseignants)\b|馆员|館員|我们|我們|工作人员|同事|员工|老师|老師|教师|教師",
     re.I,
 )
 
@@ -817,7 +820,7 @@ _WANTS = re.compile(
     r"|\b(?:möcht\w*|bewerb\w*|such\w*|interess\w*|teilnahme|teilnehmen|wünsch\w*)\b"
     r"[^.!?\n]{0,80}?(?:partner|schwester)(?:bibliothek\w*|\s+bibliothek\w*|schaft)"
     r"|(?:希望|寻找|尋找|想|申请|申請|加入|建立|結成|结成|成为|成為|结为|結為|寻求|尋求)[^。！？\n]{0,20}?"
-    r"(?:姐妹(?:学校|學校)?(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|合作(?:伙伴|夥伴)?(?:图书|圖書)?[馆館]|结对|結對)",
+    r"(?:[姐姊]妹(?:学校|學校)?(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|合作(?:伙伴|夥伴)?(?:图书|圖書)?[馆館]|结对|結對)",
     re.I,
 )
 # A question about the program is not an application: "I would like to know more about ...".
@@ -829,7 +832,7 @@ _WANTS_SUBJECT = re.compile(
     r"\b(?:sister|partner|twin)[\s-]+(?:\w+\s+)?librar|bibliotecas?\s+(?:herman|asociad|socia|irmã|"
     r"parceir)|hermanamiento|(?:partner|schwester)-?bibliothek|"
     r"bibliothèques?\s+(?:s(?:œ|oe)ur|partenaire|jumel)|jumelage|"
-    r"姐妹(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|申請|申请",
+    r"[姐姊]妹(?:图书|圖書)?[馆館]|友好(?:图书|圖書)?[馆館]|申請|申请",
     re.I,
 )
 

@@ -65,6 +65,8 @@ _EXTRA_LANGUAGES = {
     "台语": "nan", "闽南话": "nan", "閩南話": "nan", "mandarim": "zh", "tagalog": "tl",
     "kiswahili ": "sw", "isizulu": "zu", "isixhosa": "xh", "setswana": "tn", "sesotho": "st",
     "te reo māori": "mi", "te reo": "mi", "aymara": "ay", "guaraní": "gn", "itaukei": "fj",
+    "kichwa": "qu", "quichua": "qu", "runasimi": "qu", "bahasa": "ms", "bahasa melayu": "ms",
+    "bahasa indonesia": "id", "filipino": "fil", "dari": "fa", "creole": "ht",
 }  # fmt: skip
 _BOTH = {"中英文": "zh,en", "中英双语": "zh,en", "中英": "zh,en"}
 
@@ -155,7 +157,9 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"Leseclubs?|rodas?\s+de\s+leitura|clubes?\s+de\s+leitura|promo[çc][ãa]o\s+da\s+leitura|"
         r"media[çc][ãa]o\s+de\s+leitura|literacy\s+(?:classes|courses|campaigns?)(?:\s+for\s+adults)?|"
         r"adult\s+literacy|alfabetizaci[óo]n(?:\s+de\s+adultos)?|alfabetiza[çc][ãa]o(?:\s+de\s+"
-        r"adultos)?|alphabétisation(?:\s+des\s+adultes)?|lectura\s+en\s+lenguas\s+\w+",
+        r"adultos)?|alphabétisation(?:\s+des\s+adultes)?|lectura\s+en\s+lenguas\s+\w+|"
+        r"lectura\s+compartida|lecture\s+partagée|leitura\s+partilhada|shared\s+reading"
+        r"(?:\s+(?:clubs?|sessions?|groups?))?",
         r"阅读推广(?:活动)?|全民阅读|读书会|閱讀推廣(?:活動)?|讀書會|阅读活动|读书活动|讀書活動|扫盲",
     ),
     (  # digital
@@ -182,7 +186,7 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"knowledge|communities)|lenguas?\s+(?:indígenas|originarias)|langues?\s+autochtones|"
         r"línguas?\s+indígenas",
         r"地方文献|地方史|古籍(?:保护|修复|数字化)?|文献保护|少数民族文献(?:保护)?|民族文献|非物质文化遗产|"
-        r"非遗|口述历史|口述歷史|家谱|族谱|地方志|方志|老报纸",
+        r"非遗|口述历史|口述歷史|家谱|族谱|地方志|方志|老报纸|地方文史|乡土文献|鄉土文獻",
     ),
     (  # books exchanged
         r"books?\s+(?:exchanges?|swaps?)|exchang(?:e|es|ing)\s+(?:of\s+)?(?:[\w'’]+\s+)?"
@@ -191,10 +195,13 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"(?:book|books)\s+donations?|donations?\s+of\s+(?:[\w'’]+\s+){0,2}books|"
         r"donat\w+\s+(?:[\w'’]+\s+){0,2}books|dons?\s+de\s+livres|donaci[óo]n(?:es)?\s+de\s+libros|"
         r"doa[çc](?:ão|ões)\s+de\s+livros|trocas?\s+de\s+livros|trocar\s+livros(?:\s+infantis)?|"
-        r"Bücheraustausch|Austausch\s+von\s+Büchern|Buchspenden|(?:swap|exchang|shar)\w*\s+"
+        r"Bücheraustausch|Austausch\s+von\s+Büchern|Buchspenden|intercambio\s+de\s+cuentos|"
+        r"échanges?\s+de\s+contes|(?:swap|exchang|shar)\w*\s+"
         r"(?:[\w'’]+\s+){0,2}stories",
         r"(?:华文)?图书交换|交换图书|互赠图书|圖書交換|交[换換][^，。、]{0,4}?[图圖][书書]|赠书|贈書|"
-        r"图书捐赠|圖書捐贈|捐书|捐書|捐赠图书",
+        r"图书捐赠|圖書捐贈|捐书|捐書|捐赠图书|(?:俄文|外文|中文|英文|日文|华文|華文)?文献(?:交换|互换)|"
+        r"(?:俄文|外文|中文|英文|日文|华文|華文)?文獻(?:交換|互換)|联合编目|聯合編目|资源共享|資源共享|"
+        r"馆际互借|館際互借|文献传递|文獻傳遞",
     ),
     (  # staff
         r"staff\s+(?:exchanges?|training|visits?|development)|(?:meetings?|exchanges?|visits?)\s+"
@@ -208,7 +215,7 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"forma[çc][ãa]o\s+de\s+(?:bibliotecários|profissionais|pessoal)|formación\s+de\s+"
         r"bibliotecarios|Austausch\s+von\s+(?:Fachpersonal|Mitarbeite\w+|Personal)|Fachaustausch|"
         r"Fortbildung\w*|Hospitation\w*",
-        r"馆员交流|馆员培训|人员交流|业务交流|館員交流|馆员互访|人员互访|业务培训|互访",
+        r"馆员交流|馆员培训|人员交流|业务交流|館員交流|馆员互访|人员互访|业务培训|互访|互訪|館員培訓",
     ),
     (  # academic
         r"academic\s+exchanges?|research\s+collaboration|open\s+access(?:\s+publishing)?|"
@@ -241,7 +248,7 @@ _INTERESTS: tuple[tuple[str, str], ...] = (
         r"conferences?|meetings?)|online\s+(?:meetings?|events?|exchanges?)|visitas\s+virtuales|"
         r"rencontres\s+virtuelles|visioconférences?|videollamadas?|videochamadas?|videokonferenz\w*|"
         r"encuentros\s+virtuales(?:\s+entre\s+(?:nuestros\s+)?clubes\s+de\s+lectura)?|"
-        r"encontros\s+virtuais|webinars?",
+        r"encontros\s+virtuais|webinars?|videoconferencias?",
         r"线上交流|视频会议|線上交流|視訊會議",
     ),
     (r"exhibitions?|exposiciones?|expositions?|exposições?|exposição|Ausstellungen?", r"展览|展覽"),
