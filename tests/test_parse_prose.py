@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from mailflow.countries import country_key
 from mailflow.parse import parse_message
 from mailflow.parse.forms import REQUIRED_APPLICATION_FIELDS, extract_fields
 from mailflow.parse.prose import PROSE_FIELDS, extract_prose_fields, fill_fields, wants_partner
@@ -89,6 +90,9 @@ def test_recall_on_the_golden_letters() -> None:
     assert _recall("held-out") >= 0.5
     assert _recall("held-out-2") >= 0.5
     assert _recall("held-out-3") >= 0.5
+    # held-out-4 scored 0.49 on its first run, held-out-5 (written after that round) 0.69
+    assert _recall("held-out-4") >= 0.85
+    assert _recall("held-out-5") >= 0.85
 
 
 def test_the_letter_before_any_form_gives_the_whole_profile() -> None:
@@ -103,6 +107,49 @@ def test_the_letter_before_any_form_gives_the_whole_profile() -> None:
     assert (zh["library_name"], zh["city"], zh["country"], zh["languages"]) == (
         "杭州市西湖区图书馆", "杭州", "中国", "zh,en",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spelling", "key"),
+    [
+        ("Moçambique", "Mozambique"), ("莫三比克", "Mozambique"), ("莫桑比克", "Mozambique"),
+        ("Österreich", "Austria"), ("Estados Unidos", "United States"), ("臺灣", "Taiwan"),
+        ("Ivory Coast", "Côte d’Ivoire"), ("Côte d'Ivoire", "Côte d’Ivoire"), ("澳洲", "Australia"),
+        ("PRC", "China"), ("South Korea", "Korea"), ("Narnia", "Narnia"), ("", ""),
+    ],
+)  # fmt: skip
+def test_every_cldr_country_has_one_key(spelling: str, key: str) -> None:
+    assert country_key(spelling) == key
+
+
+@pytest.mark.parametrize(
+    ("letter", "want"),
+    [
+        ("We are the public library of Thimphu, Bhutan.", {"country": "Bhutan", "city": "Thimphu"}),
+        ("Somos la Biblioteca Municipal de Tarija, Bolivia.", {"country": "Bolivia", "city": "Tarija"}),
+        ("Nous sommes une médiathèque à Nouakchott (Mauritanie).", {"country": "Mauritania", "city": "Nouakchott"}),
+        ("A Biblioteca Nacional de Angola, em Luanda, deseja participar.", {"country": "Angola", "city": "Luanda"}),
+        ("Die Stadtbibliothek Linz in Österreich möchte teilnehmen.", {"country": "Austria", "city": "Linz"}),
+        ("我们是位于吉尔吉斯斯坦比什凯克的一所大学图书馆。", {"country": "吉尔吉斯斯坦", "city": "比什凯克"}),
+    ],
+)  # fmt: skip
+def test_any_country_in_the_letters_language(letter: str, want: dict[str, str]) -> None:
+    got = extract_prose_fields(letter)
+    assert {k: got.get(k) for k in want} == want
+
+
+def test_an_address_line_in_the_signature_gives_city_and_country() -> None:
+    letter = (
+        "Dear colleagues,\n\nOur library would like to join the programme.\n\nKind regards,\n"
+        "--\nAigul\nBishkek Central Library\nChui Avenue 10, Bishkek 720040, Kyrgyzstan\n"
+    )
+    got = extract_prose_fields(letter)
+    assert (got.get("country"), got.get("city")) == ("Kyrgyzstan", "Bishkek")
+
+
+def test_languages_in_the_order_the_letter_names_them() -> None:
+    letter = "English is our working language, and several staff also speak Portuguese and Hindi."
+    assert extract_prose_fields(letter)["languages"] == "en,pt,hi"
 
 
 # -- what is never taken ---------------------------------------------------------------------

@@ -349,7 +349,7 @@ _PLACE = (
     rf"(?:\s+(?:(?:de|do|da|del|la|el|sur|upon|on)\s+|d['’])?[{_UP}][\w'’\-]+){{0,3}}"
 )
 _EN_LOC = re.compile(
-    rf"\b(?:in|at|from|near|en|à|a|de|desde|em|na|no|aus)\s+(?:the\s+(?:city|town|village)\s+of\s+"
+    rf"\b(?:in|at|from|near|of|en|à|a|de|desde|em|na|no|aus)\s+(?:the\s+(?:city|town|village)\s+of\s+"
     rf"|la\s+ciudad\s+de\s+|la\s+ville\s+de\s+|cidade\s+de\s+)?(?P<city>{_PLACE})"
     rf"(?:\s*,\s*|\s+\()(?:(?P<region>{_PLACE})\s*,\s*)?(?:en\s+|au\s+)?(?P<country>{_PLACE})"
 )
@@ -369,7 +369,8 @@ _EN_CITY_ONLY = re.compile(
 )
 _ZH_PLACE = re.compile(
     rf"(?:位于|位於|地处|地處|坐落在|坐落于|坐落於|来自|來自|来自于|在|[图圖][书書][馆館][为為]|"
-    rf"我们是|我們是|我馆是|我館是|本馆是|本館是|我馆为|我館為|本馆为|本館為)(?P<loc>[{_CJK}]{{2,20}}?)(?:的|，|,|。|$)"
+    rf"我们是|我們是|我馆是|我館是|本馆是|本館是|我馆为|我館為|本馆为|本館為)"
+    rf"(?:位于|位於|地处|地處|来自|來自)?(?P<loc>[{_CJK}]{{2,20}}?)(?:的|，|,|。|$)"
 )
 _ZH_PROVINCE = re.compile(rf"^[{_CJK}]{{2,8}}?(?:省|自治区|自治區|特别行政区|特別行政區)")
 _NOT_CITIES = frozenset(
