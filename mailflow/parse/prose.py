@@ -396,6 +396,14 @@ def extract_prose_fields(text: str) -> dict[str, str]:
             _put(fields, "city", zcity)
         if HAN.search(name):
             _put(fields, "city", _city_of_zh_name(name))
+            # "西藏自治区图书馆（拉萨）": the place in brackets after the name
+            at = sentence.find(name) + len(name)
+            m = re.match(rf"\s*[（(]([{CJK}]{{2,6}}?)市?[）)]", sentence[at:])
+            if m and not ZH_REGION.match(m.group(1)):
+                if country_of(m.group(1)):
+                    _put(fields, "country", country_of(m.group(1)))
+                else:
+                    _put(fields, "city", m.group(1))
         m = DE_NAME_PLACE.match(name)
         if m and _good_city(m["city"]):  # "Stadtbibliothek Graz"
             _put(fields, "city", m["city"])
