@@ -184,6 +184,18 @@ def test_a_library_the_writer_knows_of_is_not_the_writers() -> None:
     assert extract_prose_fields("我们参观过上海图书馆，位于中国上海市。") == {}
 
 
+def test_where_the_patrons_come_from_is_not_where_the_library_is() -> None:
+    assert "country" not in extract_prose_fields("Our readers come from Syria and Ukraine.")
+    assert "country" not in extract_prose_fields("Muchos de nuestros usuarios vienen de Venezuela.")
+    got = extract_prose_fields("We are a school library serving students in Lagos, Nigeria.")
+    assert (got.get("country"), got.get("city")) == ("Nigeria", "Lagos")
+
+
+def test_a_library_the_writer_heard_of_in_german_or_portuguese() -> None:
+    assert extract_prose_fields("Ich habe gehört, dass die Stadtbibliothek Wien teilnimmt.") == {}
+    assert extract_prose_fields("Conhecemos a Biblioteca Nacional de Angola, em Luanda.") == {}
+
+
 def test_quoted_text_is_someone_elses() -> None:
     letter = (
         "We would like to join the sister library program.\n\n"

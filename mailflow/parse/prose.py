@@ -463,7 +463,12 @@ def _overlapping(pattern: re.Pattern[str], text: str) -> Iterable[re.Match[str]]
 def _place(sentence: str, fields: dict[str, str], own: str) -> None:
     for m in _overlapping(EN_LOC, sentence):
         country = country_of(m["country"])
-        if country and _good_city(m["city"]) and _ours(sentence, m.start(), own=own):
+        if (
+            country
+            and _good_city(m["city"])
+            and _ours(sentence, m.start(), own=own)
+            and not _patrons_place(sentence, m.start())
+        ):
             _put(fields, "country", country)
             if fields.get("country") == country:
                 _put(fields, "city", m["city"])
@@ -478,7 +483,11 @@ def _place(sentence: str, fields: dict[str, str], own: str) -> None:
     if "country" not in fields:
         for m in EN_COUNTRY_ONLY.finditer(sentence):
             country = country_of(m["country"] or m["paren"])
-            if country and _ours(sentence, m.start(), own=own):
+            if (
+                country
+                and _ours(sentence, m.start(), own=own)
+                and not _patrons_place(sentence, m.start())
+            ):
                 fields["country"] = country
                 break
     if "city" not in fields:
@@ -486,6 +495,14 @@ def _place(sentence: str, fields: dict[str, str], own: str) -> None:
             if _good_city(m["city"]) and _ours(sentence, m.start(), own=own):
                 fields["city"] = m["city"]
                 break
+
+
+def _patrons_place(sentence: str, start: int) -> bool:
+    """Where the patrons are from ("our readers come from Syria"), not where the library is
+    ("we serve students in Lagos, Nigeria" says that)."""
+    return re.match(r"(?i:from|desde|aus|de)\b", sentence[start:]) is not None and (
+        _speaker_is_other(sentence[max(0, start - 40) : start])
+    )
 
 
 def _stated_type(sentences: list[str], own: str) -> str | None:

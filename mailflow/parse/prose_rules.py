@@ -119,7 +119,9 @@ PARTNER = re.compile(
     # another library the writer knows of: "I visited the Shanghai Library", "a colleague at"
     r"visit\w*|met|meet\w*|heard|told|recommend\w*|inspir\w*|(?:colleagues?|friends?)\s+(?:at|from)|"
     r"read\s+about|conoc\w+|recomend\w+|rencontr\w+|recommand\w+|"
-    r"irmãs?|parceir\w*|gostar\w*|procur\w*|möcht\w*|such\w*|wünsch\w*)\b|"
+    r"irmãs?|parceir\w*|gostar\w*|procur\w*|möcht\w*|such\w*|wünsch\w*|"
+    # a library the writer knows of, in Portuguese and German
+    r"ouvi\w*|conhec\w+|gehört|besucht\w*|empf(?:ohlen|ehl\w*)|kenne\w*)\b|"
     r"姐妹|姊妹|伙伴|夥伴|希望|寻找|尋找|想找|想与|想和|对方|對方|友好|结对|合作馆|与一所|和一所|"
     r"参观|參觀|访问过|訪問過|听说|聽說|推荐|推薦",
     re.I,
