@@ -88,9 +88,9 @@ def territory_names() -> dict[str, tuple[str, str]]:
         key = _ALIASES.get(en_name.casefold(), en_name)
         keys[en_name] = key
         for locale in CLDR_LOCALES:
-            name = Locale.parse(locale).territories.get(code)
-            if name:
-                names.setdefault(fold(name), (key, code))
+            local_name: str | None = Locale.parse(locale).territories.get(code)
+            if local_name:
+                names.setdefault(fold(local_name), (key, code))
     for spelling, en_name in OTHER_SPELLINGS.items():
         key = keys.get(en_name, _ALIASES.get(en_name.casefold(), en_name))
         names.setdefault(fold(spelling), (key, ""))
@@ -109,6 +109,22 @@ def country_key(value: str | None) -> str:
 
 
 def country_name(key: str, locale: str = "en") -> str:
-    """A ``country_key`` in the reader's language."""
+    """A ``country_key`` in the reader's language (Chinese: this module's name, else CLDR's)."""
+    if not locale.startswith("zh"):
+        return key
     known = COUNTRIES.get(key)
-    return known[0] if known and locale.startswith("zh") else key
+    if known:
+        return known[0]
+    code = _codes().get(key)
+    if not code:
+        return key
+    from babel import Locale
+
+    local_name: str = Locale.parse("zh").territories.get(code) or key
+    return local_name
+
+
+@lru_cache(maxsize=1)
+def _codes() -> dict[str, str]:
+    """Canonical key -> ISO 3166 code, for the territories CLDR names."""
+    return {key: code for key, code in territory_names().values() if code}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mailflow.countries import country_key
+from mailflow.countries import country_key, country_name
 from mailflow.parse import parse_message
 from mailflow.parse.forms import REQUIRED_APPLICATION_FIELDS, extract_fields
 from mailflow.parse.prose import PROSE_FIELDS, extract_prose_fields, fill_fields, wants_partner
@@ -120,6 +120,13 @@ def test_the_letter_before_any_form_gives_the_whole_profile() -> None:
 )  # fmt: skip
 def test_every_cldr_country_has_one_key(spelling: str, key: str) -> None:
     assert country_key(spelling) == key
+
+
+def test_a_country_outside_the_common_ones_reads_in_chinese_too() -> None:
+    assert country_name("Mozambique", "zh") == "莫桑比克"
+    assert country_name("China", "zh") == "中国"
+    assert country_name("Mozambique", "en") == "Mozambique"
+    assert country_name("Narnia", "zh") == "Narnia"
 
 
 @pytest.mark.parametrize(
