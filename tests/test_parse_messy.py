@@ -93,6 +93,31 @@ def test_a_cte_outside_the_typo_forms_is_left_alone() -> None:
     assert "SGVsbG8=" in out["text"]
 
 
+def test_a_nested_multipart_without_boundary_is_read_by_its_delimiters() -> None:
+    raw = (
+        b"From: a@lib.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="out"\r\n\r\n--out\r\n'
+        b"Content-Type: multipart/alternative\r\n\r\n--inner\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nInner text, caf\xc3\xa9.\r\n--inner\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Inner text.</p>\r\n--inner--\r\n"
+        b'--out\r\nContent-Type: application/pdf; name="a.pdf"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--out--\r\n"
+    )
+    out = parse_message(raw, program_address=PROGRAM, secret=None).to_json()
+    assert out["text"] == "Inner text, café."
+    assert [a["filename"] for a in out["attachments"]] == ["a.pdf"]
+    assert "guessed-boundary" in out["defects"]
+
+
+def test_an_empty_boundary_parameter_is_guessed_too() -> None:
+    raw = (
+        b"From: a@lib.example\r\nSubject: y\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n"
+        b"--zz\r\nContent-Type: text/plain\r\n\r\nHello there.\r\n--zz--\r\n"
+    )
+    out = parse_message(raw, program_address=PROGRAM, secret=None).to_json()
+    assert out["text"] == "Hello there."
+
+
 if __name__ == "__main__":
     total = failed = 0
     for mail in sorted(EXPECTED):

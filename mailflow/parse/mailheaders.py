@@ -291,14 +291,13 @@ def repair_header_block(raw: bytes) -> tuple[bytes, list[errors.MessageDefect]]:
     repaired, defects = _drop_stray_lines(raw, end)
     end = _header_end(repaired)
     lower = repaired[:end].lower()
-    if lower.count(b"content-type") > 1 or (b"multipart/" in lower and b"boundary=" not in lower):
+    if lower.count(b"content-type") > 1:
         repaired = _repair_content_type(repaired, end, defects)
     return repaired, capped + defects
 
 
 _CONTENT_TYPE_FIELD = re.compile(rb"^content-type[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*\n?", re.I | re.M)
 _BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]+)"|([^\s;"]+))""", re.I)
-_DELIMITER_LINE = re.compile(rb"^--([\x21-\x7e](?:[ -~]{0,68}[\x21-\x7e])?)[ \t]*\r?$", re.M)
 
 
 def _boundary_in(body: bytes, field: bytes) -> bool:
@@ -312,14 +311,11 @@ def _repair_content_type(raw: bytes, end: int, defects: list[errors.MessageDefec
 
     Two Content-Type fields (a gateway added one): the feedparser takes the first, so a
     multipart body under a first "text/plain" reads as one text with its delimiters; keep the
-    multipart one whose boundary the body uses. A multipart type without a boundary: take the
-    body's first delimiter line as its boundary (otherwise the whole body is one text).
+    multipart one whose boundary the body uses. (A multipart part without a boundary is
+    repaired after parsing: message.py.)
     """
     head, body = raw[:end], raw[end:]
     fields = list(_CONTENT_TYPE_FIELD.finditer(head))
-    if not fields:
-        return raw
-    keep = fields[0]
     if len(fields) > 1:
         defects.append(errors.MessageDefect("duplicate-header:content-type"))
         keep = next(
@@ -328,7 +324,7 @@ def _repair_content_type(raw: bytes, end: int, defects: list[errors.MessageDefec
                 for f in fields
                 if b"multipart/" in f.group(0).lower() and _boundary_in(body, f.group(0))
             ),
-            keep,
+            fields[0],
         )
         pieces: list[bytes] = []
         pos = 0
@@ -339,23 +335,6 @@ def _repair_content_type(raw: bytes, end: int, defects: list[errors.MessageDefec
             pos = f.end()
         pieces.append(head[pos:])
         head = b"".join(pieces)
-        fields = list(_CONTENT_TYPE_FIELD.finditer(head))
-        keep = fields[0]
-    value = keep.group(0)
-    if b"multipart/" in value.lower() and not _BOUNDARY_PARAM.search(value):
-        delimiter = _DELIMITER_LINE.search(body, 0, 64 * 1024)
-        if delimiter:
-            defects.append(errors.MessageDefect("guessed-boundary"))
-            line = value.rstrip(b"\r\n")
-            eol = value[len(line) :]
-            fixed = (
-                line.rstrip(b"; \t")
-                + b'; boundary="'
-                + delimiter.group(1).removesuffix(b"--")
-                + b'"'
-                + eol
-            )
-            head = head[: keep.start()] + fixed + head[keep.end() :]
     return head + body
 
 

@@ -99,7 +99,45 @@ def parse_bytes(raw: bytes) -> Message:
         msg.set_payload(raw.decode("windows-1252", errors="replace"))
         repairs.append(errors.MessageDefect(f"unparseable:{type(exc).__name__}"))
     msg.defects.extend(repairs)
+    _guess_boundaries(msg)
     return msg
+
+
+# A delimiter line as RFC 2046 allows it (1-70 characters, no trailing space).
+_DELIMITER_LINE = re.compile(r"^--([\x21-\x7e](?:[ -~]{0,68}[\x21-\x7e])?)[ \t]*\r?$", re.M)
+
+
+def _guess_boundaries(msg: Message) -> None:
+    """A multipart part without a (usable) boundary parameter is read with the first delimiter
+    line of its body as its boundary; otherwise its parts and their delimiters would be one
+    text (`guessed-boundary`). Nested parts too; no deeper than MAX_MIME_DEPTH."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    while stack:
+        part, depth = stack.pop()
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            if depth < MAX_MIME_DEPTH:
+                stack.extend((sub, depth + 1) for sub in payload if isinstance(sub, Message))
+            continue
+        if part.get_content_maintype() != "multipart" or not isinstance(payload, str):
+            continue
+        found = _DELIMITER_LINE.search(payload, 0, 64 * 1024)
+        if found is None or part.get_boundary():
+            continue  # a boundary the body does not use: nothing better to go on
+        boundary = found.group(1).removesuffix("--")
+        head = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\r\n\r\n'
+        body = part.get_payload(decode=True)  # the bytes as sent (get_payload() would be
+        if not isinstance(body, bytes):  # decoded with U+FFFD for its 8-bit)
+            continue
+        try:
+            again = BytesParser(policy=_POLICY).parsebytes(head.encode("ascii") + body)
+        except (UnicodeError, RecursionError):
+            continue
+        if isinstance(again.get_payload(), list):
+            part.set_payload(again.get_payload())
+            part.set_param("boundary", boundary)
+            msg.defects.append(errors.MessageDefect("guessed-boundary"))
+            stack.append((part, depth))
 
 
 def decode(raw: bytes) -> DecodedMessage:
