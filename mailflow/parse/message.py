@@ -107,11 +107,15 @@ def parse_bytes(raw: bytes) -> Message:
 _DELIMITER_LINE = re.compile(r"^--([\x21-\x7e](?:[ -~]{0,68}[\x21-\x7e])?)[ \t]*\r?$", re.M)
 
 
+_GUESS_BUDGET = 12 * 1024 * 1024
+
+
 def _guess_boundaries(msg: Message) -> None:
     """A multipart part without a (usable) boundary parameter is read with the first delimiter
     line of its body as its boundary; otherwise its parts and their delimiters would be one
     text (`guessed-boundary`). Nested parts too; no deeper than MAX_MIME_DEPTH."""
     stack: list[tuple[Message, int]] = [(msg, 0)]
+    budget = _GUESS_BUDGET  # bytes parsed again: nested guesses must not parse 10 MB 40 times
     while stack:
         part, depth = stack.pop()
         payload = part.get_payload()
@@ -127,8 +131,9 @@ def _guess_boundaries(msg: Message) -> None:
         boundary = found.group(1).removesuffix("--")
         head = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\r\n\r\n'
         body = part.get_payload(decode=True)  # the bytes as sent (get_payload() would be
-        if not isinstance(body, bytes):  # decoded with U+FFFD for its 8-bit)
+        if not isinstance(body, bytes) or len(body) > budget:  # decoded with U+FFFD for its 8-bit)
             continue
+        budget -= len(body)
         try:
             again = BytesParser(policy=_POLICY).parsebytes(head.encode("ascii") + body)
         except (UnicodeError, RecursionError):
