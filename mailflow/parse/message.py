@@ -104,7 +104,7 @@ def parse_bytes(raw: bytes) -> Message:
 
 
 # A delimiter line as RFC 2046 allows it (1-70 characters, no trailing space).
-_DELIMITER_LINE = re.compile(r"^--([\x21-\x7e](?:[ -~]{0,68}[\x21-\x7e])?)[ \t]*\r?$", re.M)
+_DELIMITER_LINE = re.compile(rb"^--([\x21-\x7e](?:[ -~]{0,68}[\x21-\x7e])?)[ \t]*\r?$", re.M)
 
 
 _GUESS_BUDGET = 12 * 1024 * 1024
@@ -118,29 +118,33 @@ def _guess_boundaries(msg: Message) -> None:
     budget = _GUESS_BUDGET  # bytes parsed again: nested guesses must not parse 10 MB 40 times
     while stack:
         part, depth = stack.pop()
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            if depth < MAX_MIME_DEPTH:
+        if part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list) and depth < MAX_MIME_DEPTH:
                 stack.extend((sub, depth + 1) for sub in payload if isinstance(sub, Message))
             continue
-        if part.get_content_maintype() != "multipart" or not isinstance(payload, str):
-            continue
-        found = _DELIMITER_LINE.search(payload, 0, 64 * 1024)
-        if found is None or part.get_boundary():
+        if part.get_content_maintype() != "multipart" or part.get_boundary():
             continue  # a boundary the body does not use: nothing better to go on
-        boundary = found.group(1).removesuffix("--")
-        head = f'Content-Type: {part.get_content_type()}; boundary="{boundary}"\r\n\r\n'
-        body = part.get_payload(decode=True)  # the bytes as sent (get_payload() would be
-        if not isinstance(body, bytes) or len(body) > budget:  # decoded with U+FFFD for its 8-bit)
+        try:  # the bytes as sent: get_payload() would decode them with the part's charset
+            body = part.get_payload(decode=True)
+        except Exception:  # a broken part stays as it is
+            continue
+        if not isinstance(body, bytes) or len(body) > budget:
+            continue
+        found = _DELIMITER_LINE.search(body, 0, 64 * 1024)
+        if found is None:
             continue
         budget -= len(body)
+        boundary = found.group(1).removesuffix(b"--")
+        ctype = part.get_content_type().encode("ascii", "replace")  # digest: message/rfc822
+        head = b"Content-Type: " + ctype + b'; boundary="' + boundary + b'"\r\n\r\n'
         try:
-            again = BytesParser(policy=_POLICY).parsebytes(head.encode("ascii") + body)
+            again = BytesParser(policy=_POLICY).parsebytes(head + body)
         except (UnicodeError, RecursionError):
             continue
         if isinstance(again.get_payload(), list):
             part.set_payload(again.get_payload())
-            part.set_param("boundary", boundary)
+            part.set_param("boundary", boundary.decode("ascii"))
             msg.defects.append(errors.MessageDefect("guessed-boundary"))
             stack.append((part, depth))
 
