@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from mailflow.countries import country_key, country_name
 from mailflow.parse import parse_message
 from mailflow.parse.forms import REQUIRED_APPLICATION_FIELDS, extract_fields
 from mailflow.parse.prose import PROSE_FIELDS, extract_prose_fields, fill_fields, wants_partner
@@ -89,6 +90,9 @@ def test_recall_on_the_golden_letters() -> None:
     assert _recall("held-out") >= 0.5
     assert _recall("held-out-2") >= 0.5
     assert _recall("held-out-3") >= 0.5
+    # held-out-4 scored 0.49 on its first run, held-out-5 (written after that round) 0.69
+    assert _recall("held-out-4") >= 0.85
+    assert _recall("held-out-5") >= 0.85
 
 
 def test_the_letter_before_any_form_gives_the_whole_profile() -> None:
@@ -103,6 +107,56 @@ def test_the_letter_before_any_form_gives_the_whole_profile() -> None:
     assert (zh["library_name"], zh["city"], zh["country"], zh["languages"]) == (
         "杭州市西湖区图书馆", "杭州", "中国", "zh,en",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spelling", "key"),
+    [
+        ("Moçambique", "Mozambique"), ("莫三比克", "Mozambique"), ("莫桑比克", "Mozambique"),
+        ("Österreich", "Austria"), ("Estados Unidos", "United States"), ("臺灣", "Taiwan"),
+        ("Ivory Coast", "Côte d’Ivoire"), ("Côte d'Ivoire", "Côte d’Ivoire"), ("澳洲", "Australia"),
+        ("PRC", "China"), ("South Korea", "Korea"), ("Narnia", "Narnia"), ("", ""),
+    ],
+)  # fmt: skip
+def test_every_cldr_country_has_one_key(spelling: str, key: str) -> None:
+    assert country_key(spelling) == key
+
+
+def test_a_country_outside_the_common_ones_reads_in_chinese_too() -> None:
+    assert country_name("Mozambique", "zh") == "莫桑比克"
+    assert country_name("China", "zh") == "中国"
+    assert country_name("Mozambique", "en") == "Mozambique"
+    assert country_name("Narnia", "zh") == "Narnia"
+
+
+@pytest.mark.parametrize(
+    ("letter", "want"),
+    [
+        ("We are the public library of Thimphu, Bhutan.", {"country": "Bhutan", "city": "Thimphu"}),
+        ("Somos la Biblioteca Municipal de Tarija, Bolivia.", {"country": "Bolivia", "city": "Tarija"}),
+        ("Nous sommes une médiathèque à Nouakchott (Mauritanie).", {"country": "Mauritania", "city": "Nouakchott"}),
+        ("A Biblioteca Nacional de Angola, em Luanda, deseja participar.", {"country": "Angola", "city": "Luanda"}),
+        ("Die Stadtbibliothek Linz in Österreich möchte teilnehmen.", {"country": "Austria", "city": "Linz"}),
+        ("我们是位于吉尔吉斯斯坦比什凯克的一所大学图书馆。", {"country": "吉尔吉斯斯坦", "city": "比什凯克"}),
+    ],
+)  # fmt: skip
+def test_any_country_in_the_letters_language(letter: str, want: dict[str, str]) -> None:
+    got = extract_prose_fields(letter)
+    assert {k: got.get(k) for k in want} == want
+
+
+def test_an_address_line_in_the_signature_gives_city_and_country() -> None:
+    letter = (
+        "Dear colleagues,\n\nOur library would like to join the programme.\n\nKind regards,\n"
+        "--\nAigul\nBishkek Central Library\nChui Avenue 10, Bishkek 720040, Kyrgyzstan\n"
+    )
+    got = extract_prose_fields(letter)
+    assert (got.get("country"), got.get("city")) == ("Kyrgyzstan", "Bishkek")
+
+
+def test_languages_in_the_order_the_letter_names_them() -> None:
+    letter = "English is our working language, and several staff also speak Portuguese and Hindi."
+    assert extract_prose_fields(letter)["languages"] == "en,pt,hi"
 
 
 # -- what is never taken ---------------------------------------------------------------------
@@ -135,6 +189,18 @@ def test_a_library_the_writer_knows_of_is_not_the_writers() -> None:
     )
     assert extract_prose_fields(letter) == {}
     assert extract_prose_fields("我们参观过上海图书馆，位于中国上海市。") == {}
+
+
+def test_where_the_patrons_come_from_is_not_where_the_library_is() -> None:
+    assert "country" not in extract_prose_fields("Our readers come from Syria and Ukraine.")
+    assert "country" not in extract_prose_fields("Muchos de nuestros usuarios vienen de Venezuela.")
+    got = extract_prose_fields("We are a school library serving students in Lagos, Nigeria.")
+    assert (got.get("country"), got.get("city")) == ("Nigeria", "Lagos")
+
+
+def test_a_library_the_writer_heard_of_in_german_or_portuguese() -> None:
+    assert extract_prose_fields("Ich habe gehört, dass die Stadtbibliothek Wien teilnimmt.") == {}
+    assert extract_prose_fields("Conhecemos a Biblioteca Nacional de Angola, em Luanda.") == {}
 
 
 def test_quoted_text_is_someone_elses() -> None:

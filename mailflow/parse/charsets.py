@@ -233,6 +233,34 @@ def guess_cjk(data: bytes) -> str | None:
     return None
 
 
+_CYRILLIC_WORD = re.compile(r"[\u0400-\u04ff]+")
+_MIXED_WORD = re.compile(r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]")
+
+
+def guess_cyrillic(data: bytes) -> str | None:
+    """Short undeclared 8-bit text read as Russian/Ukrainian/Bulgarian... (windows-1251 or
+    KOI8-R), or None.
+
+    Latin-1 letters also decode to Cyrillic in both, but inside Latin words ("GrьЯe"); real
+    Cyrillic words are high bytes throughout. The two charsets swap the cases of their
+    letters, and running text is mostly lower case: the reading with more lower case wins.
+    """
+    best: tuple[int, str] | None = None
+    for codec in ("windows-1251", "koi8-r"):
+        text = _try(data, codec)
+        if text is None or _MIXED_WORD.search(text):
+            continue
+        words = _CYRILLIC_WORD.findall(text)
+        letters = sum(len(w) for w in words)
+        high = sum(1 for ch in text if ord(ch) > 0x7F)
+        if max(map(len, words), default=0) < 4 or letters < 0.9 * high:
+            continue
+        lower = sum(1 for w in words for ch in w if ch.islower())
+        if lower * 2 > letters and (best is None or lower > best[0]):
+            best = (lower, text)
+    return best[1] if best else None
+
+
 _JIS_ESCAPE = re.compile(rb"\x1b(?:\$[@B]|\$\(D|\([BJI])")
 
 
@@ -286,7 +314,7 @@ def decode_bytes(data: bytes, label: str | None, defects: list[str] | None = Non
             defects.append("invalid-utf-8")
         return text
     if len(data) < _SHORT:
-        if (text := guess_cjk(data)) is not None:
+        if (text := guess_cjk(data) or guess_cyrillic(data)) is not None:
             return text
         if len(data) < 64 or not _HIGH_PAIR.search(data):
             # "Müller", "informação": too little for detection to be right.
@@ -316,7 +344,9 @@ def unescape_surrogates(
     text = _try(raw, "utf-8")
     if text is not None:
         return text
-    if (not hint or hint in LATIN_LABELS) and (text := guess_cjk(raw)) is not None:
+    if (not hint or hint in LATIN_LABELS) and (
+        text := guess_cjk(raw) or guess_cyrillic(raw)
+    ) is not None:
         return text  # a Latin body says little about a raw header in a CJK client's charset
     return decode_bytes(raw, hint, defects)
 

@@ -289,7 +289,53 @@ def repair_header_block(raw: bytes) -> tuple[bytes, list[errors.MessageDefect]]:
             raw, end = head + raw[end:], len(head)
             capped.append(errors.MessageDefect("truncated:header"))
     repaired, defects = _drop_stray_lines(raw, end)
+    end = _header_end(repaired)
+    lower = repaired[:end].lower()
+    if lower.count(b"content-type") > 1:
+        repaired = _repair_content_type(repaired, end, defects)
     return repaired, capped + defects
+
+
+_CONTENT_TYPE_FIELD = re.compile(rb"^content-type[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*\n?", re.I | re.M)
+_BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]+)"|([^\s;"]+))""", re.I)
+
+
+def _boundary_in(body: bytes, field: bytes) -> bool:
+    found = _BOUNDARY_PARAM.search(field)
+    marker = found and (found.group(1) or found.group(2))
+    return bool(marker) and b"--" + marker in body  # type: ignore[operator]
+
+
+def _repair_content_type(raw: bytes, end: int, defects: list[errors.MessageDefect]) -> bytes:
+    """The message's own Content-Type made usable when a mailer broke it.
+
+    Two Content-Type fields (a gateway added one): the feedparser takes the first, so a
+    multipart body under a first "text/plain" reads as one text with its delimiters; keep the
+    multipart one whose boundary the body uses. (A multipart part without a boundary is
+    repaired after parsing: message.py.)
+    """
+    head, body = raw[:end], raw[end:]
+    fields = list(_CONTENT_TYPE_FIELD.finditer(head))
+    if len(fields) > 1:
+        defects.append(errors.MessageDefect("duplicate-header:content-type"))
+        keep = next(
+            (
+                f
+                for f in fields
+                if b"multipart/" in f.group(0).lower() and _boundary_in(body, f.group(0))
+            ),
+            fields[0],
+        )
+        pieces: list[bytes] = []
+        pos = 0
+        for f in fields:
+            pieces.append(head[pos : f.start()])
+            if f is keep:
+                pieces.append(f.group(0))
+            pos = f.end()
+        pieces.append(head[pos:])
+        head = b"".join(pieces)
+    return head + body
 
 
 _FIELD_START = re.compile(rb"\n(?![ \t])")

@@ -10,6 +10,7 @@ from email import errors
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Compat32
+from urllib.parse import quote, unquote_to_bytes
 
 from mailflow.parse.charsets import (
     clean_label,
@@ -98,7 +99,54 @@ def parse_bytes(raw: bytes) -> Message:
         msg.set_payload(raw.decode("windows-1252", errors="replace"))
         repairs.append(errors.MessageDefect(f"unparseable:{type(exc).__name__}"))
     msg.defects.extend(repairs)
+    _guess_boundaries(msg)
     return msg
+
+
+# A delimiter line as RFC 2046 allows it (1-70 characters, no trailing space).
+_DELIMITER_LINE = re.compile(rb"^--([\x21-\x7e](?:[ -~]{0,68}[\x21-\x7e])?)[ \t]*\r?$", re.M)
+
+
+_GUESS_BUDGET = 12 * 1024 * 1024
+
+
+def _guess_boundaries(msg: Message) -> None:
+    """A multipart part without a (usable) boundary parameter is read with the first delimiter
+    line of its body as its boundary; otherwise its parts and their delimiters would be one
+    text (`guessed-boundary`). Nested parts too; no deeper than MAX_MIME_DEPTH."""
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    budget = _GUESS_BUDGET  # bytes parsed again: nested guesses must not parse 10 MB 40 times
+    while stack:
+        part, depth = stack.pop()
+        if part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list) and depth < MAX_MIME_DEPTH:
+                stack.extend((sub, depth + 1) for sub in payload if isinstance(sub, Message))
+            continue
+        if part.get_content_maintype() != "multipart" or part.get_boundary():
+            continue  # a boundary the body does not use: nothing better to go on
+        try:  # the bytes as sent: get_payload() would decode them with the part's charset
+            body = part.get_payload(decode=True)
+        except Exception:  # a broken part stays as it is
+            continue
+        if not isinstance(body, bytes) or len(body) > budget:
+            continue
+        found = _DELIMITER_LINE.search(body, 0, 64 * 1024)
+        if found is None:
+            continue
+        budget -= len(body)
+        boundary = found.group(1).removesuffix(b"--")
+        ctype = part.get_content_type().encode("ascii", "replace")  # digest: message/rfc822
+        head = b"Content-Type: " + ctype + b'; boundary="' + boundary + b'"\r\n\r\n'
+        try:
+            again = BytesParser(policy=_POLICY).parsebytes(head + body)
+        except (UnicodeError, RecursionError):
+            continue
+        if isinstance(again.get_payload(), list):
+            part.set_payload(again.get_payload())
+            part.set_param("boundary", boundary.decode("ascii"))
+            msg.defects.append(errors.MessageDefect("guessed-boundary"))
+            stack.append((part, depth))
 
 
 def decode(raw: bytes) -> DecodedMessage:
@@ -122,8 +170,11 @@ def _param(part: Message, name: str, header: str = "content-type") -> tuple[str 
 
     When a parameter is given both ways (`filename="x"; filename*=UTF-8''...`), the RFC 2231
     one wins (RFC 6266 4.3: the plain one is the fallback for old readers)."""
-    if name not in str(part.get(header, "")).lower():
+    raw_value = str(part.get(header, ""))
+    if name not in raw_value.lower():
         return None, ""  # the common case, without parsing every parameter
+    if "*1" in raw_value and (pieces := _continued(raw_value, name)) is not None:
+        return pieces
     try:
         values = [v for k, v in part.get_params([], header) if k.lower() == name]
     except Exception:
@@ -133,6 +184,39 @@ def _param(part: Message, name: str, header: str = "content-type") -> tuple[str 
         raw = str(value[2]).encode("latin-1", "surrogateescape")
         return value[0] or "utf-8", decode_bytes(raw, value[0] or "utf-8")
     return None, str(value or "")
+
+
+_PIECE = re.compile(
+    r"""(?:^|;)\s*([\w.-]+)\*(\d{1,3})(\*?)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))""", re.S
+)
+_CHARSET_LANG = re.compile(r"^([\w.:-]*)'[\w-]*'")
+
+
+def _continued(value: str, name: str) -> tuple[str | None, str] | None:
+    """An RFC 2231 parameter in numbered pieces (`name*0*=utf-8''%E5...; name*1*=...`), joined
+    before its %-escapes are undone: mailers cut pieces mid-character or even mid-escape, put
+    the charset on every piece, mix encoded and plain pieces, or send them out of order."""
+    pieces: dict[int, tuple[bool, str]] = {}
+    for found in _PIECE.finditer(re.sub(r"\r?\n[ \t]", " ", value)):
+        if found.group(1).lower() == name:
+            text = found.group(4) if found.group(4) is not None else found.group(5)
+            pieces.setdefault(int(found.group(2)), (bool(found.group(3)), text))
+    if len(pieces) < 2:
+        return None
+    charset: str | None = None
+    joined = ""
+    for _, (encoded, text) in sorted(pieces.items()):
+        if encoded:
+            if (lead := _CHARSET_LANG.match(text)) is not None:
+                charset = charset or lead.group(1) or None
+                text = text[lead.end() :]
+            joined += text
+        else:
+            joined += quote(text.encode("utf-8", "surrogateescape"), safe=" ")
+    raw = unquote_to_bytes(joined)
+    if charset is None and not any(encoded for encoded, _ in pieces.values()):
+        return None, raw.decode("utf-8", "surrogateescape")  # plain pieces: RFC 2047 may follow
+    return charset or "utf-8", decode_bytes(raw, charset or "utf-8")
 
 
 def _filename(part: Message, hint: str | None) -> str | None:
@@ -240,9 +324,31 @@ def _part_text(part: Message, data: bytes, defects: list[str]) -> str:
     return text
 
 
+# Transfer encodings as mailers misspell them ("base-64", "quoted_printable", " BASE64 "); the
+# feedparser decodes only the exact names and hands anything else over still encoded.
+_CTE_TYPO = re.compile(
+    r"^[\W_]*(?:(?P<b64>base[\W_]*64)|(?P<qp>quoted[\W_]*printable|q[\W_]*p))[\W_]*$", re.I
+)
+
+
+def _fix_transfer_encoding(part: Message) -> None:
+    cte = part.get("content-transfer-encoding")
+    if cte is None:
+        return
+    value = str(cte)
+    if value in ("7bit", "8bit", "base64", "quoted-printable", "binary"):
+        return
+    typo = _CTE_TYPO.match(value)
+    if typo:
+        part.replace_header(
+            "content-transfer-encoding", "base64" if typo.group("b64") else "quoted-printable"
+        )
+
+
 def _payload(part: Message) -> bytes:
     """Decoded payload bytes; called once per part (a 20 MB attachment is decoded once)."""
     try:
+        _fix_transfer_encoding(part)
         data = part.get_payload(decode=True)
         if isinstance(data, bytes):
             return data
@@ -275,7 +381,6 @@ _EXTENSIONS = {
     "message/disposition-notification": ".txt",
     "text/rfc822-headers": ".txt",
     "text/calendar": ".ics",
-    "application/ms-tnef": ".dat",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
 }
@@ -284,6 +389,8 @@ _EXTENSIONS = {
 def unnamed(n: int, content_type: str) -> str:
     """The stable name of an unnamed part: `part-<n><ext>`, n its 1-based place among the
     message's leaf parts (depth first, as every MIME reader walks them), ext from its type."""
+    if content_type == "application/ms-tnef":
+        return "winmail.dat"  # Outlook's one name for it, which every reader shows
     ext = _EXTENSIONS.get(content_type) or _TYPES.guess_extension(content_type, strict=False)
     return f"part-{n}{ext or '.bin'}"
 
