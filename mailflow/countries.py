@@ -74,27 +74,44 @@ def territory_names() -> dict[str, tuple[str, str]]:
     """Every country name known, folded -> (canonical key, ISO 3166 code or ""): CLDR's
     names of every territory in CLDR_LOCALES, then this module's own spellings. Built once
     per process (about 0.1 s), and only when a name is not one of `COUNTRIES`'."""
-    from babel import Locale
-
-    english = Locale.parse("en").territories
+    english = _territories("en")
     names: dict[str, tuple[str, str]] = {}
     for canonical, (zh, others) in COUNTRIES.items():
         for name in (canonical, zh, *others):
             names.setdefault(fold(name), (canonical, ""))
     keys: dict[str, str] = {}
+    codes: dict[str, str] = {}
     for code, en_name in english.items():
         if len(code) != 2 or not code.isalpha() or code in _NOT_COUNTRIES:
             continue
         key = _ALIASES.get(en_name.casefold(), en_name)
-        keys[en_name] = key
-        for locale in CLDR_LOCALES:
-            local_name: str | None = Locale.parse(locale).territories.get(code)
+        keys[en_name], codes[en_name] = key, code
+    for locale in CLDR_LOCALES:
+        territories = _territories(locale)
+        for en_name, key in keys.items():
+            local_name: str | None = territories.get(codes[en_name])
             if local_name:
-                names.setdefault(fold(local_name), (key, code))
+                names.setdefault(fold(local_name), (key, codes[en_name]))
     for spelling, en_name in OTHER_SPELLINGS.items():
         key = keys.get(en_name, _ALIASES.get(en_name.casefold(), en_name))
         names.setdefault(fold(spelling), (key, ""))
     return names
+
+
+def _territories(locale: str) -> dict[str, str]:
+    """CLDR's territory names in `locale`, read from the locale's own data file alone (every
+    one CLDR_LOCALES names carries all territories): a worker meets an unknown country once
+    (matching, an import), and the merged data of seven locales (~11 MB) would otherwise
+    stay in it for good; this way it peaks at ~4 MB, and only the names stay."""
+    import babel.localedata
+
+    territories = dict(babel.localedata.load(locale, merge_inherited=False)["territories"])
+    # Babel caches what it loaded under the locale's name, where a later Locale(locale)
+    # would find this unmerged copy: dropped (Babel has no public way to do it).
+    cache = getattr(babel.localedata, "_cache", None)
+    if isinstance(cache, dict):
+        cache.pop(locale, None)
+    return territories
 
 
 def country_key(value: str | None) -> str:
