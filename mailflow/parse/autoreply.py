@@ -220,6 +220,29 @@ _RETURN_PROMISE = re.compile(
 )
 
 
+# Words one of which every alternative of the pattern named contains, in lowercased text: a
+# mail with none of them is not searched (the alternations try every branch at every
+# position: ~1 ms a mail, a third of the parse, when searched always).
+_AUTO_BODY_STEMS = (
+    "auto", "автомат", "自动", "自動", "자동", "received", "logged", "created", "opened",
+    "acknowledge", "address", "mailbox", "inbox", "account", "left", "retired", "no longer",
+)  # fmt: skip
+_LATER_STEMS = (
+    "next", "tomorrow", "来週", "明日", "来月", "woche", "morgen", "semaine", "demain", "semana",
+    "mañana", "manana", "settimana", "domani", "week", "vecka", "morgon", "uke", "viikolla",
+    "huomenna", "неделе", "завтра", "下周", "明天", "다음", "내일",
+)  # fmt: skip
+_ABSENT_NOW_STEMS = (
+    "i am", "i'm", "i’m", "closed", "jag är", "jeg er", "ich bin", "je suis", "estoy", "estou",
+    "sono", "ik ben", "jestem", "я", "jsem", "budu", "olen", "vagyok", "ndey", "nday", "我",
+    "不在", "휴가", "부재중",
+)  # fmt: skip
+
+
+def _mentions(lowered: str, stems: tuple[str, ...]) -> bool:
+    return any(stem in lowered for stem in stems)
+
+
 def is_oof_subject(subject: str) -> bool:
     """An automatic-reply or out-of-office subject ("Automatic reply: ...", "自动回复", ...)."""
     return bool(_OOF_SUBJECT.search(subject) or _OOF_ANYWHERE.search(subject))
@@ -278,11 +301,12 @@ def is_auto_reply(msg: DecodedMessage) -> bool:
     if _NOREPLY_SENDER.match(msg.from_.address or ""):
         return True
     head = msg.text[:600]
-    if _AUTO_BODY.search(head):
+    lowered = head.lower()
+    if _mentions(lowered, _AUTO_BODY_STEMS) and _AUTO_BODY.search(head):
         return True
-    if _LATER.search(head):
+    if _mentions(lowered, _LATER_STEMS) and _LATER.search(head):
         return False  # "away next week", "out of the office today": a person telling
-    absent = _ABSENT_NOW.search(head)
+    absent = _ABSENT_NOW.search(head) if _mentions(lowered, _ABSENT_NOW_STEMS) else None
     if absent and _UNTIL.search(head) and not _ANSWERING_ANYWAY.match(head, absent.end()):
         return True
     return bool(_ABSENCE_AHEAD.search(head) and _RETURN_PROMISE.search(head))
