@@ -26,7 +26,7 @@ def open_item(
 ) -> AttentionItem:
     values: dict[str, Any] = {
         # In a batch's dispatch, its id now (lookups.new_id): no flush of its own for the
-        # reply token that names it, and the row is written at once (lookups.insert_now).
+        # reply token that names it, and the row is written at once (lookups.insert_rows).
         "id": lookups.new_id(turn.session, AttentionItem),
         "code": code, "reason": reason, "record_type": machine_of(record) if record else None,
         "record_id": record.id if record else None, "inbox_id": turn.cause.inbox_id,
@@ -34,7 +34,7 @@ def open_item(
         "resolution": None,
     }  # fmt: skip
     item = AttentionItem(**values)
-    if values["id"] is not None and lookups.insert_now(turn.session, AttentionItem, [values]):
+    if values["id"] is not None and lookups.insert_rows(turn.session, AttentionItem, [values]):
         return item  # not in the session: read it back to change it
     turn.session.add(item)
     if item.id is None:

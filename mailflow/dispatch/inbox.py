@@ -342,6 +342,7 @@ def _dispatch_batch(
     ):
         _dispatch_turns(session, wf, now, facts_by_id, me, db.is_sqlite, cached, alone,
                         handled, facts_rows, statuses)  # fmt: skip
+        cached.write_behind(session)  # mail and attention items no read asked for yet
         cached.write_later(session)  # history, suppressed mails (none when `alone`)
         if facts_rows:
             # The table, not the entity: a plain executemany (the ORM's bulk insert would

@@ -461,8 +461,8 @@ def enqueue(
         if program.verp and program.reply_token == "subaddress":
             values["sender"] = _verp_sender(program, values["id"])
         row = Outbox(**values)
-        lookups.insert_now(turn.session, Outbox, [values])
-        lookups.insert_now(
+        lookups.insert_rows(turn.session, Outbox, [values])
+        lookups.insert_rows(
             turn.session, OutboxRecipient, [{"outbox_id": row.id, "address": a} for a in recipients]
         )
     else:

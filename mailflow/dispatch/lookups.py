@@ -29,9 +29,11 @@ Two more things a batch does once instead of per message:
 - rows nothing in the dispatch reads back (`history`, `suppressed`) are kept and written when
   the batch ends, one executemany per table (`insert_later`); a message done alone in its
   savepoint writes them at once;
-- the mail it queues and the attention items it opens (`insert_now`) are written at once
-  with a Core insert, not added to the session: visible to every later read of the
-  transaction as after a flush, without the unit of work's cost per object;
+- the mail it queues and the attention items it opens (`insert_rows`) are not added to the
+  session: their rows are kept and written with one executemany per table before the first
+  statement of the transaction that involves their table (a read barrier on the session's
+  `do_orm_execute`), or when the batch ends, so every read sees them as after a flush,
+  without the unit of work's cost per object or a statement per row;
 - the ids of the rows whose id a mail carries before they are written (an outbox row's return
   path names it, VERP; an attention item's reply token) are taken ahead (`new_id`): on
   PostgreSQL a block from the table's sequence, on SQLite counted on from the table's largest
@@ -60,7 +62,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, event, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.util import find_tables
 
 from mailflow.parse.clean import address_forms
 from mailflow.store.schema import Contact, InboxMessage, MessageFacts, Outbox, OutboxRecipient
@@ -167,6 +171,9 @@ class Lookups:
     unflushed: bool = False  # a mail was queued since the last flush (`flush_queued`)
     # Rows written when the batch ends (insert_later), by table; None: written at once.
     later: dict[Table, list[dict[str, Any]]] | None = None
+    # Rows written before the first statement that reads their table, or when the batch
+    # ends (insert_rows; `write_behind`), by table in the order first given; None: at once.
+    behind: dict[Table, list[dict[str, Any]]] | None = None
     ids: dict[str, list[int]] = field(default_factory=dict)  # taken ahead, by table (new_id)
     next_ids: dict[str, int] = field(default_factory=dict)  # SQLite: the next id, by table
 
@@ -186,6 +193,27 @@ class Lookups:
             taken.extend(session.scalars(_NEXTVALS, {"table": name, "n": ID_BLOCK}))
             taken.reverse()
         return taken.pop()
+
+    def write_behind(self, session: Session) -> None:
+        """The rows `insert_rows` kept, one executemany per table (parents first: a mail's
+        row before its recipients'), so that whatever reads them next finds them."""
+        if not self.behind:
+            return
+        pending, self.behind = self.behind, {}
+        for table, rows in pending.items():
+            keys = {k for row in rows for k in row}
+            session.execute(insert(table), [{k: row.get(k) for k in keys} for row in rows])
+
+    def _before_read(self, state: ORMExecuteState) -> None:
+        """The read barrier: a statement that involves a table with rows kept behind (a
+        select of the outbox, a load of an attention item) runs after they are written."""
+        if not self.behind:
+            return
+        statement = state.statement
+        if not isinstance(statement, ClauseElement) or any(
+            table in self.behind for table in find_tables(statement)
+        ):
+            self.write_behind(state.session)
 
     def write_later(self, session: Session) -> None:
         """The rows kept for the end of the batch, in the order they were made."""
@@ -396,14 +424,19 @@ def insert_later(session: Session, model: type[Any], **values: Any) -> None:
         session.add(model(**values))
 
 
-def insert_now(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> bool:
-    """In a batch's dispatch, write new rows of `model` at once, past the unit of work (one
-    statement; a flush per message of ORM objects cost a third of dispatch). The rows are
-    in the table for every later read of the transaction, as a flush would have put them.
-    False elsewhere: the caller adds its objects to the session."""
-    if of(session) is None:
+def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> bool:
+    """In a batch's dispatch, new rows of `model` past the unit of work (a flush per message
+    of ORM objects cost a third of dispatch): kept and written in one executemany per table
+    before the first statement of the transaction that involves their table (a read barrier
+    on the session), or when the batch ends; a message done alone in its savepoint writes
+    them at once (one statement). False elsewhere: the caller adds its objects to the session.
+    """
+    cached = of(session)
+    if cached is None:
         return False
-    if rows:
+    if rows and cached.behind is not None:
+        cached.behind.setdefault(model.__table__, []).extend(rows)
+    elif rows:
         session.execute(insert(model.__table__), rows)
     return True
 
@@ -421,13 +454,17 @@ def batch_lookups(
 ) -> Iterator[Lookups]:
     """Cache the lookups in `session` for as long as the block runs. write_later: keep the
     rows `insert_later` is given for `Lookups.write_later` (no savepoint could drop them)."""
-    lookups = Lookups(hold_since, later={} if write_later else None)
+    lookups = Lookups(
+        hold_since, later={} if write_later else None, behind={} if write_later else None
+    )
     session.info[KEY] = lookups
     event.listen(session, "after_flush", lookups._flushed)
     event.listen(session, "after_soft_rollback", lookups._rolled_back)
+    event.listen(session, "do_orm_execute", lookups._before_read)
     try:
         yield lookups
     finally:
         event.remove(session, "after_flush", lookups._flushed)
         event.remove(session, "after_soft_rollback", lookups._rolled_back)
+        event.remove(session, "do_orm_execute", lookups._before_read)
         session.info.pop(KEY, None)
