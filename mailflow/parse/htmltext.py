@@ -21,6 +21,11 @@ _BLOCK = {
     "address", "center", "fieldset", "figure", "main", "nav", "title",
 }  # fmt: skip
 _SKIP = {"style", "script", "head", "noscript", "template", "svg"}
+# A quoting <blockquote> opens and closes with these (private-use characters, removed from the
+# mail's own text first); html_to_text turns the lines between them into "> " lines, as a
+# plain-text client would, so the reply trimmer tells the quote from a bottom-posted answer.
+_QUOTE_OPEN, _QUOTE_CLOSE = "\ue000", "\ue001"
+_NO_BORDER = re.compile(r"border\s*:\s*none", re.I)
 _MAX_HTML = 2 * 1024 * 1024  # anything larger is not a human-written mail body
 
 
@@ -30,6 +35,7 @@ class _TextExtractor(HTMLParser):
         self.parts: list[str] = []
         self.skip = 0
         self.pre = 0
+        self.quotes: list[bool] = []  # per open <blockquote>: does it quote?
         self.links: list[
             tuple[str, int]
         ] = []  # (href, index into parts where the link text starts)
@@ -51,6 +57,11 @@ class _TextExtractor(HTMLParser):
             alt = dict(attrs).get("alt")
             if alt:
                 self.parts.append(alt)
+        elif tag == "blockquote":
+            # Gmail's and Apple Mail's "indent" is a blockquote with no border: not a quote.
+            quotes = not _NO_BORDER.search(dict(attrs).get("style") or "")
+            self.quotes.append(quotes)
+            self.parts.append(f"\n{_QUOTE_OPEN}" if quotes else "\n")
         elif tag in _BLOCK:
             self.parts.append("\n\n" if tag == "p" else "\n")
             if tag == "pre":
@@ -70,6 +81,9 @@ class _TextExtractor(HTMLParser):
             # Keep the address of a link unless the text already shows it.
             if target and not target.startswith(("#", "javascript:")) and target not in label:
                 self.parts.append(f" ({target})")
+        elif tag == "blockquote":
+            quotes = self.quotes.pop() if self.quotes else False
+            self.parts.append(f"{_QUOTE_CLOSE}\n" if quotes else "\n")
         elif tag in _BLOCK:
             self.parts.append("\n\n" if tag == "p" else "\n")
             if tag == "pre":
@@ -78,6 +92,7 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.skip:
             return
+        data = data.replace(_QUOTE_OPEN, "").replace(_QUOTE_CLOSE, "")
         self.parts.append(data if self.pre else re.sub(r"\s+", " ", data))
 
 
@@ -147,7 +162,36 @@ def html_to_text(html: str) -> str:
     text = "".join(parser.parts).replace("\xa0", " ")
     lines = [line.strip(" ") for line in text.split("\n")]
     lines = [re.sub(r"^\t+|\t+$", "", re.sub(r" *\t *", "\t", line)) for line in lines]
+    if _QUOTE_OPEN in text:
+        lines = _quote_lines(lines)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _quote_lines(lines: list[str]) -> list[str]:
+    """Lines inside quoting blockquotes prefixed with "> " per level; blank lines inside a
+    quote become one ">" line, so the quote stays one block."""
+    out: list[str] = []
+    depth = 0
+    for line in lines:
+        opens = line.count(_QUOTE_OPEN)
+        closes = line.count(_QUOTE_CLOSE)
+        text = line.replace(_QUOTE_OPEN, "").replace(_QUOTE_CLOSE, "").strip(" ")
+        level = depth + opens
+        depth = max(0, level - closes)
+        if not level:
+            out.append(text)
+        elif text:
+            out.append(f"{'> ' * level}{text}")
+        elif out and out[-1].startswith(">") and out[-1] != ">" * level:
+            out.append(">" * level)
+    while out and out[-1].startswith(">") and not out[-1].strip("> "):
+        out.pop()
+    # a blank quote line only between two quoted lines
+    return [
+        line
+        for n, line in enumerate(out)
+        if line.strip("> ") or not line or (n + 1 < len(out) and out[n + 1].startswith(">"))
+    ]
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"

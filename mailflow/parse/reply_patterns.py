@@ -18,7 +18,9 @@ __all__ = [
     "is_attribution",
     "is_header_line",
     "is_from_header",
+    "is_groupwise_header",
     "is_marker",
+    "is_notes_header",
     "is_one_line_header_block",
     "is_separator",
     "shared_attribution_start",
@@ -35,10 +37,12 @@ _LATIN_VERBS = (
     # neighbours the program also hears from (Gmail, Apple Mail, Thunderbird)
     r"|ezt\s+írta|şunu\s+yazdı|yazdı|έγραψε|đã\s+viết|a\s+scris|napísal\(a\)|napísal|napisao\s+je"
     r"|napisala\s+je|menulis|va\s+escriure|kirjutas|rašė|rakstīja"
+    r"|написа|написала|şunları\s+yazdı|írta|כתב|כתבה"
 )
 _CJK_VERBS = (
     r"쓴\s*글|のメッセージ|"
     r"写道|寫道|書きました|のメール|님이\s*작성\S*|님의\s*메일|님이\s*보낸\s*메일|(?<=[\s>)])작성"
+    r"|เขียนว่า|ได้เขียนว่า"
 )
 _VERB = rf"(?:(?<![\w(])(?:{_LATIN_VERBS})(?![\w(])|(?:{_CJK_VERBS}))"
 
@@ -106,6 +110,12 @@ _SEPARATOR_WORDS = re.compile(
     r"|Oryginalna\s+wiadomość|Wiadomość\s+oryginalna|Przekazana\s+wiadomość|Początek\s+przekazanej\s+wiadomości"
     r"|Původní\s+zpráva|Přeposlaná\s+zpráva|Eredeti\s+üzenet|Orijinal\s+Mesaj|Αρχικό\s+μήνυμα"
     r"|Mesaj\s+original|Izvorna\s+poruka|Pesan\s+Asli|Tin\s+nhắn\s+gốc"
+    r"|Pôvodná\s+správa|Preposlaná\s+správa|Továbbított\s+üzenet|İletilen\s+Mesaj|Orijinal\s+ileti"
+    r"|Προωθημένο\s+μήνυμα|Mesaj\s+redirecționat|Mesaj\s+transmis|Thư\s+gốc|Thư\s+đã\s+chuyển\s+tiếp"
+    r"|Tin\s+nhắn\s+đã\s+chuyển\s+tiếp|Pesan\s+yang\s+diteruskan|Pesan\s+terusan|Proslijeđena\s+poruka"
+    r"|Prosleđena\s+poruka|Missatge\s+original|Missatge\s+reenviat|Оригинално\s+съобщение"
+    r"|Препратено\s+съобщение|Препратено\s+писмо|הודעה\s+מקורית|הודעה\s+שהועברה|ההודעה\s+המקורית"
+    r"|الرسالة\s+الأصلية|رسالة\s+معاد\s+توجيهها|الرسالة\s+المعاد\s+توجيهها|ข้อความต้นฉบับ|ข้อความที่ส่งต่อ"
     r"|Исходное\s+сообщение|Оригинальное\s+сообщение|Пересылаемое\s+сообщение|Пересланное\s+сообщение"
     r"|Начало\s+переадресованного\s+сообщения|Початок\s+пересланого\s+(?:листа|повідомлення)"
     r"|Оригінальне\s+повідомлення|Початкове\s+повідомлення|Вихідне\s+повідомлення|Переслане\s+повідомлення"
@@ -168,7 +178,7 @@ _MARKER_LINE = re.compile(
 # Outlook / Windows Mail / webmail header blocks ("From: / Sent: / To: / Subject:"), translated.
 _FROM_KEYS = (
     r"From|Von|De|Da|Van|Från|Fra|Lähettäjä|Od|От|Від|Kimden|Feladó|Odesílatel|De\s+la|Šalje"
-    r"|Από|Từ|Dari|Afzender|Absender"
+    r"|Από|Từ|Dari|Afzender|Absender|מאת|من|จาก|Od\s+koga"
     r"|差出人|送信者|보낸\s*사람|寄件者|寄件人|发件人|發件人"
 )
 _OTHER_KEYS = (
@@ -185,6 +195,8 @@ _OTHER_KEYS = (
     r"|寄件日期|收件者|收件人|副本|主旨|日期|发送时间|發送時間|时间|時間|主题|主題|抄送"
     r"|Elküldve|Címzett|Tárgy|Gönderildi|Kime|Konu|Trimis|Către|Subiect|Poslano|Prima|Predmet"
     r"|Στάλθηκε|Προς|Θέμα|Đã\s+gửi|Đến|Chủ\s+đề|Dikirim|Kepada|Perihal|Ontvanger|Empfänger"
+    r"|Odoslané|Kópia|Изпратено|До|Относно|Enviat|Per\s+a|Assumpte|Tema"
+    r"|נשלח|אל|נושא|עותק|תאריך|تاريخ\s+الإرسال|أرسل|إلى|الموضوع|نسخة|التاريخ|ส่ง|ถึง|เรื่อง|สำเนา|วันที่"
 )
 # Written so that no two parts can match the same spaces: a line of a million spaces must not
 # make the regex engine try every split of them.
@@ -211,6 +223,7 @@ _VERB_END_WORDS = frozenset(
         "schrieb", "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti",
         "napisał(a)", "napisała", "napisał", "pisze", "napsal(a)", "napsal",
         "написал(а)", "написала", "написал", "пишет", "написав(ла)", "написав", "пише",
+        "написа", "yazdı", "írta", "scris", "menulis", "escriure", "viết",
     }
 )  # fmt: skip
 
@@ -254,15 +267,25 @@ _VERB_HINTS = (
     "wrote", "writes", "écrit", "escrib", "escreveu", "scritto", "scrisse", "schrieb",
     "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti", "napisa", "pisze",
     "napsal", "napísal", "написа", "пишет", "пише", "írta", "yazdı", "έγραψε", "viết", "scris",
-    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "写道", "寫道", "書きました", "のメール", "のメッセージ",
+    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "כתב", "เขียนว่า", "写道", "寫道", "書きました", "のメール", "のメッセージ",
     "작성", "메일", "쓴",
 )  # fmt: skip
+
+
+# "On 3 March we wrote to the council:": a pronoun writes prose; an attribution names a sender.
+_PRONOUN_VERB = re.compile(
+    r"\b(?:I|we|you|they|he|she|who|ich|wir|je|nous|yo|eu|io|noi)\s+(?:wrote|writes|schrieb|écrit"
+    r"|escribí|escribimos|escrevi|scrissi|scrivemmo)\b",
+    _I,
+)
 
 
 def is_attribution(text: str, quote_follows: bool) -> bool:
     """True when one line (or several joined with spaces) introduces quoted history."""
     text = text.strip()
     if not text or len(text) > 500:
+        return False
+    if _PRONOUN_VERB.search(text[-300:]):
         return False
     core = DECORATION.sub("", text) if _decorated(text) else text
     core = core.lstrip("*_ ").rstrip()
@@ -340,3 +363,33 @@ def is_date_header(line: str) -> bool:
 
 def is_header_line(line: str) -> bool:
     return bool(_HEADER_LINE.match(line))
+
+
+# GroupWise: ">>> Anna Li <a@b.example> 03/03/24 5:21 PM >>>" above the unquoted original.
+_GROUPWISE = re.compile(r"^\s*>>>[ \t]*\S[^\n]{0,200}?\d[^\n]{0,100}?>>>\s*$")
+
+
+def is_groupwise_header(line: str) -> bool:
+    return line.lstrip().startswith(">>>") and bool(_GROUPWISE.match(line[:400]))
+
+
+# Lotus Notes' classic header: "Anna Li/Library/ACME" / "03/03/2024 05:21 PM" / "To" / ... with
+# each key alone on its line ("To", "cc", "Subject").
+_NOTES_DATE = re.compile(r"^\s*\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}\s+\d{1,2}[:.]\d{2}")
+_NOTES_KEY = re.compile(r"^\s*(?:To|An|À|A|Para|Aan|Till|Til|Do|Komu|Кому|宛先|收件人)\s*$", _I)
+_NOTES_SUBJECT = re.compile(
+    r"^\s*(?:Subject|Betreff|Objet|Asunto|Assunto|Oggetto|Onderwerp|cc)\s*$", _I
+)
+
+
+def is_notes_header(lines: list[str], i: int) -> bool:
+    """Lotus Notes' header block (name, date, a bare "To", a bare "Subject"/"cc") at line i."""
+    line = lines[i].strip()
+    if not line or len(line) > 120 or "/" not in line or ":" in line[:20]:
+        return False
+    window = [x for x in lines[i + 1 : i + 12] if x.strip()][:8]
+    if not window or not _NOTES_DATE.match(window[0]):
+        return False
+    return any(_NOTES_KEY.match(x) for x in window[1:4]) and any(
+        _NOTES_SUBJECT.match(x) for x in window[1:]
+    )

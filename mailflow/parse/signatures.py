@@ -24,6 +24,12 @@ _I = re.IGNORECASE
 # name) and the Swedish "/Anna".
 _DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^(?:--?|/)[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
 _MAX_TAGLINE_WORDS = 10  # "Sent from my desk, which is much easier than my phone." is prose
+# Carriers' taglines run longer: "Sent via the Samsung Galaxy S23 Ultra, an AT&T 5G smartphone".
+_CARRIER_TAGLINE = re.compile(
+    r"^Sent\s+(?:from|via|with|using|on)\s+(?:my|the|an?)\s+.{0,80}\b(?:Samsung|Galaxy|AT&T|Verizon"
+    r"|T-Mobile|Sprint|BlackBerry|Motorola|Huawei|Xiaomi|Pixel)\b.{0,80}$",
+    re.I,
+)
 
 _TAGLINE = re.compile(
     r"^(?:"
@@ -50,7 +56,15 @@ _TAGLINE = re.compile(
     r"|Lähetetty\s+\S.{0,60}|Lähetetty\s+(?:iPhonesta|iPadista|Androidista|puhelimesta).{0,40}|Hanki\s+Outlook\s+.{1,40}"
     # Polish, Czech
     r"|Wysłan[oeya]\s+(?:z|ze|za\s+pomocą|przez|od)\s+\S.{0,60}|Pobierz\s+(?:aplikację\s+)?Outlook\s+.{1,40}"
-    r"|Odesláno\s+(?:z|ze|pomocí)\s+\S.{0,60}"
+    r"|Odesláno\s+(?:z|ze|pomocí)\s+\S.{0,60}|Odoslané\s+(?:z|zo|pomocou)\s+\S.{0,60}"
+    # Turkish, Hungarian, Romanian, Greek, Croatian, Bulgarian, Catalan
+    r"|\S{1,30}(?:'?[uüıi]mdan|'?[dt][ae]n)\s+gönderildi|.{1,30}-?(?:ról|ről|ről|ról)\s+küldve"
+    r"|Trimis\s+(?:de\s+pe|din|cu|de\s+la)\s+\S.{0,60}|Στάλθηκε\s+από\s+\S.{0,60}"
+    r"|Poslano\s+(?:s|sa|iz|putem)\s+\S.{0,60}|Изпратено\s+(?:от|с|чрез)\s+\S.{0,60}"
+    r"|Enviat\s+(?:des\s+de|amb|per)\s+\S.{0,60}"
+    # Vietnamese, Indonesian, Thai, Hebrew, Arabic
+    r"|Gửi\s+từ\s+\S.{0,60}|Được\s+gửi\s+từ\s+\S.{0,60}|Dikirim\s+(?:dari|dengan|melalui)\s+\S.{0,60}"
+    r"|ส่งจาก\s*\S.{0,60}|נשלח\s+(?:מ|מה|מה-|באמצעות)\S.{0,60}|(?:أُرسلت|أرسلت|مرسل|تم\s+الإرسال)\s+(?:من|عبر)\s+\S.{0,60}"
     # Russian, Ukrainian
     r"|Отправлено\s+(?:с|со|из|через)\s+\S.{0,60}|(?:Получить|Скачайте|Скачать)\s+Outlook\s+для\s+.{1,40}"
     r"|(?:Надіслано|Відправлено|Надіслане)\s+(?:з|із|зі|через)\s+\S.{0,60}|(?:Отримати|Завантажте)\s+Outlook\s+для\s+.{1,40}"
@@ -88,7 +102,18 @@ _FORMAL = (
     r"|Hyvää\s+päivänjatkoa"
     # Polish, Czech
     r"|Pozdrawiam(?:\s+serdecznie)?|Serdecznie\s+pozdrawiam|Z\s+poważaniem|Z\s+powazaniem|Z\s+wyrazami\s+szacunku"
-    r"|Serdeczne\s+pozdrowienia|Pozdrowienia|S\s+pozdravem|S\s+úctou"
+    r"|Serdeczne\s+pozdrowienia|Pozdrowienia|S\s+pozdravem|S\s+úctou|S\s+pozdravom|S\s+úctou"
+    # Hungarian, Turkish, Romanian, Greek, Croatian/Serbian, Bulgarian, Catalan
+    r"|Üdvözlettel|Tisztelettel|Üdv|Szívélyes\s+üdvözlettel|Baráti\s+üdvözlettel"
+    r"|Saygılarımla|Saygılar(?:ımızla)?|İyi\s+çalışmalar|Selamlar|Sevgiler"
+    r"|Cu\s+stimă|Cu\s+stima|Cu\s+respect|Toate\s+cele\s+bune|Cu\s+drag|O\s+zi\s+bună"
+    r"|Με\s+εκτίμηση|Με\s+φιλικούς\s+χαιρετισμούς|Φιλικά|Χαιρετισμούς"
+    r"|Lijep\s+pozdrav|Srdačan\s+pozdrav|S\s+poštovanjem|Pozdrav|Поздрави|С\s+уважение|Хубав\s+ден"
+    r"|Salutacions|Atentament|Cordialment"
+    # Vietnamese, Indonesian, Arabic, Hebrew, Thai
+    r"|Trân\s+trọng|Thân\s+ái|Salam|Hormat\s+(?:saya|kami)|Salam\s+hangat"
+    r"|مع\s+(?:أطيب\s+)?التحيات|مع\s+التحية|تحياتي|وتفضلوا\s+بقبول\s+فائق\s+الاحترام"
+    r"|בברכה|בכבוד\s+רב|ขอแสดงความนับถือ|ด้วยความเคารพ"
     # Russian, Ukrainian
     r"|С\s+уважением|С\s+наилучшими\s+пожеланиями|Всего\s+доброго|Всего\s+хорошего|С\s+уважением\s+и\s+наилучшими\s+пожеланиями"
     r"|З\s+повагою|З\s+найкращими\s+побажаннями|Щиро\s+ваш[аі]?|Всього\s+найкращого|З\s+повагою\s+та\s+найкращими\s+побажаннями"
@@ -114,7 +139,9 @@ _THANKS = (
     r"Thanks|Thank\s+you|Many\s+thanks|Thanks\s+a\s+lot|Thanks\s+again|Thx|TIA|Thanks\s+in\s+advance"
     r"|Danke|Vielen\s+Dank|Danke\s+schön|Merci|Merci\s+beaucoup|Gracias|Muchas\s+gracias|Obrigad[oa]|Muito\s+obrigad[oa]"
     r"|Grazie|Grazie\s+mille|Bedankt|Dank\s+je(?:\s+wel)?|Dank\s+u(?:\s+wel)?|Tack|Tack\s+så\s+mycket|Takk|Tusen\s+takk|Tak"
-    r"|Mange\s+tak|Kiitos|Dziękuję|Dziękuję\s+bardzo|Děkuji|Спасибо|Благодарю|Дякую"
+    r"|Mange\s+tak|Kiitos|Dziękuję|Dziękuję\s+bardzo|Děkuji|Ďakujem|Спасибо|Благодарю|Дякую|Благодаря"
+    r"|Köszönöm|Köszönettel|Teşekkürler|Teşekkür\s+ederim|Mulțumesc|Mulțumim|Ευχαριστώ|Hvala|Gràcies"
+    r"|Cảm\s+ơn|Xin\s+cảm\s+ơn|Terima\s+kasih|شكرا|شكراً|תודה|תודה\s+רבה|ขอบคุณ(?:ครับ|ค่ะ)?"
     r"|ありがとうございます|ありがとうございました|감사합니다|고맙습니다|谢谢|謝謝|多谢|多謝|感谢|感謝|非常感谢|非常感謝"
 )
 _CLOSE_PUNCT = r"[\s,.!;:，。！、~…-]*"
@@ -149,7 +176,9 @@ _TAGLINE_HINTS = (
     "ottieni", "verzonden", "verstuurd", "skickat", "hämta", "sendt", "hent ", "få ", "last ned",
     "lähetetty", "hanki", "wysłan", "pobierz", "odesláno", "отправлено", "получить", "скача",
     "надіслан", "відправлено", "отримати", "завантажте", "から送信", "에서", "发自", "从",
-    "来自", "從", "寄自", "取得", "获取",
+    "来自", "從", "寄自", "取得", "获取", "odoslané", "gönderildi", "küldve", "trimis", "στάλθηκε",
+    "poslano", "изпратено", "enviat", "gửi", "dikirim", "ส่งจาก", "נשלח", "أرسلت", "أُرسلت",
+    "مرسل", "الإرسال",
 )  # fmt: skip
 
 
@@ -161,8 +190,10 @@ def is_signature_line(line: str) -> bool:
     if _DASHES.match(text):
         return True
     low = text.lower()
-    if not any(hint in low for hint in _TAGLINE_HINTS) or len(text.split()) > _MAX_TAGLINE_WORDS:
+    if not any(hint in low for hint in _TAGLINE_HINTS):
         return False
+    if len(text.split()) > _MAX_TAGLINE_WORDS:
+        return len(text.split()) <= 16 and bool(_CARRIER_TAGLINE.match(text))
     return bool(_TAGLINE.match(text))
 
 
@@ -213,12 +244,31 @@ def _closing_start(lines: list[str], first: int, signed_below: bool) -> int | No
     return found
 
 
+# A rule above a name block ("______" / "Anna Li" / "Head Librarian"): Outlook and webmail
+# signatures often start with one.
+_RULE_LINE = re.compile(r"^\s*(?:_{3,}|-{3,}|—{2,})\s*$")
+
+
+def _ruled_name_block(lines: list[str], i: int) -> bool:
+    if not _RULE_LINE.match(lines[i]) or not _is_tail(lines[i + 1 :]):
+        return False
+    name = next((line.strip() for line in lines[i + 1 :] if line.strip()), "")
+    return _is_name(name)
+
+
 def signature_start(lines: list[str]) -> int | None:
     """Index of the first signature line in the new text's lines, or None."""
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         return None
-    cut = next((i for i in range(first + 1, len(lines)) if is_signature_line(lines[i])), None)
+    cut = next(
+        (
+            i
+            for i in range(first + 1, len(lines))
+            if is_signature_line(lines[i]) or _ruled_name_block(lines, i)
+        ),
+        None,
+    )
     # "Best, / Anna / Sent from my iPhone": the closing above a tagline goes with it.
     closing = _closing_start(lines if cut is None else lines[:cut], first, cut is not None)
     return closing if closing is not None else cut
