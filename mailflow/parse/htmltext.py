@@ -25,6 +25,8 @@ _SKIP = {"style", "script", "head", "noscript", "template", "svg"}
 # mail's own text first); html_to_text turns the lines between them into "> " lines, as a
 # plain-text client would, so the reply trimmer tells the quote from a bottom-posted answer.
 _QUOTE_OPEN, _QUOTE_CLOSE = "\ue000", "\ue001"
+# 100,000 nested blockquotes must not write 100,000 marks on each line: deeper levels share one.
+_MAX_QUOTE_MARKS = 8
 _NO_BORDER = re.compile(r"border\s*:\s*none", re.I)
 _MAX_HTML = 2 * 1024 * 1024  # anything larger is not a human-written mail body
 
@@ -181,9 +183,9 @@ def _quote_lines(lines: list[str]) -> list[str]:
         if not level:
             out.append(text)
         elif text:
-            out.append(f"{'> ' * level}{text}")
-        elif out and out[-1].startswith(">") and out[-1] != ">" * level:
-            out.append(">" * level)
+            out.append(f"{'> ' * min(level, _MAX_QUOTE_MARKS)}{text}")
+        elif out and out[-1].startswith(">") and out[-1] != ">" * min(level, _MAX_QUOTE_MARKS):
+            out.append(">" * min(level, _MAX_QUOTE_MARKS))
     while out and out[-1].startswith(">") and not out[-1].strip("> "):
         out.pop()
     # a blank quote line only between two quoted lines
