@@ -374,3 +374,20 @@ def test_a_pronoun_that_wrote_is_prose_not_an_attribution() -> None:
     assert trim_reply(text) == (text, True)
     # a sender's name before the verb is an attribution
     assert trim_reply("Yes.\n\nOn 3 March Anna wrote to us:\n> Reply yes\n") == ("Yes.", True)
+
+
+@pytest.mark.parametrize(
+    ("text", "new"),
+    [
+        ("Fixed.\n\n* Anna Li <anna@b.example> [2026-11-21 10:02]:\n> It fails.\n", "Fixed."),
+        ("Thanks.\n\nAnna Li said:\n> The office is closed.\n", "Thanks."),
+        ("Booked.\n\n— Anna\n\n> Can you book it?\n", "Booked."),
+    ],
+)
+def test_mutt_squirrelmail_and_em_dash_signatures(text: str, new: str) -> None:
+    assert trim_reply(text) == (new, True)
+
+
+def test_said_is_prose_without_a_quote_below() -> None:
+    text = "The mayor said:\nWe will fund the new wing.\nSo yes."
+    assert trim_reply(text) == (text, True)

@@ -38,11 +38,12 @@ _LATIN_VERBS = (
     r"|ezt\s+írta|şunu\s+yazdı|yazdı|έγραψε|đã\s+viết|a\s+scris|napísal\(a\)|napísal|napisao\s+je"
     r"|napisala\s+je|menulis|va\s+escriure|kirjutas|rašė|rakstīja"
     r"|написа|написала|şunları\s+yazdı|írta|כתב|כתבה"
+    r"|napisal|napisala|написао/ла|написао|написала|het\s+geskryf|geskryf|skrifaði|نوشت|كتب"
 )
 _CJK_VERBS = (
     r"쓴\s*글|のメッセージ|"
     r"写道|寫道|書きました|のメール|님이\s*작성\S*|님의\s*메일|님이\s*보낸\s*메일|(?<=[\s>)])작성"
-    r"|เขียนว่า|ได้เขียนว่า"
+    r"|เขียนว่า|ได้เขียนว่า|ने\s+लिखा|लिखा"
 )
 _VERB = rf"(?:(?<![\w(])(?:{_LATIN_VERBS})(?![\w(])|(?:{_CJK_VERBS}))"
 
@@ -64,8 +65,10 @@ _ATTR_QUOTING = re.compile(
 # Japanese, Yandex ('21.11.2026, 10:02, "Anna" <a@b>:'), mail.ru ("..., 10:02 +03:00 от Anna
 # <a@b>:"): a line that ends in an address and a colon.
 _ATTR_ADDRESS = re.compile(
-    r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\s*>?\s*\)?\s*[\]»]?\s*[:：]\s*$",
+    r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\s*>?\s*\)?\s*[\]»]?\s*(?:\[[^\]\n]{1,40}\]\s*)?[:：]\s*$",
 )
+# SquirrelMail's "Anna Li said:": only right above a quote ("The mayor said: ..." is prose).
+_ATTR_SAID = re.compile(r"^[^:：\n]{1,80}\ssaid\s*[:：]\s*$", _I)
 _DIGIT = re.compile(r"\d")
 # Android's "---- Anna wrote ----": when decorated, a verb at the end is enough.
 _ATTR_VERB_END = re.compile(rf"{_VERB}\s*$", _I)
@@ -223,7 +226,8 @@ _VERB_END_WORDS = frozenset(
         "schrieb", "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti",
         "napisał(a)", "napisała", "napisał", "pisze", "napsal(a)", "napsal",
         "написал(а)", "написала", "написал", "пишет", "написав(ла)", "написав", "пише",
-        "написа", "yazdı", "írta", "scris", "menulis", "escriure", "viết",
+        "написа", "yazdı", "írta", "scris", "menulis", "escriure", "viết", "napisal",
+        "napisala", "написао/ла", "написао", "geskryf", "skrifaði", "نوشت", "लिखा",
     }
 )  # fmt: skip
 
@@ -267,7 +271,8 @@ _VERB_HINTS = (
     "wrote", "writes", "écrit", "escrib", "escreveu", "scritto", "scrisse", "schrieb",
     "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti", "napisa", "pisze",
     "napsal", "napísal", "написа", "пишет", "пише", "írta", "yazdı", "έγραψε", "viết", "scris",
-    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "כתב", "เขียนว่า", "写道", "寫道", "書きました", "のメール", "のメッセージ",
+    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "כתב", "เขียนว่า", "napisal", "написао", "geskryf", "skrifaði",
+    "نوشت", "كتب", "लिखा", "写道", "寫道", "書きました", "のメール", "のメッセージ",
     "작성", "메일", "쓴",
 )  # fmt: skip
 
@@ -300,6 +305,8 @@ def is_attribution(text: str, quote_follows: bool) -> bool:
     if core is not text and _ATTR_VERB_END.search(tail):
         return evidence
     if quote_follows and "@" in tail and _ATTR_DATE_ADDRESS.match(core):
+        return True
+    if quote_follows and low.endswith(("said:", "said :")) and _ATTR_SAID.match(core):
         return True
     if _ATTR_QUOTING.match(core):
         return "@" in core or quote_follows

@@ -21,8 +21,10 @@ __all__ = ["is_signature_line", "signature_start"]
 _I = re.IGNORECASE
 
 # "--" (RFC 3676 "-- " with the space lost), "__", an em dash; "-Anna" (a dash glued to a
-# name) and the Swedish "/Anna".
-_DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^(?:--?|/)[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
+# name), "— Anna" (an em or en dash before a name) and the Swedish "/Anna".
+_DASHES = re.compile(
+    r"^(?:--|—|––|__)\s*$|^(?:--?|/|[—–]\s?)[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$"
+)
 _MAX_TAGLINE_WORDS = 10  # "Sent from my desk, which is much easier than my phone." is prose
 # Carriers' taglines run longer: "Sent via the Samsung Galaxy S23 Ultra, an AT&T 5G smartphone".
 _CARRIER_TAGLINE = re.compile(
