@@ -391,3 +391,18 @@ def test_mutt_squirrelmail_and_em_dash_signatures(text: str, new: str) -> None:
 def test_said_is_prose_without_a_quote_below() -> None:
     text = "The mayor said:\nWe will fund the new wing.\nSo yes."
     assert trim_reply(text) == (text, True)
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        # Gmail writes one <div> per line and <div><br></div> for a blank line.
+        ('<div dir="ltr">Hi,<div><br></div><div>Yes.</div><div>Anna</div></div>', "Hi,\n\nYes.\nAnna"),
+        # A <br> that ends a block adds no line; paragraphs and lists are set off.
+        ("<div>a<br></div><div>b</div><p>c</p><ul><li>d</li></ul>e", "a\nb\n\nc\n\n- d\n\ne"),
+    ],
+)  # fmt: skip
+def test_html_lines_are_laid_out_as_a_browser_shows_them(html: str, text: str) -> None:
+    from mailflow.parse.htmltext import html_to_text
+
+    assert html_to_text(html) == text

@@ -20,11 +20,21 @@ _BLOCK = {
     "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "form",
     "address", "center", "fieldset", "figure", "main", "nav", "title",
 }  # fmt: skip
+# Blocks a browser sets off with a margin: a blank line before and after.
+_SPACED = {"p", "ul", "ol", "dl", "table", "pre", "figure", "h1", "h2", "h3", "h4", "h5", "h6"}
 _SKIP = {"style", "script", "head", "noscript", "template", "svg"}
 # A quoting <blockquote> opens and closes with these (private-use characters, removed from the
 # mail's own text first); html_to_text turns the lines between them into "> " lines, as a
 # plain-text client would, so the reply trimmer tells the quote from a bottom-posted answer.
 _QUOTE_OPEN, _QUOTE_CLOSE = "\ue000", "\ue001"
+# Block boundaries, resolved after parsing as a browser lays them out: a block starts on a new
+# line (however many blocks open or close there), a paragraph after a blank line; only <br>
+# adds lines of its own. So Gmail's one <div> per line gives one line each, not a blank
+# line between every two.
+_LINE, _PARA = "\ue002", "\ue003"
+_MARKS = _QUOTE_OPEN + _QUOTE_CLOSE + _LINE + _PARA
+_BREAKS = re.compile(f"([{_LINE}{_PARA}])")
+_BLANK = " \t\xa0" + _QUOTE_OPEN + _QUOTE_CLOSE
 # 100,000 nested blockquotes must not write 100,000 marks on each line: deeper levels share one.
 _MAX_QUOTE_MARKS = 8
 _NO_BORDER = re.compile(r"border\s*:\s*none", re.I)
@@ -48,9 +58,9 @@ class _TextExtractor(HTMLParser):
         elif tag == "br":
             self.parts.append("\n")
         elif tag == "li":
-            self.parts.append("\n- ")
+            self.parts.append(f"{_LINE}- ")
         elif tag == "tr":
-            self.parts.append("\n")
+            self.parts.append(_LINE)
         elif tag in ("td", "th"):
             self.parts.append("\t")
         elif tag == "a":
@@ -63,9 +73,9 @@ class _TextExtractor(HTMLParser):
             # Gmail's and Apple Mail's "indent" is a blockquote with no border: not a quote.
             quotes = not _NO_BORDER.search(dict(attrs).get("style") or "")
             self.quotes.append(quotes)
-            self.parts.append(f"\n{_QUOTE_OPEN}" if quotes else "\n")
+            self.parts.append(f"{_LINE}{_QUOTE_OPEN}" if quotes else _LINE)
         elif tag in _BLOCK:
-            self.parts.append("\n\n" if tag == "p" else "\n")
+            self.parts.append(_PARA if tag in _SPACED else _LINE)
             if tag == "pre":
                 self.pre += 1
 
@@ -85,16 +95,17 @@ class _TextExtractor(HTMLParser):
                 self.parts.append(f" ({target})")
         elif tag == "blockquote":
             quotes = self.quotes.pop() if self.quotes else False
-            self.parts.append(f"{_QUOTE_CLOSE}\n" if quotes else "\n")
+            self.parts.append(f"{_QUOTE_CLOSE}{_LINE}" if quotes else _LINE)
         elif tag in _BLOCK:
-            self.parts.append("\n\n" if tag == "p" else "\n")
+            self.parts.append(_PARA if tag in _SPACED else _LINE)
             if tag == "pre":
                 self.pre = max(0, self.pre - 1)
 
     def handle_data(self, data: str) -> None:
         if self.skip:
             return
-        data = data.replace(_QUOTE_OPEN, "").replace(_QUOTE_CLOSE, "")
+        if any(mark in data for mark in _MARKS):
+            data = re.sub(f"[{_MARKS}]", "", data)
         self.parts.append(data if self.pre else re.sub(r"\s+", " ", data))
 
 
@@ -161,12 +172,33 @@ def html_to_text(html: str) -> str:
         parser.close()
     except Exception:  # HTMLParser is lenient, but a bad mail must still give text
         return re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", html)).strip()
-    text = "".join(parser.parts).replace("\xa0", " ")
+    text = _resolve_breaks("".join(parser.parts)).replace("\xa0", " ")
     lines = [line.strip(" ") for line in text.split("\n")]
     lines = [re.sub(r"^\t+|\t+$", "", re.sub(r" *\t *", "\t", line)) for line in lines]
     if _QUOTE_OPEN in text:
         lines = _quote_lines(lines)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _resolve_breaks(text: str) -> str:
+    """The block-boundary marks turned into newlines: a line break where a line has text, a
+    blank line before and after a paragraph; marks at the start of the text write nothing."""
+    out: list[str] = []
+    newlines = 2  # at the start nothing needs separating
+    for piece in _BREAKS.split(text):
+        if piece in (_LINE, _PARA):
+            need = 1 if piece == _LINE else 2
+            if newlines < need:
+                out.append("\n" * (need - newlines))
+                newlines = need
+            continue
+        out.append(piece)
+        filled = piece.rstrip(_BLANK)
+        if filled.strip(_BLANK + "\n"):
+            newlines = len(filled) - len(filled.rstrip("\n"))
+        else:
+            newlines += piece.count("\n")
+    return "".join(out)
 
 
 def _quote_lines(lines: list[str]) -> list[str]:
@@ -175,11 +207,18 @@ def _quote_lines(lines: list[str]) -> list[str]:
     out: list[str] = []
     depth = 0
     for line in lines:
-        opens = line.count(_QUOTE_OPEN)
-        closes = line.count(_QUOTE_CLOSE)
-        text = line.replace(_QUOTE_OPEN, "").replace(_QUOTE_CLOSE, "").strip(" ")
-        level = depth + opens
-        depth = max(0, level - closes)
+        # Marks before the line's text set its level; marks after it, the next line's.
+        k = 0
+        while k < len(line) and line[k] in _BLANK:
+            if line[k] == _QUOTE_OPEN:
+                depth += 1
+            elif line[k] == _QUOTE_CLOSE:
+                depth = max(0, depth - 1)
+            k += 1
+        level = depth
+        rest = line[k:]
+        depth = max(0, depth + rest.count(_QUOTE_OPEN) - rest.count(_QUOTE_CLOSE))
+        text = rest.replace(_QUOTE_OPEN, "").replace(_QUOTE_CLOSE, "").strip(" ")
         if not level:
             out.append(text)
         elif text:
