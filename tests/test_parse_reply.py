@@ -406,3 +406,13 @@ def test_html_lines_are_laid_out_as_a_browser_shows_them(html: str, text: str) -
     from mailflow.parse.htmltext import html_to_text
 
     assert html_to_text(html) == text
+
+
+def test_a_forward_with_a_quote_inside_is_kept_whole() -> None:
+    # The forwarded mail was itself bottom-posted: it is still someone else's whole mail.
+    text = (
+        "---------- Forwarded message ---------\nFrom: Anna <a@b.example>\nDate: Sat, 21 Nov 2026\n"
+        "Subject: Offer\n\n> Reply yes if you agree.\n\nLibrary name: Springfield\n"
+    )
+    # (its quote marks go, as for Apple Mail's quoted HTML forward)
+    assert trim_reply(text) == (text.strip().replace("> Reply", "Reply"), False)

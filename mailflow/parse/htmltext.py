@@ -34,6 +34,8 @@ _QUOTE_OPEN, _QUOTE_CLOSE = "\ue000", "\ue001"
 _LINE, _PARA = "\ue002", "\ue003"
 _MARKS = _QUOTE_OPEN + _QUOTE_CLOSE + _LINE + _PARA
 _BREAKS = re.compile(f"([{_LINE}{_PARA}])")
+_MARK_CHARS = re.compile(f"[{_MARKS}]")
+_SPACES = re.compile(r"\s+")
 _BLANK = " \t\xa0" + _QUOTE_OPEN + _QUOTE_CLOSE
 # 100,000 nested blockquotes must not write 100,000 marks on each line: deeper levels share one.
 _MAX_QUOTE_MARKS = 8
@@ -104,9 +106,8 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.skip:
             return
-        if any(mark in data for mark in _MARKS):
-            data = re.sub(f"[{_MARKS}]", "", data)
-        self.parts.append(data if self.pre else re.sub(r"\s+", " ", data))
+        data = _MARK_CHARS.sub("", data)
+        self.parts.append(data if self.pre else _SPACES.sub(" ", data))
 
 
 # An inline image's data: URI can be megabytes inside one tag; its bytes are no text.

@@ -308,7 +308,12 @@ def split_reply(text: str) -> ReplyParts:
             continue
         if _history_starts(lines, i):
             j = _block_end(lines, i)
-            if not has_content and m.quote_follows(j) and _answer_after_quote(m, j):
+            if (
+                not has_content
+                and not rp.is_forward_separator(line)
+                and m.quote_follows(j)
+                and _answer_after_quote(m, j)
+            ):
                 i = j  # an Outlook block above a quote, the answer below it (bottom-posted)
                 continue
             cut_at_history = True

@@ -18,6 +18,7 @@ __all__ = [
     "is_attribution",
     "is_header_line",
     "is_from_header",
+    "is_forward_separator",
     "is_groupwise_header",
     "is_marker",
     "is_notes_header",
@@ -400,3 +401,18 @@ def is_notes_header(lines: list[str], i: int) -> bool:
     return any(_NOTES_KEY.match(x) for x in window[1:4]) and any(
         _NOTES_SUBJECT.match(x) for x in window[1:]
     )
+
+
+# The forward forms among the separators: what follows is someone else's whole mail.
+_FORWARD = re.compile(
+    r"forward|weitergeleitet|transféré|réexpédié|reenvia|encaminhada|inoltrato|doorgestuurd"
+    r"|vidarebefordrat|videresendt|välitetty|przekazan|přeposlan|preposlan|továbbított|iletilen"
+    r"|προωθημένο|redirecționat|transmis|chuyển\s+tiếp|diteruskan|terusan|proslijeđen|prosleđen"
+    r"|reenviat|пересыл|переслан|переадрес|пересилан|переслане|препратено|שהועברה|توجيه|ส่งต่อ"
+    r"|転送|전달된|轉寄|转发",
+    _I,
+)
+
+
+def is_forward_separator(line: str) -> bool:
+    return len(line) < 200 and bool(_FORWARD.search(line)) and is_separator(line)
