@@ -416,3 +416,10 @@ def test_a_forward_with_a_quote_inside_is_kept_whole() -> None:
     )
     # (its quote marks go, as for Apple Mail's quoted HTML forward)
     assert trim_reply(text) == (text.strip().replace("> Reply", "Reply"), False)
+
+
+def test_escaped_quote_marks_and_a_lone_tagline() -> None:
+    assert trim_reply("Yes.\n\n&gt; Would you like a copy?\n") == ("Yes.", True)
+    # A tagline over the quote is no answer: the quoted offer must not be read as one either.
+    assert trim_reply(f"Sent from my iPhone\n\n{OFFER}") == ("", False)
+    assert split_reply(f"{OFFER}\nSent from my iPhone").signature == "Sent from my iPhone"

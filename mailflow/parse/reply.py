@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from mailflow.parse import reply_patterns as rp
-from mailflow.parse.signatures import is_signature_line, signature_start
+from mailflow.parse.signatures import is_signature_line, is_tagline, signature_start
 
 __all__ = ["ReplyParts", "split_reply", "trim_reply"]
 
@@ -46,6 +46,8 @@ def _is_quoted(line: str) -> bool:
     """A ``>`` (or ``＞``) line, or a ``|`` line not also ending in ``|`` (that is a table row)."""
     text = line.lstrip(" \t")
     if text.startswith("＞"):  # Japanese clients may quote with a full-width sign
+        return True
+    if text.startswith("&gt;"):  # a client that escaped its quote marks twice
         return True
     if text.startswith(">"):
         return not (_ADDRESS_CLOSE.match(text[:200]) or rp.is_groupwise_header(text))
@@ -327,6 +329,9 @@ def split_reply(text: str) -> ReplyParts:
     if cut is not None:
         signature = "\n".join(out[cut:]).strip()
         out = _tidy(out[:cut])
+    filled = [line for line in out if line.strip()]
+    if len(filled) == 1 and not signature and is_tagline(filled[0]):
+        signature, out = filled[0].strip(), []  # "Sent from my iPhone" over a quote: no answer
     new = "\n".join(out).strip()
     if not new and cut_at_history:
         # A forward (or unquoted history) with nothing above it: what was forwarded is the
@@ -339,7 +344,7 @@ def split_reply(text: str) -> ReplyParts:
     if not new:
         # Only quotes: nothing new. The quote is the program's own mail; reading it would
         # take its "Reply yes if ..." for an answer.
-        return ReplyParts("", "", False)
+        return ReplyParts("", signature, False)
     return ReplyParts(new, signature, True)
 
 

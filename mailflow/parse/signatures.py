@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_signature_line", "signature_start"]
+__all__ = ["is_signature_line", "is_tagline", "signature_start"]
 
 _I = re.IGNORECASE
 
@@ -197,6 +197,11 @@ def is_signature_line(line: str) -> bool:
     if len(text.split()) > _MAX_TAGLINE_WORDS:
         return len(text.split()) <= 16 and bool(_CARRIER_TAGLINE.match(text))
     return bool(_TAGLINE.match(text))
+
+
+def is_tagline(line: str) -> bool:
+    """A mobile or app tagline ("Sent from my iPhone"), not a ``--`` delimiter."""
+    return is_signature_line(line) and not _DASHES.match(line.strip())
 
 
 _SENTENCE = re.compile(r"[.!?。！？]\W*$")
