@@ -291,14 +291,14 @@ def is_attribution(text: str, quote_follows: bool) -> bool:
     text = text.strip()
     if not text or len(text) > 500:
         return False
-    if _PRONOUN_VERB.search(text[-300:]):
-        return False
     core = DECORATION.sub("", text) if _decorated(text) else text
     core = core.lstrip("*_ ").rstrip()
     evidence = quote_follows or "@" in core or bool(_DIGIT.search(core))
     tail = core[-200:]  # the verb sits within 120 characters of the end
     low = tail.lower()
     if any(hint in low for hint in _VERB_HINTS):
+        if _PRONOUN_VERB.search(tail):
+            return False
         if _ATTR_COLON.search(tail):
             return evidence
         if _ATTR_NO_COLON.match(core):
