@@ -25,6 +25,7 @@ _I = re.IGNORECASE
 _DASHES = re.compile(
     r"^(?:--|—|––|__)\s*$|^(?:--?|/|[—–]\s?)[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$"
 )
+_LINK = re.compile(r"\s*[(<]https?://[^)>\s]{0,200}[)>]")
 _MAX_TAGLINE_WORDS = 10  # "Sent from my desk, which is much easier than my phone." is prose
 # Carriers' taglines run longer: "Sent via the Samsung Galaxy S23 Ultra, an AT&T 5G smartphone".
 _CARRIER_TAGLINE = re.compile(
@@ -187,6 +188,8 @@ _TAGLINE_HINTS = (
 def is_signature_line(line: str) -> bool:
     """A ``-- `` delimiter or a mobile/app tagline: the signature starts here."""
     text = line.strip()
+    if "http" in text[:300]:  # "Sent from Mail<https://...> for Windows": the link is no word
+        text = _LINK.sub("", text[:300]).strip()
     if not text or len(text) > 120:
         return False
     if _DASHES.match(text):
