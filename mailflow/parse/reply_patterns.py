@@ -39,7 +39,7 @@ _LATIN_VERBS = (
     r"|ezt\s+írta|şunu\s+yazdı|yazdı|έγραψε|đã\s+viết|a\s+scris|napísal\(a\)|napísal|napisao\s+je"
     r"|napisala\s+je|menulis|va\s+escriure|kirjutas|rašė|rakstīja"
     r"|написа|написала|şunları\s+yazdı|írta|כתב|כתבה"
-    r"|napisal|napisala|написао/ла|написао|написала|het\s+geskryf|geskryf|skrifaði|نوشت|كتب"
+    r"|napisao/la|napisao|napisal|napisala|написао/ла|написао|написала|het\s+geskryf|geskryf|skrifaði|نوشت|كتب"
 )
 _CJK_VERBS = (
     r"쓴\s*글|のメッセージ|"
