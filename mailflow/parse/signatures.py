@@ -147,7 +147,7 @@ _THANKS = (
     r"|Cảm\s+ơn|Xin\s+cảm\s+ơn|Terima\s+kasih|شكرا|شكراً|תודה|תודה\s+רבה|ขอบคุณ(?:ครับ|ค่ะ)?"
     r"|ありがとうございます|ありがとうございました|감사합니다|고맙습니다|谢谢|謝謝|多谢|多謝|感谢|感謝|非常感谢|非常感謝"
 )
-_CLOSE_PUNCT = r"[\s,.!;:，。！、~…-]*"
+_CLOSE_PUNCT = r"[\s,.!;:，。！、~…،؛-]*"
 # "Med venlig hilsen / Best regards": bilingual closings are common in the Nordics and Germany.
 _FORMAL_LINE = re.compile(
     rf"^\s*+(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
@@ -256,7 +256,7 @@ def _closing_start(lines: list[str], first: int, signed_below: bool) -> int | No
 
 # A rule above a name block ("______" / "Anna Li" / "Head Librarian"): Outlook and webmail
 # signatures often start with one.
-_RULE_LINE = re.compile(r"^\s*(?:_{3,}|-{3,}|—{2,})\s*$")
+_RULE_LINE = re.compile(r"^\s*(?:_{5,}|-{5,}|—{3,})\s*$")
 
 
 def _ruled_name_block(lines: list[str], i: int) -> bool:
