@@ -1,5 +1,9 @@
 """HTML -> readable text, and the text of a .docx held in memory. Pure; never raises.
 
+Blocks are laid out as a browser shows them (one line per block, a blank line around
+paragraphs, lists and tables), and a quoting <blockquote> becomes "> " lines, so the reply
+trimmer reads an HTML-only reply as it reads a plain one.
+
 The HTML converter is stdlib-based rather than html2text: html2text writes Markdown and
 escapes "1." as "1\\." and "-" as "\\-", which corrupts form values and staff commands,
 renders table-based forms as Markdown tables, and is several times slower.

@@ -9,11 +9,13 @@ is a dependency (bench/reply_score.py compares them from a throwaway venv).
 
 The scan is line-based with precompiled patterns (reply_patterns.py, signatures.py):
 
-- ``>`` and ``|`` quoted lines are never new text; unquoted lines between quotes are (inline
-  answers, bottom-posting).
+- ``>`` (also ``＞`` and an escaped ``&gt;``) and ``|`` quoted lines are never new text;
+  unquoted lines between quotes are (inline answers, bottom-posting). An HTML body reaches
+  here with its blockquotes already turned into ``>`` lines (htmltext.py).
 - A top-posted reply ends at the first attribution ("On ... wrote:", its translations, wrapped
   over up to four lines), "Original Message"/forward separator, header block (From:/Sent:,
-  translated, bold or plain), help-desk marker or list footer. An attribution with nothing new
+  translated, bold or plain; GroupWise's ``>>> ... >>>``; Lotus Notes' bare-key block),
+  help-desk marker or list footer. An attribution with nothing new
   above it and a quote below it is skipped instead: the answer is below.
 - Signatures follow one convention for every language (signatures.py): ``-- ``, mobile taglines,
   and a closing followed by a name are removed. Disclaimers after the text are removed.
