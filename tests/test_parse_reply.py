@@ -423,3 +423,12 @@ def test_escaped_quote_marks_and_a_lone_tagline() -> None:
     # A tagline over the quote is no answer: the quoted offer must not be read as one either.
     assert trim_reply(f"Sent from my iPhone\n\n{OFFER}") == ("", False)
     assert split_reply(f"{OFFER}\nSent from my iPhone").signature == "Sent from my iPhone"
+
+
+def test_an_unknown_separator_above_a_header_block_goes_with_it() -> None:
+    text = (
+        "Ok.\n\n-----Eredeti levél-----\nFrom: A <a@b.example>\nSent: x\nTo: y\nSubject: z\n\nHi\n"
+    )
+    assert trim_reply(text) == ("Ok.", True)
+    # at the end of the text, with nothing cut below it, it is the writer's
+    assert trim_reply("Ok.\n\n----- ende -----\n") == ("Ok.\n\n----- ende -----", True)

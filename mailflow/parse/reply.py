@@ -59,6 +59,9 @@ def _is_quoted(line: str) -> bool:
 
 _QUOTE_MARKS = re.compile(r"^[ \t]*(?:[>＞][ \t]?)+")
 _RULE = re.compile(r"^\s*(?:[_=-]{3,}|\*(?:\s*\*){2,})\s*$")
+# "-----Původní zpráva-----" in a language the separator table lacks: left at the end of the new
+# text when the header block below it was cut, it goes with it.
+_DASHED_TITLE = re.compile(r"^\s*-{3,}[^-\n]{1,60}-{3,}\s*$")
 _DISCLAIMER = re.compile(
     r"^[\s*\[【]*+(?:"
     r"(?:CONFIDENTIALITY|LEGAL)\s+(?:NOTICE|NOTE|WARNING)|CONFIDENTIALITY\s*:"
@@ -85,6 +88,11 @@ _DISCLAIMER = re.compile(
     r"|fortrolig|luottamuksellis|důvěrn|dôvern|конфиденциальн|конфіденційн|gizli|εμπιστευτικ"
     r"|confidențial|confidential|bảo\s+mật|rahasia)"
     r"|(?:本|この)(?:メール|電子メール)(?:および添付ファイル)?(?:は|には).{0,60}(?:機密|秘密)"
+    # print and virus-scan notices
+    r"|P?\s*Please\s+consider\s+the\s+environment\s+before\s+printing|Think\s+before\s+you\s+print"
+    r"|(?:Bitte\s+)?denken\s+Sie\s+an\s+die\s+Umwelt|Pensez\s+à\s+l'environnement\s+avant\s+d'imprimer"
+    r"|Antes\s+de\s+imprimir|Pensa\s+all'ambiente\s+prima\s+di\s+stampare|Denk\s+aan\s+het\s+milieu"
+    r"|This\s+e-?mail\s+(?:has\s+been|was)\s+scanned\s+(?:by|for)"
     r")",
     _I,
 )
@@ -321,6 +329,9 @@ def split_reply(text: str) -> ReplyParts:
                 i = j  # an Outlook block above a quote, the answer below it (bottom-posted)
                 continue
             cut_at_history = True
+            last = next((k for k in range(len(out) - 1, -1, -1) if out[k].strip()), None)
+            if last is not None and _DASHED_TITLE.match(out[last]):
+                del out[last:]  # the separator above the block, in a language not listed
             break  # with nothing new above it, a forward: the whole text is kept (trimmed False)
         out.append(raw[i].rstrip())
         has_content = has_content or bool(line.strip())

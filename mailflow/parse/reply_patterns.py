@@ -100,6 +100,9 @@ _SEPARATOR_WORDS = re.compile(
     r"|Forwarded\s+by\s.{1,80}\son\s.{1,40}"  # Lotus Notes
     r"|Original\s+Message\s+processed\s+by\s+david.{0,20}"  # Tobit david
     r"|Reply\s+message|Message\s+transféré|Courriel\s+original"
+    # Outlook's meeting replies
+    r"|Original\s+Appointment|Ursprünglicher\s+Termin|Rendez-vous\s+d'origine|Cita\s+original"
+    r"|Compromisso\s+original|Appuntamento\s+originale|Oorspronkelijke\s+afspraak"
     r"|Ursprüngliche\s+Nachricht|Original-?Nachricht|Weitergeleitete\s+Nachricht"
     r"|Anfang\s+der\s+weitergeleiteten\s+Nachricht"
     r"|Message\s+d'origine|Message\s+original|Message\s+transféré|Début\s+du\s+message\s+(?:réexpédié|transféré)"

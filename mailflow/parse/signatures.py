@@ -168,7 +168,9 @@ def _is_name(text: str) -> bool:
     )
 
 
-_MAX_TAIL_LINES = 10  # name, title, library, address, phones, web, social links
+# name, title, library, address, phones, web, social links; a German company adds its
+# registered seat, court and managing directors
+_MAX_TAIL_LINES = 16
 _MAX_TAIL_CHARS = 90
 
 
