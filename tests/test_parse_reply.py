@@ -432,3 +432,28 @@ def test_an_unknown_separator_above_a_header_block_goes_with_it() -> None:
     assert trim_reply(text) == ("Ok.", True)
     # at the end of the text, with nothing cut below it, it is the writer's
     assert trim_reply("Ok.\n\n----- ende -----\n") == ("Ok.\n\n----- ende -----", True)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "Pozdravujem,\nJan Kollár",  # a closing the tables lack, a name below it
+        "Mit herzlichem Dank,\nAnna",
+        "Enviado desde mi Fairphone con Android",  # a device named on the last line
+        "Надіслано з мого Galaxy",
+    ],
+)
+def test_closings_and_taglines_the_tables_lack(tail: str) -> None:
+    assert trim_reply(f"We accept.\n\n{tail}\n") == ("We accept.", True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We accept.\n\nParticipants:\nAnna Li",  # no comma: a list, not a closing
+        "We accept.\n\nSo,\nwe will come with three people.",  # no name below
+        "We accept.\n\nMy iPhone is broken, so I write from the library.",  # a sentence
+    ],
+)
+def test_prose_that_ends_like_a_signature_is_kept(text: str) -> None:
+    assert trim_reply(text) == (text, True)

@@ -93,6 +93,11 @@ _DISCLAIMER = re.compile(
     r"|(?:Bitte\s+)?denken\s+Sie\s+an\s+die\s+Umwelt|Pensez\s+à\s+l'environnement\s+avant\s+d'imprimer"
     r"|Antes\s+de\s+imprimir|Pensa\s+all'ambiente\s+prima\s+di\s+stampare|Denk\s+aan\s+het\s+milieu"
     r"|This\s+e-?mail\s+(?:has\s+been|was)\s+scanned\s+(?:by|for)"
+    # meeting invitations pasted below the answer, privacy-law footers
+    r"|Microsoft\s+Teams(?:\s+|-)(?:meeting|Besprechung|Meeting|réunion|reunión|riunione|vergadering)"
+    r"|Join\s+Zoom\s+Meeting|Zoom-Meeting\s+beitreten|Join\s+with\s+Google\s+Meet"
+    r"|(?:Ai\s+sensi\s+del|In\s+accordance\s+with|Conformément\s+au|De\s+acuerdo\s+con\s+(?:el|la)|Gemäß)"
+    r"\b.{0,80}?\b(?:GDPR|RGPD|DSGVO|DS-GVO|2016/679|196/2003|D\.?\s?Lgs)"
     r")",
     _I,
 )

@@ -65,6 +65,10 @@ _TAGLINE = re.compile(
     r"|Trimis\s+(?:de\s+pe|din|cu|de\s+la)\s+\S.{0,60}|Στάλθηκε\s+από\s+\S.{0,60}"
     r"|Poslano\s+(?:s|sa|iz|putem)\s+\S.{0,60}|Изпратено\s+(?:от|с|чрез)\s+\S.{0,60}"
     r"|Enviat\s+(?:des\s+de|amb|per)\s+\S.{0,60}"
+    # Lithuanian, Latvian, Estonian, Serbian, Icelandic, Persian, Hindi
+    r"|Išsiųsta\s+iš\s+\S.{0,60}|Nosūtīts\s+no\s+\S.{0,60}|Saadetud\s+\S.{0,60}"
+    r"|Послато\s+(?:са|из|преко)\s+\S.{0,60}|Sent\s+úr\s+\S.{0,60}|ارسال\s+شده\s+از\s+\S.{0,60}"
+    r"|.{1,40}\s+से\s+भेजा\s+गया"
     # Vietnamese, Indonesian, Thai, Hebrew, Arabic
     r"|Gửi\s+từ\s+\S.{0,60}|Được\s+gửi\s+từ\s+\S.{0,60}|Dikirim\s+(?:dari|dengan|melalui)\s+\S.{0,60}"
     r"|ส่งจาก\s*\S.{0,60}|נשלח\s+(?:מ|מה|מה-|באמצעות)\S.{0,60}|(?:أُرسلت|أرسلت|مرسل|تم\s+الإرسال)\s+(?:من|عبر)\s+\S.{0,60}"
@@ -112,6 +116,9 @@ _FORMAL = (
     r"|Cu\s+stimă|Cu\s+stima|Cu\s+respect|Toate\s+cele\s+bune|Cu\s+drag|O\s+zi\s+bună"
     r"|Με\s+εκτίμηση|Με\s+φιλικούς\s+χαιρετισμούς|Φιλικά|Χαιρετισμούς"
     r"|Lijep\s+pozdrav|Srdačan\s+pozdrav|S\s+poštovanjem|Pozdrav|Поздрави|С\s+уважение|Хубав\s+ден"
+    r"|Срдачан\s+поздрав|С\s+поштовањем|Lep\s+pozdrav|Lp|Pagarbiai|Su\s+pagarba|Ar\s+cieņu"
+    r"|Lugupidamisega|Parimate\s+soovidega|Kveðja|Bestu\s+kveðjur|Með\s+kveðju|Groete"
+    r"|Vriendelike\s+groete|با\s+احترام|با\s+سپاس|ارادتمند|सादर|शुभकामनाओं\s+सहित"
     r"|Salutacions|Atentament|Cordialment"
     # Vietnamese, Indonesian, Arabic, Hebrew, Thai
     r"|Trân\s+trọng|Thân\s+ái|Salam|Hormat\s+(?:saya|kami)|Salam\s+hangat"
@@ -145,6 +152,7 @@ _THANKS = (
     r"|Mange\s+tak|Kiitos|Dziękuję|Dziękuję\s+bardzo|Děkuji|Ďakujem|Спасибо|Благодарю|Дякую|Благодаря"
     r"|Köszönöm|Köszönettel|Teşekkürler|Teşekkür\s+ederim|Mulțumesc|Mulțumim|Ευχαριστώ|Hvala|Gràcies"
     r"|Cảm\s+ơn|Xin\s+cảm\s+ơn|Terima\s+kasih|شكرا|شكراً|תודה|תודה\s+רבה|ขอบคุณ(?:ครับ|ค่ะ)?"
+    r"|Ačiū|Paldies|Aitäh|Dankie|Hvala\s+lijepa|Хвала|ممنون|سپاس|متشکرم|धन्यवाद"
     r"|ありがとうございます|ありがとうございました|감사합니다|고맙습니다|谢谢|謝謝|多谢|多謝|感谢|感謝|非常感谢|非常感謝"
 )
 _CLOSE_PUNCT = r"[\s,.!;:，。！、~…،؛-]*"
@@ -158,12 +166,17 @@ _FORMAL_NAMED = re.compile(rf"^\s*+(?:{_FORMAL})[,.!]?\s+(\S.*?)\s*$", _I)
 
 
 def _is_name(text: str) -> bool:
-    """One to three capitalised words (or a short CJK name): "Anna", "Anna Li", "李明"."""
+    """One to three capitalised words (or a short CJK name): "Anna", "Anna Li", "李明"; in a
+    script without capitals (Arabic, Persian, Hebrew, Devanagari, Thai), one to three words
+    of letters."""
     words = text.split()
     if not 1 <= len(words) <= 3:
         return False
     return all(
-        w[0].isupper() or "\u3400" <= w[0] <= "\u9fff" or "\uac00" <= w[0] <= "\ud7af"
+        w[0].isupper()
+        or "\u3400" <= w[0] <= "\u9fff"
+        or "\uac00" <= w[0] <= "\ud7af"
+        or ("\u0590" <= w[0] <= "\u0eff" and w.isalpha())
         for w in words
     )
 
@@ -183,7 +196,7 @@ _TAGLINE_HINTS = (
     "надіслан", "відправлено", "отримати", "завантажте", "から送信", "에서", "发自", "从",
     "来自", "從", "寄自", "取得", "获取", "odoslané", "gönderildi", "küldve", "trimis", "στάλθηκε",
     "poslano", "изпратено", "enviat", "gửi", "dikirim", "ส่งจาก", "נשלח", "أرسلت", "أُرسلت",
-    "مرسل", "الإرسال",
+    "مرسل", "الإرسال", "išsiųsta", "nosūtīts", "saadetud", "послато", "sent úr", "ارسال", "भेजा",
 )  # fmt: skip
 
 
@@ -206,7 +219,9 @@ def is_signature_line(line: str) -> bool:
 
 def is_tagline(line: str) -> bool:
     """A mobile or app tagline ("Sent from my iPhone"), not a ``--`` delimiter."""
-    return is_signature_line(line) and not _DASHES.match(line.strip())
+    if is_signature_line(line):
+        return not _DASHES.match(line.strip())
+    return _is_device_tagline(line)
 
 
 _SENTENCE = re.compile(r"[.!?。！？]\W*$")
@@ -232,13 +247,22 @@ def _is_tail(lines: list[str]) -> bool:
     return len(filled) <= _MAX_TAIL_LINES and all(_is_name_line(line) for line in filled)
 
 
-def _is_closing(text: str, named: bool) -> bool:
+# A closing the tables do not list ("Pagarbiai," / "Jonas Jonaitis"): one to three words and a
+# comma, with a name right below it.
+_GENERIC_CLOSING = re.compile(r"^\s*[^\W\d_][^\s,،.!?:;]*(?:\s[^\s,،.!?:;]+){0,2}\s*[,،]\s*$")
+
+
+def _is_closing(text: str, named: bool, below: str = "") -> bool:
     if len(text) > 120:
         return False
     m = _FORMAL_NAMED.match(text)
     if m is not None and _is_name(m.group(1)):
         return True  # "Best regards, Anna Li"
-    return named and bool(_FORMAL_LINE.match(text) or _THANKS_LINE.match(text))
+    if not named:
+        return False
+    if _FORMAL_LINE.match(text) or _THANKS_LINE.match(text):
+        return True
+    return bool(_GENERIC_CLOSING.match(text)) and _is_name(below.strip())
 
 
 def _closing_start(lines: list[str], first: int, signed_below: bool) -> int | None:
@@ -250,8 +274,9 @@ def _closing_start(lines: list[str], first: int, signed_below: bool) -> int | No
             continue
         if not _is_tail(lines[i + 1 :]):
             break
-        named = signed_below or any(line.strip() for line in lines[i + 1 :])
-        if _is_closing(text, named):
+        below = next((line for line in lines[i + 1 :] if line.strip()), "")
+        named = signed_below or bool(below)
+        if _is_closing(text, named, below):
             found = i
     return found
 
@@ -268,11 +293,33 @@ def _ruled_name_block(lines: list[str], i: int) -> bool:
     return _is_name(name)
 
 
+# The last line naming a device or mail app, short and no sentence: a tagline in any language
+# ("Išsiųsta iš mano iPhone", "मेरे iPhone से भेजा गया").
+_DEVICE = re.compile(
+    r"\b(?:iPhone|iPad|Android|Galaxy|BlackBerry|Huawei|Xiaomi|Samsung|Windows\s+Phone|Outlook"
+    r"|Yahoo\s+Mail|Proton\s?Mail|Gmail)\b",
+    re.I,
+)
+
+
+def _is_device_tagline(line: str) -> bool:
+    text = line.strip()
+    return (
+        0 < len(text) <= 60
+        and len(text.split()) <= 7
+        and not _SENTENCE.search(text)
+        and bool(_DEVICE.search(text))
+    )
+
+
 def signature_start(lines: list[str]) -> int | None:
     """Index of the first signature line in the new text's lines, or None."""
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         return None
+    last = max(i for i, line in enumerate(lines) if line.strip())
+    if last > first and _is_device_tagline(lines[last]):
+        lines = lines[:last] + ["-- "]  # a tagline the table lacks: treated as one
     cut = next(
         (
             i
