@@ -94,6 +94,12 @@ def _report(name: str, cases: list[Case], trim: Callable[[str], str]) -> list[tu
     worst = sorted(((m / n, g, m, n) for g, (m, n) in by_group.items() if m), reverse=True)
     if worst:
         print("   misses by group: " + ", ".join(f"{g} {m}/{n}" for _, g, m, n in worst[:8]))
+    sets = sorted({case.set for case in cases})
+    if len(sets) > 1:  # blind batches apart: their first-run figure estimates unseen mail
+        for name_ in sets:
+            subset = [case for case in cases if case.set == name_]
+            e, p, _ = score(subset, trim)
+            print(f"   {name_:17s} exact {e:.3f}  partial {p:.3f}  ({len(subset)} cases)")
     return misses
 
 
@@ -122,7 +128,7 @@ def main() -> None:
     if args.misses:
         for case, got in misses:
             print(
-                f"\n--- {case.id} ({case.group}, {case.lang})\nexpected: {case.expected!r}\ngot:      {got!r}"
+                f"\n--- {case.id} ({case.set}, {case.group}, {case.lang})\nexpected: {case.expected!r}\ngot:      {got!r}"
             )
     if mailflow is not None:
         # Hostile replies: each must stay well under a second (the pipeline's per-mail limit).

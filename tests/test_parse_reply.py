@@ -187,15 +187,19 @@ def test_golden_set_covers_every_language_and_group() -> None:
     assert len(CASES) >= 150
     assert len({c.id for c in CASES}) == len(CASES)
     langs = {c.lang for c in CASES}
-    assert langs >= {"pl", "ru", "uk", "de", "nl", "no", "sv", "da", "fi", "it", "pt", "es", "fr"}
-    assert langs >= {"ja", "ko", "zh-TW", "zh", "en"}
+    composed = {"pl", "ru", "uk", "de", "nl", "no", "sv", "da", "fi", "it", "pt", "es", "fr"}
+    composed |= {"ja", "ko", "zh-TW", "zh", "en"}
+    assert langs >= composed
     per_lang = ("attribution", "header-block", "separator", "tagline", "closing", "forward")
-    for lang in langs:
+    for lang in composed:  # each language of languages.yaml has every client format
         groups = {c.group for c in CASES if c.lang == lang}
         assert set(per_lang) <= groups, lang
     groups = {c.group for c in CASES}
     assert {"zoho", "hotmail", "no-date", "no-colon", "pipe-quote", "gmail-date-first"} <= groups
     assert {"yandex", "mailru", "only-quotes", "help-desk", "list-footer", "inline"} <= groups
+    # the blind batches: more locales, GroupWise, HTML bodies
+    assert {"groupwise", "html", "disclaimer", "short-answer"} <= groups
+    assert langs >= {"cs", "hu", "tr", "el", "ro", "vi", "id", "ar", "he", "th"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -292,3 +296,164 @@ def test_signature_removal_keeps_the_answer_for_the_pipeline(body: str, intent: 
     assert facts.reply_trimmed
     assert facts.intent == intent
     assert "Sister Libraries" not in facts.reply_text
+
+
+def _html_mail(html: str) -> bytes:
+    return (
+        "From: Anna Li <anna@springfield.example>\r\n"
+        "To: sisters@program.example\r\n"
+        "Subject: Re: Introduction offer\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n" + html
+    ).encode()
+
+
+QUOTE_HTML = (
+    '<div class="gmail_quote"><div class="gmail_attr">On Sat, 21 Nov 2026 at 10:02, Sister'
+    " Libraries &lt;sisters@program.example&gt; wrote:<br></div>"
+    '<blockquote class="gmail_quote">Dear library,<br>Reply yes if you would like an'
+    " introduction.</blockquote></div>"
+)
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        f"<div>No, thank you.</div>{QUOTE_HTML}",  # top-posted
+        f"{QUOTE_HTML}<div><br></div><div>No, thank you.</div>",  # bottom-posted
+        '<blockquote type="cite">Reply yes if you would like an introduction.</blockquote>'
+        "<p>No, thank you.</p>",  # Apple Mail, no attribution
+    ],
+)
+def test_an_html_only_reply_is_trimmed_at_its_blockquote(html: str) -> None:
+    facts = parse_message(_html_mail(html), program_address="sisters@program.example", secret=None)
+    assert (facts.reply_text, facts.reply_trimmed) == ("No, thank you.", True)
+    assert facts.intent == "decline"
+
+
+def test_html_blockquotes_become_quoted_lines_but_an_indent_does_not() -> None:
+    from mailflow.parse.htmltext import html_to_text
+
+    nested = "<p>Yes.</p><blockquote>a<br><br>b<blockquote>c</blockquote></blockquote><p>d</p>"
+    assert html_to_text(nested) == "Yes.\n\n> a\n>\n> b\n> > c\n\nd"
+    # Gmail's and Apple Mail's "indent" is a borderless blockquote: the writer's own text.
+    indent = '<blockquote style="margin: 0 0 0 40px; border: none; padding: 0px;">Yes.</blockquote>'
+    assert html_to_text(indent) == "Yes."
+    # The private-use characters that mark a quote are dropped from the mail's own text.
+    assert html_to_text("<p>a\ue000b\ue001c</p>") == "abc"
+
+
+def test_an_html_forward_with_nothing_above_reads_as_the_form_it_carries() -> None:
+    from mailflow.parse.htmltext import html_to_text
+
+    html = (
+        "<div>Begin forwarded message:</div><blockquote type='cite'><div><b>From: </b>Anna"
+        " &lt;anna@springfield.example&gt;</div><div><b>Subject: </b>Form</div><div><b>Date: </b>"
+        "21 November 2026 at 10:02</div><br><div>Library name: Springfield</div></blockquote>"
+    )
+    text, trimmed = trim_reply(html_to_text(html))
+    assert not trimmed
+    assert "\nLibrary name: Springfield" in text
+    assert ">" not in text.replace("<anna@springfield.example>", "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Yes.\n\n>>> Anna Li <anna@b.example> 11/21/26 10:02 AM >>>\nReply yes if you agree.\n",
+        "Yes.\n\n\n\nAnna Li/Library/ACME\n11/21/2026 10:02 AM\nTo\nsisters@program.example\ncc\n\n"
+        "Subject\nOffer\n\nReply yes if you agree.\n",
+    ],
+)
+def test_groupwise_and_lotus_notes_headers_start_the_history(text: str) -> None:
+    assert trim_reply(text) == ("Yes.", True)
+
+
+def test_a_pronoun_that_wrote_is_prose_not_an_attribution() -> None:
+    text = "On 3 March we wrote to the council:\n- the roof leaks\n\nNo answer yet."
+    assert trim_reply(text) == (text, True)
+    # a sender's name before the verb is an attribution
+    assert trim_reply("Yes.\n\nOn 3 March Anna wrote to us:\n> Reply yes\n") == ("Yes.", True)
+
+
+@pytest.mark.parametrize(
+    ("text", "new"),
+    [
+        ("Fixed.\n\n* Anna Li <anna@b.example> [2026-11-21 10:02]:\n> It fails.\n", "Fixed."),
+        ("Thanks.\n\nAnna Li said:\n> The office is closed.\n", "Thanks."),
+        ("Booked.\n\n— Anna\n\n> Can you book it?\n", "Booked."),
+    ],
+)
+def test_mutt_squirrelmail_and_em_dash_signatures(text: str, new: str) -> None:
+    assert trim_reply(text) == (new, True)
+
+
+def test_said_is_prose_without_a_quote_below() -> None:
+    text = "The mayor said:\nWe will fund the new wing.\nSo yes."
+    assert trim_reply(text) == (text, True)
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        # Gmail writes one <div> per line and <div><br></div> for a blank line.
+        ('<div dir="ltr">Hi,<div><br></div><div>Yes.</div><div>Anna</div></div>', "Hi,\n\nYes.\nAnna"),
+        # A <br> that ends a block adds no line; paragraphs and lists are set off.
+        ("<div>a<br></div><div>b</div><p>c</p><ul><li>d</li></ul>e", "a\nb\n\nc\n\n- d\n\ne"),
+    ],
+)  # fmt: skip
+def test_html_lines_are_laid_out_as_a_browser_shows_them(html: str, text: str) -> None:
+    from mailflow.parse.htmltext import html_to_text
+
+    assert html_to_text(html) == text
+
+
+def test_a_forward_with_a_quote_inside_is_kept_whole() -> None:
+    # The forwarded mail was itself bottom-posted: it is still someone else's whole mail.
+    text = (
+        "---------- Forwarded message ---------\nFrom: Anna <a@b.example>\nDate: Sat, 21 Nov 2026\n"
+        "Subject: Offer\n\n> Reply yes if you agree.\n\nLibrary name: Springfield\n"
+    )
+    # (its quote marks go, as for Apple Mail's quoted HTML forward)
+    assert trim_reply(text) == (text.strip().replace("> Reply", "Reply"), False)
+
+
+def test_escaped_quote_marks_and_a_lone_tagline() -> None:
+    assert trim_reply("Yes.\n\n&gt; Would you like a copy?\n") == ("Yes.", True)
+    # A tagline over the quote is no answer: the quoted offer must not be read as one either.
+    assert trim_reply(f"Sent from my iPhone\n\n{OFFER}") == ("", False)
+    assert split_reply(f"{OFFER}\nSent from my iPhone").signature == "Sent from my iPhone"
+
+
+def test_an_unknown_separator_above_a_header_block_goes_with_it() -> None:
+    text = (
+        "Ok.\n\n-----Eredeti levél-----\nFrom: A <a@b.example>\nSent: x\nTo: y\nSubject: z\n\nHi\n"
+    )
+    assert trim_reply(text) == ("Ok.", True)
+    # at the end of the text, with nothing cut below it, it is the writer's
+    assert trim_reply("Ok.\n\n----- ende -----\n") == ("Ok.\n\n----- ende -----", True)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "Pozdravujem,\nJan Kollár",  # a closing the tables lack, a name below it
+        "Mit herzlichem Dank,\nAnna",
+        "Enviado desde mi Fairphone con Android",  # a device named on the last line
+        "Надіслано з мого Galaxy",
+    ],
+)
+def test_closings_and_taglines_the_tables_lack(tail: str) -> None:
+    assert trim_reply(f"We accept.\n\n{tail}\n") == ("We accept.", True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We accept.\n\nParticipants:\nAnna Li",  # no comma: a list, not a closing
+        "We accept.\n\nSo,\nwe will come with three people.",  # no name below
+        "We accept.\n\nMy iPhone is broken, so I write from the library.",  # a sentence
+    ],
+)
+def test_prose_that_ends_like_a_signature_is_kept(text: str) -> None:
+    assert trim_reply(text) == (text, True)

@@ -1,5 +1,9 @@
 """HTML -> readable text, and the text of a .docx held in memory. Pure; never raises.
 
+Blocks are laid out as a browser shows them (one line per block, a blank line around
+paragraphs, lists and tables), and a quoting <blockquote> becomes "> " lines, so the reply
+trimmer reads an HTML-only reply as it reads a plain one.
+
 The HTML converter is stdlib-based rather than html2text: html2text writes Markdown and
 escapes "1." as "1\\." and "-" as "\\-", which corrupts form values and staff commands,
 renders table-based forms as Markdown tables, and is several times slower.
@@ -20,7 +24,26 @@ _BLOCK = {
     "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "form",
     "address", "center", "fieldset", "figure", "main", "nav", "title",
 }  # fmt: skip
+# Blocks a browser sets off with a margin: a blank line before and after.
+_SPACED = {"p", "ul", "ol", "dl", "table", "pre", "figure", "h1", "h2", "h3", "h4", "h5", "h6"}
 _SKIP = {"style", "script", "head", "noscript", "template", "svg"}
+# A quoting <blockquote> opens and closes with these (private-use characters, removed from the
+# mail's own text first); html_to_text turns the lines between them into "> " lines, as a
+# plain-text client would, so the reply trimmer tells the quote from a bottom-posted answer.
+_QUOTE_OPEN, _QUOTE_CLOSE = "\ue000", "\ue001"
+# Block boundaries, resolved after parsing as a browser lays them out: a block starts on a new
+# line (however many blocks open or close there), a paragraph after a blank line; only <br>
+# adds lines of its own. So Gmail's one <div> per line gives one line each, not a blank
+# line between every two.
+_LINE, _PARA = "\ue002", "\ue003"
+_MARKS = _QUOTE_OPEN + _QUOTE_CLOSE + _LINE + _PARA
+_BREAKS = re.compile(f"([{_LINE}{_PARA}])")
+_MARK_CHARS = re.compile(f"[{_MARKS}]")
+_SPACES = re.compile(r"\s+")
+_BLANK = " \t\xa0" + _QUOTE_OPEN + _QUOTE_CLOSE
+# 100,000 nested blockquotes must not write 100,000 marks on each line: deeper levels share one.
+_MAX_QUOTE_MARKS = 8
+_NO_BORDER = re.compile(r"border\s*:\s*none", re.I)
 _MAX_HTML = 2 * 1024 * 1024  # anything larger is not a human-written mail body
 
 
@@ -30,6 +53,7 @@ class _TextExtractor(HTMLParser):
         self.parts: list[str] = []
         self.skip = 0
         self.pre = 0
+        self.quotes: list[bool] = []  # per open <blockquote>: does it quote?
         self.links: list[
             tuple[str, int]
         ] = []  # (href, index into parts where the link text starts)
@@ -40,9 +64,9 @@ class _TextExtractor(HTMLParser):
         elif tag == "br":
             self.parts.append("\n")
         elif tag == "li":
-            self.parts.append("\n- ")
+            self.parts.append(f"{_LINE}- ")
         elif tag == "tr":
-            self.parts.append("\n")
+            self.parts.append(_LINE)
         elif tag in ("td", "th"):
             self.parts.append("\t")
         elif tag == "a":
@@ -51,8 +75,13 @@ class _TextExtractor(HTMLParser):
             alt = dict(attrs).get("alt")
             if alt:
                 self.parts.append(alt)
+        elif tag == "blockquote":
+            # Gmail's and Apple Mail's "indent" is a blockquote with no border: not a quote.
+            quotes = not _NO_BORDER.search(dict(attrs).get("style") or "")
+            self.quotes.append(quotes)
+            self.parts.append(f"{_LINE}{_QUOTE_OPEN}" if quotes else _LINE)
         elif tag in _BLOCK:
-            self.parts.append("\n\n" if tag == "p" else "\n")
+            self.parts.append(_PARA if tag in _SPACED else _LINE)
             if tag == "pre":
                 self.pre += 1
 
@@ -70,15 +99,19 @@ class _TextExtractor(HTMLParser):
             # Keep the address of a link unless the text already shows it.
             if target and not target.startswith(("#", "javascript:")) and target not in label:
                 self.parts.append(f" ({target})")
+        elif tag == "blockquote":
+            quotes = self.quotes.pop() if self.quotes else False
+            self.parts.append(f"{_QUOTE_CLOSE}{_LINE}" if quotes else _LINE)
         elif tag in _BLOCK:
-            self.parts.append("\n\n" if tag == "p" else "\n")
+            self.parts.append(_PARA if tag in _SPACED else _LINE)
             if tag == "pre":
                 self.pre = max(0, self.pre - 1)
 
     def handle_data(self, data: str) -> None:
         if self.skip:
             return
-        self.parts.append(data if self.pre else re.sub(r"\s+", " ", data))
+        data = _MARK_CHARS.sub("", data)
+        self.parts.append(data if self.pre else _SPACES.sub(" ", data))
 
 
 # An inline image's data: URI can be megabytes inside one tag; its bytes are no text.
@@ -144,10 +177,67 @@ def html_to_text(html: str) -> str:
         parser.close()
     except Exception:  # HTMLParser is lenient, but a bad mail must still give text
         return re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", html)).strip()
-    text = "".join(parser.parts).replace("\xa0", " ")
+    text = _resolve_breaks("".join(parser.parts)).replace("\xa0", " ")
     lines = [line.strip(" ") for line in text.split("\n")]
     lines = [re.sub(r"^\t+|\t+$", "", re.sub(r" *\t *", "\t", line)) for line in lines]
+    if _QUOTE_OPEN in text:
+        lines = _quote_lines(lines)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _resolve_breaks(text: str) -> str:
+    """The block-boundary marks turned into newlines: a line break where a line has text, a
+    blank line before and after a paragraph; marks at the start of the text write nothing."""
+    out: list[str] = []
+    newlines = 2  # at the start nothing needs separating
+    for piece in _BREAKS.split(text):
+        if piece in (_LINE, _PARA):
+            need = 1 if piece == _LINE else 2
+            if newlines < need:
+                out.append("\n" * (need - newlines))
+                newlines = need
+            continue
+        out.append(piece)
+        filled = piece.rstrip(_BLANK)
+        if filled.strip(_BLANK + "\n"):
+            newlines = len(filled) - len(filled.rstrip("\n"))
+        else:
+            newlines += piece.count("\n")
+    return "".join(out)
+
+
+def _quote_lines(lines: list[str]) -> list[str]:
+    """Lines inside quoting blockquotes prefixed with "> " per level; blank lines inside a
+    quote become one ">" line, so the quote stays one block."""
+    out: list[str] = []
+    depth = 0
+    for line in lines:
+        # Marks before the line's text set its level; marks after it, the next line's.
+        k = 0
+        while k < len(line) and line[k] in _BLANK:
+            if line[k] == _QUOTE_OPEN:
+                depth += 1
+            elif line[k] == _QUOTE_CLOSE:
+                depth = max(0, depth - 1)
+            k += 1
+        level = depth
+        rest = line[k:]
+        depth = max(0, depth + rest.count(_QUOTE_OPEN) - rest.count(_QUOTE_CLOSE))
+        text = rest.replace(_QUOTE_OPEN, "").replace(_QUOTE_CLOSE, "").strip(" ")
+        if not level:
+            out.append(text)
+        elif text:
+            out.append(f"{'> ' * min(level, _MAX_QUOTE_MARKS)}{text}")
+        elif out and out[-1].startswith(">") and out[-1] != ">" * min(level, _MAX_QUOTE_MARKS):
+            out.append(">" * min(level, _MAX_QUOTE_MARKS))
+    while out and out[-1].startswith(">") and not out[-1].strip("> "):
+        out.pop()
+    # a blank quote line only between two quoted lines
+    return [
+        line
+        for n, line in enumerate(out)
+        if line.strip("> ") or not line or (n + 1 < len(out) and out[n + 1].startswith(">"))
+    ]
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"

@@ -9,11 +9,13 @@ is a dependency (bench/reply_score.py compares them from a throwaway venv).
 
 The scan is line-based with precompiled patterns (reply_patterns.py, signatures.py):
 
-- ``>`` and ``|`` quoted lines are never new text; unquoted lines between quotes are (inline
-  answers, bottom-posting).
+- ``>`` (also ``＞`` and an escaped ``&gt;``) and ``|`` quoted lines are never new text;
+  unquoted lines between quotes are (inline answers, bottom-posting). An HTML body reaches
+  here with its blockquotes already turned into ``>`` lines (htmltext.py).
 - A top-posted reply ends at the first attribution ("On ... wrote:", its translations, wrapped
   over up to four lines), "Original Message"/forward separator, header block (From:/Sent:,
-  translated, bold or plain), help-desk marker or list footer. An attribution with nothing new
+  translated, bold or plain; GroupWise's ``>>> ... >>>``; Lotus Notes' bare-key block),
+  help-desk marker or list footer. An attribution with nothing new
   above it and a quote below it is skipped instead: the answer is below.
 - Signatures follow one convention for every language (signatures.py): ``-- ``, mobile taglines,
   and a closing followed by a name are removed. Disclaimers after the text are removed.
@@ -27,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 from mailflow.parse import reply_patterns as rp
-from mailflow.parse.signatures import is_signature_line, signature_start
+from mailflow.parse.signatures import is_signature_line, is_tagline, signature_start
 
 __all__ = ["ReplyParts", "split_reply", "trim_reply"]
 
@@ -47,13 +49,19 @@ def _is_quoted(line: str) -> bool:
     text = line.lstrip(" \t")
     if text.startswith("＞"):  # Japanese clients may quote with a full-width sign
         return True
+    if text.startswith("&gt;"):  # a client that escaped its quote marks twice
+        return True
     if text.startswith(">"):
-        return not _ADDRESS_CLOSE.match(text[:200])
+        return not (_ADDRESS_CLOSE.match(text[:200]) or rp.is_groupwise_header(text))
     text = text.rstrip()
     return text.startswith("|") and (text == "|" or not text.endswith("|"))
 
 
+_QUOTE_MARKS = re.compile(r"^[ \t]*(?:[>＞][ \t]?)+")
 _RULE = re.compile(r"^\s*(?:[_=-]{3,}|\*(?:\s*\*){2,})\s*$")
+# "-----Původní zpráva-----" in a language the separator table lacks: left at the end of the new
+# text when the header block below it was cut, it goes with it.
+_DASHED_TITLE = re.compile(r"^\s*-{3,}[^-\n]{1,60}-{3,}\s*$")
 _DISCLAIMER = re.compile(
     r"^[\s*\[【]*+(?:"
     r"(?:CONFIDENTIALITY|LEGAL)\s+(?:NOTICE|NOTE|WARNING)|CONFIDENTIALITY\s*:"
@@ -67,6 +75,29 @@ _DISCLAIMER = re.compile(
     r"|AVISO (?:LEGAL|DE CONFIDENCIALIDAD)|Este (?:mensaje|correo)\b.{0,120}\bconfidencial"
     r"|AVERTISSEMENT|Ce (?:message|courriel|e-mail)\b.{0,120}\bconfidenti"
     r"|Diese E-Mail\b.{0,120}\bvertraulich|Vertraulichkeitshinweis|Haftungsausschluss"
+    # "This message ... confidential" in more languages: a mail word, then the confidential
+    # word within the sentence.
+    r"|(?:De\s+informatie\s+(?:verzonden\s+)?(?:met|in)\s+dit|Dit|Deze|Questo|Questa|Il\s+presente|Le\s+informazioni"
+    r"\s+contenute\s+in\s+questo|Esta|Este|A\s+informação\s+contida\s+nest[ae]|Ta|Niniejsza|Treść\s+tej"
+    r"|Detta|Denne|Dette|Tämä|Tento|Toto|Это|Данное|Настоящее|Цей|Bu|Αυτό\s+το|Το\s+παρόν|Acest|Această"
+    r"|Email\s+này|Thư\s+này|E-?mail\s+ini|Pesan\s+ini)\s+"
+    r"(?:e-?mail\S*|mail\S*|messaggio|messaggi|mensagem|mensaje|correo|wiadomość|wiadomośc\S*|meddelande\S*"
+    r"|e-?post\S*|besked\S*|melding\S*|sähköposti\S*|viesti\S*|zpráva|správa|сообщение|письмо"
+    r"|повідомлення|лист|ileti|mesaj\S*|μήνυμα|email|e-mail)\b.{0,160}?"
+    r"(?:vertrouwelijk|riservat|confidenzial|confidencial|sigilos|privilegiad|pouf|konfidentiell"
+    r"|fortrolig|luottamuksellis|důvěrn|dôvern|конфиденциальн|конфіденційн|gizli|εμπιστευτικ"
+    r"|confidențial|confidential|bảo\s+mật|rahasia)"
+    r"|(?:本|この)(?:メール|電子メール)(?:および添付ファイル)?(?:は|には).{0,60}(?:機密|秘密)"
+    # print and virus-scan notices
+    r"|P?\s*Please\s+consider\s+the\s+environment\s+before\s+printing|Think\s+before\s+you\s+print"
+    r"|(?:Bitte\s+)?denken\s+Sie\s+an\s+die\s+Umwelt|Pensez\s+à\s+l'environnement\s+avant\s+d'imprimer"
+    r"|Antes\s+de\s+imprimir|Pensa\s+all'ambiente\s+prima\s+di\s+stampare|Denk\s+aan\s+het\s+milieu"
+    r"|This\s+e-?mail\s+(?:has\s+been|was)\s+scanned\s+(?:by|for)"
+    # meeting invitations pasted below the answer, privacy-law footers
+    r"|Microsoft\s+Teams(?:\s+|-)(?:meeting|Besprechung|Meeting|réunion|reunión|riunione|vergadering)"
+    r"|Join\s+Zoom\s+Meeting|Zoom-Meeting\s+beitreten|Join\s+with\s+Google\s+Meet"
+    r"|(?:Ai\s+sensi\s+del|In\s+accordance\s+with|Conformément\s+au|De\s+acuerdo\s+con\s+(?:el|la)|Gemäß)"
+    r"\b.{0,80}?\b(?:GDPR|RGPD|DSGVO|DS-GVO|2016/679|196/2003|D\.?\s?Lgs)"
     r")",
     _I,
 )
@@ -78,6 +109,10 @@ _BANNER = re.compile(
     r"[^\n]{0,200}\b(?:outside|extern|external|externe|externa|esterna|exterior|utanför|utenfor|uden\s+for"
     r"|ulkopuolelta|spoza|извне|внешн|ззовні|зовнішн)",
     re.IGNORECASE,
+)
+# Bidi controls Gmail and Outlook wrap around Hebrew and Arabic attributions and names: no text.
+_BIDI = dict.fromkeys(
+    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
 )
 _ATTR_MAX_LINES = 4  # Gmail wraps long attributions; four lines covers long names and addresses
 
@@ -213,7 +248,18 @@ def _history_starts(lines: list[str], i: int) -> bool:
         return True
     if rp.is_from_header(line) and line.lstrip().startswith("|"):
         return True
+    if rp.is_groupwise_header(line) or rp.is_notes_header(lines, i):
+        return True
     return _header_block(lines, i)
+
+
+def _block_end(lines: list[str], i: int) -> int:
+    """The line after the separator / header block starting at line i (its paragraph)."""
+    end = min(len(lines), i + 12)
+    j = i + 1
+    while j < end and lines[j].strip():
+        j += 1
+    return j
 
 
 def _skip_paragraph(lines: list[str], i: int) -> int:
@@ -242,7 +288,10 @@ def _tidy(out: list[str]) -> list[str]:
 
 def split_reply(text: str) -> ReplyParts:
     """Split a reply's plain text into its new text and signature (see the module docstring)."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:MAX_LINES]
+    raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:MAX_LINES]
+    # The scan reads the lines without bidi controls; the new text keeps them as written.
+    bidi = any(chr(c) in text for c in _BIDI)
+    lines = [line.translate(_BIDI) for line in raw] if bidi else raw
     m = _Lines(lines)
     out: list[str] = []
     has_content = False
@@ -275,9 +324,21 @@ def split_reply(text: str) -> ReplyParts:
             i += n  # bottom-posted or inline answers: the answer is below the quote
             continue
         if _history_starts(lines, i):
+            j = _block_end(lines, i)
+            if (
+                not has_content
+                and not rp.is_forward_separator(line)
+                and m.quote_follows(j)
+                and _answer_after_quote(m, j)
+            ):
+                i = j  # an Outlook block above a quote, the answer below it (bottom-posted)
+                continue
             cut_at_history = True
+            last = next((k for k in range(len(out) - 1, -1, -1) if out[k].strip()), None)
+            if last is not None and _DASHED_TITLE.match(out[last]):
+                del out[last:]  # the separator above the block, in a language not listed
             break  # with nothing new above it, a forward: the whole text is kept (trimmed False)
-        out.append(line.rstrip())
+        out.append(raw[i].rstrip())
         has_content = has_content or bool(line.strip())
         i += 1
     out = _tidy(_cut_disclaimer(out))
@@ -286,15 +347,22 @@ def split_reply(text: str) -> ReplyParts:
     if cut is not None:
         signature = "\n".join(out[cut:]).strip()
         out = _tidy(out[:cut])
+    filled = [line for line in out if line.strip()]
+    if len(filled) == 1 and not signature and is_tagline(filled[0]):
+        signature, out = filled[0].strip(), []  # "Sent from my iPhone" over a quote: no answer
     new = "\n".join(out).strip()
     if not new and cut_at_history:
         # A forward (or unquoted history) with nothing above it: what was forwarded is the
-        # message, and may carry a form.
-        return ReplyParts(text.strip(), "", False)
+        # message, and may carry a form. Apple Mail's HTML forward quotes it (a blockquote):
+        # the quote marks go, so its "Name: value" lines read as a form.
+        whole = text.strip()
+        if any(m.quoted):
+            whole = "\n".join(_QUOTE_MARKS.sub("", line) for line in whole.split("\n"))
+        return ReplyParts(whole, "", False)
     if not new:
         # Only quotes: nothing new. The quote is the program's own mail; reading it would
         # take its "Reply yes if ..." for an answer.
-        return ReplyParts("", "", False)
+        return ReplyParts("", signature, False)
     return ReplyParts(new, signature, True)
 
 

@@ -18,7 +18,10 @@ __all__ = [
     "is_attribution",
     "is_header_line",
     "is_from_header",
+    "is_forward_separator",
+    "is_groupwise_header",
     "is_marker",
+    "is_notes_header",
     "is_one_line_header_block",
     "is_separator",
     "shared_attribution_start",
@@ -35,10 +38,13 @@ _LATIN_VERBS = (
     # neighbours the program also hears from (Gmail, Apple Mail, Thunderbird)
     r"|ezt\s+írta|şunu\s+yazdı|yazdı|έγραψε|đã\s+viết|a\s+scris|napísal\(a\)|napísal|napisao\s+je"
     r"|napisala\s+je|menulis|va\s+escriure|kirjutas|rašė|rakstīja"
+    r"|написа|написала|şunları\s+yazdı|írta|כתב|כתבה"
+    r"|napisao/la|napisao|napisal|napisala|написао/ла|написао|написала|het\s+geskryf|geskryf|skrifaði|نوشت|كتب"
 )
 _CJK_VERBS = (
     r"쓴\s*글|のメッセージ|"
     r"写道|寫道|書きました|のメール|님이\s*작성\S*|님의\s*메일|님이\s*보낸\s*메일|(?<=[\s>)])작성"
+    r"|เขียนว่า|ได้เขียนว่า|ने\s+लिखा|लिखा"
 )
 _VERB = rf"(?:(?<![\w(])(?:{_LATIN_VERBS})(?![\w(])|(?:{_CJK_VERBS}))"
 
@@ -60,8 +66,10 @@ _ATTR_QUOTING = re.compile(
 # Japanese, Yandex ('21.11.2026, 10:02, "Anna" <a@b>:'), mail.ru ("..., 10:02 +03:00 от Anna
 # <a@b>:"): a line that ends in an address and a colon.
 _ATTR_ADDRESS = re.compile(
-    r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\s*>?\s*\)?\s*[\]»]?\s*[:：]\s*$",
+    r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\s*>?\s*\)?\s*[\]»]?\s*(?:\[[^\]\n]{1,40}\]\s*)?[:：]\s*$",
 )
+# SquirrelMail's "Anna Li said:": only right above a quote ("The mayor said: ..." is prose).
+_ATTR_SAID = re.compile(r"^[^:：\n]{1,80}\ssaid\s*[:：]\s*$", _I)
 _DIGIT = re.compile(r"\d")
 # Android's "---- Anna wrote ----": when decorated, a verb at the end is enough.
 _ATTR_VERB_END = re.compile(rf"{_VERB}\s*$", _I)
@@ -92,6 +100,9 @@ _SEPARATOR_WORDS = re.compile(
     r"|Forwarded\s+by\s.{1,80}\son\s.{1,40}"  # Lotus Notes
     r"|Original\s+Message\s+processed\s+by\s+david.{0,20}"  # Tobit david
     r"|Reply\s+message|Message\s+transféré|Courriel\s+original"
+    # Outlook's meeting replies
+    r"|Original\s+Appointment|Ursprünglicher\s+Termin|Rendez-vous\s+d'origine|Cita\s+original"
+    r"|Compromisso\s+original|Appuntamento\s+originale|Oorspronkelijke\s+afspraak"
     r"|Ursprüngliche\s+Nachricht|Original-?Nachricht|Weitergeleitete\s+Nachricht"
     r"|Anfang\s+der\s+weitergeleiteten\s+Nachricht"
     r"|Message\s+d'origine|Message\s+original|Message\s+transféré|Début\s+du\s+message\s+(?:réexpédié|transféré)"
@@ -106,6 +117,12 @@ _SEPARATOR_WORDS = re.compile(
     r"|Oryginalna\s+wiadomość|Wiadomość\s+oryginalna|Przekazana\s+wiadomość|Początek\s+przekazanej\s+wiadomości"
     r"|Původní\s+zpráva|Přeposlaná\s+zpráva|Eredeti\s+üzenet|Orijinal\s+Mesaj|Αρχικό\s+μήνυμα"
     r"|Mesaj\s+original|Izvorna\s+poruka|Pesan\s+Asli|Tin\s+nhắn\s+gốc"
+    r"|Pôvodná\s+správa|Preposlaná\s+správa|Továbbított\s+üzenet|İletilen\s+Mesaj|Orijinal\s+ileti"
+    r"|Προωθημένο\s+μήνυμα|Mesaj\s+redirecționat|Mesaj\s+transmis|Thư\s+gốc|Thư\s+đã\s+chuyển\s+tiếp"
+    r"|Tin\s+nhắn\s+đã\s+chuyển\s+tiếp|Pesan\s+yang\s+diteruskan|Pesan\s+terusan|Proslijeđena\s+poruka"
+    r"|Prosleđena\s+poruka|Missatge\s+original|Missatge\s+reenviat|Оригинално\s+съобщение"
+    r"|Препратено\s+съобщение|Препратено\s+писмо|הודעה\s+מקורית|הודעה\s+שהועברה|ההודעה\s+המקורית"
+    r"|الرسالة\s+الأصلية|رسالة\s+معاد\s+توجيهها|الرسالة\s+المعاد\s+توجيهها|ข้อความต้นฉบับ|ข้อความที่ส่งต่อ"
     r"|Исходное\s+сообщение|Оригинальное\s+сообщение|Пересылаемое\s+сообщение|Пересланное\s+сообщение"
     r"|Начало\s+переадресованного\s+сообщения|Початок\s+пересланого\s+(?:листа|повідомлення)"
     r"|Оригінальне\s+повідомлення|Початкове\s+повідомлення|Вихідне\s+повідомлення|Переслане\s+повідомлення"
@@ -168,7 +185,7 @@ _MARKER_LINE = re.compile(
 # Outlook / Windows Mail / webmail header blocks ("From: / Sent: / To: / Subject:"), translated.
 _FROM_KEYS = (
     r"From|Von|De|Da|Van|Från|Fra|Lähettäjä|Od|От|Від|Kimden|Feladó|Odesílatel|De\s+la|Šalje"
-    r"|Από|Từ|Dari|Afzender|Absender"
+    r"|Από|Từ|Dari|Afzender|Absender|מאת|من|จาก|Od\s+koga"
     r"|差出人|送信者|보낸\s*사람|寄件者|寄件人|发件人|發件人"
 )
 _OTHER_KEYS = (
@@ -185,6 +202,8 @@ _OTHER_KEYS = (
     r"|寄件日期|收件者|收件人|副本|主旨|日期|发送时间|發送時間|时间|時間|主题|主題|抄送"
     r"|Elküldve|Címzett|Tárgy|Gönderildi|Kime|Konu|Trimis|Către|Subiect|Poslano|Prima|Predmet"
     r"|Στάλθηκε|Προς|Θέμα|Đã\s+gửi|Đến|Chủ\s+đề|Dikirim|Kepada|Perihal|Ontvanger|Empfänger"
+    r"|Odoslané|Kópia|Изпратено|До|Относно|Enviat|Per\s+a|Assumpte|Tema"
+    r"|נשלח|אל|נושא|עותק|תאריך|تاريخ\s+الإرسال|أرسل|إلى|الموضوع|نسخة|التاريخ|ส่ง|ถึง|เรื่อง|สำเนา|วันที่"
 )
 # Written so that no two parts can match the same spaces: a line of a million spaces must not
 # make the regex engine try every split of them.
@@ -211,6 +230,8 @@ _VERB_END_WORDS = frozenset(
         "schrieb", "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti",
         "napisał(a)", "napisała", "napisał", "pisze", "napsal(a)", "napsal",
         "написал(а)", "написала", "написал", "пишет", "написав(ла)", "написав", "пише",
+        "написа", "yazdı", "írta", "scris", "menulis", "escriure", "viết", "napisal",
+        "napisala", "написао/ла", "написао", "geskryf", "skrifaði", "نوشت", "लिखा",
     }
 )  # fmt: skip
 
@@ -254,9 +275,18 @@ _VERB_HINTS = (
     "wrote", "writes", "écrit", "escrib", "escreveu", "scritto", "scrisse", "schrieb",
     "geschrieben", "schreef", "geschreven", "skrev", "skreiv", "kirjoitti", "napisa", "pisze",
     "napsal", "napísal", "написа", "пишет", "пише", "írta", "yazdı", "έγραψε", "viết", "scris",
-    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "写道", "寫道", "書きました", "のメール", "のメッセージ",
+    "menulis", "escriure", "kirjutas", "rašė", "rakstīja", "כתב", "เขียนว่า", "napisal", "написао", "geskryf", "skrifaði",
+    "نوشت", "كتب", "लिखा", "写道", "寫道", "書きました", "のメール", "のメッセージ",
     "작성", "메일", "쓴",
 )  # fmt: skip
+
+
+# "On 3 March we wrote to the council:": a pronoun writes prose; an attribution names a sender.
+_PRONOUN_VERB = re.compile(
+    r"\b(?:I|we|you|they|he|she|who|ich|wir|je|nous|yo|eu|io|noi)\s+(?:wrote|writes|schrieb|écrit"
+    r"|escribí|escribimos|escrevi|scrissi|scrivemmo)\b",
+    _I,
+)
 
 
 def is_attribution(text: str, quote_follows: bool) -> bool:
@@ -270,6 +300,8 @@ def is_attribution(text: str, quote_follows: bool) -> bool:
     tail = core[-200:]  # the verb sits within 120 characters of the end
     low = tail.lower()
     if any(hint in low for hint in _VERB_HINTS):
+        if _PRONOUN_VERB.search(tail):
+            return False
         if _ATTR_COLON.search(tail):
             return evidence
         if _ATTR_NO_COLON.match(core):
@@ -277,6 +309,8 @@ def is_attribution(text: str, quote_follows: bool) -> bool:
     if core is not text and _ATTR_VERB_END.search(tail):
         return evidence
     if quote_follows and "@" in tail and _ATTR_DATE_ADDRESS.match(core):
+        return True
+    if quote_follows and low.endswith(("said:", "said :")) and _ATTR_SAID.match(core):
         return True
     if _ATTR_QUOTING.match(core):
         return "@" in core or quote_follows
@@ -340,3 +374,48 @@ def is_date_header(line: str) -> bool:
 
 def is_header_line(line: str) -> bool:
     return bool(_HEADER_LINE.match(line))
+
+
+# GroupWise: ">>> Anna Li <a@b.example> 03/03/24 5:21 PM >>>" above the unquoted original.
+_GROUPWISE = re.compile(r"^\s*>>>[ \t]*\S[^\n]{0,200}?\d[^\n]{0,100}?>>>\s*$")
+
+
+def is_groupwise_header(line: str) -> bool:
+    return line.lstrip().startswith(">>>") and bool(_GROUPWISE.match(line[:400]))
+
+
+# Lotus Notes' classic header: "Anna Li/Library/ACME" / "03/03/2024 05:21 PM" / "To" / ... with
+# each key alone on its line ("To", "cc", "Subject").
+_NOTES_DATE = re.compile(r"^\s*\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}\s+\d{1,2}[:.]\d{2}")
+_NOTES_KEY = re.compile(r"^\s*(?:To|An|À|A|Para|Aan|Till|Til|Do|Komu|Кому|宛先|收件人)\s*$", _I)
+_NOTES_SUBJECT = re.compile(
+    r"^\s*(?:Subject|Betreff|Objet|Asunto|Assunto|Oggetto|Onderwerp|cc)\s*$", _I
+)
+
+
+def is_notes_header(lines: list[str], i: int) -> bool:
+    """Lotus Notes' header block (name, date, a bare "To", a bare "Subject"/"cc") at line i."""
+    line = lines[i].strip()
+    if not line or len(line) > 120 or "/" not in line or ":" in line[:20]:
+        return False
+    window = [x for x in lines[i + 1 : i + 12] if x.strip()][:8]
+    if not window or not _NOTES_DATE.match(window[0]):
+        return False
+    return any(_NOTES_KEY.match(x) for x in window[1:4]) and any(
+        _NOTES_SUBJECT.match(x) for x in window[1:]
+    )
+
+
+# The forward forms among the separators: what follows is someone else's whole mail.
+_FORWARD = re.compile(
+    r"forward|weitergeleitet|transféré|réexpédié|reenvia|encaminhada|inoltrato|doorgestuurd"
+    r"|vidarebefordrat|videresendt|välitetty|przekazan|přeposlan|preposlan|továbbított|iletilen"
+    r"|προωθημένο|redirecționat|transmis|chuyển\s+tiếp|diteruskan|terusan|proslijeđen|prosleđen"
+    r"|reenviat|пересыл|переслан|переадрес|пересилан|переслане|препратено|שהועברה|توجيه|ส่งต่อ"
+    r"|転送|전달된|轉寄|转发",
+    _I,
+)
+
+
+def is_forward_separator(line: str) -> bool:
+    return len(line) < 200 and bool(_FORWARD.search(line)) and is_separator(line)

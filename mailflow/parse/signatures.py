@@ -16,14 +16,23 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_signature_line", "signature_start"]
+__all__ = ["is_signature_line", "is_tagline", "signature_start"]
 
 _I = re.IGNORECASE
 
 # "--" (RFC 3676 "-- " with the space lost), "__", an em dash; "-Anna" (a dash glued to a
-# name) and the Swedish "/Anna".
-_DASHES = re.compile(r"^(?:--|—|––|__)\s*$|^(?:--?|/)[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$")
+# name), "— Anna" (an em or en dash before a name) and the Swedish "/Anna".
+_DASHES = re.compile(
+    r"^(?:--|—|––|__)\s*$|^(?:--?|/|[—–]\s?)[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){0,2}$"
+)
+_LINK = re.compile(r"\s*[(<]https?://[^)>\s]{0,200}[)>]")
 _MAX_TAGLINE_WORDS = 10  # "Sent from my desk, which is much easier than my phone." is prose
+# Carriers' taglines run longer: "Sent via the Samsung Galaxy S23 Ultra, an AT&T 5G smartphone".
+_CARRIER_TAGLINE = re.compile(
+    r"^Sent\s+(?:from|via|with|using|on)\s+(?:my|the|an?)\s+.{0,80}\b(?:Samsung|Galaxy|AT&T|Verizon"
+    r"|T-Mobile|Sprint|BlackBerry|Motorola|Huawei|Xiaomi|Pixel)\b.{0,80}$",
+    re.I,
+)
 
 _TAGLINE = re.compile(
     r"^(?:"
@@ -50,7 +59,19 @@ _TAGLINE = re.compile(
     r"|Lähetetty\s+\S.{0,60}|Lähetetty\s+(?:iPhonesta|iPadista|Androidista|puhelimesta).{0,40}|Hanki\s+Outlook\s+.{1,40}"
     # Polish, Czech
     r"|Wysłan[oeya]\s+(?:z|ze|za\s+pomocą|przez|od)\s+\S.{0,60}|Pobierz\s+(?:aplikację\s+)?Outlook\s+.{1,40}"
-    r"|Odesláno\s+(?:z|ze|pomocí)\s+\S.{0,60}"
+    r"|Odesláno\s+(?:z|ze|pomocí)\s+\S.{0,60}|Odoslané\s+(?:z|zo|pomocou)\s+\S.{0,60}"
+    # Turkish, Hungarian, Romanian, Greek, Croatian, Bulgarian, Catalan
+    r"|\S{1,30}(?:'?[uüıi]mdan|'?[dt][ae]n)\s+gönderildi|.{1,30}-?(?:ról|ről|ről|ról)\s+küldve"
+    r"|Trimis\s+(?:de\s+pe|din|cu|de\s+la)\s+\S.{0,60}|Στάλθηκε\s+από\s+\S.{0,60}"
+    r"|Poslano\s+(?:s|sa|iz|putem)\s+\S.{0,60}|Изпратено\s+(?:от|с|чрез)\s+\S.{0,60}"
+    r"|Enviat\s+(?:des\s+de|amb|per)\s+\S.{0,60}"
+    # Lithuanian, Latvian, Estonian, Serbian, Icelandic, Persian, Hindi
+    r"|Išsiųsta\s+iš\s+\S.{0,60}|Nosūtīts\s+no\s+\S.{0,60}|Saadetud\s+\S.{0,60}"
+    r"|Послато\s+(?:са|из|преко)\s+\S.{0,60}|Sent\s+úr\s+\S.{0,60}|ارسال\s+شده\s+از\s+\S.{0,60}"
+    r"|.{1,40}\s+से\s+भेजा\s+गया"
+    # Vietnamese, Indonesian, Thai, Hebrew, Arabic
+    r"|Gửi\s+từ\s+\S.{0,60}|Được\s+gửi\s+từ\s+\S.{0,60}|Dikirim\s+(?:dari|dengan|melalui)\s+\S.{0,60}"
+    r"|ส่งจาก\s*\S.{0,60}|נשלח\s+(?:מ|מה|מה-|באמצעות)\S.{0,60}|(?:أُرسلت|أرسلت|مرسل|تم\s+الإرسال)\s+(?:من|عبر)\s+\S.{0,60}"
     # Russian, Ukrainian
     r"|Отправлено\s+(?:с|со|из|через)\s+\S.{0,60}|(?:Получить|Скачайте|Скачать)\s+Outlook\s+для\s+.{1,40}"
     r"|(?:Надіслано|Відправлено|Надіслане)\s+(?:з|із|зі|через)\s+\S.{0,60}|(?:Отримати|Завантажте)\s+Outlook\s+для\s+.{1,40}"
@@ -88,7 +109,21 @@ _FORMAL = (
     r"|Hyvää\s+päivänjatkoa"
     # Polish, Czech
     r"|Pozdrawiam(?:\s+serdecznie)?|Serdecznie\s+pozdrawiam|Z\s+poważaniem|Z\s+powazaniem|Z\s+wyrazami\s+szacunku"
-    r"|Serdeczne\s+pozdrowienia|Pozdrowienia|S\s+pozdravem|S\s+úctou"
+    r"|Serdeczne\s+pozdrowienia|Pozdrowienia|S\s+pozdravem|S\s+úctou|S\s+pozdravom|S\s+úctou"
+    # Hungarian, Turkish, Romanian, Greek, Croatian/Serbian, Bulgarian, Catalan
+    r"|Üdvözlettel|Tisztelettel|Üdv|Szívélyes\s+üdvözlettel|Baráti\s+üdvözlettel"
+    r"|Saygılarımla|Saygılar(?:ımızla)?|İyi\s+çalışmalar|Selamlar|Sevgiler"
+    r"|Cu\s+stimă|Cu\s+stima|Cu\s+respect|Toate\s+cele\s+bune|Cu\s+drag|O\s+zi\s+bună"
+    r"|Με\s+εκτίμηση|Με\s+φιλικούς\s+χαιρετισμούς|Φιλικά|Χαιρετισμούς"
+    r"|Lijep\s+pozdrav|Srdačan\s+pozdrav|S\s+poštovanjem|Pozdrav|Поздрави|С\s+уважение|Хубав\s+ден"
+    r"|Срдачан\s+поздрав|С\s+поштовањем|Lep\s+pozdrav|Lp|Pagarbiai|Su\s+pagarba|Ar\s+cieņu"
+    r"|Lugupidamisega|Parimate\s+soovidega|Kveðja|Bestu\s+kveðjur|Með\s+kveðju|Groete"
+    r"|Vriendelike\s+groete|با\s+احترام|با\s+سپاس|ارادتمند|सादर|शुभकामनाओं\s+सहित"
+    r"|Salutacions|Atentament|Cordialment"
+    # Vietnamese, Indonesian, Arabic, Hebrew, Thai
+    r"|Trân\s+trọng|Thân\s+ái|Salam|Hormat\s+(?:saya|kami)|Salam\s+hangat"
+    r"|مع\s+(?:أطيب\s+)?التحيات|مع\s+التحية|تحياتي|وتفضلوا\s+بقبول\s+فائق\s+الاحترام"
+    r"|בברכה|בכבוד\s+רב|ขอแสดงความนับถือ|ด้วยความเคารพ"
     # Russian, Ukrainian
     r"|С\s+уважением|С\s+наилучшими\s+пожеланиями|Всего\s+доброго|Всего\s+хорошего|С\s+уважением\s+и\s+наилучшими\s+пожеланиями"
     r"|З\s+повагою|З\s+найкращими\s+побажаннями|Щиро\s+ваш[аі]?|Всього\s+найкращого|З\s+повагою\s+та\s+найкращими\s+побажаннями"
@@ -114,10 +149,13 @@ _THANKS = (
     r"Thanks|Thank\s+you|Many\s+thanks|Thanks\s+a\s+lot|Thanks\s+again|Thx|TIA|Thanks\s+in\s+advance"
     r"|Danke|Vielen\s+Dank|Danke\s+schön|Merci|Merci\s+beaucoup|Gracias|Muchas\s+gracias|Obrigad[oa]|Muito\s+obrigad[oa]"
     r"|Grazie|Grazie\s+mille|Bedankt|Dank\s+je(?:\s+wel)?|Dank\s+u(?:\s+wel)?|Tack|Tack\s+så\s+mycket|Takk|Tusen\s+takk|Tak"
-    r"|Mange\s+tak|Kiitos|Dziękuję|Dziękuję\s+bardzo|Děkuji|Спасибо|Благодарю|Дякую"
+    r"|Mange\s+tak|Kiitos|Dziękuję|Dziękuję\s+bardzo|Děkuji|Ďakujem|Спасибо|Благодарю|Дякую|Благодаря"
+    r"|Köszönöm|Köszönettel|Teşekkürler|Teşekkür\s+ederim|Mulțumesc|Mulțumim|Ευχαριστώ|Hvala|Gràcies"
+    r"|Cảm\s+ơn|Xin\s+cảm\s+ơn|Terima\s+kasih|شكرا|شكراً|תודה|תודה\s+רבה|ขอบคุณ(?:ครับ|ค่ะ)?"
+    r"|Ačiū|Paldies|Aitäh|Dankie|Hvala\s+lijepa|Хвала|ممنون|سپاس|متشکرم|धन्यवाद"
     r"|ありがとうございます|ありがとうございました|감사합니다|고맙습니다|谢谢|謝謝|多谢|多謝|感谢|感謝|非常感谢|非常感謝"
 )
-_CLOSE_PUNCT = r"[\s,.!;:，。！、~…-]*"
+_CLOSE_PUNCT = r"[\s,.!;:，。！、~…،؛-]*"
 # "Med venlig hilsen / Best regards": bilingual closings are common in the Nordics and Germany.
 _FORMAL_LINE = re.compile(
     rf"^\s*+(?:{_FORMAL}){_CLOSE_PUNCT}(?:/\s*(?:{_FORMAL}|{_THANKS}){_CLOSE_PUNCT})?$", _I
@@ -128,17 +166,24 @@ _FORMAL_NAMED = re.compile(rf"^\s*+(?:{_FORMAL})[,.!]?\s+(\S.*?)\s*$", _I)
 
 
 def _is_name(text: str) -> bool:
-    """One to three capitalised words (or a short CJK name): "Anna", "Anna Li", "李明"."""
+    """One to three capitalised words (or a short CJK name): "Anna", "Anna Li", "李明"; in a
+    script without capitals (Arabic, Persian, Hebrew, Devanagari, Thai), one to three words
+    of letters."""
     words = text.split()
     if not 1 <= len(words) <= 3:
         return False
     return all(
-        w[0].isupper() or "\u3400" <= w[0] <= "\u9fff" or "\uac00" <= w[0] <= "\ud7af"
+        w[0].isupper()
+        or "\u3400" <= w[0] <= "\u9fff"
+        or "\uac00" <= w[0] <= "\ud7af"
+        or ("\u0590" <= w[0] <= "\u0eff" and w.isalpha())
         for w in words
     )
 
 
-_MAX_TAIL_LINES = 10  # name, title, library, address, phones, web, social links
+# name, title, library, address, phones, web, social links; a German company adds its
+# registered seat, court and managing directors
+_MAX_TAIL_LINES = 16
 _MAX_TAIL_CHARS = 90
 
 
@@ -149,21 +194,34 @@ _TAGLINE_HINTS = (
     "ottieni", "verzonden", "verstuurd", "skickat", "hämta", "sendt", "hent ", "få ", "last ned",
     "lähetetty", "hanki", "wysłan", "pobierz", "odesláno", "отправлено", "получить", "скача",
     "надіслан", "відправлено", "отримати", "завантажте", "から送信", "에서", "发自", "从",
-    "来自", "從", "寄自", "取得", "获取",
+    "来自", "從", "寄自", "取得", "获取", "odoslané", "gönderildi", "küldve", "trimis", "στάλθηκε",
+    "poslano", "изпратено", "enviat", "gửi", "dikirim", "ส่งจาก", "נשלח", "أرسلت", "أُرسلت",
+    "مرسل", "الإرسال", "išsiųsta", "nosūtīts", "saadetud", "послато", "sent úr", "ارسال", "भेजा",
 )  # fmt: skip
 
 
 def is_signature_line(line: str) -> bool:
     """A ``-- `` delimiter or a mobile/app tagline: the signature starts here."""
     text = line.strip()
+    if "http" in text[:300]:  # "Sent from Mail<https://...> for Windows": the link is no word
+        text = _LINK.sub("", text[:300]).strip()
     if not text or len(text) > 120:
         return False
     if _DASHES.match(text):
         return True
     low = text.lower()
-    if not any(hint in low for hint in _TAGLINE_HINTS) or len(text.split()) > _MAX_TAGLINE_WORDS:
+    if not any(hint in low for hint in _TAGLINE_HINTS):
         return False
+    if len(text.split()) > _MAX_TAGLINE_WORDS:
+        return len(text.split()) <= 16 and bool(_CARRIER_TAGLINE.match(text))
     return bool(_TAGLINE.match(text))
+
+
+def is_tagline(line: str) -> bool:
+    """A mobile or app tagline ("Sent from my iPhone"), not a ``--`` delimiter."""
+    if is_signature_line(line):
+        return not _DASHES.match(line.strip())
+    return _is_device_tagline(line)
 
 
 _SENTENCE = re.compile(r"[.!?。！？]\W*$")
@@ -189,13 +247,22 @@ def _is_tail(lines: list[str]) -> bool:
     return len(filled) <= _MAX_TAIL_LINES and all(_is_name_line(line) for line in filled)
 
 
-def _is_closing(text: str, named: bool) -> bool:
+# A closing the tables do not list ("Pagarbiai," / "Jonas Jonaitis"): one to three words and a
+# comma, with a name right below it.
+_GENERIC_CLOSING = re.compile(r"^\s*[^\W\d_][^\s,،.!?:;]*(?:\s[^\s,،.!?:;]+){0,2}\s*[,،]\s*$")
+
+
+def _is_closing(text: str, named: bool, below: str = "") -> bool:
     if len(text) > 120:
         return False
     m = _FORMAL_NAMED.match(text)
     if m is not None and _is_name(m.group(1)):
         return True  # "Best regards, Anna Li"
-    return named and bool(_FORMAL_LINE.match(text) or _THANKS_LINE.match(text))
+    if not named:
+        return False
+    if _FORMAL_LINE.match(text) or _THANKS_LINE.match(text):
+        return True
+    return bool(_GENERIC_CLOSING.match(text)) and _is_name(below.strip())
 
 
 def _closing_start(lines: list[str], first: int, signed_below: bool) -> int | None:
@@ -207,10 +274,42 @@ def _closing_start(lines: list[str], first: int, signed_below: bool) -> int | No
             continue
         if not _is_tail(lines[i + 1 :]):
             break
-        named = signed_below or any(line.strip() for line in lines[i + 1 :])
-        if _is_closing(text, named):
+        below = next((line for line in lines[i + 1 :] if line.strip()), "")
+        named = signed_below or bool(below)
+        if _is_closing(text, named, below):
             found = i
     return found
+
+
+# A rule above a name block ("______" / "Anna Li" / "Head Librarian"): Outlook and webmail
+# signatures often start with one.
+_RULE_LINE = re.compile(r"^\s*(?:_{5,}|-{5,}|—{3,})\s*$")
+
+
+def _ruled_name_block(lines: list[str], i: int) -> bool:
+    if not _RULE_LINE.match(lines[i]) or not _is_tail(lines[i + 1 :]):
+        return False
+    name = next((line.strip() for line in lines[i + 1 :] if line.strip()), "")
+    return _is_name(name)
+
+
+# The last line naming a device or mail app, short and no sentence: a tagline in any language
+# ("Išsiųsta iš mano iPhone", "मेरे iPhone से भेजा गया").
+_DEVICE = re.compile(
+    r"\b(?:iPhone|iPad|Android|Galaxy|BlackBerry|Huawei|Xiaomi|Samsung|Windows\s+Phone|Outlook"
+    r"|Yahoo\s+Mail|Proton\s?Mail|Gmail)\b",
+    re.I,
+)
+
+
+def _is_device_tagline(line: str) -> bool:
+    text = line.strip()
+    return (
+        0 < len(text) <= 60
+        and len(text.split()) <= 7
+        and not _SENTENCE.search(text)
+        and bool(_DEVICE.search(text))
+    )
 
 
 def signature_start(lines: list[str]) -> int | None:
@@ -218,7 +317,17 @@ def signature_start(lines: list[str]) -> int | None:
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
         return None
-    cut = next((i for i in range(first + 1, len(lines)) if is_signature_line(lines[i])), None)
+    last = max(i for i, line in enumerate(lines) if line.strip())
+    if last > first and _is_device_tagline(lines[last]):
+        lines = lines[:last] + ["-- "]  # a tagline the table lacks: treated as one
+    cut = next(
+        (
+            i
+            for i in range(first + 1, len(lines))
+            if is_signature_line(lines[i]) or _ruled_name_block(lines, i)
+        ),
+        None,
+    )
     # "Best, / Anna / Sent from my iPhone": the closing above a tagline goes with it.
     closing = _closing_start(lines if cut is None else lines[:cut], first, cut is not None)
     return closing if closing is not None else cut
