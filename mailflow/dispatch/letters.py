@@ -354,8 +354,7 @@ def _thread(turn: Turn, thread_key: str) -> tuple[str | None, list[str]]:
     known = cached.thread(turn.session, thread_key) if cached is not None else None
     if known is not None:  # a batch's sender's own thread (lookups.py)
         ids = known[-THREAD_DEPTH:]
-    else:
-        lookups.flush_queued(turn.session)  # what this turn queued is on its thread too
+    else:  # what this batch queued is written first (lookups.insert_rows)
         ids = list(turn.session.scalars(_THREAD, {"thread_key": thread_key}))
         ids.reverse()
     return (ids[-1] if ids else None), ids
@@ -473,7 +472,6 @@ def enqueue(
             row.sender = _verp_sender(program, row.id)
     if (cached := lookups.of(turn.session)) is not None:
         cached.queued(row)
-        cached.written(row)
     OUTBOX.debug("queued %s <%s> to %s", template, message_id, ", ".join(row.recipients))
     return row
 

@@ -144,7 +144,6 @@ def why_not(
                 m.template for m in known if m.answer and m.created_at > since
             ]
         else:
-            lookups.flush_queued(turn.session)
             templates = turn.session.scalars(_TEMPLATES_TO, {"address": sender, "since": since})
         got = sum(1 for t in templates if counted(turn, t, sender))
         if got >= turn.program.limits.mails_per_address_per_day:
@@ -160,7 +159,6 @@ def why_not(
     ):
         return None  # none of this template to them today: nothing to compare
     # Only the mails of this template to these addresses are loaded and read.
-    lookups.flush_queued(turn.session)
     params = {"addresses": addresses, "template": template, "since": since}
     for raw, spec, message_id in turn.session.execute(_SAME_TEMPLATE_TO, params):
         if mine is None:
@@ -176,7 +174,7 @@ def why_not(
 
 def _mail_to(turn: Turn, address: str) -> list[lookups.Sent] | None:
     """In a batch's dispatch, the mail queued to one of its senders in the last OWN_LOOKBACK
-    (lookups.py); None: ask the database (`lookups.flush_queued` first)."""
+    (lookups.py); None: ask the database."""
     cached = lookups.of(turn.session)
     if cached is None:
         return None
@@ -252,7 +250,6 @@ def looks_like_ours(turn: Turn, facts: Facts) -> str | None:
     known = _mail_to(turn, sender.lower())
     if known is not None and not any(m.rendered for m in known):
         return None  # no mail with its text stored went to it: none can come back
-    lookups.flush_queued(turn.session)
     rows = turn.session.scalars(_RECENT_TO, {"address": sender.lower(), "since": since})
     for raw in rows:
         msg = email.message_from_bytes(raw, policy=default)

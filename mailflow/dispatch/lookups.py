@@ -9,7 +9,7 @@ of them asks are answered for the whole batch instead:
   for the batch's senders, then the batch's own messages are counted as they are handled
   (their `message_facts` rows are written when the batch ends);
 - how many needs-a-person notices went out in the last hour (`limits.staff_rate_exceeded`):
-  read once, then the notices this transaction queues are counted as they are flushed;
+  read once, then the notices this transaction queues are counted as they are queued;
 - which senders were told "could not understand" in the last day (`route.not_understood`):
   read for all the batch's senders at its first such answer, then the answers it queues;
 - what mail went to the batch's senders in the loop limits' windows (`limits.why_not`,
@@ -42,7 +42,7 @@ Two more things a batch does once instead of per message:
   such a mail needs no flush of its own and no second write of its return path.
 
 Why the answers stay true while the transaction runs: what it writes itself is added as it is
-flushed (a new contact, a queued notice, a handled message), and on PostgreSQL the batch holds
+flushed or queued (a new contact, a queued notice, a handled message), and on PostgreSQL the batch holds
 its senders' locks (`locks.serialise_all`) before the lookups are read, so no other worker
 handles mail from them meanwhile. What another worker may still commit in between (a contact
 named in another sender's form, its own notices) could be missed here as it could be between
@@ -168,7 +168,6 @@ class Lookups:
     threads: dict[str, list[str]] | None = None
     reply_ids: set[str] = field(default_factory=set)  # the Message-IDs the batch's mail answers
     sent: list[SentMail] | None = None  # the outbox rows with those Message-IDs, newest first
-    unflushed: bool = False  # a mail was queued since the last flush (`flush_queued`)
     # Rows written when the batch ends (insert_later), by table; None: written at once.
     later: dict[Table, list[dict[str, Any]]] | None = None
     # Rows written before the first statement that reads their table, or when the batch
@@ -195,14 +194,11 @@ class Lookups:
         return taken.pop()
 
     def write_behind(self, session: Session) -> None:
-        """The rows `insert_rows` kept, one executemany per table (parents first: a mail's
-        row before its recipients'), so that whatever reads them next finds them."""
-        if not self.behind:
-            return
-        pending, self.behind = self.behind, {}
-        for table, rows in pending.items():
-            keys = {k for row in rows for k in row}
-            session.execute(insert(table), [{k: row.get(k) for k in keys} for row in rows])
+        """The rows `insert_rows` kept (parents first: a mail's row before its recipients'),
+        so that whatever reads them next finds them."""
+        if self.behind:
+            pending, self.behind = self.behind, {}  # emptied first: the barrier sees none
+            _insert_all(session, pending)
 
     def _before_read(self, state: ORMExecuteState) -> None:
         """The read barrier: a statement that involves a table with rows kept behind (a
@@ -217,13 +213,9 @@ class Lookups:
 
     def write_later(self, session: Session) -> None:
         """The rows kept for the end of the batch, in the order they were made."""
-        if not self.later:
-            return
-        for table, rows in self.later.items():
-            # One key set for all (a row may leave out a nullable column): one executemany.
-            keys = {k for row in rows for k in row}
-            session.execute(insert(table), [{k: row.get(k) for k in keys} for row in rows])
-        self.later.clear()
+        if self.later:
+            _insert_all(session, self.later)
+            self.later.clear()
 
     def contacts_of(self, session: Session, address: str) -> list[Contact]:
         key = address.strip().lower()
@@ -310,8 +302,19 @@ class Lookups:
         return list(self.threads[thread_key])
 
     def queued(self, row: Outbox) -> None:
-        """A mail this transaction queued (as it is added, before any flush)."""
-        self.unflushed = True
+        """A mail this transaction queued: on its thread, counted where the batch counts
+        such mail (its row is written before anything reads the outbox: `insert_rows`)."""
+        if self.answers is not None:
+            template, since, keys = self.answers
+            if row.template == template and row.created_at > since and row.thread_key:
+                keys.add(row.thread_key)
+        if (
+            row.template == STAFF_NOTICE
+            and self.notices is not None
+            and self.notices_since is not None
+            and row.created_at > self.notices_since
+        ):
+            self.notices += 1
         if self.threads is not None and row.thread_key is not None:
             on_thread = self.threads.get(row.thread_key)
             if on_thread is not None:
@@ -362,7 +365,6 @@ class Lookups:
         return self.notices
 
     def _flushed(self, session: Session, _context: Any) -> None:
-        self.unflushed = False
         for obj in session.new:
             if isinstance(obj, Contact):
                 # A new contact: one more for the addresses looked up that it spells (one
@@ -371,25 +373,9 @@ class Lookups:
                     known = self.contacts.get(key)
                     if known is not None and obj.email in forms and obj not in known:
                         known.append(obj)
-            if isinstance(obj, Outbox):
-                self.written(obj)
         if any(isinstance(obj, Contact) for obj in session.deleted):
             self.contacts.clear()
             self.forms.clear()
-
-    def written(self, row: Outbox) -> None:
-        """A queued mail is in the table now: counted where the batch counts such mail."""
-        if self.answers is not None:
-            template, since, keys = self.answers
-            if row.template == template and row.created_at > since and row.thread_key:
-                keys.add(row.thread_key)
-        if (
-            row.template == STAFF_NOTICE
-            and self.notices is not None
-            and self.notices_since is not None
-            and row.created_at > self.notices_since
-        ):
-            self.notices += 1
 
     def _rolled_back(self, _session: Session, _transaction: Any) -> None:
         self.contacts.clear()
@@ -401,17 +387,17 @@ class Lookups:
         self.sent = None
 
 
+def _insert_all(session: Session, pending: dict[Table, list[dict[str, Any]]]) -> None:
+    """One executemany per table, with one key set for all its rows (a row may leave out a
+    nullable column)."""
+    for table, rows in pending.items():
+        keys = {k for row in rows for k in row}
+        session.execute(insert(table), [{k: row.get(k) for k in keys} for row in rows])
+
+
 def of(session: Session) -> Lookups | None:
     """The batch's lookups, when this session is a batch's dispatch transaction."""
     return session.info.get(KEY)
-
-
-def flush_queued(session: Session) -> None:
-    """Before the outbox is asked about an address or a thread: the mail this turn queued
-    and has not flushed yet is written (a batch flushes a turn's mail when the turn ends)."""
-    cached = of(session)
-    if cached is not None and cached.unflushed:
-        session.flush()
 
 
 def insert_later(session: Session, model: type[Any], **values: Any) -> None:
